@@ -1,0 +1,50 @@
+# The two commands a newcomer needs: `make demo` (the whole stack on the embedded default) and
+# `make test` (every test). Everything else is a building block of those two.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RUN_DIR ?= runs/demo
+ARCH ?= efficientnet_lite0
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup demo test lint unit integration e2e frontend-test train-demo archive bench up down clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@bash scripts/demo.sh
+
+## Tests: lint first (cheap), then unit, integration and end-to-end tests, then the front end's own.
+test: setup lint
+	$(PY) -m pytest tests
+	@if [ -f frontend/package.json ]; then $(MAKE) --no-print-directory frontend-test; fi
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+unit: setup
+	$(PY) -m pytest tests/unit
+
+integration: setup
+	$(PY) -m pytest tests/integration
+
+e2e: setup
+	$(PY) -m pytest tests/e2e
+
+frontend-test:
+	cd frontend && npm run --silent lint && npm run --silent typecheck && npm run --silent test
+
+## Training the embedded default into $(RUN_DIR) (make demo calls this when model_store/ is empty).
+train-demo: setup
+	@bash scripts/train_demo.sh "$(RUN_DIR)" "$(ARCH)"
+
+archive: setup
+	$(PY) -m training export $(RUN_DIR) --model-store model_store
+
+bench: setup
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf var runs .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian/Ubuntu machine: system packages, the Python virtual environment,
+# and the front end's node modules and build. Re-running it only does what is missing or out of date.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3.11}
+
+# --- System packages -------------------------------------------------------------------------------
+declare -A need=(
+  [java]=openjdk-17-jre-headless
+  [redis-server]=redis-server
+  [nginx]=nginx
+  [chromium]=chromium
+)
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${need[$cmd]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO="sudo"; else
+    echo "setup: missing system packages: ${missing[*]}" >&2
+    echo "setup: install them with: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- Python ----------------------------------------------------------------------------------------
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+stamp="$VENV/.requirements.sha256"
+want=$(cat requirements/*.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing Python requirements (torch 2.14.1 comes from the local wheel cache)"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -c requirements/constraints.txt \
+    -r requirements/training.txt -r requirements/serving.txt -r requirements/gateway.txt -r requirements/dev.txt
+  echo "$want" >"$stamp"
+fi
+
+# --- Front end -------------------------------------------------------------------------------------
+if [ -f frontend/package.json ]; then
+  lock_stamp=frontend/node_modules/.lock.sha256
+  lock_want=$(sha256sum frontend/package-lock.json | cut -d' ' -f1)
+  if [ "$(cat "$lock_stamp" 2>/dev/null)" != "$lock_want" ]; then
+    echo "setup: installing front-end packages"
+    (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock_want" >"$lock_stamp"
+  fi
+  if [ ! -f frontend/dist/index.html ] || [ -n "$(find frontend/src frontend/index.html frontend/package.json -newer frontend/dist/index.html 2>/dev/null | head -1)" ]; then
+    echo "setup: building the front end"
+    (cd frontend && npm run build --silent)
+  fi
+fi
+echo "setup: ready"

@@ -1,0 +1,1 @@
+"""Training pipeline: synthesize -> prepare -> train -> evaluate -> export (``python -m training``)."""
