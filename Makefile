@@ -46,5 +46,12 @@ archive: setup
 bench: setup
 	$(PY) -m benchmarks.run
 
+## The native stack in the background (state, logs and PIDs under var/).
+up: setup
+	@bash scripts/stack.sh up
+
+down:
+	@bash scripts/stack.sh down
+
 clean:
 	rm -rf var runs .pytest_cache .ruff_cache .mypy_cache
