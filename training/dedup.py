@@ -7,6 +7,7 @@ so only hashes sharing a chunk value are compared, vectorised with numpy, never 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -42,7 +43,7 @@ def near_duplicate_pairs(hashes: Sequence[int], max_distance: int) -> set[tuple[
     chunks = max_distance + 1
     bounds = np.linspace(0, 64, chunks + 1).astype(int)
     pairs: set[tuple[int, int]] = set()
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds):
         keys = (values >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
         order = np.argsort(keys, kind="stable")
         sorted_keys = keys[order]
@@ -79,6 +80,6 @@ def sequence_pairs(
             keyed[(path.parent, match["prefix"])].append((int(match["number"]), index))
     for frames in keyed.values():
         frames.sort()
-        for (n1, i1), (n2, i2) in zip(frames, frames[1:], strict=False):
+        for (n1, i1), (n2, i2) in itertools.pairwise(frames):
             if n2 - n1 == 1 and hamming(hashes[i1], hashes[i2]) <= max_distance:
                 yield (min(i1, i2), max(i1, i2))
