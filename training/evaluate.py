@@ -1,0 +1,234 @@
+"""Test-split metrics, calibration and the "unknown" threshold for a trained run.
+
+The temperature and the threshold are fitted on the validation split only, then judged on test, so
+the reported figures are not tuned on the data they describe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import itertools
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+import torch
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+from training.calibration import expected_calibration_error, fit_temperature, unknown_threshold
+from training.checkpoint import checkpoint_preprocessing, load_for_inference
+from training.data import IMAGE_FORMATS, Row, make_loader, read_manifest
+from training.labels import DISPLAY_NAMES, LABELS
+from training.presets import eval_preset
+from training.train import predict
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, help="run directory with checkpoints/best.pt")
+    parser.add_argument("--checkpoint", default="best", help="best or last (default best)")
+    parser.add_argument("--ood-dir", type=Path, help="images of other games/photos: share flagged unknown")
+    parser.add_argument(
+        "--keep",
+        type=float,
+        default=0.95,
+        help="share of correct validation answers the unknown threshold keeps (default 0.95)",
+    )
+    parser.add_argument(
+        "--target-accuracy",
+        type=float,
+        default=0.95,
+        help="min accuracy of accepted validation answers (default 0.95)",
+    )
+    parser.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    parser.add_argument("--workers", type=int, default=1, help="data-loading processes (default 1)")
+
+
+def _softmax(logits: torch.Tensor, temperature: float = 1.0) -> np.ndarray:
+    return torch.softmax(logits / temperature, dim=1).numpy()
+
+
+def _plot_confusion(matrix: np.ndarray, path: Path, normalised: bool) -> None:
+    names = [DISPLAY_NAMES[label] for label in LABELS]
+    fig, ax = plt.subplots(figsize=(8, 6.5))
+    sns.heatmap(
+        matrix,
+        annot=True,
+        fmt=".2f" if normalised else "d",
+        cmap="rocket_r",
+        xticklabels=names,
+        yticklabels=names,
+        ax=ax,
+        vmin=0,
+        vmax=1 if normalised else None,
+        cbar=True,
+    )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix (row-normalised)" if normalised else "Confusion matrix (counts)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _plot_reliability(before: np.ndarray, after: np.ndarray, labels: np.ndarray, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(5, 5))
+    edges = np.linspace(0, 1, 11)
+    for probs, name in ((before, "before"), (after, "after temperature")):
+        conf, correct = probs.max(1), probs.argmax(1) == labels
+        xs, ys = [], []
+        for lo, hi in itertools.pairwise(edges):
+            mask = (conf > lo) & (conf <= hi)
+            if mask.any():
+                xs.append(conf[mask].mean())
+                ys.append(correct[mask].mean())
+        ax.plot(xs, ys, marker="o", label=name)
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Reliability (test split)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _ood_rows(ood_dir: Path) -> list[Row]:
+    from PIL import Image
+
+    rows = []
+    for path in sorted(p for p in ood_dir.rglob("*") if p.is_file()):
+        try:
+            with Image.open(path, formats=IMAGE_FORMATS):
+                rows.append(Row(path, LABELS[0], -1, "ood"))  # label unused
+        except OSError:
+            continue
+    return rows
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    run_dir: Path = args.run_dir
+    model, checkpoint = load_for_inference(run_dir / "checkpoints" / f"{args.checkpoint}.pt")
+    transform = eval_preset(checkpoint_preprocessing(checkpoint))
+    rows = read_manifest(run_dir)
+    device = torch.device("cpu")
+
+    def logits_for(split_rows: list[Row]) -> tuple[torch.Tensor, torch.Tensor]:
+        return predict(
+            model, make_loader(split_rows, transform, args.batch_size, args.workers, shuffle=False), device
+        )
+
+    val_logits, val_labels = logits_for([r for r in rows if r.split == "val"])
+    test_logits, test_labels = logits_for([r for r in rows if r.split == "test"])
+    temperature = fit_temperature(val_logits, val_labels)
+    val_probs = _softmax(val_logits, temperature)
+    threshold = unknown_threshold(val_probs, val_labels.numpy(), args.keep, args.target_accuracy)
+
+    y_true = test_labels.numpy()
+    raw, calibrated = _softmax(test_logits), _softmax(test_logits, temperature)
+    y_pred = calibrated.argmax(1)
+    accepted = calibrated.max(1) >= threshold
+    top2 = np.argsort(-calibrated, axis=1)[:, :2]
+    report: dict[str, Any] = {
+        "arch": checkpoint["arch"],
+        "checkpoint": args.checkpoint,
+        "epoch": int(checkpoint["epoch"]),
+        "test_images": len(y_true),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(
+            f1_score(y_true, y_pred, average="macro", labels=range(len(LABELS)), zero_division=0)
+        ),
+        "weighted_f1": float(f1_score(y_true, y_pred, average="weighted", zero_division=0)),
+        "top2_accuracy": float((top2 == y_true[:, None]).any(1).mean()),
+        "per_class": classification_report(
+            y_true,
+            y_pred,
+            labels=range(len(LABELS)),
+            target_names=list(LABELS),
+            output_dict=True,
+            zero_division=0,
+        ),
+        "temperature": temperature,
+        "ece_before": expected_calibration_error(raw, y_true),
+        "ece_after": expected_calibration_error(calibrated, y_true),
+        "unknown_threshold": threshold,
+        "unknown_coverage": float(accepted.mean()),
+        "unknown_accuracy": float((y_pred[accepted] == y_true[accepted]).mean()) if accepted.any() else 0.0,
+    }
+    if args.ood_dir:
+        ood = _ood_rows(args.ood_dir)
+        if ood:
+            ood_probs = _softmax(logits_for(ood)[0], temperature)
+            report["ood_images"] = len(ood)
+            report["ood_flagged"] = float((ood_probs.max(1) < threshold).mean())
+
+    matrix = confusion_matrix(y_true, y_pred, labels=range(len(LABELS)))
+    _plot_confusion(matrix, run_dir / "confusion_matrix.png", normalised=False)
+    row_sums = matrix.sum(1, keepdims=True)
+    _plot_confusion(
+        np.divide(matrix, row_sums, out=np.zeros(matrix.shape), where=row_sums > 0),
+        run_dir / "confusion_matrix_normalized.png",
+        normalised=True,
+    )
+    _plot_reliability(raw, calibrated, y_true, run_dir / "reliability.png")
+    return report
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"# Evaluation: {report['arch']} (epoch {report['epoch'] + 1}, {report['test_images']} test images)",
+        "",
+        "| metric | value |",
+        "| --- | --- |",
+        f"| accuracy | {report['accuracy']:.4f} |",
+        f"| macro F1 | {report['macro_f1']:.4f} |",
+        f"| weighted F1 | {report['weighted_f1']:.4f} |",
+        f"| top-2 accuracy | {report['top2_accuracy']:.4f} |",
+        f"| temperature (fitted on val) | {report['temperature']:.3f} |",
+        f"| ECE before / after | {report['ece_before']:.4f} / {report['ece_after']:.4f} |",
+        f"| unknown threshold | {report['unknown_threshold']:.3f} |",
+        f"| coverage / accuracy above it | {report['unknown_coverage']:.3f} "
+        f"/ {report['unknown_accuracy']:.4f} |",
+    ]
+    if "ood_flagged" in report:
+        lines.append(
+            f"| out-of-distribution flagged unknown | {report['ood_flagged']:.3f} of {report['ood_images']} |"
+        )
+    lines += ["", "| class | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
+    for label in LABELS:
+        c = report["per_class"][label]
+        lines.append(
+            f"| {DISPLAY_NAMES[label]} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1-score']:.3f} "
+            f"| {int(c['support'])} |"
+        )
+    lines += [
+        "",
+        "![confusion matrix](confusion_matrix.png)",
+        "![row-normalised](confusion_matrix_normalized.png)",
+        "![reliability](reliability.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    report = evaluate(args)
+    run_dir: Path = args.run_dir
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2))
+    (run_dir / "report.md").write_text(markdown(report))
+    calibration = {"temperature": report["temperature"], "unknown_threshold": report["unknown_threshold"]}
+    (run_dir / "calibration.json").write_text(json.dumps(calibration, indent=2))
+    print(
+        f"evaluate: test accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, "
+        f"ECE {report['ece_before']:.4f} -> {report['ece_after']:.4f} (T={report['temperature']:.3f}), "
+        f"unknown below {report['unknown_threshold']:.3f}"
+        + (f", OOD flagged {report['ood_flagged']:.3f}" if "ood_flagged" in report else "")
+    )
+    print(f"evaluate: report -> {run_dir / 'report.md'}")
+    return 0
