@@ -1,0 +1,174 @@
+"""TorchServe handler: which FromSoftware game is this screenshot from?
+
+decode -> validate -> preprocess -> infer -> postprocess, each a plain function in this package, so
+that tests call them without the Java server. One bad image in a batch gets its own 4xx status and
+JSON error while its neighbours succeed. TorchServe allows one class per handler module: this is it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from ts.torch_handler.base_handler import BaseHandler
+
+from handler.gradcam import grad_cam
+from handler.image_decode import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    ImageRejectedError,
+    decode_image,
+    payload_bytes,
+)
+from handler.runtime import OnnxRunner, Runner, TorchRunner, load_torchscript
+from handler.scoring import answer, softmax
+from training.preprocessing import Preprocessing, eval_transform
+
+logger = logging.getLogger(__name__)
+HANDLER_VERSION = "1"
+HEATMAP_GRID = (9, 16)  # rows, cols: 16:9 like the frames
+
+
+class FromSoftHandler(BaseHandler):  # type: ignore[misc]
+    def initialize(self, context: Any) -> None:
+        self.context = context
+        self.manifest = context.manifest
+        properties = context.system_properties
+        model_dir = Path(properties["model_dir"])
+        self.meta = json.loads((model_dir / "model_meta.json").read_text())
+        config = getattr(context, "model_yaml_config", None) or {}
+        handler_config = config.get("handler", {}) if isinstance(config, dict) else {}
+        threads = int(os.environ.get("FROMSOFT_THREADS", handler_config.get("threads", 1)))
+        torch.set_num_threads(threads)  # workers x threads should match the cores (config.properties)
+        self.max_bytes = int(handler_config.get("max_bytes", DEFAULT_MAX_BYTES))
+        self.max_pixels = int(handler_config.get("max_pixels", DEFAULT_MAX_PIXELS))
+        Image.MAX_IMAGE_PIXELS = self.max_pixels
+        self.pre = Preprocessing.from_dict(self.meta["preprocessing"])
+        self.labels: list[str] = self.meta["labels"]
+        self.names: dict[str, str] = self.meta["display_names"]
+        self.temperature = float(self.meta["temperature"])
+        self.threshold = float(self.meta["unknown_threshold"])
+        self.model_info = {
+            "name": self.manifest["model"]["modelName"],
+            "version": self.manifest["model"]["modelVersion"],
+            "arch": self.meta["arch"],
+        }
+        self.preprocessing_version = hashlib.sha256(
+            json.dumps([self.pre.to_dict(), HANDLER_VERSION], sort_keys=True).encode()
+        ).hexdigest()[:12]
+        self.runner: Runner = self._load_runner(model_dir, self.meta["form"], threads)
+        self._explainer: torch.nn.Module | None = None
+        self.model_dir = model_dir
+        self.initialized = True
+        logger.info(
+            "fromsoft handler ready: %s form=%s threads=%d", self.model_info, self.meta["form"], threads
+        )
+
+    def _load_runner(self, model_dir: Path, form: str, threads: int) -> Runner:
+        serialized = model_dir / self.manifest["model"]["serializedFile"]
+        if form == "onnx":
+            return OnnxRunner(serialized, threads)
+        if form == "torchscript":
+            return load_torchscript(serialized)
+        return TorchRunner(self._eager_model(model_dir))
+
+    def _eager_model(self, model_dir: Path) -> torch.nn.Module:
+        from training.registry import build_model
+
+        model = build_model(self.meta["arch"], len(self.labels), weights="none")
+        state = torch.load(model_dir / "weights.pt", map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+        return model.eval()
+
+    # -- the four stages ------------------------------------------------------------------------------
+    def decode(self, entry: Any) -> Image.Image:
+        return decode_image(payload_bytes(entry), self.pre.resize_size, self.max_bytes, self.max_pixels)
+
+    def transform(self, image: Image.Image) -> torch.Tensor:
+        return eval_transform(image, self.pre)
+
+    def infer(self, batch: torch.Tensor) -> np.ndarray:
+        return self.runner(batch.numpy())
+
+    def answer(self, logits: np.ndarray) -> list[dict[str, Any]]:
+        probs = softmax(logits, self.temperature)
+        return [answer(p, self.labels, self.names, self.threshold) for p in probs]
+
+    # -- TorchServe entry point -----------------------------------------------------------------------
+    def handle(self, data: list[Any], context: Any) -> list[Any]:
+        self.context = context
+        started = time.perf_counter()
+        results: list[Any] = [None] * len(data)
+        tensors: list[tuple[int, torch.Tensor, dict[str, float]]] = []
+        for index, entry in enumerate(data):
+            timings: dict[str, float] = {}
+            try:
+                t0 = time.perf_counter()
+                image = self.decode(entry)
+                t1 = time.perf_counter()
+                tensor = self.transform(image)
+                timings["decode"] = (t1 - t0) * 1000
+                timings["preprocess"] = (time.perf_counter() - t1) * 1000
+                tensors.append((index, tensor, timings))
+            except ImageRejectedError as rejected:
+                results[index] = self._reject(index, rejected)
+        if tensors:
+            if self._explaining(context):
+                self._explain(tensors, results)
+            else:
+                self._classify(tensors, results)
+        for index in range(len(data)):
+            context.set_response_content_type(index, "application/json")
+        context.metrics.add_time("HandlerTime", round((time.perf_counter() - started) * 1000, 2), None, "ms")
+        return [json.dumps(result) for result in results]
+
+    def _classify(
+        self, tensors: list[tuple[int, torch.Tensor, dict[str, float]]], results: list[Any]
+    ) -> None:
+        t0 = time.perf_counter()
+        logits = self.infer(torch.stack([t for _, t, _ in tensors]))
+        t1 = time.perf_counter()
+        answers = self.answer(logits)
+        postprocess = (time.perf_counter() - t1) * 1000 / len(tensors)
+        for (index, _, timings), result in zip(tensors, answers, strict=True):
+            timings["inference"] = (t1 - t0) * 1000
+            timings["postprocess"] = postprocess
+            results[index] = {
+                **result,
+                "model": self.model_info,
+                "preprocessing_version": self.preprocessing_version,
+                "timings_ms": {k: round(v, 3) for k, v in timings.items()},
+            }
+
+    def _explaining(self, context: Any) -> bool:
+        return bool(context.get_request_header(0, "explain") == "True")
+
+    def _explain(self, tensors: list[tuple[int, torch.Tensor, dict[str, float]]], results: list[Any]) -> None:
+        if self._explainer is None:  # loaded on the first explanation: most workers never need it
+            self._explainer = self._eager_model(self.model_dir)
+        from training.registry import get_spec
+
+        layer = self._explainer.get_submodule(get_spec(self.meta["arch"]).gradcam_layer)
+        for index, tensor, _ in tensors:
+            heatmap, top = grad_cam(self._explainer, layer, tensor, HEATMAP_GRID)
+            label = self.labels[top]
+            results[index] = {
+                "label": label,
+                "name": self.names[label],
+                "rows": HEATMAP_GRID[0],
+                "cols": HEATMAP_GRID[1],
+                "heatmap": [[round(float(v), 4) for v in row] for row in heatmap],
+                "model": self.model_info,
+            }
+
+    def _reject(self, index: int, rejected: ImageRejectedError) -> dict[str, Any]:
+        self.context.set_response_status(rejected.status, rejected.code.replace("_", " "), index)
+        return rejected.body()

@@ -1,0 +1,119 @@
+"""Validation and decoding of uploaded images, before any tensor work.
+
+Every check has its own error code and HTTP status, so one bad upload in a batch fails alone with a
+message its sender can act on. Content decides the format (magic bytes), never a file name or header.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from training.preprocessing import cover_size
+
+# Magic bytes -> Pillow format name. WebP is accepted on purpose: browsers save screenshots as WebP.
+_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"\xff\xd8\xff", 0, "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", 0, "PNG"),
+    (b"WEBP", 8, "WEBP"),  # after "RIFF" + 4 size bytes
+)
+ACCEPTED_FORMATS = tuple(fmt for _, _, fmt in _SIGNATURES)
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 40_000_000  # 4K is 8.3 MP; larger is a bomb or not a screenshot
+
+
+@dataclass(frozen=True)
+class ImageRejectedError(Exception):
+    status: int
+    code: str
+    message: str
+
+    def body(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+def sniff_format(data: bytes | bytearray) -> str | None:
+    for magic, offset, fmt in _SIGNATURES:
+        if data[offset : offset + len(magic)] == magic and (fmt != "WEBP" or data[:4] == b"RIFF"):
+            return fmt
+    return None
+
+
+def payload_bytes(value: object) -> bytes | bytearray:
+    """The raw image from one TorchServe request entry (raw body or multipart field)."""
+    if isinstance(value, dict):  # one entry of a request: {"data": ...} / {"body": ...} / {"file": ...}
+        for key in ("data", "body", "file"):
+            if value.get(key) is not None:
+                return payload_bytes(value[key])
+        return b""
+    if isinstance(value, bytes | bytearray):
+        return value
+    if isinstance(value, str):
+        raise ImageRejectedError(
+            415, "unsupported_media_type", "send the image bytes with an image Content-Type"
+        )
+    raise ImageRejectedError(415, "unsupported_media_type", "expected image bytes (JPEG, PNG or WebP)")
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any mode screenshots come in -> 8-bit RGB (alpha on black, 16-bit scaled down, CMYK converted)."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        wide = np.asarray(img, dtype=np.uint32)
+        scale = 257 if img.mode.startswith("I;16") or wide.max() > 255 else 1
+        img = Image.fromarray((wide // scale).clip(0, 255).astype(np.uint8), "L")
+    if img.mode == "P" or img.mode == "PA":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "La", "RGBa"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def decode_image(
+    data: bytes | bytearray,
+    target: tuple[int, int],
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Image.Image:
+    """Validate and decode one upload to RGB, as small as it can be while still covering ``target``.
+
+    JPEGs decode in draft mode (the DCT scales by 1/2, 1/4 or 1/8 for free), which makes 4K
+    screenshots several times cheaper; the result still covers the model's input size.
+    """
+    if not data:
+        raise ImageRejectedError(400, "empty_payload", "the request carried no image")
+    if len(data) > max_bytes:
+        raise ImageRejectedError(
+            413, "payload_too_large", f"the image is {len(data)} bytes; the limit is {max_bytes}"
+        )
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise ImageRejectedError(415, "unsupported_media_type", "not a JPEG, PNG or WebP image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=[fmt])
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageRejectedError(
+                    413, "image_too_large", f"{width}x{height} pixels is over the limit of {max_pixels}"
+                )
+            if fmt == "JPEG":
+                wanted_h, wanted_w = cover_size(img.size, target)
+                img.draft("RGB", (wanted_w, wanted_h))
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb(img)
+    except ImageRejectedError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRejectedError(413, "image_too_large", str(exc)) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageRejectedError(
+            400, "invalid_image", f"the {fmt} image is truncated or corrupt ({exc})"
+        ) from None

@@ -1,0 +1,227 @@
+"""Package a run's best checkpoint as a TorchServe archive (``model_store/<name>.mar``).
+
+The serving forms that fit on a CPU (eager, TorchScript, ONNX Runtime) are each checked against the
+training-side model on the same test images and timed; the archive ships the fastest form whose logits
+match within ``--tolerance``. The eager weights always travel too: Grad-CAM needs gradients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from handler.runtime import FORMS, OnnxRunner, Runner, TorchRunner, load_torchscript
+from training.checkpoint import checkpoint_preprocessing, load_for_inference
+from training.data import open_rgb, read_manifest
+from training.labels import DISPLAY_NAMES, LABELS, index_to_name
+from training.preprocessing import eval_transform
+
+REPO = Path(__file__).resolve().parents[1]
+# Modules the handler imports inside the TorchServe worker, shipped as packages in the archive.
+ARCHIVE_MODULES = {
+    "handler": ("__init__.py", "gradcam.py", "image_decode.py", "runtime.py", "scoring.py"),
+    "training": ("__init__.py", "labels.py", "preprocessing.py", "registry.py", "pretrained.py"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, help="run directory with checkpoints/best.pt")
+    parser.add_argument("--model-store", type=Path, default=REPO / "model_store", help="default model_store/")
+    parser.add_argument("--name", default="fromsoft", help="model name (default fromsoft)")
+    parser.add_argument("--version", default="1.0", help="model version (default 1.0)")
+    parser.add_argument(
+        "--form",
+        default="auto",
+        choices=("auto", *FORMS),
+        help="serving form; auto = fastest that matches (default auto)",
+    )
+    parser.add_argument("--tolerance", type=float, default=1e-4, help="max |logit difference| (default 1e-4)")
+    parser.add_argument("--batch-size", type=int, default=4, help="TorchServe batch size (default 4)")
+    parser.add_argument(
+        "--max-batch-delay", type=int, default=5, help="TorchServe max batch delay, ms (default 5)"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="inference threads per worker (default 2)")
+    parser.add_argument("--timing-runs", type=int, default=20, help="timed runs per form (default 20)")
+
+
+def sample_batch(run_dir: Path, checkpoint: dict[str, Any], count: int = 8) -> torch.Tensor:
+    rows = [r for r in read_manifest(run_dir) if r.split == "test"][:count]
+    pre = checkpoint_preprocessing(checkpoint)
+    return torch.stack([eval_transform(open_rgb(r.path), pre) for r in rows])
+
+
+def build_forms(
+    model: torch.nn.Module, example: torch.Tensor, out: Path, threads: int
+) -> dict[str, tuple[Path, Runner]]:
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / "weights.pt"
+    torch.save(model.state_dict(), weights)
+    forms: dict[str, tuple[Path, Runner]] = {"eager": (weights, TorchRunner(model))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # both exporters warn that they are deprecated in torch 2.14
+        traced = torch.jit.trace(model, example[:1])
+        torch.jit.save(traced, str(out / "model.torchscript.pt"))
+        forms["torchscript"] = (out / "model.torchscript.pt", load_torchscript(out / "model.torchscript.pt"))
+        torch.onnx.export(
+            model,
+            (example[:1],),
+            str(out / "model.onnx"),
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    forms["onnx"] = (out / "model.onnx", OnnxRunner(out / "model.onnx", threads))
+    return forms
+
+
+def compare_forms(
+    forms: dict[str, tuple[Path, Runner]], batch: torch.Tensor, runs: int
+) -> dict[str, dict[str, float]]:
+    """Max |logit difference| against eager, and median latency at batch 1, per form."""
+    reference = forms["eager"][1](batch.numpy())
+    results = {}
+    one = batch[:1].numpy()
+    for name, (_, runner) in forms.items():
+        diff = float(np.abs(runner(batch.numpy()) - reference).max())
+        runner(one)  # warm-up
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            runner(one)
+            times.append((time.perf_counter() - started) * 1000)
+        results[name] = {"max_abs_diff": diff, "median_ms": statistics.median(times)}
+    return results
+
+
+def archive(
+    args: argparse.Namespace,
+    checkpoint: dict[str, Any],
+    form: str,
+    forms_dir: Path,
+    comparison: dict[str, dict[str, float]],
+) -> Path:
+    run_dir: Path = args.run_dir
+    calibration_path = run_dir / "calibration.json"
+    if calibration_path.is_file():
+        calibration = json.loads(calibration_path.read_text())
+    else:
+        print(
+            "export: warning: no calibration.json (run `evaluate` first): temperature 1, no unknown threshold"
+        )
+        calibration = {"temperature": 1.0, "unknown_threshold": 0.0}
+    report = json.loads((run_dir / "report.json").read_text()) if (run_dir / "report.json").is_file() else {}
+    prepare_report = (
+        json.loads((run_dir / "prepare_report.json").read_text())
+        if (run_dir / "prepare_report.json").is_file()
+        else {}
+    )
+    meta = {
+        "arch": checkpoint["arch"],
+        "form": form,
+        "labels": list(LABELS),
+        "display_names": DISPLAY_NAMES,
+        "preprocessing": checkpoint["preprocessing"],
+        "temperature": calibration["temperature"],
+        "unknown_threshold": calibration["unknown_threshold"],
+        "provenance": {
+            "run": run_dir.name,
+            "data_root": prepare_report.get("data_root"),
+            "images": prepare_report.get("images"),
+            "epochs": int(checkpoint["epoch"]) + 1,
+            "test_accuracy": report.get("accuracy"),
+            "test_macro_f1": report.get("macro_f1"),
+            "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+        "serving_forms": comparison,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        stage = Path(tmp)
+        for package, files in ARCHIVE_MODULES.items():
+            (stage / package).mkdir()
+            for name in files:
+                shutil.copy(REPO / package / name, stage / package / name)
+        (stage / "model_meta.json").write_text(json.dumps(meta, indent=2))
+        (stage / "index_to_name.json").write_text(json.dumps(index_to_name(), indent=2))
+        shutil.copy(forms_dir / "weights.pt", stage / "weights.pt")
+        config = {
+            "batchSize": args.batch_size,
+            "maxBatchDelay": args.max_batch_delay,
+            "responseTimeout": 30,
+            "minWorkers": 1,
+            "maxWorkers": 1,
+            "handler": {"threads": args.threads},
+        }
+        (stage / "model-config.yaml").write_text(yaml.safe_dump(config))
+        serialized = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt", "eager": "weights.pt"}[
+            form
+        ]
+        extra = [
+            stage / "handler",
+            stage / "training",
+            stage / "model_meta.json",
+            stage / "index_to_name.json",
+        ]
+        if form != "eager":
+            extra.append(stage / "weights.pt")
+        args.model_store.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "model_archiver.model_packaging",
+                "--model-name",
+                args.name,
+                "--version",
+                args.version,
+                "--serialized-file",
+                str(forms_dir / serialized),
+                "--handler",
+                str(REPO / "handler" / "fromsoft_handler.py"),
+                "--extra-files",
+                ",".join(map(str, extra)),
+                "--config-file",
+                str(stage / "model-config.yaml"),
+                "--export-path",
+                str(args.model_store),
+                "--force",
+            ],
+            check=True,
+        )
+    return args.model_store / f"{args.name}.mar"
+
+
+def main(args: argparse.Namespace) -> int:
+    model, checkpoint = load_for_inference(args.run_dir / "checkpoints" / "best.pt")
+    torch.set_num_threads(args.threads)
+    batch = sample_batch(args.run_dir, checkpoint)
+    forms_dir = args.run_dir / "serving"
+    forms = build_forms(model, batch, forms_dir, args.threads)
+    comparison = compare_forms(forms, batch, args.timing_runs)
+    (args.run_dir / "serving_forms.json").write_text(json.dumps(comparison, indent=2))
+    for name, figures in comparison.items():
+        print(
+            f"export: {name:<11} max |diff| {figures['max_abs_diff']:.1e}, {figures['median_ms']:.2f} ms"
+        )
+    matching = [n for n in FORMS if comparison[n]["max_abs_diff"] <= args.tolerance]
+    form = args.form if args.form != "auto" else min(matching, key=lambda n: comparison[n]["median_ms"])
+    if comparison[form]["max_abs_diff"] > args.tolerance:
+        print(f"export: error: {form} differs by {comparison[form]['max_abs_diff']:.2e} > {args.tolerance}")
+        return 2
+    path = archive(args, checkpoint, form, forms_dir, comparison)
+    print(f"export: {path} ({form}, version {args.version})")
+    return 0
