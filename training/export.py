@@ -151,10 +151,12 @@ def archive(
     }
     with tempfile.TemporaryDirectory() as tmp:
         stage = Path(tmp)
+        # The archiver copies a folder's contents to the archive root: packages go one level down.
+        packages = stage / "packages"
         for package, files in ARCHIVE_MODULES.items():
-            (stage / package).mkdir()
+            (packages / package).mkdir(parents=True)
             for name in files:
-                shutil.copy(REPO / package / name, stage / package / name)
+                shutil.copy(REPO / package / name, packages / package / name)
         (stage / "model_meta.json").write_text(json.dumps(meta, indent=2))
         (stage / "index_to_name.json").write_text(json.dumps(index_to_name(), indent=2))
         shutil.copy(forms_dir / "weights.pt", stage / "weights.pt")
@@ -171,8 +173,7 @@ def archive(
             form
         ]
         extra = [
-            stage / "handler",
-            stage / "training",
+            packages,
             stage / "model_meta.json",
             stage / "index_to_name.json",
         ]
@@ -214,9 +215,7 @@ def main(args: argparse.Namespace) -> int:
     comparison = compare_forms(forms, batch, args.timing_runs)
     (args.run_dir / "serving_forms.json").write_text(json.dumps(comparison, indent=2))
     for name, figures in comparison.items():
-        print(
-            f"export: {name:<11} max |diff| {figures['max_abs_diff']:.1e}, {figures['median_ms']:.2f} ms"
-        )
+        print(f"export: {name:<11} max |diff| {figures['max_abs_diff']:.1e}, {figures['median_ms']:.2f} ms")
     matching = [n for n in FORMS if comparison[n]["max_abs_diff"] <= args.tolerance]
     form = args.form if args.form != "auto" else min(matching, key=lambda n: comparison[n]["median_ms"])
     if comparison[form]["max_abs_diff"] > args.tolerance:

@@ -101,7 +101,7 @@ def wait_until(
         try:
             if check():
                 return
-        except (OSError, httpx.HTTPError):
+        except (OSError, ValueError, httpx.HTTPError):  # not up yet, or a file half written
             pass
         time.sleep(0.1)
     tail = proc.log_tail() if proc is not None else ""

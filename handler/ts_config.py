@@ -1,0 +1,57 @@
+"""Runtime copies of ``config.properties``: same settings, other ports and paths.
+
+Tests, the native stack and the benchmarks start TorchServe from the shipped file with only the keys
+they must change replaced, so the security settings they run with are the ones users run with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def render(base: str, overrides: dict[str, str]) -> str:
+    """``base`` with the values of ``overrides`` replaced (or appended when absent)."""
+    lines, seen = [], set()
+    for line in base.splitlines():
+        key = line.split("=", 1)[0].strip()
+        if not line.lstrip().startswith("#") and "=" in line and key in overrides:
+            lines.append(f"{key}={overrides[key]}")
+            seen.add(key)
+        else:
+            lines.append(line)
+    lines += [f"{key}={value}" for key, value in overrides.items() if key not in seen]
+    return "\n".join(lines) + "\n"
+
+
+def listener_overrides(
+    host: str, inference: int, management: int, metrics: int, grpc: int, grpc_mgmt: int, worker_port: int
+) -> dict[str, str]:
+    return {
+        "inference_address": f"http://{host}:{inference}",
+        "management_address": f"http://{host}:{management}",
+        "metrics_address": f"http://{host}:{metrics}",
+        "grpc_inference_port": str(grpc),
+        "grpc_management_port": str(grpc_mgmt),
+        "initial_worker_port": str(worker_port),
+    }
+
+
+def read_keys(key_file: Path) -> dict[str, str]:
+    """TorchServe's ``key_file.json`` -> {"inference": key, "management": key}."""
+    data = json.loads(key_file.read_text())
+    return {kind: data[kind]["key"] for kind in ("inference", "management") if kind in data}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="render a runtime copy of config.properties")
+    parser.add_argument("base", type=Path)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key")
+    args = parser.parse_args()
+    overrides = dict(item.split("=", 1) for item in args.set)
+    print(render(args.base.read_text(), overrides), end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Session fixtures shared by every test kind: a small synthetic data set and a trained, evaluated run of
+the ``tiny`` backbone, produced through the real command line exactly as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = REPO.parent / "shared" / "screenshots"
+
+
+def run_cli(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``python -m training ...`` in a subprocess; fails the test with its output when it fails."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "training", *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        pytest.fail(
+            f"python -m training {' '.join(map(str, args))} exited {proc.returncode}:\n"
+            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    return proc
+
+
+@pytest.fixture(scope="session")
+def synthetic_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("synthetic")
+    run_cli("synthesize", root, "--images", "840", "--seed", "7")
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_run(synthetic_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """synthesize -> prepare -> train (tiny, CPU, under a minute) -> evaluate."""
+    run_dir = tmp_path_factory.mktemp("run")
+    run_cli("prepare", synthetic_data, "--out", run_dir, "--seed", "0")
+    run_cli(
+        "train",
+        run_dir,
+        "--arch",
+        "tiny",
+        "--epochs",
+        "6",
+        "--head-epochs",
+        "0",
+        "--lr",
+        "0.003",
+        "--batch-size",
+        "32",
+        "--workers",
+        "0",
+    )
+    run_cli("evaluate", run_dir)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    """The real screenshots beside the repository (``../shared/screenshots``)."""
+    if not SCREENSHOTS.is_dir():
+        pytest.skip(f"real screenshots not found at {SCREENSHOTS} (they live in ../shared beside the repo)")
+    return SCREENSHOTS

@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from training.calibration import expected_calibration_error, fit_temperature, unknown_threshold
+
+
+def test_temperature_undoes_overconfidence_and_lowers_nll():
+    torch.manual_seed(0)
+    clean = torch.randn(4000, 7) * 1.5
+    # Labels drawn from softmax(clean): those logits are calibrated by construction.
+    labels = torch.multinomial(torch.softmax(clean, 1), 1).squeeze(1)
+    overconfident = clean * 4.0
+    temperature = fit_temperature(overconfident, labels)
+    assert temperature == pytest.approx(4.0, rel=0.15)
+    assert F.cross_entropy(overconfident / temperature, labels) < F.cross_entropy(overconfident, labels)
+
+
+def test_ece_is_zero_when_confidence_matches_accuracy_and_large_when_not():
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    calibrated = np.tile([0.75, 0.25], (8, 1))
+    calibrated[4:] = [0.25, 0.75]
+    calibrated_labels = np.array([0, 0, 0, 1, 1, 1, 1, 0])
+    assert expected_calibration_error(calibrated, calibrated_labels) == pytest.approx(0.0)
+    overconfident = np.tile([0.99, 0.01], (8, 1))
+    assert expected_calibration_error(overconfident, labels) == pytest.approx(0.49)
+
+
+def test_unknown_threshold_keeps_most_correct_answers_and_reaches_target_accuracy():
+    rng = np.random.default_rng(0)
+    confidence_correct = rng.uniform(0.6, 1.0, 900)
+    confidence_wrong = rng.uniform(0.2, 0.6, 100)
+    probs = np.zeros((1000, 2))
+    probs[:, 0] = np.r_[confidence_correct, confidence_wrong]
+    probs[:, 1] = 1 - probs[:, 0]
+    labels = np.r_[np.zeros(900), np.ones(100)].astype(int)
+    labels[900:] = np.where(probs[900:, 0] >= 0.5, 1, 0)  # wrong answers stay wrong
+    threshold = unknown_threshold(probs, labels, keep=0.95, target_accuracy=0.95)
+    accepted = probs.max(1) >= threshold
+    assert (probs.argmax(1)[accepted] == labels[accepted]).mean() >= 0.95
+    assert accepted[:900].mean() >= 0.9
