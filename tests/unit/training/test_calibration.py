@@ -40,3 +40,15 @@ def test_unknown_threshold_keeps_most_correct_answers_and_reaches_target_accurac
     accepted = probs.max(1) >= threshold
     assert (probs.argmax(1)[accepted] == labels[accepted]).mean() >= 0.95
     assert accepted[:900].mean() >= 0.9
+
+
+def test_temperature_stays_bounded_when_validation_is_perfectly_separable():
+    labels = torch.arange(7).repeat(20)
+    logits = 10.0 * F.one_hot(labels, 7).float()
+    assert 0.5 <= fit_temperature(logits, labels) < 1.0
+
+
+def test_unknown_threshold_has_a_ceiling_when_every_answer_is_certain():
+    probs = np.tile([0.9999, 0.0001], (100, 1))
+    labels = np.zeros(100, dtype=int)
+    assert unknown_threshold(probs, labels) <= 0.9
