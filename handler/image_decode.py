@@ -43,20 +43,18 @@ def sniff_format(data: bytes | bytearray) -> str | None:
     return None
 
 
-def payload_bytes(value: object) -> bytes | bytearray:
-    """The raw image from one TorchServe request entry (raw body or multipart field)."""
-    if isinstance(value, dict):  # one entry of a request: {"data": ...} / {"body": ...} / {"file": ...}
-        for key in ("data", "body", "file"):
-            if value.get(key) is not None:
-                return payload_bytes(value[key])
-        return b""
+def payload_bytes(entry: object) -> bytes | bytearray:
+    """The raw image of one TorchServe request entry (raw body or multipart field ``file``).
+
+    TorchServe hands over bytes for image and octet-stream bodies, ``str`` for text and already parsed
+    objects for JSON: anything but bytes is the wrong media type.
+    """
+    value = entry
+    if isinstance(entry, dict):
+        value = next((entry[k] for k in ("data", "body", "file") if entry.get(k) is not None), b"")
     if isinstance(value, bytes | bytearray):
         return value
-    if isinstance(value, str):
-        raise ImageRejectedError(
-            415, "unsupported_media_type", "send the image bytes with an image Content-Type"
-        )
-    raise ImageRejectedError(415, "unsupported_media_type", "expected image bytes (JPEG, PNG or WebP)")
+    raise ImageRejectedError(415, "unsupported_media_type", "send the image bytes with an image Content-Type")
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

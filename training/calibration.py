@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.5, 10.0
 
 

@@ -1,0 +1,80 @@
+"""An in-process handler over a freshly exported tiny model, with a small mock of TorchServe's context
+(the Java server is kept for the integration tests)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from handler.fromsoft_handler import FromSoftHandler
+from training.export import build_forms
+from training.labels import DISPLAY_NAMES, LABELS
+from training.registry import build_model, get_spec
+
+
+class MockMetrics:
+    def add_time(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class MockContext:
+    def __init__(self, model_dir: Path, serialized: str, explain: bool = False) -> None:
+        self.system_properties = {"model_dir": str(model_dir), "gpu_id": None, "batch_size": 4}
+        self.manifest = {
+            "model": {"modelName": "fromsoft", "modelVersion": "1.0", "serializedFile": serialized}
+        }
+        self.model_yaml_config = {"handler": {"threads": 1}}
+        self.metrics = MockMetrics()
+        self.statuses: dict[int, tuple[int, str]] = {}
+        self.content_types: dict[int, str] = {}
+        self.explain = explain
+
+    def set_response_status(self, code: int, phrase: str, idx: int = 0) -> None:
+        self.statuses[idx] = (code, phrase)
+
+    def set_response_content_type(self, idx: int, value: str) -> None:
+        self.content_types[idx] = value
+
+    def get_request_header(self, idx: int, key: str) -> str | None:
+        return "True" if key == "explain" and self.explain else None
+
+
+def make_model_dir(tmp: Path, form: str) -> tuple[Path, str]:
+    torch.manual_seed(0)
+    model = build_model("tiny", weights="none").eval()
+    pre = get_spec("tiny").preprocessing
+    forms = build_forms(model, torch.randn(2, 3, *pre.crop_size), tmp, threads=1)
+    meta = {
+        "arch": "tiny",
+        "form": form,
+        "labels": list(LABELS),
+        "display_names": DISPLAY_NAMES,
+        "preprocessing": pre.to_dict(),
+        "temperature": 1.0,
+        "unknown_threshold": 0.0,
+    }
+    (tmp / "model_meta.json").write_text(json.dumps(meta))
+    return tmp, forms[form][0].name
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    return make_model_dir(tmp_path_factory.mktemp("model"), "onnx")
+
+
+@pytest.fixture
+def handler(model_dir: tuple[Path, str]) -> FromSoftHandler:
+    instance = FromSoftHandler()
+    instance.initialize(MockContext(*model_dir))
+    return instance
+
+
+def run(handler: FromSoftHandler, bodies: list[Any], explain: bool = False) -> tuple[list[Any], MockContext]:
+    """Send one batch through ``handle``; returns the decoded JSON bodies and the context."""
+    context = MockContext(Path(handler.model_dir), "model.onnx", explain=explain)
+    out = handler.handle([{"body": b} for b in bodies], context)
+    return [json.loads(o) for o in out], context

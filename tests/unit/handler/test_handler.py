@@ -1,0 +1,223 @@
+"""The handler in-process: every kind of upload a user can send, one batch at a time."""
+
+from __future__ import annotations
+
+import io
+import json
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from handler.fromsoft_handler import FromSoftHandler
+from handler.image_decode import DEFAULT_MAX_BYTES
+from tests.unit.handler.conftest import MockContext, make_model_dir, run
+from training.labels import LABELS, UNKNOWN_LABEL
+from training.preprocessing import eval_transform
+
+
+def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kwargs)
+    return buf.getvalue()
+
+
+def frame(mode: str = "RGB", size: tuple[int, int] = (640, 360)) -> Image.Image:
+    rng = np.random.default_rng(1)
+    rgb = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    return rgb if mode == "RGB" else rgb.convert(mode)
+
+
+def assert_answer(result: dict) -> None:
+    assert result["label"] in (*LABELS, UNKNOWN_LABEL)
+    probs = [p["probability"] for p in result["probabilities"]]
+    assert len(probs) == 7
+    assert probs == sorted(probs, reverse=True)
+    assert sum(probs) == pytest.approx(1.0, abs=1e-4)
+    assert result["confidence"] == pytest.approx(probs[0])
+    assert result["model"] == {"name": "fromsoft", "version": "1.0", "arch": "tiny"}
+    assert set(result["timings_ms"]) == {"decode", "preprocess", "inference", "postprocess"}
+    assert len(result["preprocessing_version"]) == 12
+
+
+def assert_error(results: list, context: MockContext, index: int, status: int, code: str) -> None:
+    assert context.statuses[index][0] == status
+    assert results[index]["error"]["code"] == code
+    assert results[index]["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt", "kwargs"),
+    [
+        ("RGB", "JPEG", {"quality": 90}),
+        ("RGB", "PNG", {}),
+        ("RGBA", "PNG", {}),
+        ("P", "PNG", {}),
+        ("L", "PNG", {}),
+        ("L", "JPEG", {}),
+        ("CMYK", "JPEG", {}),
+        ("RGB", "WEBP", {}),
+    ],
+)
+def test_valid_images_in_every_common_mode_get_an_answer(handler, mode, fmt, kwargs):
+    results, context = run(handler, [encode(frame(mode), fmt, **kwargs)])
+    assert context.statuses == {}
+    assert context.content_types == {0: "application/json"}
+    assert_answer(results[0])
+
+
+def test_16_bit_png_is_scaled_to_8_bit(handler):
+    wide = Image.fromarray(
+        (np.arange(360 * 640, dtype=np.uint32).reshape(360, 640) % 65536).astype(np.uint16)
+    )
+    results, context = run(handler, [encode(wide, "PNG")])
+    assert context.statuses == {}
+    assert_answer(results[0])
+    assert handler.decode({"body": encode(wide, "PNG")}).getextrema()[0][1] > 200  # not clipped to white
+
+
+def test_exif_orientation_is_applied(handler):
+    img = frame(size=(640, 360))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    data = encode(img, "JPEG", exif=exif.tobytes())
+    decoded = handler.decode({"body": data})
+    assert decoded.height > decoded.width
+
+
+def test_png_decodes_exactly_like_evaluation(handler):
+    img = frame()
+    tensor = handler.transform(handler.decode({"body": encode(img, "PNG")}))
+    assert np.array_equal(tensor.numpy(), eval_transform(img, handler.pre).numpy())
+
+
+def test_large_jpeg_in_draft_mode_stays_close_to_full_decoding(handler):
+    big = frame(size=(640, 360)).resize((3840, 2160), Image.Resampling.BILINEAR)
+    data = encode(big, "JPEG", quality=92)
+    fast = handler.transform(handler.decode({"body": data}))
+    full = eval_transform(Image.open(io.BytesIO(data)).convert("RGB"), handler.pre)
+    assert handler.decode({"body": data}).width < 3840  # draft mode decoded a reduced size
+    assert float((fast - full).abs().mean()) < 0.05
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"", 400, "empty_payload"),
+        (b"just some text, not an image", 415, "unsupported_media_type"),
+        (b'{"image": "base64..."}', 415, "unsupported_media_type"),
+        (b"GIF89a" + b"\x00" * 100, 415, "unsupported_media_type"),
+        (b"\x89PNG\r\n\x1a\n<html><script>alert(1)</script></html>", 400, "invalid_image"),
+    ],
+)
+def test_bad_uploads_get_a_clear_4xx_error(handler, body, status, code):
+    results, context = run(handler, [body])
+    assert_error(results, context, 0, status, code)
+
+
+def test_truncated_jpeg_is_refused(handler):
+    data = encode(frame(), "JPEG")
+    results, context = run(handler, [data[: len(data) // 2]])
+    assert_error(results, context, 0, 400, "invalid_image")
+
+
+def test_real_gif_is_refused(handler):
+    results, context = run(handler, [encode(frame(), "GIF")])
+    assert_error(results, context, 0, 415, "unsupported_media_type")
+
+
+def test_parsed_json_and_text_bodies_are_the_wrong_media_type(handler):
+    context = MockContext(handler.model_dir, "model.onnx")
+    out = handler.handle([{"body": {"image": "x"}}, {"body": "text"}], context)
+    assert [json.loads(o)["error"]["code"] for o in out] == ["unsupported_media_type"] * 2
+    assert [context.statuses[i][0] for i in (0, 1)] == [415, 415]
+
+
+def test_png_decompression_bomb_is_refused_before_decoding(handler):
+    # 20000 x 20000 grey pixels compress to a few kilobytes.
+    raw = b"".join(b"\x00" + b"\x00" * 20000 for _ in range(20000))
+    ihdr = (20000).to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return (
+            len(payload).to_bytes(4, "big") + kind + payload + zlib.crc32(kind + payload).to_bytes(4, "big")
+        )
+
+    bomb = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
+    assert len(bomb) < 1_000_000
+    results, context = run(handler, [bomb])
+    assert_error(results, context, 0, 413, "image_too_large")
+
+
+def test_upload_over_5_mb_is_refused(handler):
+    results, context = run(handler, [b"\xff\xd8\xff" + b"\x00" * DEFAULT_MAX_BYTES])
+    assert_error(results, context, 0, 413, "payload_too_large")
+
+
+def test_content_decides_the_format_not_the_declared_type(handler):
+    # A JPEG sent as "image/png" (or named .png) and a PNG sent as JPEG both decode by their bytes.
+    context = MockContext(handler.model_dir, "model.onnx")
+    entries = [
+        {"body": encode(frame(), "JPEG"), "content-type": "image/png"},
+        {"body": encode(frame(), "PNG"), "content-type": "image/jpeg"},
+    ]
+    results = [json.loads(o) for o in handler.handle(entries, context)]
+    assert context.statuses == {}
+    for result in results:
+        assert_answer(result)
+
+
+def test_jpeg_with_a_zip_appended_is_classified_as_the_jpeg_it_is(handler):
+    polyglot = encode(frame(), "JPEG") + b"PK\x03\x04" + b"\x00" * 200
+    results, context = run(handler, [polyglot])
+    assert context.statuses == {}
+    assert_answer(results[0])
+
+
+def test_one_bad_image_fails_alone_in_a_mixed_batch(handler):
+    good = encode(frame(), "JPEG")
+    results, context = run(handler, [good, b"not an image", good])
+    assert set(context.statuses) == {1}
+    assert_error(results, context, 1, 415, "unsupported_media_type")
+    assert_answer(results[0])
+    assert_answer(results[2])
+    assert results[0]["probabilities"] == results[2]["probabilities"]
+
+
+def test_gradcam_heatmap_has_the_grid_shape_and_unit_range(handler):
+    results, _context = run(handler, [encode(frame(), "JPEG")], explain=True)
+    heatmap = np.array(results[0]["heatmap"])
+    assert heatmap.shape == (results[0]["rows"], results[0]["cols"]) == (9, 16)
+    assert heatmap.min() >= 0.0
+    assert heatmap.max() <= 1.0
+    assert results[0]["label"] in LABELS
+
+
+@pytest.mark.parametrize("form", ["eager", "torchscript"])
+def test_every_serving_form_gives_the_same_answer(handler, form, tmp_path):
+    other = FromSoftHandler()
+    other.initialize(MockContext(*make_model_dir(tmp_path, form)))
+    image = encode(frame(), "PNG")
+    ours, _ = run(handler, [image])
+    theirs, _ = run(other, [image])
+    for a, b in zip(ours[0]["probabilities"], theirs[0]["probabilities"], strict=True):
+        assert a["probability"] == pytest.approx(b["probability"], abs=1e-4)
+
+
+def test_every_real_screenshot_decodes_and_gets_an_answer(handler, screenshots):
+    files = sorted(p for p in screenshots.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    assert len(files) > 100
+    largest = 0
+    for path in files:
+        results, context = run(handler, [path.read_bytes()])
+        assert context.statuses == {}, (path.name, results[0])
+        assert_answer(results[0])
+        with Image.open(path) as img:
+            largest = max(largest, img.width * img.height)
+    assert largest >= 3840 * 2160
