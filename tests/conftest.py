@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.torchserve import TorchServe, start_torchserve
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO.parent / "shared" / "screenshots"
@@ -68,3 +71,31 @@ def screenshots() -> Path:
     if not SCREENSHOTS.is_dir():
         pytest.skip(f"real screenshots not found at {SCREENSHOTS} (they live in ../shared beside the repo)")
     return SCREENSHOTS
+
+
+@pytest.fixture(scope="session")
+def model_store(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model store holding ``fromsoft.mar`` (version 1.0) and ``fromsoft-2.0.mar`` from the trained run."""
+    store = tmp_path_factory.mktemp("model_store")
+    run_cli("export", trained_run, "--model-store", store, "--timing-runs", "3")
+    run_cli(
+        "export",
+        trained_run,
+        "--model-store",
+        store,
+        "--version",
+        "2.0",
+        "--archive-name",
+        "fromsoft-2.0",
+        "--timing-runs",
+        "3",
+    )
+    return store
+
+
+@pytest.fixture(scope="session")
+def torchserve(model_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TorchServe]:
+    """A real TorchServe (token authorization on) serving ``fromsoft`` 1.0 from the test model store."""
+    server = start_torchserve(model_store, tmp_path_factory.mktemp("torchserve"))
+    yield server
+    server.stop()

@@ -30,6 +30,7 @@ from training.labels import DISPLAY_NAMES, LABELS, index_to_name
 from training.preprocessing import eval_transform
 
 REPO = Path(__file__).resolve().parents[1]
+SERIALIZED_FILES = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt", "eager": "weights.pt"}
 # Modules the handler imports inside the TorchServe worker, shipped as packages in the archive.
 ARCHIVE_MODULES = {
     "handler": ("__init__.py", "gradcam.py", "image_decode.py", "runtime.py", "scoring.py"),
@@ -41,6 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="run directory with checkpoints/best.pt")
     parser.add_argument("--model-store", type=Path, default=REPO / "model_store", help="default model_store/")
     parser.add_argument("--name", default="fromsoft", help="model name (default fromsoft)")
+    parser.add_argument(
+        "--archive-name",
+        help="file name in the store without .mar (default: the model name; use another to add a version)",
+    )
     parser.add_argument("--version", default="1.0", help="model version (default 1.0)")
     parser.add_argument(
         "--form",
@@ -169,9 +174,7 @@ def archive(
             "handler": {"threads": args.threads},
         }
         (stage / "model-config.yaml").write_text(yaml.safe_dump(config))
-        serialized = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt", "eager": "weights.pt"}[
-            form
-        ]
+        serialized = SERIALIZED_FILES[form]
         extra = [
             packages,
             stage / "model_meta.json",
@@ -180,6 +183,8 @@ def archive(
         if form != "eager":
             extra.append(stage / "weights.pt")
         args.model_store.mkdir(parents=True, exist_ok=True)
+        built = stage / "built"
+        built.mkdir()
         subprocess.run(
             [
                 sys.executable,
@@ -198,12 +203,13 @@ def archive(
                 "--config-file",
                 str(stage / "model-config.yaml"),
                 "--export-path",
-                str(args.model_store),
-                "--force",
+                str(built),
             ],
             check=True,
         )
-    return args.model_store / f"{args.name}.mar"
+        target = args.model_store / f"{args.archive_name or args.name}.mar"
+        shutil.move(built / f"{args.name}.mar", target)
+    return target
 
 
 def main(args: argparse.Namespace) -> int:

@@ -50,10 +50,12 @@ def test_ood_images_are_measured_when_asked(trained_run, tmp_path):
     from PIL import Image
     from skimage import data
 
+    ood = tmp_path / "ood"
+    ood.mkdir()
     for name in ("astronaut", "coffee", "chelsea"):
-        Image.fromarray(getattr(data, name)()).convert("RGB").save(tmp_path / f"{name}.jpg")
+        Image.fromarray(getattr(data, name)()).convert("RGB").save(ood / f"{name}.jpg")
     out = shutil.copytree(trained_run, tmp_path / "run")
-    run_cli("evaluate", out, "--ood-dir", tmp_path)
+    run_cli("evaluate", out, "--ood-dir", ood)
     report = json.loads((out / "report.json").read_text())
     assert report["ood_images"] == 3
     assert 0.0 <= report["ood_flagged"] <= 1.0

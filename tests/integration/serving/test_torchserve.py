@@ -1,0 +1,114 @@
+"""Our archive in a real TorchServe: inference, tokens, explanations and model management."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from handler.manage import ManagementClient
+from tests.support.torchserve import TorchServe
+from training.labels import LABELS
+
+
+def predict(
+    ts: TorchServe, body: bytes, content_type: str = "image/jpeg", token: bool = True
+) -> httpx.Response:
+    headers = {"Content-Type": content_type, **(ts.headers("inference") if token else {})}
+    return httpx.post(f"{ts.inference_url}/predictions/fromsoft", content=body, headers=headers, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def frame(synthetic_data) -> bytes:
+    return sorted((synthetic_data / "FromSoftwareImages" / "elden ring").glob("*.jpg"))[0].read_bytes()
+
+
+@pytest.fixture
+def manager(torchserve: TorchServe) -> ManagementClient:
+    return ManagementClient(torchserve.management_url, torchserve.key_file)
+
+
+def test_archive_loads_with_every_worker_ready(torchserve, manager):
+    described = manager.describe("fromsoft")
+    assert described[0]["modelVersion"] == "1.0"
+    assert described[0]["workers"]
+    assert all(w["status"] == "READY" for w in described[0]["workers"])
+
+
+def test_a_synthetic_frame_is_classified_through_the_inference_api(torchserve, frame):
+    response = predict(torchserve, frame)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["label"] == "elden_ring"
+    assert [p["label"] for p in body["probabilities"]] != []
+    assert {p["label"] for p in body["probabilities"]} == set(LABELS)
+    assert body["model"]["version"] == "1.0"
+
+
+def test_a_real_4k_screenshot_is_classified(torchserve, screenshots):
+    path = next(p for p in sorted(screenshots.rglob("*.jpg")) if p.stat().st_size > 1_000_000)
+    response = predict(torchserve, path.read_bytes())
+    assert response.status_code == 200, response.text
+    assert response.json()["probabilities"]
+
+
+def test_a_request_without_the_token_is_refused(torchserve, frame):
+    response = predict(torchserve, frame, token=False)
+    assert response.status_code in (400, 401)
+    assert "Token" in response.text
+
+
+def test_a_text_file_is_refused_with_a_json_415(torchserve):
+    response = predict(torchserve, b"hello, not an image", content_type="image/png")
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_an_explanation_is_a_gradcam_grid(torchserve, frame):
+    response = httpx.post(
+        f"{torchserve.inference_url}/explanations/fromsoft",
+        content=frame,
+        headers={"Content-Type": "image/jpeg", **torchserve.headers("inference")},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body["heatmap"]) == body["rows"]
+    assert all(0.0 <= v <= 1.0 for row in body["heatmap"] for v in row)
+
+
+def test_registration_only_accepts_archives_already_in_the_store(manager):
+    for url in ("http://127.0.0.1:9/evil.mar", "file:///etc/passwd", "../fromsoft.mar"):
+        with pytest.raises(RuntimeError, match="404"):
+            manager.register(url)
+
+
+def test_register_a_version_make_it_default_scale_and_unregister(torchserve, manager, frame):
+    manager.register("fromsoft-2.0.mar")
+    try:
+        versions = {d["modelVersion"] for d in manager.describe("fromsoft")}
+        assert versions == {"1.0", "2.0"}
+        manager.set_default("fromsoft", "2.0")
+        assert predict(torchserve, frame).json()["model"]["version"] == "2.0"
+
+        manager.scale("fromsoft", 2, 2, version="2.0")
+        workers = manager.describe("fromsoft", "2.0")[0]["workers"]
+        assert len(workers) == 2
+        assert all(w["status"] == "READY" for w in workers)
+        manager.scale("fromsoft", 1, 1, version="2.0")
+        assert len(manager.describe("fromsoft", "2.0")[0]["workers"]) == 1
+
+        with pytest.raises(RuntimeError, match="403"):
+            manager.unregister("fromsoft", "2.0")  # the default version cannot be removed
+    finally:
+        manager.set_default("fromsoft", "1.0")
+        manager.unregister("fromsoft", "2.0")
+    assert {d["modelVersion"] for d in manager.describe("fromsoft")} == {"1.0"}
+    assert predict(torchserve, frame).json()["model"]["version"] == "1.0"
+
+
+def test_prometheus_metrics_are_served_on_the_metrics_port(torchserve, frame):
+    predict(torchserve, frame)
+    response = httpx.get(f"{torchserve.metrics_url}/metrics", timeout=10)
+    assert response.status_code == 200
+    assert "ts_inference_requests_total" in response.text
