@@ -105,6 +105,8 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
     # -- TorchServe entry point -----------------------------------------------------------------------
     def handle(self, data: list[Any], context: Any) -> list[Any]:
         self.context = context
+        if context.get_request_header(0, "describe") == "True":  # GET /models/<name>?customized=true
+            return [json.dumps(self.describe())]
         started = time.perf_counter()
         results: list[Any] = [None] * len(data)
         tensors: list[tuple[int, torch.Tensor, dict[str, float]]] = []
@@ -129,6 +131,17 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
             context.set_response_content_type(index, "application/json")
         context.metrics.add_time("HandlerTime", round((time.perf_counter() - started) * 1000, 2), None, "ms")
         return [json.dumps(result) for result in results]
+
+    def describe(self) -> dict[str, Any]:
+        """What the model is and what it learned from: the gateway's models view and the about panel."""
+        return {
+            "model": self.model_info,
+            "labels": [{"label": label, "name": self.names[label]} for label in self.labels],
+            "preprocessing_version": self.preprocessing_version,
+            "temperature": self.temperature,
+            "unknown_threshold": self.threshold,
+            "provenance": self.meta.get("provenance", {}),
+        }
 
     def _classify(
         self, tensors: list[tuple[int, torch.Tensor, dict[str, float]]], results: list[Any]

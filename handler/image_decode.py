@@ -13,15 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from handler.formats import sniff_format
 from training.preprocessing import cover_size
 
-# Magic bytes -> Pillow format name. WebP is accepted on purpose: browsers save screenshots as WebP.
-_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
-    (b"\xff\xd8\xff", 0, "JPEG"),
-    (b"\x89PNG\r\n\x1a\n", 0, "PNG"),
-    (b"WEBP", 8, "WEBP"),  # after "RIFF" + 4 size bytes
-)
-ACCEPTED_FORMATS = tuple(fmt for _, _, fmt in _SIGNATURES)
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000  # 4K is 8.3 MP; larger is a bomb or not a screenshot
 
@@ -34,13 +28,6 @@ class ImageRejectedError(Exception):
 
     def body(self) -> dict[str, dict[str, str]]:
         return {"error": {"code": self.code, "message": self.message}}
-
-
-def sniff_format(data: bytes | bytearray) -> str | None:
-    for magic, offset, fmt in _SIGNATURES:
-        if data[offset : offset + len(magic)] == magic and (fmt != "WEBP" or data[:4] == b"RIFF"):
-            return fmt
-    return None
 
 
 def payload_bytes(entry: object) -> bytes | bytearray:

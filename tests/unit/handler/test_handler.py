@@ -221,3 +221,12 @@ def test_every_real_screenshot_decodes_and_gets_an_answer(handler, screenshots):
         with Image.open(path) as img:
             largest = max(largest, img.width * img.height)
     assert largest >= 3840 * 2160
+
+
+def test_describe_tells_labels_calibration_and_provenance(handler):
+    context = MockContext(handler.model_dir, "model.onnx")
+    context.get_request_header = lambda idx, key: "True" if key == "describe" else None  # type: ignore[method-assign]
+    described = json.loads(handler.handle([{}], context)[0])
+    assert [entry["label"] for entry in described["labels"]] == list(LABELS)
+    assert described["model"]["name"] == "fromsoft"
+    assert "provenance" in described
