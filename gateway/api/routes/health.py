@@ -1,0 +1,43 @@
+"""Probes and metrics: /healthz (alive), /readyz (the default model's workers are all READY), /metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import ORJSONResponse
+
+from gateway.api.deps import ServicesDep
+from gateway.errors import ApiError, error_response
+from gateway.metrics import render
+from gateway.upstream import RETRY_AFTER
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(deps: ServicesDep) -> ORJSONResponse:
+    try:
+        await deps.state.refresh()
+    except ApiError as exc:
+        return error_response(503, "not_ready", exc.message, RETRY_AFTER)
+    if not deps.state.ready:
+        return error_response(503, "not_ready", "the model's workers are still loading", RETRY_AFTER)
+    redis = "ok" if await deps.cache.ping() else "degraded"  # no cache means slower, not unready
+    return ORJSONResponse(
+        {
+            "status": "ready",
+            "model": deps.settings.model_name,
+            "version": deps.state.default_version,
+            "redis": redis,
+        }
+    )
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    payload, content_type = render()
+    return Response(payload, media_type=content_type)

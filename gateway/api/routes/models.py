@@ -1,0 +1,17 @@
+"""GET /api/v1/models: a read-only view; managing models is TorchServe's management API, never public."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from gateway import services
+from gateway.api.deps import ServicesDep
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.get("/models")
+async def models(deps: ServicesDep) -> dict[str, Any]:
+    return await services.models_view(deps)

@@ -1,0 +1,36 @@
+"""The client address used for rate limiting.
+
+The socket peer is the client, unless the peer is a trusted proxy (nginx on loopback by default): then
+the client is the right-most address in ``X-Forwarded-For`` that is not itself a trusted proxy. Entries
+left of it were written by the client and are never believed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from gateway.core.config import Network
+
+
+def _trusted(address: str, proxies: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in proxies)
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[Network]) -> str:
+    peer = peer or "unknown"
+    if not forwarded_for or not _trusted(peer, proxies):
+        return peer
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # a malformed chain: fall back to what the socket says
+        if not _trusted(hop, proxies):
+            return hop
+    return hops[0] if hops else peer

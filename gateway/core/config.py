@@ -1,0 +1,67 @@
+"""The gateway's one settings object, read from the environment (names in the README's table)."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, case_sensitive=False, extra="ignore")
+
+    torchserve_inference_url: str = "http://127.0.0.1:8080"
+    torchserve_management_url: str = "http://127.0.0.1:8081"
+    torchserve_key_file: Path | None = None  # TorchServe's key_file.json; tokens are re-read when it changes
+    torchserve_inference_token: str | None = None
+    torchserve_management_token: str | None = None
+    model_name: str = "fromsoft"
+    upstream_connect_timeout: float = 1.0
+    upstream_read_timeout: float = 30.0
+    model_refresh_seconds: float = 3.0
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_timeout: float = 0.05  # connect and read: a sick Redis costs at most this much
+    redis_breaker_failures: int = 3
+    redis_breaker_seconds: float = 5.0
+    cache_ttl_seconds: int = 86400
+
+    rate_limit: str = "10/minute;3/second"
+    trusted_proxies: Annotated[list[Network], NoDecode] = [
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("::1/128"),
+    ]
+    max_upload_bytes: int = 5 * 1024 * 1024
+    cors_origins: Annotated[list[str], NoDecode] = []
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [
+                ipaddress.ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
+            ]
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The upload limit plus room for multipart headers and boundaries."""
+        return self.max_upload_bytes + 64 * 1024
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,39 @@
+"""Prometheus metrics. With several uvicorn workers, set PROMETHEUS_MULTIPROC_DIR (the native stack and
+compose do) so that /metrics sums every worker's counts."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter("gateway_requests_total", "Requests by route and status", ["route", "status"])
+LATENCY = Histogram(
+    "gateway_request_seconds",
+    "Request latency by route",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+UPSTREAM_LATENCY = Histogram(
+    "gateway_upstream_seconds",
+    "TorchServe call latency by endpoint",
+    ["endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+CACHE = Counter("gateway_cache_total", "Cache lookups by result (hit, miss, error, skipped)", ["result"])
+RATE_LIMITED = Counter("gateway_rate_limited_total", "Requests refused by the rate limiter")
+
+
+def render() -> tuple[bytes, str]:
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

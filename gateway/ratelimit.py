@@ -1,0 +1,78 @@
+"""Per-client rate limits with the ``limits`` library: counters live in Redis so that every gateway
+worker shares them, and fall back to in-process counters while Redis is unavailable."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.exceptions import RedisError
+
+from gateway.breaker import CircuitBreaker
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset_seconds),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, self.reset_seconds))
+        return headers
+
+
+class RateLimiter:
+    def __init__(self, spec: str, redis_url: str, timeout: float, breaker: CircuitBreaker) -> None:
+        self.items: list[RateLimitItem] = parse_many(spec)
+        shared = RedisStorage(
+            "async+" + redis_url,
+            implementation="redispy",
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
+        self.shared = MovingWindowRateLimiter(shared)
+        self.local = MovingWindowRateLimiter(MemoryStorage())
+        self.breaker = breaker
+
+    async def hit(self, client: str) -> Decision:
+        if not self.breaker.is_open:
+            try:
+                decision = await self._hit(self.shared, client)
+            except (RedisError, OSError, ConnectionError, TimeoutError) as exc:
+                self.breaker.failure()
+                logger.warning("rate limiter falls back to in-process counts: %s", exc)
+            else:
+                self.breaker.success()
+                return decision
+        return await self._hit(self.local, client)
+
+    async def _hit(self, limiter: MovingWindowRateLimiter, client: str) -> Decision:
+        """Every limit must allow the request; the tightest one is reported in the headers."""
+        tightest: Decision | None = None
+        for item in self.items:
+            allowed = await limiter.hit(item, client)
+            stats = await limiter.get_window_stats(item, client)
+            decision = Decision(
+                allowed, item.amount, stats.remaining, math.ceil(max(0.0, stats.reset_time - time.time()))
+            )
+            if not allowed:
+                return decision
+            if tightest is None or decision.remaining < tightest.remaining:
+                tightest = decision
+        assert tightest is not None
+        return tightest

@@ -1,0 +1,130 @@
+"""The gateway's long-lived collaborators, built once per worker from the settings, and the plain
+functions that routes call (testable without HTTP)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from gateway.breaker import CircuitBreaker
+from gateway.cache import AnswerCache, cache_key, image_digest
+from gateway.core.config import Settings
+from gateway.model_state import ModelState
+from gateway.ratelimit import RateLimiter
+from gateway.upstream import TorchServeClient
+from gateway.validation import Upload
+
+
+@dataclass
+class Services:
+    settings: Settings
+    client: TorchServeClient
+    state: ModelState
+    cache: AnswerCache
+    limiter: RateLimiter
+    redis: Redis
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        redis = Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout,
+            socket_connect_timeout=settings.redis_timeout,
+            retry_on_timeout=False,
+        )
+        client = TorchServeClient(settings)
+        breaker = (settings.redis_breaker_failures, settings.redis_breaker_seconds)
+        return cls(
+            settings=settings,
+            client=client,
+            state=ModelState(client, settings.model_name, settings.model_refresh_seconds),
+            cache=AnswerCache(redis, settings.cache_ttl_seconds, CircuitBreaker(*breaker)),
+            limiter=RateLimiter(
+                settings.rate_limit, settings.redis_url, settings.redis_timeout, CircuitBreaker(*breaker)
+            ),
+            redis=redis,
+        )
+
+    async def close(self) -> None:
+        await self.client.close()
+        await self.redis.aclose()
+
+
+def shape_answer(answer: dict[str, Any], top_k: int, digest: str) -> dict[str, Any]:
+    """The handler's answer (all seven classes) cut to the public response."""
+    model = answer.get("model", {})
+    return {
+        "label": answer["label"],
+        "name": answer["name"],
+        "confidence": answer["confidence"],
+        "top_k": answer["probabilities"][:top_k],
+        "model": {"name": model.get("name"), "version": model.get("version")},
+        "sha256": digest,
+    }
+
+
+async def classify(services: Services, upload: Upload, top_k: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    digest = image_digest(upload.data)
+    model = services.settings.model_name
+    version = await services.state.current_version()
+    key = cache_key(digest, model, version, services.state.preprocessing_version, top_k)
+    cached = await services.cache.get(key)
+    if cached is not None:
+        return {
+            **cached,
+            "cached": True,
+            "timings_ms": {"total": round((time.perf_counter() - started) * 1000, 3)},
+        }
+
+    upstream_started = time.perf_counter()
+    answer = await services.client.predict(model, upload.data, upload.content_type)
+    upstream_ms = (time.perf_counter() - upstream_started) * 1000
+    body = shape_answer(answer, top_k, digest)
+    answered_version = str(body["model"]["version"])
+    # Keyed by what actually answered: a request racing a set-default never caches under the wrong version.
+    await services.cache.put(
+        cache_key(
+            digest, model, answered_version, str(answer.get("preprocessing_version", "unknown")), top_k
+        ),
+        body,
+    )
+    timings = {k: round(float(v), 3) for k, v in answer.get("timings_ms", {}).items()}
+    timings.update(upstream=round(upstream_ms, 3), total=round((time.perf_counter() - started) * 1000, 3))
+    return {**body, "cached": False, "timings_ms": timings}
+
+
+async def explain(services: Services, upload: Upload) -> dict[str, Any]:
+    return await services.client.predict(
+        services.settings.model_name, upload.data, upload.content_type, explain=True
+    )
+
+
+async def models_view(services: Services) -> dict[str, Any]:
+    """Read-only: served models, versions, default version, workers; labels and provenance of the default."""
+    views = []
+    for entry in await services.client.list_models():
+        name = entry["modelName"]
+        default = (await services.client.describe(name))[0]["modelVersion"]
+        versions = [
+            {
+                "version": v["modelVersion"],
+                "default": v["modelVersion"] == default,
+                "workers": [{"id": w.get("id"), "status": w.get("status")} for w in v.get("workers", [])],
+            }
+            for v in await services.client.describe_all(name)
+        ]
+        views.append({"name": name, "default_version": default, "versions": versions})
+    if services.state.default_version is None:
+        await services.state.refresh()
+    description = services.state.description
+    return {
+        "models": views,
+        "labels": description.get("labels", []),
+        "provenance": description.get("provenance", {}),
+        "unknown_threshold": description.get("unknown_threshold"),
+        "arch": description.get("model", {}).get("arch"),
+    }

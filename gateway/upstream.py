@@ -1,0 +1,150 @@
+"""TorchServe behind one pooled async client: tokens, timeouts, and its failures in our error shape."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from gateway.core.config import Settings
+from gateway.errors import ApiError
+from gateway.metrics import UPSTREAM_LATENCY
+
+logger = logging.getLogger(__name__)
+RETRY_AFTER = {"Retry-After": "5"}
+
+
+class Tokens:
+    """Bearer tokens from the settings, or from TorchServe's key file (re-read when it changes)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.key_file: Path | None = settings.torchserve_key_file
+        self.fixed = {
+            "inference": settings.torchserve_inference_token,
+            "management": settings.torchserve_management_token,
+        }
+        self._mtime = -1.0
+        self._keys: dict[str, str] = {}
+
+    def header(self, kind: str) -> dict[str, str]:
+        token = self.fixed.get(kind) or self._from_file(kind)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def _from_file(self, kind: str) -> str | None:
+        if self.key_file is None:
+            return None
+        try:
+            mtime = self.key_file.stat().st_mtime
+            if mtime != self._mtime:
+                data = orjson.loads(self.key_file.read_bytes())
+                self._keys = {k: data[k]["key"] for k in ("inference", "management") if k in data}
+                self._mtime = mtime
+        except (OSError, ValueError, KeyError) as exc:
+            logger.warning("cannot read TorchServe key file %s: %s", self.key_file, exc)
+        return self._keys.get(kind)
+
+
+class TorchServeClient:
+    def __init__(self, settings: Settings) -> None:
+        timeout = httpx.Timeout(settings.upstream_read_timeout, connect=settings.upstream_connect_timeout)
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        self.inference = httpx.AsyncClient(
+            base_url=settings.torchserve_inference_url, timeout=timeout, limits=limits
+        )
+        self.management = httpx.AsyncClient(
+            base_url=settings.torchserve_management_url, timeout=timeout, limits=limits
+        )
+        self.tokens = Tokens(settings)
+
+    async def close(self) -> None:
+        await self.inference.aclose()
+        await self.management.aclose()
+
+    async def predict(
+        self, model: str, image: bytes, content_type: str, explain: bool = False
+    ) -> dict[str, Any]:
+        endpoint = "explanations" if explain else "predictions"
+        headers = {"Content-Type": content_type, **self.tokens.header("inference")}
+        response = await self._send(
+            self.inference, "POST", f"/{endpoint}/{model}", endpoint, content=image, headers=headers
+        )
+        return self._json(response, model)
+
+    async def describe(self, model: str, customized: bool = False) -> list[dict[str, Any]]:
+        params = {"customized": "true"} if customized else None
+        response = await self._send(
+            self.management,
+            "GET",
+            f"/models/{model}",
+            "describe",
+            params=params,
+            headers=self.tokens.header("management"),
+        )
+        return self._json(response, model)
+
+    async def describe_all(self, model: str) -> list[dict[str, Any]]:
+        response = await self._send(
+            self.management,
+            "GET",
+            f"/models/{model}/all",
+            "describe",
+            headers=self.tokens.header("management"),
+        )
+        return self._json(response, model)
+
+    async def list_models(self) -> list[dict[str, Any]]:
+        response = await self._send(
+            self.management, "GET", "/models", "list", headers=self.tokens.header("management")
+        )
+        return self._json(response, "")["models"]
+
+    async def _send(
+        self, client: httpx.AsyncClient, method: str, path: str, endpoint: str, **kwargs: Any
+    ) -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            return await client.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise ApiError(
+                504, "upstream_timeout", "the model server did not answer in time", RETRY_AFTER
+            ) from None
+        except httpx.HTTPError as exc:
+            logger.warning("TorchServe unreachable: %s", exc)
+            raise ApiError(
+                503,
+                "model_unavailable",
+                "the model server is starting or down; try again shortly",
+                RETRY_AFTER,
+            ) from None
+        finally:
+            UPSTREAM_LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+
+    @staticmethod
+    def _json(response: httpx.Response, model: str) -> Any:
+        status = response.status_code
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        if status < 400 and body is not None:
+            return body
+        if isinstance(body, dict) and isinstance(body.get("error"), dict) and 400 <= status < 500:
+            error = body["error"]  # the handler's own verdict on this image: pass it through
+            raise ApiError(status, str(error.get("code", "invalid_image")), str(error.get("message", "")))
+        if status == 413:
+            raise ApiError(413, "payload_too_large", "the image is larger than the model server accepts")
+        if status == 404:
+            raise ApiError(
+                503, "model_unavailable", f"model {model!r} is not being served right now", RETRY_AFTER
+            )
+        if status in (400, 401, 403) and body and "Token" in str(body):
+            logger.error("TorchServe refused the gateway's token: check TORCHSERVE_KEY_FILE")
+            raise ApiError(503, "model_unavailable", "the model server refused the gateway", RETRY_AFTER)
+        if status == 507 or status == 503:
+            raise ApiError(503, "overloaded", "the model server is busy; try again shortly", RETRY_AFTER)
+        logger.warning("TorchServe answered %s: %s", status, response.text[:300])
+        raise ApiError(503, "model_unavailable", "the model server failed to answer", RETRY_AFTER)

@@ -1,0 +1,73 @@
+"""The real gateway under uvicorn (several workers when asked), pointed at test servers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.support.procs import ManagedProcess, free_port, wait_until
+from tests.support.torchserve import TorchServe
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Gateway:
+    def __init__(self, proc: ManagedProcess, port: int) -> None:
+        self.proc = proc
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.stop(grace=15)
+
+
+def gateway_env(torchserve: TorchServe, redis_url: str, **overrides: str) -> dict[str, str]:
+    env = {
+        "TORCHSERVE_INFERENCE_URL": torchserve.inference_url,
+        "TORCHSERVE_MANAGEMENT_URL": torchserve.management_url,
+        "TORCHSERVE_KEY_FILE": str(torchserve.key_file),
+        "REDIS_URL": redis_url,
+        "MODEL_REFRESH_SECONDS": "1",
+    }
+    return {**env, **overrides}
+
+
+def start_gateway(workdir: Path, env: dict[str, str], workers: int = 1, wait_ready: bool = True) -> Gateway:
+    port = free_port()
+    metrics_dir = workdir / f"prometheus-{port}"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    proc = ManagedProcess(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "gateway.app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+        ],
+        workdir / f"gateway-{port}.log",
+        env={**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "PYTHONPATH": str(REPO)},
+        cwd=REPO,
+    )
+    gateway = Gateway(proc, port)
+    path = "/readyz" if wait_ready else "/healthz"
+    try:
+        wait_until(lambda: httpx.get(gateway.url + path, timeout=2).status_code == 200, 60, "gateway", proc)
+    except BaseException:
+        gateway.stop()
+        raise
+    return gateway

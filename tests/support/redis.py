@@ -1,0 +1,67 @@
+"""A real redis-server on a free loopback port, with no persistence."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import redis
+
+from tests.support.procs import ManagedProcess, free_port, require_binary, wait_until
+
+
+class RedisServer:
+    def __init__(self, workdir: Path, port: int | None = None, password: str | None = None) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.password = password
+        self.proc: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=2)
+
+    def responds(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except redis.RedisError:
+            return False
+
+    def start(self) -> RedisServer:
+        binary = require_binary("redis-server", "apt-get install redis-server")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        argv = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.workdir),
+        ]
+        if self.password:
+            argv += ["--requirepass", self.password]
+        self.proc = ManagedProcess(argv, self.workdir / f"redis-{self.port}.log")
+        wait_until(self.responds, 20, "redis-server", self.proc)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop(grace=10)
+            self.proc = None
+
+    def freeze(self) -> None:
+        assert self.proc is not None
+        self.proc.signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        self.proc.signal(signal.SIGCONT)
