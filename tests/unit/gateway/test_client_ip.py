@@ -1,0 +1,38 @@
+import ipaddress
+
+import pytest
+
+from gateway.client_ip import client_ip
+
+LOOPBACK = [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128")]
+BALANCER = [*LOOPBACK, ipaddress.ip_network("10.0.0.0/8")]
+
+
+def test_without_a_proxy_the_socket_peer_is_the_client():
+    assert client_ip("203.0.113.7", None, LOOPBACK) == "203.0.113.7"
+
+
+def test_forwarded_for_from_an_untrusted_peer_is_ignored():
+    assert client_ip("203.0.113.7", "198.51.100.1", LOOPBACK) == "203.0.113.7"
+
+
+def test_behind_trusted_nginx_the_forwarded_address_is_the_client():
+    assert client_ip("127.0.0.1", "203.0.113.7", LOOPBACK) == "203.0.113.7"
+
+
+def test_a_spoofed_left_entry_cannot_pick_the_bucket():
+    # The client sent "X-Forwarded-For: 1.2.3.4"; the trusted proxy appended the address it saw.
+    assert client_ip("127.0.0.1", "1.2.3.4, 203.0.113.7", LOOPBACK) == "203.0.113.7"
+
+
+def test_the_rightmost_untrusted_hop_wins_through_several_trusted_proxies():
+    assert client_ip("10.0.0.5", "1.2.3.4, 203.0.113.7, 10.0.0.9", BALANCER) == "203.0.113.7"
+
+
+@pytest.mark.parametrize("header", ["not-an-ip", "203.0.113.7, garbage"])
+def test_a_malformed_chain_falls_back_to_the_peer(header):
+    assert client_ip("127.0.0.1", header, LOOPBACK) == "127.0.0.1"
+
+
+def test_ipv6_peers_and_clients():
+    assert client_ip("::1", "2001:db8::1", LOOPBACK) == "2001:db8::1"
