@@ -1,0 +1,88 @@
+"""The native stack as a user runs it: scripts/stack.sh up, classify through nginx, down, nothing left."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import REPO
+from tests.support.procs import free_port, port_open
+
+
+def stack(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "scripts/stack.sh", command],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_up_classify_cache_and_down_leaves_nothing_behind(
+    model_store: Path, synthetic_data: Path, tmp_path: Path
+):
+    names = (
+        "WEB_PORT",
+        "GATEWAY_PORT",
+        "REDIS_PORT",
+        "TS_INFERENCE_PORT",
+        "TS_MANAGEMENT_PORT",
+        "TS_METRICS_PORT",
+        "TS_GRPC_PORT",
+        "TS_GRPC_MANAGEMENT_PORT",
+        "TS_WORKER_PORT",
+    )
+    ports = {name: str(free_port()) for name in names}
+    env = {
+        **ports,
+        "VAR_DIR": str(tmp_path / "var"),
+        "MODEL_STORE": str(model_store),
+        "RATE_LIMIT": "100/minute",
+    }
+    up = stack("up", env)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert f"http://127.0.0.1:{ports['WEB_PORT']}" in up.stdout
+        again = stack("up", env)
+        assert "already running" in again.stdout
+
+        web = f"http://127.0.0.1:{ports['WEB_PORT']}"
+        image = sorted((synthetic_data / "FromSoftwareImages" / "sekiro").glob("*.jpg"))[0].read_bytes()
+        first = httpx.post(
+            f"{web}/api/v1/classify", files={"file": ("s.jpg", image, "image/jpeg")}, timeout=60
+        )
+        assert first.status_code == 200, first.text
+        assert first.json()["cached"] is False
+        second = httpx.post(
+            f"{web}/api/v1/classify", files={"file": ("s.jpg", image, "image/jpeg")}, timeout=60
+        )
+        assert second.json()["cached"] is True
+        for path in ("/models", "/predictions/fromsoft", "/metrics", "/ping"):
+            assert httpx.get(web + path).status_code == 404
+    finally:
+        pids = [int(p.read_text()) for p in (tmp_path / "var" / "run").glob("*.pid")]
+        down = stack("down", env)
+    assert down.returncode == 0, down.stderr
+    assert len(pids) == 4
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists(), f"process {pid} survived make down"
+    for name, port in ports.items():
+        assert not port_open(int(port)), f"{name} {port} still open"
+
+
+def test_a_port_in_use_is_named(model_store: Path, tmp_path: Path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {"VAR_DIR": str(tmp_path / "var"), "MODEL_STORE": str(model_store), "WEB_PORT": str(port)}
+        result = stack("up", env)
+    assert result.returncode != 0
+    assert f"port {port} (WEB_PORT) is already in use" in result.stderr
