@@ -1,0 +1,32 @@
+"""The benchmark image sets: synthetic 640x360 frames and the real screenshots grouped by size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = REPO.parent / "shared" / "screenshots"
+
+
+def synthetic_frames(data_root: Path, count: int) -> list[bytes]:
+    files = sorted((data_root / "FromSoftwareImages").rglob("*.jpg"))
+    step = max(1, len(files) // count)
+    return [p.read_bytes() for p in files[::step][:count]]
+
+
+def screenshot_groups() -> dict[str, list[bytes]]:
+    """Real screenshots by height: up to 720p, 1080p-class and 4K-class (empty when ../shared is absent)."""
+    groups: dict[str, list[bytes]] = {"real <=720p": [], "real 1080p": [], "real 4K": []}
+    if not SCREENSHOTS.is_dir():
+        print(f"note: no real screenshots at {SCREENSHOTS}; those groups are skipped")
+        return groups
+    for path in sorted(SCREENSHOTS.rglob("*")):
+        if path.suffix.lower() not in (".jpg", ".jpeg", ".png"):
+            continue
+        with Image.open(path) as img:
+            height = img.height
+        name = "real 4K" if height >= 1800 else "real 1080p" if height >= 1000 else "real <=720p"
+        groups[name].append(path.read_bytes())
+    return groups
