@@ -1,0 +1,35 @@
+import pytest
+import torch
+
+from training.registry import WeightsUnavailableError, available, build_model, get_spec
+
+
+def test_registry_lists_the_reference_backbones():
+    assert {"resnet50", "efficientnet_lite0", "tiny"} <= set(available())
+
+
+@pytest.mark.parametrize("arch", ["tiny", "efficientnet_lite0"])
+def test_models_output_seven_logits_on_16_9_input(arch):
+    pre = get_spec(arch).preprocessing
+    model = build_model(arch, weights="none").eval()
+    with torch.inference_mode():
+        assert model(torch.zeros(2, 3, *pre.crop_size)).shape == (2, 7)
+
+
+def test_head_and_upper_stage_prefixes_name_real_parameters():
+    for arch in available():
+        names = [n for n, _ in build_model(arch, weights="none").named_parameters()]
+        spec = get_spec(arch)
+        assert any(n.startswith(spec.head) for n in names), arch
+        assert any(n.startswith(spec.upper) for n in names), arch
+
+
+def test_resnet50_without_cached_weights_fails_with_a_helpful_message(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(WeightsUnavailableError, match="--weights none"):
+        build_model("resnet50", weights="default")
+
+
+def test_unknown_arch_names_the_choices():
+    with pytest.raises(KeyError, match="efficientnet_lite0"):
+        get_spec("vgg11")
