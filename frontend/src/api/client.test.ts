@@ -1,0 +1,76 @@
+import { AxiosError, AxiosHeaders, type InternalAxiosRequestConfig } from "axios";
+import { describe, expect, it } from "vitest";
+import { classify, createClient, models } from "./client";
+import { ApiError, parseRetryAfter } from "./errors";
+
+function clientAnswering(status: number | null, data: unknown, headers: Record<string, string> = {}) {
+  const client = createClient("/api/v1");
+  client.defaults.adapter = async (config: InternalAxiosRequestConfig) => {
+    if (status === null) throw new AxiosError("Network Error", "ERR_NETWORK", config);
+    const response = { data, status, statusText: "", headers: new AxiosHeaders(headers), config };
+    if (status >= 400) throw new AxiosError("failed", "ERR_BAD_RESPONSE", config, null, response);
+    return response;
+  };
+  return client;
+}
+
+const file = new File([new Uint8Array([0xff, 0xd8, 0xff])], "shot.jpg", { type: "image/jpeg" });
+
+async function failure(status: number | null, data: unknown, headers: Record<string, string> = {}) {
+  try {
+    await classify(file, 3, undefined, clientAnswering(status, data, headers));
+  } catch (error) {
+    return error as ApiError;
+  }
+  throw new Error("expected a failure");
+}
+
+describe("the API client", () => {
+  it("returns the classification on success", async () => {
+    const body = { label: "sekiro", name: "Sekiro", confidence: 0.9, top_k: [], cached: false };
+    expect(await classify(file, 3, undefined, clientAnswering(200, body))).toEqual(body);
+  });
+
+  it.each([
+    [413, "too_large", "payload_too_large"],
+    [415, "unsupported", "unsupported_media_type"],
+    [400, "invalid", "invalid_image"],
+    [422, "invalid", "invalid_request"],
+    [504, "timeout", "upstream_timeout"],
+  ])("turns %i into a %s error carrying the gateway's code", async (status, kind, code) => {
+    const error = await failure(status, { error: { code, message: "from the gateway" } });
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error.kind).toBe(kind);
+    expect(error.code).toBe(code);
+    expect(error.message).toBe("from the gateway");
+  });
+
+  it("reads Retry-After on 429 and 503", async () => {
+    const limited = await failure(429, { error: { code: "rate_limited", message: "slow down" } }, { "Retry-After": "42" });
+    expect([limited.kind, limited.retryAfter]).toEqual(["rate_limited", 42]);
+    const down = await failure(503, { error: { code: "model_unavailable", message: "warming" } }, { "retry-after": "5" });
+    expect([down.kind, down.retryAfter]).toEqual(["unavailable", 5]);
+  });
+
+  it("turns no answer at all into a network error", async () => {
+    const error = await failure(null, null);
+    expect(error.kind).toBe("network");
+    expect(error.status).toBeNull();
+  });
+
+  it("copes with an error body that is not ours (an HTML 502 from a proxy)", async () => {
+    const error = await failure(502, "<html>bad gateway</html>");
+    expect(error.kind).toBe("unavailable");
+  });
+
+  it("gets the models view", async () => {
+    const view = { models: [], labels: [], provenance: {}, unknown_threshold: 0.9, arch: "tiny" };
+    expect(await models(clientAnswering(200, view))).toEqual(view);
+  });
+
+  it("parses Retry-After as seconds or an HTTP date", () => {
+    expect(parseRetryAfter("7")).toBe(7);
+    expect(parseRetryAfter(new Date(Date.now() + 3000).toUTCString())).toBeGreaterThanOrEqual(2);
+    expect(parseRetryAfter(null)).toBeNull();
+  });
+});

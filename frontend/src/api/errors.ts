@@ -1,0 +1,77 @@
+/** Every way a request can fail, each its own kind so the UI can explain it in plain words. */
+
+export type ApiErrorKind =
+  | "too_large" // 413
+  | "unsupported" // 415
+  | "invalid" // 400, 422
+  | "rate_limited" // 429
+  | "unavailable" // 503
+  | "timeout" // 504
+  | "network" // no answer at all
+  | "unknown";
+
+export class ApiError extends Error {
+  readonly kind: ApiErrorKind;
+  readonly status: number | null;
+  readonly code: string;
+  /** Seconds to wait before retrying, from Retry-After (429, 503). */
+  readonly retryAfter: number | null;
+
+  constructor(kind: ApiErrorKind, message: string, status: number | null, code: string, retryAfter: number | null) {
+    super(message);
+    this.name = "ApiError";
+    this.kind = kind;
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+const KIND_BY_STATUS: Record<number, ApiErrorKind> = {
+  400: "invalid",
+  413: "too_large",
+  415: "unsupported",
+  422: "invalid",
+  429: "rate_limited",
+  502: "unavailable",
+  503: "unavailable",
+  504: "timeout",
+};
+
+/** What a visitor reads for each kind of failure. */
+export const PLAIN_WORDS: Record<ApiErrorKind, string> = {
+  too_large: "That file is too large. Screenshots up to 5 MB are accepted.",
+  unsupported: "That file is not an image we accept. Send a JPEG, PNG or WebP screenshot.",
+  invalid: "That image could not be read. It may be damaged or cut short.",
+  rate_limited: "Too many requests. Wait a moment before trying again.",
+  unavailable: "The service is warming up or down. Try again shortly.",
+  timeout: "The model took too long to answer. Try again.",
+  network: "Could not reach the service. Check your connection.",
+  unknown: "Something went wrong. Try again.",
+};
+
+export function parseRetryAfter(value: string | null | undefined): number | null {
+  if (!value) return null;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, Math.ceil(seconds));
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+/** The gateway's `{"error": {"code", "message"}}` (or no answer at all) as a typed ApiError. */
+export function toApiError(
+  status: number | null,
+  body: unknown,
+  headers: Record<string, string | undefined> = {},
+): ApiError {
+  if (status === null) return new ApiError("network", PLAIN_WORDS.network, null, "network_error", null);
+  const error = (body as { error?: { code?: string; message?: string } } | null)?.error;
+  const kind = KIND_BY_STATUS[status] ?? "unknown";
+  return new ApiError(
+    kind,
+    error?.message ?? PLAIN_WORDS[kind],
+    status,
+    error?.code ?? `http_${status}`,
+    parseRetryAfter(headers["retry-after"]),
+  );
+}

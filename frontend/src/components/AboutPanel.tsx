@@ -1,0 +1,44 @@
+import { useEffect, useState } from "react";
+import { models } from "../api/client";
+import { ApiError, PLAIN_WORDS } from "../api/errors";
+import type { ModelsView } from "../api/types";
+
+/** What the served model is and what it learned from, read from the gateway. */
+export function AboutPanel() {
+  const [view, setView] = useState<ModelsView | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    models()
+      .then(setView)
+      .catch((e: unknown) => setError(e instanceof ApiError ? PLAIN_WORDS[e.kind] : PLAIN_WORDS.unknown));
+  }, []);
+  if (error) return <p className="text-sm text-ember">{error}</p>;
+  if (!view) return <p className="text-sm text-moon">Reading the model's provenance…</p>;
+  const served = view.models[0];
+  const p = view.provenance;
+  return (
+    <div className="space-y-3 text-sm text-moon" data-testid="about">
+      <p>
+        A <span className="text-parchment">{view.arch ?? "neural network"}</span> image classifier
+        {served && (
+          <>
+            {" "}
+            served as <span className="text-parchment">{served.name}</span> version{" "}
+            <span className="text-parchment">{served.default_version}</span>
+          </>
+        )}
+        , fine-tuned from ImageNet weights.
+      </p>
+      {p && Object.keys(p).length > 0 && (
+        <p>
+          Trained on {p.images ?? "?"} images ({String(p.data_root ?? "unknown source")}) for {p.epochs ?? "?"} epochs;
+          test macro-F1 {typeof p.test_macro_f1 === "number" ? p.test_macro_f1.toFixed(3) : "n/a"}.
+        </p>
+      )}
+      {view.unknown_threshold != null && (
+        <p>Below {(view.unknown_threshold * 100).toFixed(0)}% confidence it answers “Not recognised”.</p>
+      )}
+      <p>It knows: {view.labels.map((l) => l.name).join(", ")}.</p>
+    </div>
+  );
+}

@@ -1,0 +1,31 @@
+import { ApiError, PLAIN_WORDS } from "../api/errors";
+import { useCountdown } from "./useCountdown";
+
+/** A failed request in plain words; a retry button, held back while Retry-After counts down. */
+export function ErrorNotice({ error, onRetry }: { error: ApiError; onRetry: () => void }) {
+  const wait = error.kind === "rate_limited" || error.kind === "unavailable" ? error.retryAfter : null;
+  const left = useCountdown(wait);
+  const retryable = error.kind !== "too_large" && error.kind !== "unsupported" && error.kind !== "invalid";
+  return (
+    <div role="alert" className="rounded border border-ember/60 bg-blood/20 p-3 text-sm" data-error={error.kind}>
+      <p className="font-semibold text-parchment">{PLAIN_WORDS[error.kind]}</p>
+      {error.message && error.message !== PLAIN_WORDS[error.kind] && (
+        <p className="mt-1 text-moon">{error.message}</p>
+      )}
+      {retryable &&
+        (left > 0 ? (
+          <p className="mt-2 text-gaslamp" aria-live="polite">
+            You can try again in {left} s.
+          </p>
+        ) : (
+          <button
+            type="button"
+            onClick={onRetry}
+            className="mt-2 rounded border border-gaslamp/70 px-3 py-1 text-gaslamp hover:bg-gaslamp/10"
+          >
+            Try again
+          </button>
+        ))}
+    </div>
+  );
+}

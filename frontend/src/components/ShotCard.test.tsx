@@ -1,0 +1,117 @@
+import { act, render, screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ApiError } from "../api/errors";
+import type { Classification } from "../api/types";
+import { ShotCard } from "./ShotCard";
+
+vi.mock("../api/client", () => ({ classify: vi.fn(), explain: vi.fn(), models: vi.fn() }));
+const client = await import("../api/client");
+const classify = vi.mocked(client.classify);
+const explain = vi.mocked(client.explain);
+
+const shot = () => new File([new Uint8Array(2048)], "elden.jpg", { type: "image/jpeg" });
+
+function answer(overrides: Partial<Classification> = {}): Classification {
+  return {
+    label: "elden_ring",
+    name: "Elden Ring",
+    confidence: 0.912,
+    top_k: [
+      { label: "elden_ring", name: "Elden Ring", probability: 0.912 },
+      { label: "dark_souls_3", name: "Dark Souls III", probability: 0.05 },
+      { label: "sekiro", name: "Sekiro: Shadows Die Twice", probability: 0.02 },
+    ],
+    model: { name: "fromsoft", version: "1.0" },
+    sha256: "ab",
+    cached: false,
+    timings_ms: { total: 31.4 },
+    ...overrides,
+  };
+}
+
+const failing = (kind: ApiError["kind"], status: number, retryAfter: number | null = null) =>
+  new ApiError(kind, "gateway says no", status, "code", retryAfter);
+
+beforeEach(() => {
+  classify.mockReset();
+  explain.mockReset();
+});
+afterEach(() => vi.useRealTimers());
+
+describe("a screenshot's card", () => {
+  it("shows the verdict, confidence, bars, latency and model", async () => {
+    classify.mockResolvedValue(answer());
+    render(<ShotCard file={shot()} />);
+    expect(await screen.findByTestId("verdict")).toHaveTextContent("Elden Ring");
+    expect(screen.getByText("91.2% confident")).toBeInTheDocument();
+    expect(screen.getAllByRole("meter")).toHaveLength(3);
+    expect(screen.getByText("5.0%")).toBeInTheDocument();
+    expect(screen.getByText(/fromsoft v1.0 · 31 ms/)).toBeInTheDocument();
+    expect(screen.queryByTestId("cached")).not.toBeInTheDocument();
+  });
+
+  it("marks an answer that came from the cache", async () => {
+    classify.mockResolvedValue(answer({ cached: true }));
+    render(<ShotCard file={shot()} />);
+    expect(await screen.findByTestId("cached")).toHaveTextContent("from cache");
+  });
+
+  it("says Not recognised when the model answers unknown", async () => {
+    classify.mockResolvedValue(answer({ label: "unknown", name: "Not recognised", confidence: 0.41 }));
+    render(<ShotCard file={shot()} />);
+    expect(await screen.findByTestId("verdict")).toHaveTextContent("Not recognised");
+    expect(screen.getByText(/best guess 41.0%/)).toBeInTheDocument();
+  });
+
+  it("refuses a wrong file type inline, without uploading", () => {
+    render(<ShotCard file={new File(["gif"], "anim.gif", { type: "image/gif" })} />);
+    expect(screen.getByRole("alert")).toHaveTextContent("anim.gif is not a JPEG, PNG or WebP image.");
+    expect(classify).not.toHaveBeenCalled();
+  });
+
+  it("refuses a file over 5 MB inline, without uploading", () => {
+    render(<ShotCard file={new File([new Uint8Array(6 * 1024 * 1024)], "huge.png", { type: "image/png" })} />);
+    expect(screen.getByRole("alert")).toHaveTextContent("the limit is 5 MB");
+    expect(classify).not.toHaveBeenCalled();
+  });
+
+  it.each([
+    ["too_large", 413, "That file is too large"],
+    ["unsupported", 415, "not an image we accept"],
+    ["unavailable", 503, "warming up or down"],
+    ["network", 0, "Could not reach the service"],
+  ] as const)("explains a %s failure in plain words", async (kind, status, words) => {
+    classify.mockRejectedValue(failing(kind, status));
+    render(<ShotCard file={shot()} />);
+    expect(await screen.findByRole("alert")).toHaveTextContent(words);
+  });
+
+  it("counts down Retry-After on 429 before offering a retry, and the retry works", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    classify.mockRejectedValueOnce(failing("rate_limited", 429, 3)).mockResolvedValueOnce(answer());
+    render(<ShotCard file={shot()} />);
+    expect(await screen.findByText("You can try again in 3 s.")).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: "Try again" })).not.toBeInTheDocument();
+    await act(async () => {
+      vi.advanceTimersByTime(3500);
+    });
+    const retry = await screen.findByRole("button", { name: "Try again" });
+    await userEvent.click(retry);
+    expect(await screen.findByTestId("verdict")).toHaveTextContent("Elden Ring");
+    expect(classify).toHaveBeenCalledTimes(2);
+  });
+
+  it("overlays the heatmap when asked, fetching it once", async () => {
+    classify.mockResolvedValue(answer());
+    explain.mockResolvedValue({ label: "elden_ring", name: "Elden Ring", rows: 2, cols: 2, heatmap: [[0, 1], [0.5, 0.2]] });
+    render(<ShotCard file={shot()} />);
+    const toggle = await screen.findByRole("checkbox", { name: "Where the model looked" });
+    await userEvent.click(toggle);
+    await waitFor(() => expect(screen.getByTestId("heatmap")).toBeInTheDocument());
+    await userEvent.click(toggle);
+    expect(screen.queryByTestId("heatmap")).not.toBeInTheDocument();
+    await userEvent.click(toggle);
+    expect(explain).toHaveBeenCalledTimes(1);
+  });
+});
