@@ -113,6 +113,15 @@ def compare_forms(
     return results
 
 
+def describe_data(root: str | None) -> str | None:
+    """Where the training data came from, without publishing a server path."""
+    if root is None:
+        return None
+    path = Path(root)
+    synthetic = (path / "synthesize_args.yaml").is_file()
+    return "synthetic frames (the embedded default)" if synthetic else path.name
+
+
 def archive(
     args: argparse.Namespace,
     checkpoint: dict[str, Any],
@@ -145,7 +154,7 @@ def archive(
         "unknown_threshold": calibration["unknown_threshold"],
         "provenance": {
             "run": run_dir.name,
-            "data_root": prepare_report.get("data_root"),
+            "data_root": describe_data(prepare_report.get("data_root")),
             "images": prepare_report.get("images"),
             "epochs": int(checkpoint["epoch"]) + 1,
             "test_accuracy": report.get("accuracy"),

@@ -58,7 +58,14 @@ export function ShotCard({ file }: { file: File }) {
   return (
     <article className="overflow-hidden rounded-lg border border-ash bg-crypt/80 shadow-lg shadow-black/40">
       <div className="relative aspect-video bg-abyss">
-        {preview && <img src={preview} alt={`Preview of ${file.name}`} className="h-full w-full object-cover" />}
+        {preview && (
+          <img
+            src={preview}
+            alt={`Preview of ${file.name}`}
+            className="h-full w-full object-cover"
+            onError={(event) => (event.currentTarget.style.visibility = "hidden")}
+          />
+        )}
         {showHeatmap && heatmap && <Heatmap grid={heatmap.heatmap} />}
       </div>
       <div className="space-y-3 p-4">

@@ -1,0 +1,79 @@
+// End-to-end scenarios in Debian's Chromium (driven by playwright-core; browsers cannot be downloaded
+// here) against the real stack. tests/e2e/test_frontend_e2e.py starts the stack and runs this file.
+// Env: BASE_URL, SCREENSHOT (a real screenshot), OUT_DIR (page screenshots), CHROMIUM (browser path).
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const base = process.env.BASE_URL;
+const shot = process.env.SCREENSHOT;
+const out = process.env.OUT_DIR ?? "test-results";
+mkdirSync(out, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+const step = async (name, run) => {
+  try {
+    await run();
+    await page.screenshot({ path: join(out, `${name}.png`), fullPage: true });
+    console.log(`ok   ${name}`);
+  } catch (error) {
+    await page.screenshot({ path: join(out, `${name}-failed.png`), fullPage: true });
+    console.error(`FAIL ${name}: ${error.message}`);
+    await browser.close();
+    process.exit(1);
+  }
+};
+const cards = page.getByRole("article");
+const upload = (files) => page.getByTestId("file-input").setInputFiles(files);
+
+await page.goto(base);
+
+await step("result", async () => {
+  await upload(shot);
+  const card = cards.first();
+  await card.getByTestId("verdict").waitFor({ timeout: 60_000 });
+  if ((await card.getByRole("meter").count()) !== 3) throw new Error("expected three top-k bars");
+  if (await card.getByTestId("cached").count()) throw new Error("a first upload cannot come from the cache");
+});
+
+await step("heatmap", async () => {
+  await cards.first().getByRole("checkbox", { name: "Where the model looked" }).check();
+  await cards.first().getByTestId("heatmap").waitFor({ timeout: 60_000 });
+});
+
+await step("cached", async () => {
+  await upload(shot);
+  await cards.first().getByTestId("cached").waitFor({ timeout: 60_000 });
+});
+
+await step("unsupported", async () => {
+  const fake = join(out, "notes-renamed.png");
+  writeFileSync(fake, "these are my notes, not a screenshot");
+  await upload(fake);
+  const alert = cards.first().getByRole("alert");
+  await alert.waitFor({ timeout: 30_000 });
+  const text = await alert.innerText();
+  if (!text.includes("not an image we accept")) throw new Error(`unexpected message: ${text}`);
+});
+
+await step("about", async () => {
+  await page.getByRole("button", { name: "About the model" }).click();
+  await page.getByTestId("about").getByText("It knows:").waitFor({ timeout: 30_000 });
+});
+
+await step("rate-limited", async () => {
+  for (let i = 0; i < 8; i += 1) {
+    await upload(shot);
+    const card = cards.first();
+    await card.locator("[data-testid=verdict], [role=alert]").first().waitFor({ timeout: 60_000 });
+    if (await card.getByText(/You can try again in \d+ s\./).count()) return;
+  }
+  throw new Error("never saw the rate-limit countdown");
+});
+
+await browser.close();
