@@ -1,0 +1,328 @@
+"""`make bench`: the stack against its limit and its peers, side by side in one run.
+
+Five ways of answering the same images with the same model:
+  limit   decode, preprocess and forward in this process, no server (the handler's own functions)
+  stock   TorchServe's stock image_classifier handler
+  ours    our handler through TorchServe's inference API
+  miss    the whole stack through nginx and the gateway, distinct image bytes (cache misses)
+  hit     the whole stack, the same bytes again (cache hits)
+each at concurrency 1, 2, 4 and 8: throughput, latency p50/p95/p99, and peak RSS of the serving
+processes. Medians over rounds; ratios from this one run. Writes artifacts/bench/stack.json and the
+section of BENCHMARKS.md between its bench markers.
+
+    .venv/bin/python -m benchmarks.run [--rounds 3] [--requests 24] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+
+from benchmarks.common import machine, summary, write_json
+from benchmarks.handler_vs_stock import stock_archive
+from benchmarks.images import REPO, screenshot_groups, synthetic_frames
+from tests.support.gateway import gateway_env, start_gateway
+from tests.support.nginx import start_nginx
+from tests.support.redis import RedisServer
+from tests.support.torchserve import start_torchserve
+
+MODES = ("limit", "stock", "ours", "miss", "hit")
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def rss_of_groups(pids: list[int]) -> int:
+    """Resident memory (bytes) of every process in the given process groups."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) in pids:
+                for line in (entry / "status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        except (OSError, ProcessLookupError, ValueError):
+            continue
+    return total
+
+
+def own_rss() -> int:
+    """This process (the in-process limit has no server)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+class PeakMemory:
+    """Samples the RSS of some process groups in the background and keeps the peak."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids, self.peak, self._stop = pids, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_of_groups(self.pids) if self.pids else own_rss())
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def in_process_limit(model_dir: Path) -> Callable[[bytes], None]:
+    """The handler's decode -> preprocess -> infer -> answer in this process, with its serving form."""
+    import json
+    import zipfile
+
+    import torch
+
+    from handler.fromsoft_handler import FromSoftHandler
+
+    with zipfile.ZipFile(model_dir / "fromsoft.mar") as archive:
+        archive.extractall(model_dir / "unpacked")
+    unpacked = model_dir / "unpacked"
+    manifest = json.loads((unpacked / "MAR-INF" / "MANIFEST.json").read_text())
+    context = SimpleNamespace(
+        system_properties={"model_dir": str(unpacked)},
+        manifest=manifest,
+        model_yaml_config={"handler": {"threads": 2}},
+    )
+    handler = FromSoftHandler()
+    handler.initialize(context)
+    lock = threading.Lock()  # one model, like one TorchServe worker: inference is serialised
+
+    def run(image: bytes) -> None:
+        tensor = handler.transform(handler.decode({"body": image}))
+        with lock:
+            logits = handler.infer(torch.stack([tensor]))
+        handler.answer(logits)
+
+    return run
+
+
+def distinct(image: bytes, n: int) -> bytes:
+    """The same picture with different bytes: trailing data after the image's end is ignored by decoders."""
+    return image + b"\x00" + n.to_bytes(8, "big")
+
+
+def measure(
+    call: Callable[[bytes], None], images: list[bytes], concurrency: int
+) -> tuple[list[float], float]:
+    def one(image: bytes) -> float:
+        started = time.perf_counter()
+        call(image)
+        return (time.perf_counter() - started) * 1000
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        latencies = list(pool.map(one, images))
+    return latencies, len(images) / (time.perf_counter() - started)
+
+
+def poster(client: httpx.Client, url: str, multipart: bool = False) -> Callable[[bytes], None]:
+    def call(image: bytes) -> None:
+        if multipart:
+            response = client.post(url, files={"file": ("shot", image, "application/octet-stream")})
+        else:
+            response = client.post(url, content=image, headers={"Content-Type": "application/octet-stream"})
+        response.raise_for_status()
+
+    return call
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--run", type=Path, default=REPO / "runs" / "demo", help="the exported run (for the stock form)"
+    )
+    parser.add_argument("--model-store", type=Path, default=REPO / "model_store")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=24, help="requests per measurement")
+    parser.add_argument("--concurrency", default="1,2,4,8")
+    parser.add_argument("--quick", action="store_true", help="1 round, 8 requests, concurrency 1 and 4")
+    parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "bench" / "stack.json")
+    parser.add_argument("--no-markdown", action="store_true", help="do not rewrite BENCHMARKS.md")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.requests, args.concurrency = 1, 8, "1,4"
+    levels = [int(c) for c in args.concurrency.split(",")]
+    if not (args.model_store / "fromsoft.mar").is_file() or not (args.run / "serving").is_dir():
+        raise SystemExit(
+            "bench: needs model_store/fromsoft.mar and runs/demo/serving (make demo or make train-demo "
+            "and make archive first)"
+        )
+
+    images = synthetic_frames(args.run / "data", 12) if (args.run / "data").is_dir() else []
+    real = screenshot_groups()
+    images += real["real 1080p"][:6] + real["real 4K"][:6]
+    pool = [images[i % len(images)] for i in range(args.requests)]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        store = work / "store"
+        store.mkdir()
+        shutil.copy(args.model_store / "fromsoft.mar", store / "fromsoft.mar")
+        stock_archive(args.run, store)
+        ts = start_torchserve(store, work / "ts", models="fromsoft.mar,stock.mar", wait_model=None)
+        redis = RedisServer(work / "redis").start()
+        servers: list = [ts, redis]
+        try:
+            ts.wait_ready("fromsoft")
+            ts.wait_ready("stock")
+            gateway = start_gateway(work, gateway_env(ts, redis.url, RATE_LIMIT="1000000/minute"), workers=2)
+            servers.append(gateway)
+            web_root = Path(tempfile.mkdtemp(prefix="fromsoft-web-"))
+            web_root.chmod(0o755)
+            edge = start_nginx(work, gateway.port, web_root)
+            servers.append(edge)
+            direct = httpx.Client(
+                headers=ts.headers("inference"), timeout=120, limits=httpx.Limits(max_connections=16)
+            )
+            public = httpx.Client(timeout=120, limits=httpx.Limits(max_connections=16))
+            calls = {
+                "limit": in_process_limit(store),
+                "stock": poster(direct, f"{ts.inference_url}/predictions/stock"),
+                "ours": poster(direct, f"{ts.inference_url}/predictions/fromsoft"),
+                "miss": poster(public, f"{edge.url}/api/v1/classify", multipart=True),
+                "hit": poster(public, f"{edge.url}/api/v1/classify", multipart=True),
+            }
+            groups = {
+                "limit": [],
+                "stock": [ts.proc.pid],
+                "ours": [ts.proc.pid],
+                "miss": [ts.proc.pid, gateway.proc.pid, edge.proc.pid, redis.proc.pid],  # type: ignore[union-attr]
+                "hit": [ts.proc.pid, gateway.proc.pid, edge.proc.pid, redis.proc.pid],  # type: ignore[union-attr]
+            }
+            for mode in MODES:  # warm every path up
+                measure(calls[mode], images[:4], 1)
+            for image in pool:  # the hit mode's bytes, cached once
+                calls["hit"](image)
+            cells: dict[str, dict[int, dict]] = {
+                m: {c: {"lat": [], "tput": [], "rss": 0} for c in levels} for m in MODES
+            }
+            counter = 0
+            for _ in range(args.rounds):
+                for c in levels:
+                    for mode in MODES:  # interleaved, so drift hits every mode alike
+                        batch = pool
+                        if mode == "miss":
+                            batch = [distinct(image, counter + i) for i, image in enumerate(pool)]
+                            counter += len(pool)
+                        with PeakMemory(groups[mode]) as memory:
+                            latencies, throughput = measure(calls[mode], batch, c)
+                        cell = cells[mode][c]
+                        cell["lat"] += latencies
+                        cell["tput"].append(throughput)
+                        cell["rss"] = max(cell["rss"], memory.peak)
+        finally:
+            for server in reversed(servers):
+                server.stop()
+
+    results = {
+        mode: {
+            str(c): {
+                "throughput": statistics.median(cells[mode][c]["tput"]),
+                "latency_ms": summary(cells[mode][c]["lat"]),
+                "peak_rss_mb": cells[mode][c]["rss"] / 2**20,
+            }
+            for c in levels
+        }
+        for mode in MODES
+    }
+    best = {mode: max(r["throughput"] for r in results[mode].values()) for mode in MODES}
+    targets = {
+        "stack_miss_vs_limit": best["miss"] / best["limit"],
+        "ours_vs_stock": best["ours"] / best["stock"],
+        "hit_p50_ms_client": results["hit"][str(levels[0])]["latency_ms"]["p50"],
+    }
+    table = render_table(results, levels, targets, args)
+    print(table)
+    payload = {
+        "machine": machine(),
+        "images": len(images),
+        "requests": args.requests,
+        "rounds": args.rounds,
+        "results": results,
+        "targets": targets,
+    }
+    write_json(args.out, payload)
+    if not args.no_markdown:
+        update_markdown(REPO / "BENCHMARKS.md", table)
+
+
+def verdict(target: str, measured: str, passed: bool) -> str:
+    return f"| {target} | {measured} | {'PASS' if passed else 'MISS'} |"
+
+
+def render_table(results: dict, levels: list[int], targets: dict, args: argparse.Namespace) -> str:
+    m = machine()
+    lines = [
+        f"Command: `make bench` (`python -m benchmarks.run --rounds {args.rounds} --requests {args.requests} "
+        f"--concurrency {args.concurrency}`), {m['date']}, {m['cpu']}, {m['cores']} cores, "
+        f"Python {m['python']}, torch {m['torch']}. Images: synthetic 640x360 frames and real 1080p and 4K "
+        "screenshots, mixed.",
+        "",
+        "| mode | concurrency | images/s | p50 ms | p95 ms | p99 ms | peak RSS MB |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for mode in MODES:
+        for c in levels:
+            r = results[mode][str(c)]
+            lat = r["latency_ms"]
+            lines.append(
+                f"| {mode} | {c} | {r['throughput']:.1f} | {lat['p50']:.1f} | {lat['p95']:.1f} | "
+                f"{lat['p99']:.1f} | {r['peak_rss_mb']:.0f} |"
+            )
+    lines += [
+        "",
+        "| target | measured | verdict |",
+        "| --- | --- | --- |",
+        verdict(
+            "stack (cache misses) >= 0.85x the limit, best concurrency each",
+            f"{targets['stack_miss_vs_limit']:.2f}x",
+            targets["stack_miss_vs_limit"] >= 0.85,
+        ),
+        verdict(
+            "our handler >= 1.5x the stock one (mixed set, best concurrency each)",
+            f"{targets['ours_vs_stock']:.2f}x",
+            targets["ours_vs_stock"] >= 1.5,
+        ),
+        verdict(
+            "cache hit p50 <= 3 ms (client through nginx, concurrency 1)",
+            f"{targets['hit_p50_ms_client']:.2f} ms",
+            targets["hit_p50_ms_client"] <= 3,
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def update_markdown(path: Path, table: str) -> None:
+    text = path.read_text() if path.is_file() else "# Benchmarks\n"
+    section = f"{BEGIN}\n{table}\n{END}"
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip() + "\n\n## The whole stack (`make bench`)\n\n" + section + "\n"
+    path.write_text(text)
+    print(f"updated {path}")
+
+
+if __name__ == "__main__":
+    main()
