@@ -1,0 +1,41 @@
+"""make bench's harness runs end to end at its smallest size against the test model, so it cannot rot."""
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_quick_bench_measures_every_mode_and_writes_json(trained_run, model_store, tmp_path):
+    out = tmp_path / "stack.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.run",
+            "--quick",
+            "--no-markdown",
+            "--run",
+            str(trained_run),
+            "--model-store",
+            str(model_store),
+            "--out",
+            str(out),
+            "--requests",
+            "4",
+            "--concurrency",
+            "1,2",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    results = json.loads(out.read_text())["results"]
+    assert set(results) == {"limit", "stock", "ours", "miss", "hit"}
+    for mode, levels in results.items():
+        for level in ("1", "2"):
+            assert levels[level]["throughput"] > 0, (mode, level)
+    assert "| target | measured | verdict |" in run.stdout
