@@ -7,23 +7,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.procs import ManagedProcess, free_port, wait_until
+from tests.support.procs import LoopbackServer, ManagedProcess, free_port, wait_until
 from tests.support.torchserve import TorchServe
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class Gateway:
-    def __init__(self, proc: ManagedProcess, port: int) -> None:
-        self.proc = proc
-        self.port = port
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.proc.stop(grace=15)
 
 
 def gateway_env(torchserve: TorchServe, redis_url: str, **overrides: str) -> dict[str, str]:
@@ -37,7 +24,9 @@ def gateway_env(torchserve: TorchServe, redis_url: str, **overrides: str) -> dic
     return {**env, **overrides}
 
 
-def start_gateway(workdir: Path, env: dict[str, str], workers: int = 1, wait_ready: bool = True) -> Gateway:
+def start_gateway(
+    workdir: Path, env: dict[str, str], workers: int = 1, wait_ready: bool = True
+) -> LoopbackServer:
     port = free_port()
     metrics_dir = workdir / f"prometheus-{port}"
     metrics_dir.mkdir(parents=True, exist_ok=True)
@@ -63,7 +52,7 @@ def start_gateway(workdir: Path, env: dict[str, str], workers: int = 1, wait_rea
         env={**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "PYTHONPATH": str(REPO)},
         cwd=REPO,
     )
-    gateway = Gateway(proc, port)
+    gateway = LoopbackServer(proc, port)
     path = "/readyz" if wait_ready else "/healthz"
     try:
         wait_until(lambda: httpx.get(gateway.url + path, timeout=2).status_code == 200, 60, "gateway", proc)

@@ -8,23 +8,10 @@ from pathlib import Path
 import httpx
 
 from nginx.render import write
-from tests.support.procs import ManagedProcess, free_port, require_binary, wait_until
+from tests.support.procs import LoopbackServer, ManagedProcess, free_port, require_binary, wait_until
 
 
-class Nginx:
-    def __init__(self, proc: ManagedProcess, port: int) -> None:
-        self.proc = proc
-        self.port = port
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.proc.stop(grace=10)
-
-
-def start_nginx(workdir: Path, gateway_port: int, web_root: Path) -> Nginx:
+def start_nginx(workdir: Path, gateway_port: int, web_root: Path) -> LoopbackServer:
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(binary).exists():
         require_binary("nginx", "apt-get install nginx")
@@ -41,7 +28,7 @@ def start_nginx(workdir: Path, gateway_port: int, web_root: Path) -> Nginx:
         [binary, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log"), "-g", "daemon off;"],
         prefix / "stdout.log",
     )
-    server = Nginx(proc, port)
+    server = LoopbackServer(proc, port, grace=10)
     try:
         wait_until(lambda: httpx.get(server.url + "/", timeout=2).status_code < 500, 20, "nginx", proc)
     except BaseException:

@@ -91,6 +91,22 @@ class ManagedProcess:
         self._log.close()
 
 
+class LoopbackServer:
+    """A started HTTP server: its process and the loopback port it answers on."""
+
+    def __init__(self, proc: ManagedProcess, port: int, grace: float = 15.0) -> None:
+        self.proc = proc
+        self.port = port
+        self.grace = grace
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.stop(grace=self.grace)
+
+
 def wait_until(
     check: Callable[[], bool], timeout: float, what: str, proc: ManagedProcess | None = None
 ) -> None:

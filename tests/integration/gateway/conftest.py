@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gateway import Gateway, gateway_env, start_gateway
-from tests.support.nginx import Nginx, start_nginx
+from tests.support.gateway import gateway_env, start_gateway
+from tests.support.nginx import start_nginx
+from tests.support.procs import LoopbackServer
 from tests.support.redis import RedisServer
 from tests.support.torchserve import TorchServe
 
@@ -23,7 +24,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture(scope="module")
-def gateway(torchserve: TorchServe, redis_server: RedisServer, tmp_path_factory) -> Iterator[Gateway]:
+def gateway(torchserve: TorchServe, redis_server: RedisServer, tmp_path_factory) -> Iterator[LoopbackServer]:
     env = gateway_env(torchserve, redis_server.url, RATE_LIMIT="1000/minute", REDIS_BREAKER_SECONDS="1")
     server = start_gateway(tmp_path_factory.mktemp("gateway"), env, workers=2)
     yield server
@@ -42,7 +43,7 @@ def web_root() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def edge(gateway: Gateway, web_root: Path, tmp_path_factory) -> Iterator[Nginx]:
+def edge(gateway: LoopbackServer, web_root: Path, tmp_path_factory) -> Iterator[LoopbackServer]:
     server = start_nginx(tmp_path_factory.mktemp("nginx"), gateway.port, web_root)
     yield server
     server.stop()
