@@ -16,6 +16,7 @@ section of BENCHMARKS.md between its bench markers.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -86,7 +87,7 @@ class PeakMemory:
         self._thread.join()
 
 
-def in_process_limit(model_dir: Path) -> Callable[[bytes], None]:
+def in_process_limit(model_dir: Path) -> Callable[[bytes], list[float]]:
     """The handler's decode -> preprocess -> infer -> answer in this process, with its serving form."""
     import json
     import zipfile
@@ -108,13 +109,30 @@ def in_process_limit(model_dir: Path) -> Callable[[bytes], None]:
     handler.initialize(context)
     lock = threading.Lock()  # one model, like one TorchServe worker: inference is serialised
 
-    def run(image: bytes) -> None:
+    def run(image: bytes) -> list[float]:
         tensor = handler.transform(handler.decode({"body": image}))
         with lock:
             logits = handler.infer(torch.stack([tensor]))
         handler.answer(logits)
+        return [float(v) for v in logits[0]]
 
     return run
+
+
+def served_macro_f1(run_dir: Path, classify: Callable[[bytes], list[float]]) -> float | None:
+    """Test-split macro-F1 of the served form, through the handler's own functions."""
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    from training.data import read_manifest
+    from training.labels import LABELS
+
+    rows = [r for r in read_manifest(run_dir) if r.split == "test" and r.path.is_file()]
+    if not rows:
+        return None
+    predicted = [int(np.argmax(classify(r.path.read_bytes()))) for r in rows]
+    truth = [LABELS.index(r.label) for r in rows]
+    return float(f1_score(truth, predicted, average="macro", labels=range(len(LABELS)), zero_division=0))
 
 
 def distinct(image: bytes, n: int) -> bytes:
@@ -196,8 +214,9 @@ def main() -> None:
                 headers=ts.headers("inference"), timeout=120, limits=httpx.Limits(max_connections=16)
             )
             public = httpx.Client(timeout=120, limits=httpx.Limits(max_connections=16))
-            calls = {
-                "limit": in_process_limit(store),
+            limit = in_process_limit(store)
+            calls: dict[str, Callable[[bytes], object]] = {
+                "limit": limit,
                 "stock": poster(direct, f"{ts.inference_url}/predictions/stock"),
                 "ours": poster(direct, f"{ts.inference_url}/predictions/fromsoft"),
                 "miss": poster(public, f"{edge.url}/api/v1/classify", multipart=True),
@@ -247,10 +266,15 @@ def main() -> None:
         for mode in MODES
     }
     best = {mode: max(r["throughput"] for r in results[mode].values()) for mode in MODES}
+    report = args.run / "report.json"
+    trained_f1 = json.loads(report.read_text())["macro_f1"] if report.is_file() else None
+    served_f1 = served_macro_f1(args.run, limit)
     targets = {
         "stack_miss_vs_limit": best["miss"] / best["limit"],
         "ours_vs_stock": best["ours"] / best["stock"],
         "hit_p50_ms_client": results["hit"][str(levels[0])]["latency_ms"]["p50"],
+        "macro_f1_trained": trained_f1,
+        "macro_f1_served": served_f1,
     }
     table = render_table(results, levels, targets, args)
     print(table)
@@ -310,6 +334,15 @@ def render_table(results: dict, levels: list[int], targets: dict, args: argparse
             targets["hit_p50_ms_client"] <= 3,
         ),
     ]
+    if targets["macro_f1_trained"] is not None and targets["macro_f1_served"] is not None:
+        moved = 100 * abs(targets["macro_f1_served"] - targets["macro_f1_trained"])
+        lines.append(
+            verdict(
+                "test macro-F1 of the served form within 0.5 points of the trained model",
+                f"{targets['macro_f1_served']:.4f} vs {targets['macro_f1_trained']:.4f} ({moved:.2f} points)",
+                moved <= 0.5,
+            )
+        )
     return "\n".join(lines)
 
 
