@@ -31,7 +31,7 @@ COMPONENTS=(nginx gateway torchserve redis)
 RUN=$VAR_DIR/run
 LOGS=$VAR_DIR/log
 
-say() { echo "stack: $*"; }
+say() { echo "stack: $*" 2>/dev/null || true; }  # never fatal: the reader may be gone (Ctrl-C on `| tee`)
 die() { echo "stack: error: $*" >&2; exit 1; }
 
 alive() { # component -> 0 if its recorded process group still has a process
@@ -66,7 +66,7 @@ down() {
     if [ -f "$RUN/$name.pid" ]; then any=1; stop_component "$name"; fi
   done
   if [ -f "$RUN/web_copy" ]; then rm -rf "$(cat "$RUN/web_copy")"; rm -f "$RUN/web_copy"; fi
-  [ $any -eq 1 ] && say "stopped" || say "not running"
+  if [ $any -eq 1 ]; then say "stopped"; else say "not running"; fi
 }
 
 web_root_for_nginx() {
@@ -153,7 +153,9 @@ case "${1:-}" in
   down) down ;;
   run)
     up
-    trap 'echo; down; exit 0' INT TERM
+    # Ctrl-C also ends a `| tee` the output may go through: stop everything even with no one to tell.
+    trap '' PIPE
+    trap 'say ""; down; exit 0' INT TERM
     say "Ctrl-C stops everything"
     while true; do
       for name in "${COMPONENTS[@]}"; do
