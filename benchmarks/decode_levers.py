@@ -1,5 +1,5 @@
 """Decode levers measured in-process on the real screenshots: full decoding then the eval transform,
-against JPEG draft mode (what the handler does), and Image.reduce before resizing PNGs.
+against JPEG draft mode alone, and draft mode plus Image.reduce for large PNGs (what the handler does).
 
     python -m benchmarks.decode_levers --out artifacts/bench/decode.json
 """
@@ -17,7 +17,7 @@ from PIL import Image
 from benchmarks.common import machine, write_json
 from benchmarks.images import screenshot_groups
 from handler.image_decode import decode_image
-from training.preprocessing import cover_size, eval_transform
+from training.preprocessing import eval_transform
 from training.registry import get_spec
 
 
@@ -42,14 +42,11 @@ def main() -> None:
     def full(image: bytes) -> None:
         eval_transform(Image.open(io.BytesIO(image)).convert("RGB"), pre)
 
+    def draft_only(image: bytes) -> None:
+        eval_transform(decode_image(image, pre.resize_size, reduce=False), pre)
+
     def ours(image: bytes) -> None:
         eval_transform(decode_image(image, pre.resize_size), pre)
-
-    def reduced(image: bytes) -> None:
-        img = decode_image(image, pre.resize_size)
-        height, width = cover_size(img.size, pre.resize_size)
-        factor = min(img.width // width, img.height // height)
-        eval_transform(img.reduce(factor) if factor >= 2 else img, pre)
 
     results = {}
     for group, images in screenshot_groups().items():
@@ -61,13 +58,15 @@ def main() -> None:
             row = {
                 "n": len(subset),
                 "full_ms": median_ms(full, subset, args.repeats),
+                "draft_ms": median_ms(draft_only, subset, args.repeats),
                 "handler_ms": median_ms(ours, subset, args.repeats),
-                "reduce_ms": median_ms(reduced, subset, args.repeats),
             }
             results[f"{group} {kind}"] = row
-    print(f"{'images':<24}{'n':>4}{'full decode':>14}{'handler (draft)':>17}{'+ reduce':>10}  median ms")
+    print(
+        f"{'images':<24}{'n':>4}{'full decode':>14}{'draft only':>12}{'handler':>10}  median ms"
+    )
     for name, r in results.items():
-        print(f"{name:<24}{r['n']:>4}{r['full_ms']:>14.1f}{r['handler_ms']:>17.1f}{r['reduce_ms']:>10.1f}")
+        print(f"{name:<24}{r['n']:>4}{r['full_ms']:>14.1f}{r['draft_ms']:>12.1f}{r['handler_ms']:>10.1f}")
     write_json(args.out, {"machine": machine(), "arch": args.arch, "results": results})
 
 

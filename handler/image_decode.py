@@ -50,10 +50,12 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         wide = np.asarray(img, dtype=np.uint32)
         scale = 257 if img.mode.startswith("I;16") or wide.max() > 255 else 1
         img = Image.fromarray((wide // scale).clip(0, 255).astype(np.uint8), "L")
-    if img.mode == "P" or img.mode == "PA":
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "La", "RGBa"):
-        rgba = img.convert("RGBA")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
+        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
+        if rgba.getchannel("A").getextrema()[0] == 255:  # fully opaque, as screenshots nearly always are
+            return rgba.convert("RGB")
         background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return img.convert("RGB") if img.mode != "RGB" else img
@@ -64,11 +66,13 @@ def decode_image(
     target: tuple[int, int],
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    reduce: bool = True,
 ) -> Image.Image:
     """Validate and decode one upload to RGB, as small as it can be while still covering ``target``.
 
     JPEGs decode in draft mode (the DCT scales by 1/2, 1/4 or 1/8 for free), which makes 4K
-    screenshots several times cheaper; the result still covers the model's input size.
+    screenshots several times cheaper, and large PNGs are reduced by a whole factor; the result still
+    covers the model's input size.
     """
     if not data:
         raise ImageRejectedError(400, "empty_payload", "the request carried no image")
@@ -92,8 +96,13 @@ def decode_image(
                 wanted_h, wanted_w = cover_size(img.size, target)
                 img.draft("RGB", (wanted_w, wanted_h))
             img.load()
-            img = ImageOps.exif_transpose(img)
-            return _to_rgb(img)
+            ImageOps.exif_transpose(img, in_place=True)  # a copy otherwise, even when nothing turns
+            rgb = _to_rgb(img)
+            # What draft mode does for JPEG, a box filter does for large PNGs: shrink by a whole factor
+            # while still covering the target, so the resize that follows has far fewer pixels to read.
+            height, width = cover_size(rgb.size, target)
+            factor = min(rgb.width // width, rgb.height // height)
+            return rgb.reduce(factor) if reduce and factor >= 2 else rgb
     except ImageRejectedError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -15,6 +15,7 @@ from handler.image_decode import DEFAULT_MAX_BYTES
 from tests.unit.handler.conftest import MockContext, make_model_dir, run
 from training.labels import LABELS, UNKNOWN_LABEL
 from training.preprocessing import eval_transform
+from training.synthesize import render_clip
 
 
 def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -86,14 +87,30 @@ def test_exif_orientation_is_applied(handler):
     assert decoded.height > decoded.width
 
 
-def test_png_decodes_exactly_like_evaluation(handler):
-    img = frame()
+def test_png_near_the_input_size_decodes_exactly_like_evaluation(handler):
+    img = frame(size=(200, 112))  # less than twice the tiny model's input: nothing to reduce
     tensor = handler.transform(handler.decode({"body": encode(img, "PNG")}))
     assert np.array_equal(tensor.numpy(), eval_transform(img, handler.pre).numpy())
 
 
+def test_large_png_reduced_first_stays_close_to_full_decoding(handler):
+    img = scene((1920, 1080))
+    data = encode(img, "PNG")
+    decoded = handler.decode({"body": data})
+    assert decoded.width < 1920  # reduced by a whole factor
+    assert decoded.width >= handler.pre.resize_size[1]
+    fast = handler.transform(decoded)
+    assert float((fast - eval_transform(img, handler.pre)).abs().mean()) < 0.05
+
+
+def scene(size: tuple[int, int]) -> Image.Image:
+    """A game-like frame (smooth regions, edges, a HUD) rather than noise, at the given size."""
+    with Image.open(io.BytesIO(render_clip("elden_ring", 0, 1, seed=0)[0])) as img:
+        return img.convert("RGB").resize(size, Image.Resampling.BICUBIC)
+
+
 def test_large_jpeg_in_draft_mode_stays_close_to_full_decoding(handler):
-    big = frame(size=(640, 360)).resize((3840, 2160), Image.Resampling.BILINEAR)
+    big = scene((3840, 2160))
     data = encode(big, "JPEG", quality=92)
     fast = handler.transform(handler.decode({"body": data}))
     full = eval_transform(Image.open(io.BytesIO(data)).convert("RGB"), handler.pre)
