@@ -62,9 +62,7 @@ def main() -> None:
                 "handler_ms": median_ms(ours, subset, args.repeats),
             }
             results[f"{group} {kind}"] = row
-    print(
-        f"{'images':<24}{'n':>4}{'full decode':>14}{'draft only':>12}{'handler':>10}  median ms"
-    )
+    print(f"{'images':<24}{'n':>4}{'full decode':>14}{'draft only':>12}{'handler':>10}  median ms")
     for name, r in results.items():
         print(f"{name:<24}{r['n']:>4}{r['full_ms']:>14.1f}{r['draft_ms']:>12.1f}{r['handler_ms']:>10.1f}")
     write_json(args.out, {"machine": machine(), "arch": args.arch, "results": results})
