@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from handler.manage import ManagementClient
+from tests.support.procs import wait_until
 from tests.support.torchserve import TorchServe
 from training.labels import LABELS
 
@@ -92,9 +93,13 @@ def test_register_a_version_make_it_default_scale_and_unregister(torchserve, man
         assert predict(torchserve, frame).json()["model"]["version"] == "2.0"
 
         manager.scale("fromsoft", 2, 2, version="2.0")
-        workers = manager.describe("fromsoft", "2.0")[0]["workers"]
-        assert len(workers) == 2
-        assert all(w["status"] == "READY" for w in workers)
+
+        def two_ready() -> bool:
+            workers = manager.describe("fromsoft", "2.0")[0]["workers"]
+            return len(workers) == 2 and all(w["status"] == "READY" for w in workers)
+
+        # synchronous=true returns once the worker is started; READY can follow a moment later.
+        wait_until(two_ready, 60, "two READY workers")
         manager.scale("fromsoft", 1, 1, version="2.0")
         assert len(manager.describe("fromsoft", "2.0")[0]["workers"]) == 1
 
