@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import ORJSONResponse
 
 from gateway.api.routes import classify, health, models
 from gateway.core.config import Settings, get_settings
 from gateway.errors import install_error_handlers
-from gateway.metrics import LATENCY, REQUESTS
+from gateway.metrics import MetricsMiddleware
 from gateway.services import Services
 
 
@@ -34,14 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
 
-    @app.middleware("http")
-    async def record(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        REQUESTS.labels(route, str(response.status_code)).inc()
-        LATENCY.labels(route).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(MetricsMiddleware)
 
     for module in (classify, models, health):
         app.include_router(module.router)
