@@ -1,0 +1,32 @@
+"""The limiter's decisions with several limits at once, on its in-process fallback (Redis refuses here;
+the Redis-backed path is pinned by the integration tests across two gateway workers)."""
+
+import asyncio
+
+from gateway.breaker import CircuitBreaker
+from gateway.ratelimit import RateLimiter
+
+
+def decisions(spec: str, count: int) -> list:
+    limiter = RateLimiter(spec, "redis://127.0.0.1:1/0", 0.05, CircuitBreaker(1, 60))
+
+    async def run() -> list:
+        return [await limiter.hit("203.0.113.7") for _ in range(count)]
+
+    return asyncio.run(run())
+
+
+def test_an_allowed_request_reports_the_tightest_limit():
+    first, second, third, fourth = decisions("3/second;5/minute", 4)
+    assert [d.allowed for d in (first, second, third, fourth)] == [True, True, True, False]
+    assert (first.limit, first.remaining) == (3, 2)
+    assert (third.limit, third.remaining) == (3, 0)
+    assert fourth.headers()["Retry-After"] == "1"
+
+
+def test_a_refusal_reports_the_limit_that_frees_up_last():
+    _, refused = decisions("1/minute;1/hour", 2)
+    assert not refused.allowed
+    assert refused.limit == 1
+    assert refused.reset_seconds > 60
+    assert int(refused.headers()["Retry-After"]) > 60
