@@ -66,34 +66,45 @@ def shape_answer(answer: dict[str, Any], top_k: int, digest: str) -> dict[str, A
     }
 
 
-async def classify(services: Services, upload: Upload, top_k: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Lookup:
+    """An upload's cache lookup: its digest, and the cached answer when there is one."""
+
+    started: float
+    digest: str
+    top_k: int
+    cached: dict[str, Any] | None
+
+
+async def look_up(services: Services, upload: Upload, top_k: int) -> Lookup:
     started = time.perf_counter()
     digest = image_digest(upload.data)
-    model = services.settings.model_name
     version = await services.state.current_version()
-    key = cache_key(digest, model, version, services.state.preprocessing_version, top_k)
-    cached = await services.cache.get(key)
-    if cached is not None:
-        return {
-            **cached,
-            "cached": True,
-            "timings_ms": {"total": round((time.perf_counter() - started) * 1000, 3)},
-        }
+    key = cache_key(
+        digest, services.settings.model_name, version, services.state.preprocessing_version, top_k
+    )
+    return Lookup(started, digest, top_k, await services.cache.get(key))
 
+
+async def classify(services: Services, upload: Upload, lookup: Lookup) -> dict[str, Any]:
+    """The cached answer, or the model's (then cached under the version that actually answered)."""
+    if lookup.cached is not None:
+        total_ms = round((time.perf_counter() - lookup.started) * 1000, 3)
+        return {**lookup.cached, "cached": True, "timings_ms": {"total": total_ms}}
+
+    model = services.settings.model_name
     upstream_started = time.perf_counter()
     answer = await services.client.predict(model, upload.data, upload.content_type)
     upstream_ms = (time.perf_counter() - upstream_started) * 1000
-    body = shape_answer(answer, top_k, digest)
-    answered_version = str(body["model"]["version"])
+    body = shape_answer(answer, lookup.top_k, lookup.digest)
     # Keyed by what actually answered: a request racing a set-default never caches under the wrong version.
+    preprocessing = str(answer.get("preprocessing_version", "unknown"))
     await services.cache.put(
-        cache_key(
-            digest, model, answered_version, str(answer.get("preprocessing_version", "unknown")), top_k
-        ),
-        body,
+        cache_key(lookup.digest, model, str(body["model"]["version"]), preprocessing, lookup.top_k), body
     )
     timings = {k: round(float(v), 3) for k, v in answer.get("timings_ms", {}).items()}
-    timings.update(upstream=round(upstream_ms, 3), total=round((time.perf_counter() - started) * 1000, 3))
+    total_ms = round((time.perf_counter() - lookup.started) * 1000, 3)
+    timings.update(upstream=round(upstream_ms, 3), total=total_ms)
     return {**body, "cached": False, "timings_ms": timings}
 
 

@@ -1,8 +1,10 @@
-"""Dependencies injected into routes."""
+"""What routes share: the services, and admission by the rate limiter."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from collections.abc import Awaitable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
@@ -12,15 +14,18 @@ from gateway.metrics import RATE_LIMITED
 from gateway.ratelimit import Decision
 from gateway.services import Services
 
+T = TypeVar("T")
 
-def get_services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+
+async def get_services(request: Request) -> Services:
+    # async on purpose: FastAPI runs a plain def dependency in its thread pool, a hop on every request
+    return request.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def rate_limit(request: Request, services: ServicesDep) -> Decision:
+async def rate_limit(request: Request, services: Services) -> Decision:
     peer = request.client.host if request.client else None
     ip = client_ip(peer, request.headers.get("x-forwarded-for"), services.settings.trusted_proxies)
     decision = await services.limiter.hit(ip)
@@ -35,4 +40,13 @@ async def rate_limit(request: Request, services: ServicesDep) -> Decision:
     return decision
 
 
-RateLimitDep = Annotated[Decision, Depends(rate_limit)]
+async def admitted(request: Request, services: Services, work: Awaitable[T]) -> tuple[T, Decision]:
+    """``work`` (reading the upload, looking up the cache) runs while the rate limiter asks Redis, so a
+    cache hit does not wait for the two in turn. A refusal wins over whatever ``work`` found or raised:
+    a limited client gets 429 and nothing else, and nothing here calls the model."""
+    outcome, decision = await asyncio.gather(work, rate_limit(request, services), return_exceptions=True)
+    if isinstance(decision, BaseException):
+        raise decision
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome, decision

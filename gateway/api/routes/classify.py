@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import ORJSONResponse
 
 from gateway import services
-from gateway.api.deps import RateLimitDep, ServicesDep
-from gateway.validation import read_upload
+from gateway.api.deps import ServicesDep, admitted
+from gateway.validation import Upload, read_upload
 
 router = APIRouter(prefix="/api/v1")
 
@@ -18,14 +18,19 @@ router = APIRouter(prefix="/api/v1")
 async def classify(
     request: Request,
     deps: ServicesDep,
-    limit: RateLimitDep,
     top_k: Annotated[int, Query(ge=1, le=7, description="how many games to list")] = 3,
 ) -> ORJSONResponse:
-    upload = await read_upload(request, deps.settings.max_upload_bytes, deps.settings.max_body_bytes)
-    return ORJSONResponse(await services.classify(deps, upload, top_k), headers=limit.headers())
+    async def look_up() -> tuple[Upload, services.Lookup]:
+        upload = await read_upload(request, deps.settings.max_upload_bytes, deps.settings.max_body_bytes)
+        return upload, await services.look_up(deps, upload, top_k)
+
+    (upload, lookup), limit = await admitted(request, deps, look_up())
+    return ORJSONResponse(await services.classify(deps, upload, lookup), headers=limit.headers())
 
 
 @router.post("/explain")
-async def explain(request: Request, deps: ServicesDep, limit: RateLimitDep) -> ORJSONResponse:
-    upload = await read_upload(request, deps.settings.max_upload_bytes, deps.settings.max_body_bytes)
+async def explain(request: Request, deps: ServicesDep) -> ORJSONResponse:
+    upload, limit = await admitted(
+        request, deps, read_upload(request, deps.settings.max_upload_bytes, deps.settings.max_body_bytes)
+    )
     return ORJSONResponse(await services.explain(deps, upload), headers=limit.headers())
