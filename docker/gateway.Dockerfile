@@ -11,4 +11,4 @@ COPY handler/__init__.py handler/formats.py handler/
 USER 1000
 ENV PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 EXPOSE 8001
-CMD ["sh", "-c", "mkdir -p $PROMETHEUS_MULTIPROC_DIR && exec uvicorn gateway.app.main:app --host 0.0.0.0 --port 8001 --workers ${GATEWAY_WORKERS:-2} --loop uvloop --http httptools --no-access-log"]
+CMD ["sh", "-c", "exec python -m gateway --host 0.0.0.0 --port 8001 --workers ${GATEWAY_WORKERS:-2}"]

@@ -125,8 +125,8 @@ up() {
     TORCHSERVE_KEY_FILE="$ts/key_file.json" MODEL_NAME="$MODEL_NAME" \
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" RATE_LIMIT="$RATE_LIMIT" \
     PROMETHEUS_MULTIPROC_DIR="$VAR_DIR/gateway/prometheus" \
-    start gateway "$LOGS/gateway.log" "$PY" -m uvicorn gateway.app.main:app --host 127.0.0.1 \
-    --port "$GATEWAY_PORT" --workers "$GATEWAY_WORKERS" --loop uvloop --http httptools --no-access-log
+    start gateway "$LOGS/gateway.log" "$PY" -m gateway --host 127.0.0.1 --port "$GATEWAY_PORT" \
+    --workers "$GATEWAY_WORKERS"
 
   say "starting nginx on 127.0.0.1:$WEB_PORT"
   "$PY" -m nginx.render --out "$VAR_DIR/nginx/nginx.conf" --prefix "$VAR_DIR/nginx" \

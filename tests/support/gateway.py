@@ -1,4 +1,4 @@
-"""The real gateway under uvicorn (several workers when asked), pointed at test servers."""
+"""The real gateway (``python -m gateway``, several workers when asked), pointed at test servers."""
 
 from __future__ import annotations
 
@@ -34,19 +34,13 @@ def start_gateway(
         [
             sys.executable,
             "-m",
-            "uvicorn",
-            "gateway.app.main:app",
+            "gateway",
             "--host",
             "127.0.0.1",
             "--port",
             str(port),
             "--workers",
             str(workers),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
         ],
         workdir / f"gateway-{port}.log",
         env={**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "PYTHONPATH": str(REPO)},

@@ -136,6 +136,23 @@ def test_rate_limit_is_exact_across_two_workers_and_ignores_spoofed_headers(
         limited.stop()
 
 
+def test_x_forwarded_for_from_a_peer_outside_trusted_proxies_is_ignored(
+    torchserve, redis_server, frames, tmp_path
+):
+    """Only TRUSTED_PROXIES decides whose X-Forwarded-For counts, not the server's own defaults."""
+    redis_server.client().flushall()
+    env = gateway_env(torchserve, redis_server.url, RATE_LIMIT="2/minute", TRUSTED_PROXIES="10.99.0.0/16")
+    direct = start_gateway(tmp_path, env)
+    try:
+        statuses = [
+            classify(direct.url, frames[9], headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+            for i in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+    finally:
+        direct.stop()
+
+
 def test_management_metrics_and_probe_paths_are_not_reachable_through_nginx(edge, torchserve):
     for path in (
         "/metrics",
