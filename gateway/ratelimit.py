@@ -23,10 +23,12 @@ logger = logging.getLogger(__name__)
 class Decision:
     allowed: bool
     limit: int
-    remaining: int
-    reset_seconds: int
+    remaining: int | None = None  # None: an allowed request whose window was not read (no headers)
+    reset_seconds: int = 0
 
     def headers(self) -> dict[str, str]:
+        if self.remaining is None:
+            return {}
         headers = {
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(self.remaining),
@@ -38,8 +40,15 @@ class Decision:
 
 
 class RateLimiter:
-    def __init__(self, spec: str, redis_url: str, timeout: float, breaker: CircuitBreaker) -> None:
+    """``report``: read every window for X-RateLimit-* headers on allowed requests too. That is a second
+    Redis round trip per limit and request, so it is off by default; a refusal always reads its window
+    (its 429 carries Retry-After and the headers)."""
+
+    def __init__(
+        self, spec: str, redis_url: str, timeout: float, breaker: CircuitBreaker, report: bool = False
+    ) -> None:
         self.items: list[RateLimitItem] = parse_many(spec)
+        self.report = report
         shared = RedisStorage(
             "async+" + redis_url,
             implementation="redispy",
@@ -63,8 +72,8 @@ class RateLimiter:
         return await self._hit(self.local, client)
 
     async def _hit(self, limiter: MovingWindowRateLimiter, client: str) -> Decision:
-        """Every limit must allow the request. The limits are asked concurrently (each costs two Redis
-        round trips); a refusal reports the limit that frees up last, an allowed request the tightest."""
+        """Every limit must allow the request. The limits are asked concurrently; a refusal reports the
+        limit that frees up last, an allowed request the tightest."""
         outcomes = await asyncio.gather(
             *(self._one(limiter, item, client) for item in self.items), return_exceptions=True
         )
@@ -76,11 +85,12 @@ class RateLimiter:
         refused = [d for d in decisions if not d.allowed]
         if refused:
             return max(refused, key=lambda d: d.reset_seconds)
-        return min(decisions, key=lambda d: d.remaining)
+        return min(decisions, key=lambda d: d.limit if d.remaining is None else d.remaining)
 
-    @staticmethod
-    async def _one(limiter: MovingWindowRateLimiter, item: RateLimitItem, client: str) -> Decision:
+    async def _one(self, limiter: MovingWindowRateLimiter, item: RateLimitItem, client: str) -> Decision:
         allowed = await limiter.hit(item, client)
+        if allowed and not self.report:
+            return Decision(allowed, item.amount)
         stats = await limiter.get_window_stats(item, client)
         reset = math.ceil(max(0.0, stats.reset_time - time.time()))
         return Decision(allowed, item.amount, stats.remaining, reset)

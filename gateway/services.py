@@ -43,7 +43,11 @@ class Services:
             state=ModelState(client, settings.model_name, settings.model_refresh_seconds),
             cache=AnswerCache(redis, settings.cache_ttl_seconds, CircuitBreaker(*breaker)),
             limiter=RateLimiter(
-                settings.rate_limit, settings.redis_url, settings.redis_timeout, CircuitBreaker(*breaker)
+                settings.rate_limit,
+                settings.redis_url,
+                settings.redis_timeout,
+                CircuitBreaker(*breaker),
+                report=settings.rate_limit_headers,
             ),
             redis=redis,
         )

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     cache_ttl_seconds: int = 86400
 
     rate_limit: str = "10/minute;3/second"
+    rate_limit_headers: bool = False  # X-RateLimit-* on allowed answers too: a Redis round trip more
     trusted_proxies: Annotated[list[Network], NoDecode] = [
         ipaddress.ip_network("127.0.0.1/32"),
         ipaddress.ip_network("::1/128"),

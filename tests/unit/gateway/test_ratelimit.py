@@ -7,8 +7,8 @@ from gateway.breaker import CircuitBreaker
 from gateway.ratelimit import RateLimiter
 
 
-def decisions(spec: str, count: int) -> list:
-    limiter = RateLimiter(spec, "redis://127.0.0.1:1/0", 0.05, CircuitBreaker(1, 60))
+def decisions(spec: str, count: int, report: bool = True) -> list:
+    limiter = RateLimiter(spec, "redis://127.0.0.1:1/0", 0.05, CircuitBreaker(1, 60), report=report)
 
     async def run() -> list:
         return [await limiter.hit("203.0.113.7") for _ in range(count)]
@@ -30,3 +30,12 @@ def test_a_refusal_reports_the_limit_that_frees_up_last():
     assert refused.limit == 1
     assert refused.reset_seconds > 60
     assert int(refused.headers()["Retry-After"]) > 60
+
+
+def test_without_reporting_only_a_refusal_reads_its_window_and_carries_headers():
+    allowed, refused = decisions("1/minute", 2, report=False)
+    assert allowed.allowed
+    assert allowed.headers() == {}
+    assert not refused.allowed
+    assert refused.headers()["X-RateLimit-Remaining"] == "0"
+    assert int(refused.headers()["Retry-After"]) >= 1
