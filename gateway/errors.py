@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.responses import JsonResponse
 
 
 class ApiError(Exception):
@@ -19,8 +20,8 @@ class ApiError(Exception):
 
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> ORJSONResponse:
-    return ORJSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
 _HTTP_CODES = {
@@ -33,22 +34,22 @@ _HTTP_CODES = {
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> ORJSONResponse:
+    async def _api_error(_: Request, exc: ApiError) -> JsonResponse:
         return error_response(exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation(_: Request, exc: RequestValidationError) -> JsonResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         return error_response(422, "invalid_request", f"{where}: {first.get('msg', 'invalid request')}")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(_: Request, exc: StarletteHTTPException) -> JsonResponse:
         return error_response(
             exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail)
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(_: Request, exc: Exception) -> JsonResponse:
         # Logged by uvicorn; the client gets no stack trace.
         return error_response(500, "internal_error", "the gateway failed unexpectedly; try again")

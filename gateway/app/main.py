@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import ORJSONResponse
 
 from gateway.api.routes import classify, health, models
 from gateway.core.config import Settings, get_settings
 from gateway.errors import install_error_handlers
 from gateway.metrics import MetricsMiddleware
+from gateway.responses import JsonResponse
 from gateway.services import Services
 
 
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         refresher.cancel()
         await services.close()
 
-    app = FastAPI(title="FromSoft Lens gateway", default_response_class=ORJSONResponse, lifespan=lifespan)
+    app = FastAPI(title="FromSoft Lens gateway", default_response_class=JsonResponse, lifespan=lifespan)
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])

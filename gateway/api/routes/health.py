@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from fastapi.responses import ORJSONResponse
 
 from gateway.api.deps import ServicesDep
 from gateway.errors import ApiError, error_response
 from gateway.metrics import render
+from gateway.responses import JsonResponse
 from gateway.upstream import RETRY_AFTER
 
 router = APIRouter()
@@ -19,7 +19,7 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(deps: ServicesDep) -> ORJSONResponse:
+async def readyz(deps: ServicesDep) -> JsonResponse:
     try:
         await deps.state.refresh()
     except ApiError as exc:
@@ -27,7 +27,7 @@ async def readyz(deps: ServicesDep) -> ORJSONResponse:
     if not deps.state.ready:
         return error_response(503, "not_ready", "the model's workers are still loading", RETRY_AFTER)
     redis = "ok" if await deps.cache.ping() else "degraded"  # no cache means slower, not unready
-    return ORJSONResponse(
+    return JsonResponse(
         {
             "status": "ready",
             "model": deps.settings.model_name,

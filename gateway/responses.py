@@ -1,0 +1,15 @@
+"""The gateway's JSON response: orjson-serialized (FastAPI deprecated its own ORJSONResponse)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+
+class JsonResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
