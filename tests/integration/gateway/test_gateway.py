@@ -136,7 +136,7 @@ def test_rate_limit_is_exact_across_two_workers_and_ignores_spoofed_headers(
         limited.stop()
 
 
-def test_x_forwarded_for_from_a_peer_outside_trusted_proxies_is_ignored(
+def test_only_trusted_proxies_choose_the_bucket_and_a_refusal_wins_over_a_bad_upload(
     torchserve, redis_server, frames, tmp_path
 ):
     """Only TRUSTED_PROXIES decides whose X-Forwarded-For counts, not the server's own defaults."""
@@ -149,6 +149,11 @@ def test_x_forwarded_for_from_a_peer_outside_trusted_proxies_is_ignored(
             for i in range(3)
         ]
         assert statuses == [200, 200, 429]
+        # The upload is read while the limiter decides, but a refusal wins over what the read found.
+        garbage = httpx.post(
+            f"{direct.url}/api/v1/classify", content=b"not an image", headers={"Content-Type": "image/png"}
+        )
+        assert_error(garbage, 429, "rate_limited")
     finally:
         direct.stop()
 
