@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -22,6 +23,17 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def summary(ms: Sequence[float]) -> dict[str, float]:
     return {"p50": statistics.median(ms), "p95": percentile(ms, 95), "p99": percentile(ms, 99), "n": len(ms)}
+
+
+def serving_parser(description: str, out: str, rounds: int) -> argparse.ArgumentParser:
+    """The options of a benchmark that serves the demo model's archive on synthetic frames."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--run", type=Path, default=Path("runs/demo"), help="run directory with data/")
+    parser.add_argument("--model-store", type=Path, default=Path("model_store"))
+    parser.add_argument("--images", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--out", type=Path, default=Path("artifacts/bench") / out)
+    return parser
 
 
 def machine() -> dict[str, Any]:

@@ -3,7 +3,7 @@ the same uvicorn options as the gateway that reads the upload and forwards it wi
 validation, cache, rate limit, metrics or framework. What the gateway costs above this is its features.
 
     FORWARD_URL=http://127.0.0.1:8080/predictions/fromsoft FORWARD_TOKEN=... \\
-        python -m uvicorn benchmarks.forwarder:app --loop uvloop --http httptools --no-access-log
+        python -m benchmarks.forwarder --port 8090 --workers 1
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import os
 from typing import Any
 
 import aiohttp
+
+from gateway.server import serve
 
 _session: dict[str, aiohttp.ClientSession] = {}
 
@@ -44,3 +46,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": answer})
+
+
+if __name__ == "__main__":
+    serve("benchmarks.forwarder:app", "python -m benchmarks.forwarder", "a bare forwarder to TorchServe")

@@ -10,7 +10,6 @@ The client is a keep-alive ``http.client`` connection per target: httpx's own pe
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import statistics
@@ -20,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import machine, summary, write_json
+from benchmarks.common import machine, serving_parser, summary, write_json
 from benchmarks.images import synthetic_frames
 from tests.support.gateway import REPO, gateway_env, start_gateway
-from tests.support.procs import LoopbackServer, ManagedProcess, free_port, wait_until
+from tests.support.procs import LoopbackServer, ManagedProcess, free_port, port_open, wait_until
 from tests.support.redis import RedisServer
 from tests.support.torchserve import TorchServe, start_torchserve
 
@@ -49,34 +48,19 @@ class KeepAlive:
 
 def start_forwarder(workdir: Path, torchserve: TorchServe) -> LoopbackServer:
     port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", "benchmarks.forwarder:app", "--port", str(port)]
-    argv += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-proxy-headers"]
+    argv = [sys.executable, "-m", "benchmarks.forwarder", "--port", str(port), "--workers", "1"]
     env = {
         "FORWARD_URL": f"{torchserve.inference_url}/predictions/fromsoft",
         "FORWARD_TOKEN": torchserve.keys()["inference"],
         "PYTHONPATH": str(REPO),
     }
     forwarder = LoopbackServer(ManagedProcess(argv, workdir / "forwarder.log", env=env, cwd=REPO), port)
-    wait_until(lambda: _listening(port), 30, "forwarder", forwarder.proc)
+    wait_until(lambda: port_open(port), 30, "forwarder", forwarder.proc)
     return forwarder
 
 
-def _listening(port: int) -> bool:
-    try:
-        http.client.HTTPConnection("127.0.0.1", port, timeout=1).connect()
-    except OSError:
-        return False
-    return True
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", type=Path, default=Path("runs/demo"), help="run directory with data/")
-    parser.add_argument("--model-store", type=Path, default=Path("model_store"))
-    parser.add_argument("--images", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=Path("artifacts/bench/gateway.json"))
-    args = parser.parse_args()
+    args = serving_parser(__doc__.split("\n")[0], "gateway.json", rounds=5).parse_args()
     images = synthetic_frames(args.run / "data", args.images)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,11 +72,12 @@ def main() -> None:
             env = gateway_env(torchserve, redis.url, RATE_LIMIT="100000/minute")
             gateway = start_gateway(work, env, workers=1)
             servers.append(gateway)
-            servers.append(start_forwarder(work, torchserve))
+            forwarder = start_forwarder(work, torchserve)
+            servers.append(forwarder)
             direct = KeepAlive(
                 torchserve.inference_port, "/predictions/fromsoft", torchserve.headers("inference")
             )
-            bare = KeepAlive(servers[1].port, "/")
+            bare = KeepAlive(forwarder.port, "/")
             public = KeepAlive(gateway.port, "/api/v1/classify")
             for image in images * 2:  # warm-up: TorchServe's Java front end needs a few dozen to settle
                 direct.post(image)

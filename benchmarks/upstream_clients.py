@@ -6,7 +6,6 @@ http.client (the floor), httpx.AsyncClient and aiohttp, interleaved per image, o
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import statistics
 import tempfile
@@ -18,7 +17,7 @@ import aiohttp
 import httpx
 import uvloop
 
-from benchmarks.common import machine, summary, write_json
+from benchmarks.common import machine, serving_parser, summary, write_json
 from benchmarks.images import synthetic_frames
 from tests.support.torchserve import TorchServe, start_torchserve
 
@@ -58,13 +57,7 @@ async def compare(torchserve: TorchServe, images: list[bytes], rounds: int) -> d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", type=Path, default=Path("runs/demo"), help="run directory with data/")
-    parser.add_argument("--model-store", type=Path, default=Path("model_store"))
-    parser.add_argument("--images", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=Path("artifacts/bench/upstream_clients.json"))
-    args = parser.parse_args()
+    args = serving_parser(__doc__.split("\n")[0], "upstream_clients.json", rounds=3).parse_args()
     images = synthetic_frames(args.run / "data", args.images)
     with tempfile.TemporaryDirectory() as tmp:
         torchserve = start_torchserve(args.model_store.resolve(), Path(tmp) / "ts")

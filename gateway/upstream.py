@@ -50,7 +50,7 @@ class Tokens:
 
 class TorchServeClient:
     """One aiohttp session (one keep-alive pool) for both TorchServe APIs. aiohttp rather than httpx:
-    its C-accelerated HTTP parser cost about 1.5 ms less per upload here (BENCHMARKS.md)."""
+    about 2 ms less per upload here (benchmarks/upstream_clients.py, BENCHMARKS.md)."""
 
     def __init__(self, settings: Settings) -> None:
         timeout = aiohttp.ClientTimeout(
@@ -78,18 +78,23 @@ class TorchServeClient:
 
     async def describe(self, model: str, customized: bool = False) -> list[dict[str, Any]]:
         return parse_answer(
-            *await self._manage(f"/models/{model}", {"customized": "true"} if customized else None), model
+            *await self._manage(
+                f"/models/{model}", "describe", {"customized": "true"} if customized else None
+            ),
+            model,
         )
 
     async def describe_all(self, model: str) -> list[dict[str, Any]]:
-        return parse_answer(*await self._manage(f"/models/{model}/all"), model)
+        return parse_answer(*await self._manage(f"/models/{model}/all", "describe"), model)
 
     async def list_models(self) -> list[dict[str, Any]]:
-        return parse_answer(*await self._manage("/models"), "")["models"]
+        return parse_answer(*await self._manage("/models", "list"), "")["models"]
 
-    async def _manage(self, path: str, params: dict[str, str] | None = None) -> tuple[int, bytes]:
+    async def _manage(
+        self, path: str, endpoint: str, params: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
         headers = self.tokens.header("management")
-        return await self._send("GET", self.management_url + path, "describe", params=params, headers=headers)
+        return await self._send("GET", self.management_url + path, endpoint, params=params, headers=headers)
 
     async def _send(self, method: str, url: str, endpoint: str, **kwargs: Any) -> tuple[int, bytes]:
         """The status and the whole body: the read timeout covers the body as well as the headers."""

@@ -119,7 +119,7 @@ up() {
     --foreground --ncs --ts-config "$ts/config.properties" --model-store "$MODEL_STORE")
 
   say "starting the gateway on 127.0.0.1:$GATEWAY_PORT ($GATEWAY_WORKERS workers)"
-  rm -rf "$VAR_DIR/gateway/prometheus" && mkdir -p "$VAR_DIR/gateway/prometheus"
+  rm -rf "$VAR_DIR/gateway/prometheus"  # last run's counts; python -m gateway creates it afresh
   TORCHSERVE_INFERENCE_URL="http://127.0.0.1:$TS_INFERENCE_PORT" \
     TORCHSERVE_MANAGEMENT_URL="http://127.0.0.1:$TS_MANAGEMENT_PORT" \
     TORCHSERVE_KEY_FILE="$ts/key_file.json" MODEL_NAME="$MODEL_NAME" \

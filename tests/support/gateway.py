@@ -28,8 +28,7 @@ def start_gateway(
     workdir: Path, env: dict[str, str], workers: int = 1, wait_ready: bool = True
 ) -> LoopbackServer:
     port = free_port()
-    metrics_dir = workdir / f"prometheus-{port}"
-    metrics_dir.mkdir(parents=True, exist_ok=True)
+    metrics_dir = workdir / f"prometheus-{port}"  # python -m gateway creates it
     proc = ManagedProcess(
         [
             sys.executable,

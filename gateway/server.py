@@ -1,0 +1,34 @@
+"""uvicorn with the server options the gateway is tested and measured with, in one place for the native
+stack, the container, the tests and the benchmark's bare forwarder."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import uvicorn
+
+
+def serve(app: str, prog: str, description: str) -> None:
+    """Run ``app`` (an import string) with ``--host``, ``--port`` and ``--workers`` from the command line."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    if multiproc_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        Path(multiproc_dir).mkdir(parents=True, exist_ok=True)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        # Who the client is (X-Forwarded-For) is gateway.client_ip's call, from TRUSTED_PROXIES alone;
+        # uvicorn's own proxy-header rewrite would believe any loopback peer before that code runs.
+        proxy_headers=False,
+        server_header=False,
+    )
