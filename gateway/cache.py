@@ -4,6 +4,7 @@ its default version, the handler's preprocessing and top_k. Redis trouble of any
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from typing import Any
@@ -16,6 +17,11 @@ from gateway.breaker import CircuitBreaker
 from gateway.metrics import CACHE
 
 logger = logging.getLogger(__name__)
+
+# How long a new answer waits before it is written to Redis. The client, woken by the answer, is often
+# scheduled on the gateway's own core; a write started at once holds that core for a few hundred
+# microseconds of Python and a Redis round trip while the client waits (BENCHMARKS.md, gateway).
+WRITE_BEHIND_SECONDS = 0.002
 
 
 def image_digest(data: bytes) -> str:
@@ -31,12 +37,17 @@ class AnswerCache:
         self.redis = redis
         self.ttl = ttl_seconds
         self.breaker = breaker
+        self._unwritten: dict[str, dict[str, Any]] = {}  # scheduled, not yet in Redis: this worker hits them
+        self._writes: set[asyncio.Task[None]] = set()  # running writes, kept from the garbage collector
 
     @property
     def healthy(self) -> bool:
         return not self.breaker.is_open
 
     async def get(self, key: str) -> dict[str, Any] | None:
+        if (unwritten := self._unwritten.get(key)) is not None:
+            CACHE.labels("hit").inc()
+            return unwritten
         if self.breaker.is_open:
             CACHE.labels("skipped").inc()
             return None
@@ -58,6 +69,30 @@ class AnswerCache:
             self._failed("set", exc)
             return
         self.breaker.success()
+
+    def put_behind(self, key: str, value: dict[str, Any]) -> None:
+        """Cache ``value`` after the answer has gone out (WRITE_BEHIND_SECONDS). Until Redis has it, this
+        worker answers repeats from memory; another worker may miss for those few milliseconds and ask
+        the model again, which costs time, never correctness."""
+        self._unwritten[key] = value
+        asyncio.get_running_loop().call_later(WRITE_BEHIND_SECONDS, self._start_write, key, value)
+
+    def _start_write(self, key: str, value: dict[str, Any]) -> None:
+        task = asyncio.create_task(self._write(key, value))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write(self, key: str, value: dict[str, Any]) -> None:
+        try:
+            await self.put(key, value)
+        finally:
+            if self._unwritten.get(key) is value:
+                del self._unwritten[key]
+
+    async def flush(self) -> None:
+        """At shutdown: write what is still waiting, so no answer is dropped."""
+        waiting = [self.put(key, value) for key, value in self._unwritten.items()]
+        await asyncio.gather(*self._writes, *waiting, return_exceptions=True)
 
     async def ping(self) -> bool:
         try:

@@ -43,7 +43,8 @@ def render() -> tuple[bytes, str]:
 
 class MetricsMiddleware:
     """Requests and latency by route and status, as plain ASGI: Starlette's BaseHTTPMiddleware wraps the
-    request and response streams and cost several milliseconds per upload here."""
+    request and response streams and cost several milliseconds per upload here. Recorded when the
+    response starts, so that the client is not kept waiting for it (the latency is time to headers)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -53,17 +54,22 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        recorded = False
+
+        def record(status: int) -> None:
+            nonlocal recorded
+            recorded = True
+            route = getattr(scope.get("route"), "path", "unmatched")  # the router fills this in
+            REQUESTS.labels(route, str(status)).inc()
+            LATENCY.labels(route).observe(time.perf_counter() - started)
 
         async def send_and_record(message: dict[str, Any]) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
+                record(message["status"])
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")  # the router fills this in
-            REQUESTS.labels(route, str(status)).inc()
-            LATENCY.labels(route).observe(time.perf_counter() - started)
+            if not recorded:  # no response at all: the server answers 500
+                record(500)

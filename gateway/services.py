@@ -53,6 +53,7 @@ class Services:
         )
 
     async def close(self) -> None:
+        await self.cache.flush()
         await self.client.close()
         await self.redis.aclose()
 
@@ -103,7 +104,7 @@ async def classify(services: Services, upload: Upload, lookup: Lookup) -> dict[s
     body = shape_answer(answer, lookup.top_k, lookup.digest)
     # Keyed by what actually answered: a request racing a set-default never caches under the wrong version.
     preprocessing = str(answer.get("preprocessing_version", "unknown"))
-    await services.cache.put(
+    services.cache.put_behind(
         cache_key(lookup.digest, model, str(body["model"]["version"]), preprocessing, lookup.top_k), body
     )
     timings = {k: round(float(v), 3) for k, v in answer.get("timings_ms", {}).items()}

@@ -59,7 +59,10 @@ class TorchServeClient:
             sock_read=settings.upstream_read_timeout,
         )
         self.session = aiohttp.ClientSession(
-            timeout=timeout, connector=aiohttp.TCPConnector(limit=100), raise_for_status=False
+            timeout=timeout,
+            connector=aiohttp.TCPConnector(limit=100),
+            raise_for_status=False,
+            cookie_jar=aiohttp.DummyCookieJar(),  # one session serves every user: it must keep no cookies
         )
         self.inference_url = settings.torchserve_inference_url.rstrip("/")
         self.management_url = settings.torchserve_management_url.rstrip("/")

@@ -44,9 +44,10 @@ async def admitted(request: Request, services: Services, work: Awaitable[T]) -> 
     """``work`` (reading the upload, looking up the cache) runs while the rate limiter asks Redis, so a
     cache hit does not wait for the two in turn. A refusal wins over whatever ``work`` found or raised:
     a limited client gets 429 and nothing else, and nothing here calls the model."""
-    outcome, decision = await asyncio.gather(work, rate_limit(request, services), return_exceptions=True)
-    if isinstance(decision, BaseException):
-        raise decision
-    if isinstance(outcome, BaseException):
-        raise outcome
-    return outcome, decision
+    limiting = asyncio.ensure_future(rate_limit(request, services))  # one task; ``work`` runs in ours
+    try:
+        outcome = await work
+    except BaseException:
+        await limiting  # raises the 429 if the limiter refused
+        raise
+    return outcome, await limiting

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -58,6 +59,7 @@ def test_up_classify_cache_and_down_leaves_nothing_behind(
         )
         assert first.status_code == 200, first.text
         assert first.json()["cached"] is False
+        time.sleep(0.05)  # the cache writes behind the answer; the repeat may reach the other worker
         second = httpx.post(
             f"{web}/api/v1/classify", files={"file": ("s.jpg", image, "image/jpeg")}, timeout=60
         )

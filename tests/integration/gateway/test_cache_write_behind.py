@@ -1,0 +1,48 @@
+"""The answer cache writes behind the answer: a real Redis gets the entry a moment later, the worker
+that wrote it serves repeats from memory meanwhile, and shutdown writes what is still waiting."""
+
+import asyncio
+
+from redis.asyncio import Redis
+
+from gateway.breaker import CircuitBreaker
+from gateway.cache import WRITE_BEHIND_SECONDS, AnswerCache
+from tests.support.redis import RedisServer
+
+ANSWER = {"label": "sekiro", "name": "Sekiro", "confidence": 0.9}
+
+
+def cache_on(redis_server: RedisServer) -> tuple[Redis, AnswerCache]:
+    redis = Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    return redis, AnswerCache(redis, 60, CircuitBreaker(failures=3, cooldown_seconds=1))
+
+
+def test_a_new_answer_is_served_at_once_and_reaches_redis_after_the_answer_went_out(redis_server):
+    async def scenario() -> tuple[object, object, object, object]:
+        redis, cache = cache_on(redis_server)
+        cache.put_behind("write-behind:1", ANSWER)
+        in_redis_at_once = await redis.get("write-behind:1")
+        served_at_once = await cache.get("write-behind:1")
+        await asyncio.sleep(WRITE_BEHIND_SECONDS + 0.2)
+        in_redis_later = await redis.get("write-behind:1")
+        other_worker = await AnswerCache(redis, 60, CircuitBreaker(3, 1)).get("write-behind:1")
+        await redis.aclose()
+        return in_redis_at_once, served_at_once, in_redis_later, other_worker
+
+    in_redis_at_once, served_at_once, in_redis_later, other_worker = asyncio.run(scenario())
+    assert in_redis_at_once is None
+    assert served_at_once == ANSWER
+    assert in_redis_later is not None
+    assert other_worker == ANSWER
+
+
+def test_shutdown_writes_the_answers_still_waiting(redis_server):
+    async def scenario() -> object:
+        redis, cache = cache_on(redis_server)
+        cache.put_behind("write-behind:2", ANSWER)
+        await cache.flush()  # before WRITE_BEHIND_SECONDS is up
+        stored = await redis.get("write-behind:2")
+        await redis.aclose()
+        return stored
+
+    assert asyncio.run(scenario()) is not None
