@@ -25,8 +25,9 @@ def gateway_env(torchserve: TorchServe, redis_url: str, **overrides: str) -> dic
 
 
 def start_gateway(
-    workdir: Path, env: dict[str, str], workers: int = 1, wait_ready: bool = True
+    workdir: Path, env: dict[str, str], workers: int = 1, wait_ready: bool = True, source: Path = REPO
 ) -> LoopbackServer:
+    """``source``: the checkout whose gateway runs (benchmarks compare another commit's)."""
     port = free_port()
     metrics_dir = workdir / f"prometheus-{port}"  # python -m gateway creates it
     proc = ManagedProcess(
@@ -42,8 +43,8 @@ def start_gateway(
             str(workers),
         ],
         workdir / f"gateway-{port}.log",
-        env={**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "PYTHONPATH": str(REPO)},
-        cwd=REPO,
+        env={**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "PYTHONPATH": str(source)},
+        cwd=source,
     )
     gateway = LoopbackServer(proc, port)
     path = "/readyz" if wait_ready else "/healthz"
