@@ -33,10 +33,17 @@ def cache_key(digest: str, model: str, version: str, preprocessing: str, top_k: 
 
 
 class AnswerCache:
-    def __init__(self, redis: Redis, ttl_seconds: int, breaker: CircuitBreaker) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        ttl_seconds: int,
+        breaker: CircuitBreaker,
+        write_behind_seconds: float = WRITE_BEHIND_SECONDS,
+    ) -> None:
         self.redis = redis
         self.ttl = ttl_seconds
         self.breaker = breaker
+        self.write_behind = write_behind_seconds
         self._unwritten: dict[str, dict[str, Any]] = {}  # scheduled, not yet in Redis: this worker hits them
         self._writes: set[asyncio.Task[None]] = set()  # running writes, kept from the garbage collector
 
@@ -71,11 +78,11 @@ class AnswerCache:
         self.breaker.success()
 
     def put_behind(self, key: str, value: dict[str, Any]) -> None:
-        """Cache ``value`` after the answer has gone out (WRITE_BEHIND_SECONDS). Until Redis has it, this
+        """Cache ``value`` after the answer has gone out (``write_behind_seconds``). Until Redis has it, this
         worker answers repeats from memory; another worker may miss for those few milliseconds and ask
         the model again, which costs time, never correctness."""
         self._unwritten[key] = value
-        asyncio.get_running_loop().call_later(WRITE_BEHIND_SECONDS, self._start_write, key, value)
+        asyncio.get_running_loop().call_later(self.write_behind, self._start_write, key, value)
 
     def _start_write(self, key: str, value: dict[str, Any]) -> None:
         task = asyncio.create_task(self._write(key, value))

@@ -42,8 +42,13 @@ def test_quick_bench_measures_every_mode_and_writes_json(trained_run, model_stor
     assert "| target | measured | verdict |" in run.stdout
 
 
+def git_worktrees() -> str:
+    return subprocess.run(["git", "worktree", "list"], cwd=REPO, capture_output=True, text=True).stdout
+
+
 def test_gateway_ab_compares_a_commit_with_this_checkout(synthetic_data, model_store, tmp_path):
     out = tmp_path / "ab.json"
+    worktrees_before = git_worktrees()
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "data").symlink_to(synthetic_data)  # the frames it sends: <run>/data
     run = subprocess.run(
@@ -75,5 +80,4 @@ def test_gateway_ab_compares_a_commit_with_this_checkout(synthetic_data, model_s
     for measured in results.values():
         assert measured["hit"]["n"] == 3
         assert measured["hit"]["p50"] > 0
-    worktrees = subprocess.run(["git", "worktree", "list"], cwd=REPO, capture_output=True, text=True)
-    assert worktrees.stdout.count("\n") == 1  # the compared commit's checkout is gone again
+    assert git_worktrees() == worktrees_before  # the compared commit's checkout is gone again

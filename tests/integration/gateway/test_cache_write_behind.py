@@ -6,24 +6,26 @@ import asyncio
 from redis.asyncio import Redis
 
 from gateway.breaker import CircuitBreaker
-from gateway.cache import WRITE_BEHIND_SECONDS, AnswerCache
+from gateway.cache import AnswerCache
 from tests.support.redis import RedisServer
 
 ANSWER = {"label": "sekiro", "name": "Sekiro", "confidence": 0.9}
+DELAY = 0.5  # the production delay is 2 ms; a long one keeps "not yet in Redis" observable under load
 
 
-def cache_on(redis_server: RedisServer) -> tuple[Redis, AnswerCache]:
+async def cache_on(redis_server: RedisServer) -> tuple[Redis, AnswerCache]:
     redis = Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
-    return redis, AnswerCache(redis, 60, CircuitBreaker(failures=3, cooldown_seconds=1))
+    await redis.ping()  # connected before the clock starts
+    return redis, AnswerCache(redis, 60, CircuitBreaker(3, 1), write_behind_seconds=DELAY)
 
 
-def test_a_new_answer_is_served_at_once_and_reaches_redis_after_the_answer_went_out(redis_server):
+def test_a_new_answer_is_served_at_once_and_reaches_redis_after_the_delay(redis_server):
     async def scenario() -> tuple[object, object, object, object]:
-        redis, cache = cache_on(redis_server)
+        redis, cache = await cache_on(redis_server)
         cache.put_behind("write-behind:1", ANSWER)
         in_redis_at_once = await redis.get("write-behind:1")
         served_at_once = await cache.get("write-behind:1")
-        await asyncio.sleep(WRITE_BEHIND_SECONDS + 0.2)
+        await asyncio.sleep(DELAY + 0.3)
         in_redis_later = await redis.get("write-behind:1")
         other_worker = await AnswerCache(redis, 60, CircuitBreaker(3, 1)).get("write-behind:1")
         await redis.aclose()
@@ -38,9 +40,9 @@ def test_a_new_answer_is_served_at_once_and_reaches_redis_after_the_answer_went_
 
 def test_shutdown_writes_the_answers_still_waiting(redis_server):
     async def scenario() -> object:
-        redis, cache = cache_on(redis_server)
+        redis, cache = await cache_on(redis_server)
         cache.put_behind("write-behind:2", ANSWER)
-        await cache.flush()  # before WRITE_BEHIND_SECONDS is up
+        await cache.flush()  # long before the delay is up
         stored = await redis.get("write-behind:2")
         await redis.aclose()
         return stored
