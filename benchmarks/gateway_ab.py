@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import machine, serving_parser, summary, write_json
-from benchmarks.gateway_latency import KeepAlive
+from benchmarks.gateway_latency import KeepAlive, direct_client
 from benchmarks.images import synthetic_frames
 from tests.support.gateway import REPO, gateway_env, start_gateway
 from tests.support.procs import LoopbackServer
@@ -48,12 +48,10 @@ def main() -> None:
         torchserve = start_torchserve(args.model_store.resolve(), work / "ts")
         servers: list[LoopbackServer | RedisServer] = []
         try:
-            direct = KeepAlive(
-                torchserve.inference_port, "/predictions/fromsoft", torchserve.headers("inference")
-            )
+            direct = direct_client(torchserve)
             gateways: dict[str, tuple[KeepAlive, RedisServer]] = {}
-            for name, source in sources.items():
-                redis = RedisServer(work / f"redis-{len(servers)}").start()
+            for n, (name, source) in enumerate(sources.items()):
+                redis = RedisServer(work / f"redis-{n}").start()
                 servers.append(redis)
                 env = gateway_env(torchserve, redis.url, RATE_LIMIT="100000/minute")
                 gateway = start_gateway(work, env, workers=1, source=source)

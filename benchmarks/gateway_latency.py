@@ -46,6 +46,11 @@ class KeepAlive:
         return elapsed, json.loads(body)
 
 
+def direct_client(torchserve: TorchServe) -> KeepAlive:
+    """Straight to TorchServe's inference API: the baseline every overhead is paired against."""
+    return KeepAlive(torchserve.inference_port, "/predictions/fromsoft", torchserve.headers("inference"))
+
+
 def start_forwarder(workdir: Path, torchserve: TorchServe) -> LoopbackServer:
     port = free_port()
     argv = [sys.executable, "-m", "benchmarks.forwarder", "--port", str(port), "--workers", "1"]
@@ -74,9 +79,7 @@ def main() -> None:
             servers.append(gateway)
             forwarder = start_forwarder(work, torchserve)
             servers.append(forwarder)
-            direct = KeepAlive(
-                torchserve.inference_port, "/predictions/fromsoft", torchserve.headers("inference")
-            )
+            direct = direct_client(torchserve)
             bare = KeepAlive(forwarder.port, "/")
             public = KeepAlive(gateway.port, "/api/v1/classify")
             for image in images * 2:  # warm-up: TorchServe's Java front end needs a few dozen to settle

@@ -16,10 +16,10 @@ REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO.parent / "shared" / "screenshots"
 
 
-def run_cli(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """``python -m training ...`` in a subprocess; fails the test with its output when it fails."""
+def run_module(module: str, *args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``python -m <module> ...`` from the repository; fails the test with its output when it fails."""
     proc = subprocess.run(
-        [sys.executable, "-m", "training", *map(str, args)],
+        [sys.executable, "-m", module, *map(str, args)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -27,10 +27,15 @@ def run_cli(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProc
     )
     if proc.returncode != 0:
         pytest.fail(
-            f"python -m training {' '.join(map(str, args))} exited {proc.returncode}:\n"
+            f"python -m {module} {' '.join(map(str, args))} exited {proc.returncode}:\n"
             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         )
     return proc
+
+
+def run_cli(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``python -m training ...``."""
+    return run_module("training", *args, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

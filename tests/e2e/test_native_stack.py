@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import REPO
+from tests.support.gateway import WRITE_BEHIND_WAIT
 from tests.support.procs import free_port, port_open
 
 
@@ -59,7 +60,7 @@ def test_up_classify_cache_and_down_leaves_nothing_behind(
         )
         assert first.status_code == 200, first.text
         assert first.json()["cached"] is False
-        time.sleep(0.05)  # the cache writes behind the answer; the repeat may reach the other worker
+        time.sleep(WRITE_BEHIND_WAIT)
         second = httpx.post(
             f"{web}/api/v1/classify", files={"file": ("s.jpg", image, "image/jpeg")}, timeout=60
         )

@@ -11,6 +11,9 @@ from tests.support.procs import LoopbackServer, ManagedProcess, free_port, wait_
 from tests.support.torchserve import TorchServe
 
 REPO = Path(__file__).resolve().parents[2]
+# The cache writes behind the answer (gateway.cache.WRITE_BEHIND_SECONDS): a repeat may reach another
+# worker before Redis has the entry, so a test that expects a hit gives the write this long first.
+WRITE_BEHIND_WAIT = 0.05
 
 
 def gateway_env(torchserve: TorchServe, redis_url: str, **overrides: str) -> dict[str, str]:

@@ -8,14 +8,10 @@ import httpx
 import pytest
 
 from handler.manage import ManagementClient
-from tests.support.gateway import gateway_env, start_gateway
+from tests.support.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
 from tests.support.nginx import start_nginx
 from tests.support.procs import free_port, wait_until
 from tests.support.redis import RedisServer
-
-# The cache writes behind the answer (gateway.cache.WRITE_BEHIND_SECONDS): a repeat may reach the other
-# worker before Redis has the entry, so the tests that expect a hit give the write this long.
-WRITE_BEHIND_WAIT = 0.05
 
 
 def classify(base: str, image: bytes, top_k: int = 3, **kwargs) -> httpx.Response:
