@@ -1,6 +1,6 @@
 """Reading an upload before anything else happens: counted while it streams in (a 413 comes before
 the rest is read), the image taken from multipart field ``file`` or the raw body, and its magic bytes
-checked, so nothing malformed reaches TorchServe."""
+checked, so nothing malformed reaches TorchServe. Also the one query parameter, ``top_k``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from gateway.errors import ApiError
 from handler.formats import sniff_format
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+TOP_K_DEFAULT, TOP_K_MAX = 3, 7  # the model knows seven games
 
 
 @dataclass(frozen=True)
@@ -64,3 +65,12 @@ async def read_upload(request: Request, max_image_bytes: int, max_body_bytes: in
     if fmt is None:
         raise ApiError(415, "unsupported_media_type", "that file is not a JPEG, PNG or WebP image")
     return Upload(data, CONTENT_TYPES[fmt])
+
+
+def parse_top_k(raw: str | None) -> int:
+    """How many games to list: 1 to 7, 3 when not given."""
+    if raw is None:
+        return TOP_K_DEFAULT
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 2 and 1 <= int(raw) <= TOP_K_MAX):
+        raise ApiError(422, "invalid_request", f"top_k: must be a whole number from 1 to {TOP_K_MAX}")
+    return int(raw)

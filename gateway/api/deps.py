@@ -17,9 +17,14 @@ from gateway.services import Services
 T = TypeVar("T")
 
 
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services  # built by the app's lifespan (gateway.app.main)
+    return services
+
+
 async def get_services(request: Request) -> Services:
     # async on purpose: FastAPI runs a plain def dependency in its thread pool, a hop on every request
-    return request.app.state.services
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

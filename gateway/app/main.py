@@ -42,7 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(MetricsMiddleware)
 
-    for module in (classify, models, health):
+    app.router.routes.extend(classify.routes)
+    for module in (models, health):
         app.include_router(module.router)
     return app
 
