@@ -1,6 +1,7 @@
 """Answers cached in Redis under a key that changes whenever the answer could: image bytes, model,
 its default version, the handler's preprocessing and top_k. Redis trouble of any kind skips the cache
-(fail-open): a classification never waits on or fails because of the cache."""
+(fail-open): a classification never waits on or fails because of the cache. Lookups ride on the rate
+limiter's round trip (gateway.admission); writes go out after the answer."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from gateway.breaker import CircuitBreaker
@@ -51,21 +53,23 @@ class AnswerCache:
     def healthy(self) -> bool:
         return not self.breaker.is_open
 
-    async def get(self, key: str) -> dict[str, Any] | None:
-        if (unwritten := self._unwritten.get(key)) is not None:
+    def remembered(self, key: str) -> dict[str, Any] | None:
+        """An answer this worker gave moments ago and has not written to Redis yet (``put_behind``)."""
+        if (answer := self._unwritten.get(key)) is not None:
             CACHE.labels("hit").inc()
-            return unwritten
-        if self.breaker.is_open:
-            CACHE.labels("skipped").inc()
-            return None
-        try:
-            raw = await self.redis.get(key)
-        except (RedisError, OSError) as exc:
-            self._failed("get", exc)
-            return None
-        self.breaker.success()
+        return answer
+
+    def queue_get(self, pipe: Pipeline, key: str) -> None:
+        """Queue the lookup on ``pipe`` (gateway.admission's round trip); its reply goes to ``found``."""
+        pipe.get(key)
+
+    def found(self, raw: bytes | None) -> dict[str, Any] | None:
         CACHE.labels("hit" if raw else "miss").inc()
         return orjson.loads(raw) if raw else None
+
+    def passed_over(self, failed: bool) -> None:
+        """No lookup: Redis failed just now (``failed``), or the breaker keeps us from asking it."""
+        CACHE.labels("error" if failed else "skipped").inc()
 
     async def put(self, key: str, value: dict[str, Any]) -> None:
         if self.breaker.is_open:

@@ -1,22 +1,28 @@
-"""Per-client rate limits with the ``limits`` library: counters live in Redis so that every gateway
-worker shares them, and fall back to in-process counters while Redis is unavailable."""
+"""Per-client rate limits with the ``limits`` library's moving window: counters live in Redis so that
+every gateway worker shares them, and fall back to in-process counters while Redis is unavailable.
+
+The Redis acquisition is ``limits``' own Lua script on ``limits``' own keys, queued here on a pipeline so
+that it shares one round trip with the cache lookup (gateway.admission); ``limits`` reads those windows
+back for the X-RateLimit-* headers. The pinned ``limits`` version and
+tests/integration/gateway/test_admission.py keep the two in step.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
-from redis.exceptions import RedisError
+from limits.util import get_package_data
+from redis.asyncio.client import Pipeline
 
-from gateway.breaker import CircuitBreaker
-
-logger = logging.getLogger(__name__)
+ACQUIRE_MOVING_WINDOW = get_package_data("resources/redis/lua_scripts/acquire_moving_window.lua").decode()
 
 
 @dataclass(frozen=True)
@@ -41,12 +47,10 @@ class Decision:
 
 class RateLimiter:
     """``report``: read every window for X-RateLimit-* headers on allowed requests too. That is a second
-    Redis round trip per limit and request, so it is off by default; a refusal always reads its window
-    (its 429 carries Retry-After and the headers)."""
+    Redis round trip per request, so it is off by default; a refusal always reads its windows (its 429
+    carries Retry-After and the headers)."""
 
-    def __init__(
-        self, spec: str, redis_url: str, timeout: float, breaker: CircuitBreaker, report: bool = False
-    ) -> None:
+    def __init__(self, spec: str, redis_url: str, timeout: float, report: bool = False) -> None:
         self.items: list[RateLimitItem] = parse_many(spec)
         self.report = report
         shared = RedisStorage(
@@ -57,40 +61,40 @@ class RateLimiter:
         )
         self.shared = MovingWindowRateLimiter(shared)
         self.local = MovingWindowRateLimiter(MemoryStorage())
-        self.breaker = breaker
 
-    async def hit(self, client: str) -> Decision:
-        if not self.breaker.is_open:
-            try:
-                decision = await self._hit(self.shared, client)
-            except (RedisError, OSError, ConnectionError, TimeoutError) as exc:
-                self.breaker.failure()
-                logger.warning("rate limiter falls back to in-process counts: %s", exc)
-            else:
-                self.breaker.success()
-                return decision
-        return await self._hit(self.local, client)
+    def queue(self, pipe: Pipeline, client: str) -> int:
+        """Queue one acquisition per limit on ``pipe``; returns how many replies ``decide`` takes."""
+        now = time.time()
+        for item in self.items:
+            key = f"{RedisStorage.PREFIX}:{item.key_for(client)}"
+            pipe.eval(ACQUIRE_MOVING_WINDOW, 1, key, now, item.amount, item.get_expiry(), 1)
+        return len(self.items)
 
-    async def _hit(self, limiter: MovingWindowRateLimiter, client: str) -> Decision:
-        """Every limit must allow the request. The limits are asked concurrently; a refusal reports the
-        limit that frees up last, an allowed request the tightest."""
-        outcomes = await asyncio.gather(
-            *(self._one(limiter, item, client) for item in self.items), return_exceptions=True
+    async def decide(self, client: str, replies: Sequence[Any]) -> Decision:
+        """The decision from the queued acquisitions' replies (the script answers 1, or nil for no)."""
+        return await self._decide(self.shared, client, [bool(reply) for reply in replies])
+
+    async def decide_locally(self, client: str) -> Decision:
+        """In-process counts while Redis is unavailable: each worker counts alone, so looser, never off."""
+        acquired = [await self.local.hit(item, client) for item in self.items]
+        return await self._decide(self.local, client, acquired)
+
+    async def _decide(self, limiter: MovingWindowRateLimiter, client: str, acquired: list[bool]) -> Decision:
+        """Every limit must allow the request. A refusal reports the limit that frees up last, an
+        allowed request the tightest."""
+        if all(acquired) and not self.report:
+            return Decision(True, min(item.amount for item in self.items))
+        decisions = await asyncio.gather(
+            *(self._read(limiter, item, client, ok) for item, ok in zip(self.items, acquired, strict=True))
         )
-        decisions = []
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-            decisions.append(outcome)
         refused = [d for d in decisions if not d.allowed]
         if refused:
             return max(refused, key=lambda d: d.reset_seconds)
-        return min(decisions, key=lambda d: d.limit if d.remaining is None else d.remaining)
+        return min(decisions, key=lambda d: d.remaining if d.remaining is not None else d.limit)
 
-    async def _one(self, limiter: MovingWindowRateLimiter, item: RateLimitItem, client: str) -> Decision:
-        allowed = await limiter.hit(item, client)
-        if allowed and not self.report:
-            return Decision(allowed, item.amount)
+    async def _read(
+        self, limiter: MovingWindowRateLimiter, item: RateLimitItem, client: str, allowed: bool
+    ) -> Decision:
         stats = await limiter.get_window_stats(item, client)
         reset = math.ceil(max(0.0, stats.reset_time - time.time()))
         return Decision(allowed, item.amount, stats.remaining, reset)

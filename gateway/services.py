@@ -9,11 +9,12 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from gateway.admission import Admission
 from gateway.breaker import CircuitBreaker
 from gateway.cache import AnswerCache, cache_key, image_digest
 from gateway.core.config import Settings
 from gateway.model_state import ModelState
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import Decision, RateLimiter
 from gateway.upstream import TorchServeClient
 from gateway.validation import Upload
 
@@ -24,7 +25,7 @@ class Services:
     client: TorchServeClient
     state: ModelState
     cache: AnswerCache
-    limiter: RateLimiter
+    admission: Admission
     redis: Redis
 
     @classmethod
@@ -36,19 +37,20 @@ class Services:
             retry_on_timeout=False,
         )
         client = TorchServeClient(settings)
-        breaker = (settings.redis_breaker_failures, settings.redis_breaker_seconds)
+        breaker = CircuitBreaker(settings.redis_breaker_failures, settings.redis_breaker_seconds)  # one Redis
+        cache = AnswerCache(redis, settings.cache_ttl_seconds, breaker)
+        limiter = RateLimiter(
+            settings.rate_limit,
+            settings.redis_url,
+            settings.redis_timeout,
+            report=settings.rate_limit_headers,
+        )
         return cls(
             settings=settings,
             client=client,
             state=ModelState(client, settings.model_name, settings.model_refresh_seconds),
-            cache=AnswerCache(redis, settings.cache_ttl_seconds, CircuitBreaker(*breaker)),
-            limiter=RateLimiter(
-                settings.rate_limit,
-                settings.redis_url,
-                settings.redis_timeout,
-                CircuitBreaker(*breaker),
-                report=settings.rate_limit_headers,
-            ),
+            cache=cache,
+            admission=Admission(redis, breaker, limiter, cache),
             redis=redis,
         )
 
@@ -73,22 +75,24 @@ def shape_answer(answer: dict[str, Any], top_k: int, digest: str) -> dict[str, A
 
 @dataclass(frozen=True)
 class Lookup:
-    """An upload's cache lookup: its digest, and the cached answer when there is one."""
+    """An upload's admission: its digest, the limiter's decision, and the cached answer if there is one."""
 
     started: float
     digest: str
     top_k: int
+    decision: Decision
     cached: dict[str, Any] | None
 
 
-async def look_up(services: Services, upload: Upload, top_k: int) -> Lookup:
+async def look_up(services: Services, client: str, upload: Upload, top_k: int) -> Lookup:
     started = time.perf_counter()
     digest = image_digest(upload.data)
     version = await services.state.current_version()
     key = cache_key(
         digest, services.settings.model_name, version, services.state.preprocessing_version, top_k
     )
-    return Lookup(started, digest, top_k, await services.cache.get(key))
+    admitted = await services.admission.admit(client, key)
+    return Lookup(started, digest, top_k, admitted.decision, admitted.cached)
 
 
 async def classify(services: Services, upload: Upload, lookup: Lookup) -> dict[str, Any]:

@@ -1,14 +1,14 @@
-"""What routes share: the services, and admission by the rate limiter."""
+"""What routes share: the services, who the client is, and the rate limiter's verdict."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
 from gateway.client_ip import client_ip
+from gateway.core.config import Settings
 from gateway.errors import ApiError
 from gateway.metrics import RATE_LIMITED
 from gateway.ratelimit import Decision
@@ -30,10 +30,13 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def rate_limit(request: Request, services: Services) -> Decision:
+def client_of(request: Request, settings: Settings) -> str:
     peer = request.client.host if request.client else None
-    ip = client_ip(peer, request.headers.get("x-forwarded-for"), services.settings.trusted_proxies)
-    decision = await services.limiter.hit(ip)
+    return client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+
+
+def enforce(decision: Decision) -> None:
+    """A refusal becomes the 429, with Retry-After and the X-RateLimit-* headers."""
     if not decision.allowed:
         RATE_LIMITED.inc()
         raise ApiError(
@@ -42,17 +45,14 @@ async def rate_limit(request: Request, services: Services) -> Decision:
             f"too many requests; try again in {decision.reset_seconds} s",
             decision.headers(),
         )
-    return decision
 
 
-async def admitted(request: Request, services: Services, work: Awaitable[T]) -> tuple[T, Decision]:
-    """``work`` (reading the upload, looking up the cache) runs while the rate limiter asks Redis, so a
-    cache hit does not wait for the two in turn. A refusal wins over whatever ``work`` found or raised:
-    a limited client gets 429 and nothing else, and nothing here calls the model."""
-    limiting = asyncio.ensure_future(rate_limit(request, services))  # one task; ``work`` runs in ours
+async def validated(services: Services, client: str, reading: Awaitable[T]) -> T:
+    """What ``reading`` took from the request. When it refuses the request instead, the limiter counts
+    it all the same and a client over its limit gets 429, not the error: a limit holds whatever a client
+    sends, and a limited client learns nothing else."""
     try:
-        outcome = await work
-    except BaseException:
-        await limiting  # raises the 429 if the limiter refused
+        return await reading
+    except ApiError:
+        enforce((await services.admission.admit(client)).decision)
         raise
-    return outcome, await limiting

@@ -12,29 +12,36 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from gateway import services
-from gateway.api.deps import admitted, services_of
+from gateway.api.deps import client_of, enforce, services_of, validated
 from gateway.responses import JsonResponse
+from gateway.services import Services
 from gateway.validation import Upload, parse_top_k, read_upload
+
+
+async def _upload(request: Request, deps: Services) -> Upload:
+    return await read_upload(request, deps.settings.max_upload_bytes, deps.settings.max_body_bytes)
+
+
+async def _classify_request(request: Request, deps: Services) -> tuple[int, Upload]:
+    return parse_top_k(request.query_params.get("top_k")), await _upload(request, deps)
 
 
 async def classify(request: Request) -> JsonResponse:
     deps = services_of(request)
-
-    async def look_up() -> tuple[Upload, services.Lookup]:
-        top_k = parse_top_k(request.query_params.get("top_k"))
-        upload = await read_upload(request, deps.settings.max_upload_bytes, deps.settings.max_body_bytes)
-        return upload, await services.look_up(deps, upload, top_k)
-
-    (upload, lookup), limit = await admitted(request, deps, look_up())
-    return JsonResponse(await services.classify(deps, upload, lookup), headers=limit.headers())
+    client = client_of(request, deps.settings)
+    top_k, upload = await validated(deps, client, _classify_request(request, deps))
+    lookup = await services.look_up(deps, client, upload, top_k)  # the limiter decides on the same trip
+    enforce(lookup.decision)
+    return JsonResponse(await services.classify(deps, upload, lookup), headers=lookup.decision.headers())
 
 
 async def explain(request: Request) -> JsonResponse:
     deps = services_of(request)
-    upload, limit = await admitted(
-        request, deps, read_upload(request, deps.settings.max_upload_bytes, deps.settings.max_body_bytes)
-    )
-    return JsonResponse(await services.explain(deps, upload), headers=limit.headers())
+    client = client_of(request, deps.settings)
+    upload = await validated(deps, client, _upload(request, deps))
+    decision = (await deps.admission.admit(client)).decision
+    enforce(decision)
+    return JsonResponse(await services.explain(deps, upload), headers=decision.headers())
 
 
 routes = [

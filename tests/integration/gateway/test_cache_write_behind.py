@@ -5,8 +5,10 @@ import asyncio
 
 from redis.asyncio import Redis
 
+from gateway.admission import Admission
 from gateway.breaker import CircuitBreaker
 from gateway.cache import AnswerCache
+from gateway.ratelimit import RateLimiter
 from tests.support.redis import RedisServer
 
 ANSWER = {"label": "sekiro", "name": "Sekiro", "confidence": 0.9}
@@ -24,18 +26,21 @@ def test_a_new_answer_is_served_at_once_and_reaches_redis_after_the_delay(redis_
         redis, cache = await cache_on(redis_server)
         cache.put_behind("write-behind:1", ANSWER)
         in_redis_at_once = await redis.get("write-behind:1")
-        served_at_once = await cache.get("write-behind:1")
+        served_at_once = cache.remembered("write-behind:1")
         await asyncio.sleep(DELAY + 0.3)
         in_redis_later = await redis.get("write-behind:1")
-        other_worker = await AnswerCache(redis, 60, CircuitBreaker(3, 1)).get("write-behind:1")
+        breaker = CircuitBreaker(3, 1)
+        limiter = RateLimiter("100/minute", redis_server.url, 0.5)
+        other_worker = Admission(redis, breaker, limiter, AnswerCache(redis, 60, breaker))
+        found_by_other_worker = (await other_worker.admit("203.0.113.7", "write-behind:1")).cached
         await redis.aclose()
-        return in_redis_at_once, served_at_once, in_redis_later, other_worker
+        return in_redis_at_once, served_at_once, in_redis_later, found_by_other_worker
 
-    in_redis_at_once, served_at_once, in_redis_later, other_worker = asyncio.run(scenario())
+    in_redis_at_once, served_at_once, in_redis_later, found_by_other_worker = asyncio.run(scenario())
     assert in_redis_at_once is None
     assert served_at_once == ANSWER
     assert in_redis_later is not None
-    assert other_worker == ANSWER
+    assert found_by_other_worker == ANSWER
 
 
 def test_shutdown_writes_the_answers_still_waiting(redis_server):

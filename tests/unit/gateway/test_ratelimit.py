@@ -1,17 +1,16 @@
-"""The limiter's decisions with several limits at once, on its in-process fallback (Redis refuses here;
-the Redis-backed path is pinned by the integration tests across two gateway workers)."""
+"""The limiter's decisions with several limits at once, on its in-process counts (the Redis-backed path
+is pinned by tests/integration/gateway/test_admission.py and across two gateway workers)."""
 
 import asyncio
 
-from gateway.breaker import CircuitBreaker
 from gateway.ratelimit import RateLimiter
 
 
 def decisions(spec: str, count: int, report: bool = True) -> list:
-    limiter = RateLimiter(spec, "redis://127.0.0.1:1/0", 0.05, CircuitBreaker(1, 60), report=report)
+    limiter = RateLimiter(spec, "redis://127.0.0.1:1/0", 0.05, report=report)
 
     async def run() -> list:
-        return [await limiter.hit("203.0.113.7") for _ in range(count)]
+        return [await limiter.decide_locally("203.0.113.7") for _ in range(count)]
 
     return asyncio.run(run())
 
