@@ -1,5 +1,6 @@
 """Which HTTP client the gateway should use for TorchServe: the same uploads posted to TorchServe by
-http.client (the floor), httpx.AsyncClient and aiohttp, interleaved per image, on one event loop.
+http.client (the floor), httpx.AsyncClient, aiohttp and the gateway's own keep-alive connections
+(gateway.http_pool), interleaved per image, on one event loop.
 
     python -m benchmarks.upstream_clients --out artifacts/bench/upstream_clients.json
 """
@@ -19,6 +20,7 @@ import uvloop
 
 from benchmarks.common import machine, serving_parser, summary, write_json
 from benchmarks.images import synthetic_frames
+from gateway.http_pool import HttpPool
 from tests.support.torchserve import TorchServe, start_torchserve
 
 
@@ -26,6 +28,7 @@ async def compare(torchserve: TorchServe, images: list[bytes], rounds: int) -> d
     url = f"{torchserve.inference_url}/predictions/fromsoft"
     headers = {"Content-Type": "image/jpeg", **torchserve.headers("inference")}
     raw = http.client.HTTPConnection("127.0.0.1", torchserve.inference_port, timeout=60)
+    pool = HttpPool(torchserve.inference_url, 1, 60)
     async with httpx.AsyncClient(timeout=60) as hx, aiohttp.ClientSession() as ah:
 
         async def with_http_client(image: bytes) -> None:
@@ -39,10 +42,14 @@ async def compare(torchserve: TorchServe, images: list[bytes], rounds: int) -> d
             async with ah.post(url, data=image, headers=headers) as response:
                 await response.read()
 
+        async def with_http_pool(image: bytes) -> None:
+            assert (await pool.request("POST", "/predictions/fromsoft", image, headers)).status == 200
+
         clients: dict[str, Callable[[bytes], Awaitable[None]]] = {
             "http.client (floor)": with_http_client,
             "httpx.AsyncClient": with_httpx,
             "aiohttp": with_aiohttp,
+            "gateway.http_pool": with_http_pool,
         }
         samples: dict[str, list[float]] = {name: [] for name in clients}
         for round_index in range(rounds + 1):  # round 0 warms TorchServe's Java front end up
@@ -53,6 +60,7 @@ async def compare(torchserve: TorchServe, images: list[bytes], rounds: int) -> d
                     if round_index:
                         samples[name].append((time.perf_counter() - started) * 1000)
     raw.close()
+    await pool.close()
     return samples
 
 
