@@ -1,4 +1,5 @@
-"""TorchServe behind one pooled async client: tokens, timeouts, and its failures in our error shape."""
+"""TorchServe over kept-alive connections (gateway.http_pool): tokens, timeouts, and its failures in our
+error shape."""
 
 from __future__ import annotations
 
