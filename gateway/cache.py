@@ -49,10 +49,6 @@ class AnswerCache:
         self._unwritten: dict[str, dict[str, Any]] = {}  # scheduled, not yet in Redis: this worker hits them
         self._writes: set[asyncio.Task[None]] = set()  # running writes, kept from the garbage collector
 
-    @property
-    def healthy(self) -> bool:
-        return not self.breaker.is_open
-
     def remembered(self, key: str) -> dict[str, Any] | None:
         """An answer this worker gave moments ago and has not written to Redis yet (``put_behind``)."""
         if (answer := self._unwritten.get(key)) is not None:

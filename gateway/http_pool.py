@@ -100,7 +100,7 @@ class HttpPool:
         self.read_timeout = read_timeout
         self.slots = asyncio.Semaphore(limit)
         self.idle: list[_Connection] = []
-        self.host_header = f"Host: {parts.netloc}\r\n"
+        self.host_header = f"Host: {parts.netloc.rpartition('@')[2]}\r\n"  # never credentials
 
     async def request(
         self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
