@@ -50,7 +50,6 @@ class Admission:
             self.cache.queue_get(pipe, look_up)
         try:
             replies = await pipe.execute()
-            decision = await self.limiter.decide(client, replies[:limits])
         except (RedisError, OSError) as exc:
             self.breaker.failure()
             if look_up is not None:
@@ -58,4 +57,5 @@ class Admission:
             logger.warning("Redis failed: rate limits counted in process, no cache lookup: %s", exc)
             return Admitted(await self.limiter.decide_locally(client), cached)
         self.breaker.success()
+        decision = await self.limiter.decide(client, replies[:limits])
         return Admitted(decision, self.cache.found(replies[limits]) if look_up is not None else cached)

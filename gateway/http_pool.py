@@ -15,6 +15,7 @@ when the connection closes counts as a hang-up.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -37,6 +38,7 @@ class _Connection(asyncio.Protocol):
         self.body: list[bytes] = []
         self.reusable = True
         self.answered = False  # any byte of an answer to the current request
+        self.idle_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a TCP connection: always a Transport
@@ -57,6 +59,10 @@ class _Connection(asyncio.Protocol):
             self._fail(ConnectionError(f"the model server's answer is not HTTP: {exc}"))
 
     # httptools callbacks
+    def on_message_begin(self) -> None:
+        if self.waiter is None or self.waiter.done():  # a second answer to one request: out of step
+            self.close()
+
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
 
@@ -75,6 +81,10 @@ class _Connection(asyncio.Protocol):
         self.transport.writelines((head, body))
         return await self.waiter
 
+    def can_take_another(self) -> bool:
+        """Still open, and the whole request went out (a server may answer before reading all of it)."""
+        return self.reusable and self.transport is not None and not self.transport.get_write_buffer_size()
+
     def close(self) -> None:
         self.reusable = False
         if self.transport is not None:
@@ -87,9 +97,17 @@ class _Connection(asyncio.Protocol):
 
 class HttpPool:
     """Up to ``limit`` keep-alive connections to the host and port of ``base_url`` (plain http: the
-    model server is on loopback or an internal network)."""
+    model server is on loopback or an internal network). A connection idle for ``keepalive`` seconds
+    is not reused: a peer or a middlebox may have dropped it without a word."""
 
-    def __init__(self, base_url: str, connect_timeout: float, read_timeout: float, limit: int = 100) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        connect_timeout: float,
+        read_timeout: float,
+        limit: int = 100,
+        keepalive: float = 15.0,
+    ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"expected an http:// URL with a host, got {base_url!r}")
@@ -98,6 +116,7 @@ class HttpPool:
         self.prefix = parts.path.rstrip("/")
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.keepalive = keepalive
         self.slots = asyncio.Semaphore(limit)
         self.idle: list[_Connection] = []
         self.host_header = f"Host: {parts.netloc.rpartition('@')[2]}\r\n"  # never credentials
@@ -124,9 +143,10 @@ class HttpPool:
                 except BaseException:  # a timeout or a cancelled request: never reuse a half-read stream
                     connection.close()
                     raise
-                if connection.reusable:
+                if connection.can_take_another():
+                    connection.idle_since = time.monotonic()
                     self.idle.append(connection)
-                else:
+                else:  # the server ended it, or answered before reading the whole request
                     connection.close()
                 return answer
 
@@ -135,10 +155,12 @@ class HttpPool:
             self.idle.pop().close()
 
     async def _checkout(self) -> tuple[_Connection, bool]:
+        fresh_since = time.monotonic() - self.keepalive
         while self.idle:
             connection = self.idle.pop()
-            if connection.reusable:
+            if connection.reusable and connection.idle_since >= fresh_since:
                 return connection, True
+            connection.close()
         async with asyncio.timeout(self.connect_timeout):
             _, connection = await asyncio.get_running_loop().create_connection(
                 _Connection, self.host, self.port

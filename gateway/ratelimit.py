@@ -21,6 +21,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.util import get_package_data
 from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError
 
 ACQUIRE_MOVING_WINDOW = get_package_data("resources/redis/lua_scripts/acquire_moving_window.lua").decode()
 
@@ -71,7 +72,8 @@ class RateLimiter:
         return len(self.items)
 
     async def decide(self, client: str, replies: Sequence[Any]) -> Decision:
-        """The decision from the queued acquisitions' replies (the script answers 1, or nil for no)."""
+        """The decision from the queued acquisitions' replies (the script answers 1, or nil for no). A
+        verdict Redis gave stands even if reading its window for the headers then fails."""
         return await self._decide(self.shared, client, [bool(reply) for reply in replies])
 
     async def decide_locally(self, client: str) -> Decision:
@@ -95,6 +97,9 @@ class RateLimiter:
     async def _read(
         self, limiter: MovingWindowRateLimiter, item: RateLimitItem, client: str, allowed: bool
     ) -> Decision:
-        stats = await limiter.get_window_stats(item, client)
+        try:
+            stats = await limiter.get_window_stats(item, client)
+        except (RedisError, OSError):  # the verdict stands; a refusal's headers then assume the whole window
+            return Decision(allowed, item.amount, 0 if not allowed else None, item.get_expiry())
         reset = math.ceil(max(0.0, stats.reset_time - time.time()))
         return Decision(allowed, item.amount, stats.remaining, reset)

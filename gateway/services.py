@@ -84,10 +84,10 @@ class Lookup:
     cached: dict[str, Any] | None
 
 
-async def look_up(services: Services, client: str, upload: Upload, top_k: int) -> Lookup:
+async def look_up(services: Services, client: str, upload: Upload, top_k: int, version: str) -> Lookup:
+    """``version``: the model's default version (ModelState.current_version), part of the cache key."""
     started = time.perf_counter()
     digest = image_digest(upload.data)
-    version = await services.state.current_version()
     key = cache_key(
         digest, services.settings.model_name, version, services.state.preprocessing_version, top_k
     )

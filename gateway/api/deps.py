@@ -47,12 +47,12 @@ def enforce(decision: Decision) -> None:
         )
 
 
-async def validated(services: Services, client: str, reading: Awaitable[T]) -> T:
-    """What ``reading`` took from the request. When it refuses the request instead, the limiter counts
-    it all the same and a client over its limit gets 429, not the error: a limit holds whatever a client
-    sends, and a limited client learns nothing else."""
+async def prepared(services: Services, client: str, preparing: Awaitable[T]) -> T:
+    """What must hold before admission (a valid upload, a known model version). When ``preparing``
+    fails instead, the limiter counts the request all the same and a client over its limit gets 429,
+    not the failure: a limit holds whatever a client sends, and a limited client learns nothing else."""
     try:
-        return await reading
-    except ApiError:
+        return await preparing
+    except Exception:  # ours (ApiError) or Starlette's (a malformed multipart body is its HTTPException)
         enforce((await services.admission.admit(client)).decision)
         raise

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from gateway import services
-from gateway.api.deps import client_of, enforce, services_of, validated
+from gateway.api.deps import client_of, enforce, prepared, services_of
 from gateway.responses import JsonResponse
 from gateway.services import Services
 from gateway.validation import Upload, parse_top_k, read_upload
@@ -22,15 +22,17 @@ async def _upload(request: Request, deps: Services) -> Upload:
     return await read_upload(request, deps.settings.max_upload_bytes, deps.settings.max_body_bytes)
 
 
-async def _classify_request(request: Request, deps: Services) -> tuple[int, Upload]:
-    return parse_top_k(request.query_params.get("top_k")), await _upload(request, deps)
+async def _classify_request(request: Request, deps: Services) -> tuple[int, Upload, str]:
+    top_k = parse_top_k(request.query_params.get("top_k"))
+    upload = await _upload(request, deps)
+    return top_k, upload, await deps.state.current_version()  # part of the cache key
 
 
 async def classify(request: Request) -> JsonResponse:
     deps = services_of(request)
     client = client_of(request, deps.settings)
-    top_k, upload = await validated(deps, client, _classify_request(request, deps))
-    lookup = await services.look_up(deps, client, upload, top_k)  # the limiter decides on the same trip
+    top_k, upload, version = await prepared(deps, client, _classify_request(request, deps))
+    lookup = await services.look_up(deps, client, upload, top_k, version)  # the limiter rides along
     enforce(lookup.decision)
     return JsonResponse(await services.classify(deps, upload, lookup), headers=lookup.decision.headers())
 
@@ -38,7 +40,7 @@ async def classify(request: Request) -> JsonResponse:
 async def explain(request: Request) -> JsonResponse:
     deps = services_of(request)
     client = client_of(request, deps.settings)
-    upload = await validated(deps, client, _upload(request, deps))
+    upload = await prepared(deps, client, _upload(request, deps))
     decision = (await deps.admission.admit(client)).decision
     enforce(decision)
     return JsonResponse(await services.explain(deps, upload), headers=decision.headers())

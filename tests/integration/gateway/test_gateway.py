@@ -151,11 +151,15 @@ def test_only_trusted_proxies_choose_the_bucket_and_a_refusal_wins_over_a_bad_up
             for i in range(3)
         ]
         assert statuses == [200, 200, 429]
-        # The upload is read while the limiter decides, but a refusal wins over what the read found.
+        # A refusal wins over whatever else is wrong with the request, ours or Starlette's to find.
         garbage = httpx.post(
             f"{direct.url}/api/v1/classify", content=b"not an image", headers={"Content-Type": "image/png"}
         )
         assert_error(garbage, 429, "rate_limited")
+        no_boundary = httpx.post(
+            f"{direct.url}/api/v1/classify", content=b"--x--", headers={"Content-Type": "multipart/form-data"}
+        )
+        assert_error(no_boundary, 429, "rate_limited")
     finally:
         direct.stop()
 
@@ -225,6 +229,7 @@ def test_every_client_error_has_its_status_and_shape(edge, gateway, frames):
 
 
 def test_torchserve_down_gives_503_and_a_timeout_gives_504(torchserve, redis_server, tmp_path, frames):
+    redis_server.client().flushall()  # a fresh rate-limit window for this client
     closed = free_port()
     down = start_gateway(
         tmp_path / "down",
@@ -233,6 +238,7 @@ def test_torchserve_down_gives_503_and_a_timeout_gives_504(torchserve, redis_ser
             redis_server.url,
             TORCHSERVE_INFERENCE_URL=f"http://127.0.0.1:{closed}",
             TORCHSERVE_MANAGEMENT_URL=f"http://127.0.0.1:{closed}",
+            RATE_LIMIT="2/minute",
         ),
         wait_ready=False,
     )
@@ -241,6 +247,8 @@ def test_torchserve_down_gives_503_and_a_timeout_gives_504(torchserve, redis_ser
         assert_error(response, 503, "model_unavailable")
         assert response.headers["Retry-After"]
         assert httpx.get(down.url + "/readyz").status_code == 503
+        assert_error(classify(down.url, frames[10]), 503, "model_unavailable")
+        assert_error(classify(down.url, frames[10]), 429, "rate_limited")  # counted while the model was away
     finally:
         down.stop()
     slow = start_gateway(

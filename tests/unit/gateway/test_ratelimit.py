@@ -38,3 +38,11 @@ def test_without_reporting_only_a_refusal_reads_its_window_and_carries_headers()
     assert not refused.allowed
     assert refused.headers()["X-RateLimit-Remaining"] == "0"
     assert int(refused.headers()["Retry-After"]) >= 1
+
+
+def test_a_refusal_redis_gave_stands_when_its_window_cannot_be_read():
+    limiter = RateLimiter("5/minute", "redis://127.0.0.1:1/0", 0.05)  # nothing listens: the read fails
+    refused = asyncio.run(limiter.decide("203.0.113.8", [None]))  # the acquisition script said no
+    assert not refused.allowed
+    assert refused.headers()["X-RateLimit-Remaining"] == "0"
+    assert refused.headers()["Retry-After"] == "60"  # the whole window, at worst
