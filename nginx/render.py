@@ -1,17 +1,69 @@
-"""Render nginx.conf.template for one deployment (native stack, tests, Docker).
+"""Render nginx.conf.template for one deployment (native stack, tests, containers).
 
     python -m nginx.render --out var/nginx/nginx.conf --prefix var/nginx --listen 127.0.0.1:8000 \
         --gateway 127.0.0.1:8001 --web-root frontend/dist
+
+The edge's settings come from the environment (``EdgeSettings``), so that one ``MAX_UPLOAD_BYTES``
+reaches nginx, the gateway, TorchServe and the handler alike.
+Standard library only: the web image renders its configuration with a bare Python.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import pwd
+import stat
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
-DEFAULT_MAX_BODY = 5 * 1024 * 1024 + 64 * 1024  # the gateway's upload limit plus multipart overhead
+TEMP_DIRS = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
+MULTIPART_OVERHEAD = 64 * 1024  # multipart headers and boundaries around the image
+DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+
+
+def _cidrs(value: str) -> tuple[str, ...]:
+    """Comma-separated addresses or networks, checked (nginx would refuse a bad one only at start)."""
+    return tuple(str(ipaddress.ip_network(p.strip(), strict=False)) for p in value.split(",") if p.strip())
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    """What an operator sets for the edge; the README's Configuration table lists the variables."""
+
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # MAX_UPLOAD_BYTES: the image, not the request
+    # EDGE_TRUSTED_PROXIES: load balancers or ingress controllers in front of this nginx. Their
+    # X-Forwarded-For names the client; nobody else's is believed. Empty: this nginx is the edge.
+    trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
+    # Per client address, a safety net under the gateway's own rate limits: high enough that the page's
+    # upload queue (every dropped file at once) never meets it; a flood does.
+    limit_rate: int = 20  # EDGE_LIMIT_RATE: requests per second to /api/
+    limit_burst: int = 100  # EDGE_LIMIT_BURST: requests above the rate served at once before 429s
+    limit_conn: int = 32  # EDGE_LIMIT_CONN: open /api/ requests at a time
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> EdgeSettings:
+        env = dict(os.environ if env is None else env)
+        defaults = cls()
+        return cls(
+            max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES", defaults.max_upload_bytes)),
+            trusted_proxies=_cidrs(env.get("EDGE_TRUSTED_PROXIES", "")),
+            limit_rate=int(env.get("EDGE_LIMIT_RATE", defaults.limit_rate)),
+            limit_burst=int(env.get("EDGE_LIMIT_BURST", defaults.limit_burst)),
+            limit_conn=int(env.get("EDGE_LIMIT_CONN", defaults.limit_conn)),
+        )
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.max_upload_bytes + MULTIPART_OVERHEAD
+
+
+def default_worker_user() -> str | None:
+    """A root master hands requests to an unprivileged worker; a non-root master runs them itself."""
+    return "www-data" if os.geteuid() == 0 else None
 
 
 def render(
@@ -19,18 +71,28 @@ def render(
     gateway: str,
     web_root: Path,
     prefix: Path,
-    max_body: int = DEFAULT_MAX_BODY,
+    temp_root: Path | None = None,
+    edge: EdgeSettings | None = None,
+    worker_user: str | None = None,
     mime_types: str = "/etc/nginx/mime.types",
 ) -> str:
-    # A root master hands requests to an unprivileged worker; elsewhere the directive is meaningless.
-    user = "user www-data;" if os.geteuid() == 0 else ""
+    edge = edge or EdgeSettings()
+    real_ip = "".join(f"    set_real_ip_from {cidr};\n" for cidr in edge.trusted_proxies)
+    if real_ip:
+        real_ip += "    real_ip_header X-Forwarded-For;\n    real_ip_recursive on;\n"
     values = {
-        "USER": user,
+        "USER": f"user {worker_user};" if worker_user else "",
         "PREFIX": str(prefix.resolve()),
+        "TEMP": str((temp_root or prefix / "tmp").resolve()),
         "LISTEN": listen,
         "GATEWAY": gateway,
         "WEB_ROOT": str(web_root.resolve()),
-        "MAX_BODY": str(max_body),
+        "MAX_BODY": str(edge.max_body_bytes),
+        "MAX_UPLOAD_MB": f"{edge.max_upload_bytes / (1024 * 1024):g}",
+        "REAL_IP": real_ip.rstrip("\n"),
+        "LIMIT_RATE": str(edge.limit_rate),
+        "LIMIT_BURST": str(edge.limit_burst),
+        "LIMIT_CONN": str(edge.limit_conn),
         "MIME_TYPES": mime_types,
     }
     text = TEMPLATE.read_text()
@@ -39,12 +101,36 @@ def render(
     return text
 
 
-def write(out: Path, prefix: Path, **kwargs: object) -> Path:
-    for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
-        (prefix / sub).mkdir(parents=True, exist_ok=True)
+def _reachable_by_others(path: Path) -> bool:
+    """Whether another user can get into ``path``: it and every folder above it let others through."""
+    path = path.resolve()
+    return all(p.stat().st_mode & stat.S_IXOTH for p in (path, *path.parents))
+
+
+def temp_root_for(prefix: Path, worker_user: str | None) -> Path:
+    """Where nginx spills request bodies: under ``prefix``, unless the unprivileged worker cannot reach
+    it (a checkout in a private home), then a folder of its own under the system's temp folder."""
+    if worker_user is None or _reachable_by_others(prefix):
+        return prefix / "tmp"
+    return Path(tempfile.mkdtemp(prefix="fromsoft-nginx-"))
+
+
+def write(out: Path, prefix: Path, worker_user: str | None = None, **kwargs: object) -> tuple[Path, Path]:
+    """Write the configuration and its temp folders (owned by the worker, which writes bodies there).
+    Returns the configuration's path and the temp root (a folder to remove after nginx stops when it is
+    not under ``prefix``)."""
+    prefix.mkdir(parents=True, exist_ok=True)
+    temp_root = temp_root_for(prefix, worker_user)
+    temp_root.mkdir(exist_ok=True)
+    temp_root.chmod(0o755)
+    for sub in TEMP_DIRS:
+        (temp_root / sub).mkdir(parents=True, exist_ok=True)
+        if worker_user is not None:
+            user = pwd.getpwnam(worker_user)
+            os.chown(temp_root / sub, user.pw_uid, user.pw_gid)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(prefix=prefix, **kwargs))  # type: ignore[arg-type]
-    return out
+    out.write_text(render(prefix=prefix, temp_root=temp_root, worker_user=worker_user, **kwargs))  # type: ignore[arg-type]
+    return out, temp_root
 
 
 def main() -> None:
@@ -54,16 +140,25 @@ def main() -> None:
     parser.add_argument("--listen", default="127.0.0.1:8000")
     parser.add_argument("--gateway", default="127.0.0.1:8001", help="host:port of the gateway")
     parser.add_argument("--web-root", type=Path, default=Path("frontend/dist"))
-    parser.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY)
+    parser.add_argument(
+        "--worker-user",
+        default=default_worker_user(),
+        help="user of nginx's worker processes; 'none' when nginx does not start as root "
+        "(default: www-data when run as root, none otherwise)",
+    )
+    parser.add_argument("--mime-types", default="/etc/nginx/mime.types")
     args = parser.parse_args()
-    write(
+    _, temp_root = write(
         args.out,
         args.prefix,
+        worker_user=None if args.worker_user in (None, "none") else args.worker_user,
         listen=args.listen,
         gateway=args.gateway,
         web_root=args.web_root,
-        max_body=args.max_body,
+        edge=EdgeSettings.from_env(),
+        mime_types=args.mime_types,
     )
+    print(temp_root)  # the caller removes it after nginx stops when it is outside --prefix
 
 
 if __name__ == "__main__":

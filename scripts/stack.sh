@@ -65,7 +65,7 @@ down() {
   for name in "${COMPONENTS[@]}"; do
     if [ -f "$RUN/$name.pid" ]; then any=1; stop_component "$name"; fi
   done
-  if [ -f "$RUN/web_copy" ]; then rm -rf "$(cat "$RUN/web_copy")"; rm -f "$RUN/web_copy"; fi
+  if [ -f "$RUN/cleanup" ]; then xargs -d '\n' rm -rf <"$RUN/cleanup"; rm -f "$RUN/cleanup"; fi
   if [ $any -eq 1 ]; then say "stopped"; else say "not running"; fi
 }
 
@@ -77,7 +77,7 @@ web_root_for_nginx() {
     copy=$(mktemp -d /tmp/fromsoft-web.XXXXXX)
     [ -d "$WEB_ROOT" ] && cp -r "$WEB_ROOT/." "$copy/"
     chmod -R a+rX "$copy"
-    echo "$copy" >"$RUN/web_copy"
+    echo "$copy" >>"$RUN/cleanup"
     echo "$copy"
   else
     echo "$WEB_ROOT"
@@ -129,8 +129,10 @@ up() {
     --workers "$GATEWAY_WORKERS"
 
   say "starting nginx on 127.0.0.1:$WEB_PORT"
-  "$PY" -m nginx.render --out "$VAR_DIR/nginx/nginx.conf" --prefix "$VAR_DIR/nginx" \
-    --listen "127.0.0.1:$WEB_PORT" --gateway "127.0.0.1:$GATEWAY_PORT" --web-root "$(web_root_for_nginx)"
+  local spill  # where nginx spills large bodies; a folder of its own when www-data cannot reach var/
+  spill=$("$PY" -m nginx.render --out "$VAR_DIR/nginx/nginx.conf" --prefix "$VAR_DIR/nginx" \
+    --listen "127.0.0.1:$WEB_PORT" --gateway "127.0.0.1:$GATEWAY_PORT" --web-root "$(web_root_for_nginx)")
+  case "$spill" in "$VAR_DIR"/*) ;; *) echo "$spill" >>"$RUN/cleanup" ;; esac
   start nginx "$LOGS/nginx.log" "$(command -v nginx || echo /usr/sbin/nginx)" -p "$VAR_DIR/nginx" \
     -c "$VAR_DIR/nginx/nginx.conf" -e "$VAR_DIR/nginx/error.log" -g "daemon off;"
 
