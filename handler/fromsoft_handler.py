@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,20 +21,16 @@ from PIL import Image
 from ts.torch_handler.base_handler import BaseHandler
 
 from handler.gradcam import grad_cam
-from handler.image_decode import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_PIXELS,
-    ImageRejectedError,
-    decode_image,
-    payload_bytes,
-)
+from handler.image_decode import ImageRejectedError, decode_image, payload_bytes
 from handler.runtime import OnnxRunner, Runner, TorchRunner, load_torchscript
 from handler.scoring import answer, softmax
+from handler.settings import HandlerSettings
 from training.preprocessing import Preprocessing, eval_transform
 
 logger = logging.getLogger(__name__)
 HANDLER_VERSION = "1"
 HEATMAP_GRID = (9, 16)  # rows, cols: 16:9 like the frames
+Prepared = tuple[int, torch.Tensor, dict[str, float]]  # index in the batch, input tensor, timings
 
 
 class FromSoftHandler(BaseHandler):  # type: ignore[misc]
@@ -46,12 +41,10 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
         model_dir = Path(properties["model_dir"])
         self.meta = json.loads((model_dir / "model_meta.json").read_text())
         config = getattr(context, "model_yaml_config", None) or {}
-        handler_config = config.get("handler", {}) if isinstance(config, dict) else {}
-        threads = int(os.environ.get("FROMSOFT_THREADS", handler_config.get("threads", 1)))
+        self.settings = HandlerSettings.load(config.get("handler", {}) if isinstance(config, dict) else {})
+        threads = self.settings.threads
         torch.set_num_threads(threads)  # workers x threads should match the cores (config.properties)
-        self.max_bytes = int(handler_config.get("max_bytes", DEFAULT_MAX_BYTES))
-        self.max_pixels = int(handler_config.get("max_pixels", DEFAULT_MAX_PIXELS))
-        Image.MAX_IMAGE_PIXELS = self.max_pixels
+        Image.MAX_IMAGE_PIXELS = self.settings.max_pixels
         self.pre = Preprocessing.from_dict(self.meta["preprocessing"])
         self.labels: list[str] = self.meta["labels"]
         self.names: dict[str, str] = self.meta["display_names"]
@@ -71,7 +64,7 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
         self.model_dir = model_dir
         self.initialized = True
         logger.info(
-            "fromsoft handler ready: %s form=%s threads=%d", self.model_info, self.meta["form"], threads
+            "fromsoft handler ready: %s form=%s %s", self.model_info, self.meta["form"], self.settings
         )
 
     def _load_runner(self, model_dir: Path, form: str, threads: int) -> Runner:
@@ -92,7 +85,10 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
 
     # -- the four stages ------------------------------------------------------------------------------
     def decode(self, entry: Any) -> Image.Image:
-        return decode_image(payload_bytes(entry), self.pre.resize_size, self.max_bytes, self.max_pixels)
+        limits = self.settings
+        return decode_image(
+            payload_bytes(entry), self.pre.resize_size, limits.max_upload_bytes, limits.max_pixels
+        )
 
     def transform(self, image: Image.Image) -> torch.Tensor:
         return eval_transform(image, self.pre)
@@ -106,27 +102,41 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
 
     # -- TorchServe entry point -----------------------------------------------------------------------
     def handle(self, data: list[Any], context: Any) -> list[Any]:
+        """One answer per request of the batch. Each request says by its own headers what it asks for
+        (TorchServe batches classifications, explanations and descriptions from different clients
+        together): each is answered as it asked, and a bad image fails alone."""
         self.context = context
-        if context.get_request_header(0, "describe") == "True":  # GET /models/<name>?customized=true
-            return [json.dumps(self.describe())]
         started = time.perf_counter()
         results: list[Any] = [None] * len(data)
-        tensors: list[tuple[int, torch.Tensor, dict[str, float]]] = []
+        wanted = [self._wanted(context, index) for index in range(len(data))]
+        images = {index: data[index] for index, want in enumerate(wanted) if want != "describe"}
+        for index in set(range(len(data))) - images.keys():  # GET /models/<name>?customized=true
+            results[index] = self.describe()
+        prepared: dict[str, list[Prepared]] = {"classify": [], "explain": []}
         # Pillow releases the GIL while decoding and resizing: a batch's images are prepared in parallel.
-        for index, prepared in enumerate(self.pool.map(self._prepare, data)):
-            if isinstance(prepared, ImageRejectedError):
-                results[index] = self._reject(index, prepared)
+        for index, outcome in zip(images, self.pool.map(self._prepare, images.values()), strict=True):
+            if isinstance(outcome, ImageRejectedError):
+                results[index] = self._reject(index, outcome)
             else:
-                tensors.append((index, *prepared))
-        if tensors:
-            if self._explaining(context):
-                self._explain(tensors, results)
-            else:
-                self._classify(tensors, results)
+                prepared[wanted[index]].append((index, *outcome))
+        if prepared["classify"]:
+            self._classify(prepared["classify"], results)
+        if prepared["explain"]:
+            self._explain(prepared["explain"], results)
         for index in range(len(data)):
             context.set_response_content_type(index, "application/json")
         context.metrics.add_time("HandlerTime", round((time.perf_counter() - started) * 1000, 2), None, "ms")
         return [json.dumps(result) for result in results]
+
+    @staticmethod
+    def _wanted(context: Any, index: int) -> str:
+        """What request ``index`` asks for: TorchServe marks explanations and customized descriptions
+        with a header of that request's own."""
+        if context.get_request_header(index, "describe") == "True":
+            return "describe"
+        if context.get_request_header(index, "explain") == "True":
+            return "explain"
+        return "classify"
 
     def _prepare(self, entry: Any) -> tuple[torch.Tensor, dict[str, float]] | ImageRejectedError:
         try:
@@ -149,9 +159,7 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
             "provenance": self.meta.get("provenance", {}),
         }
 
-    def _classify(
-        self, tensors: list[tuple[int, torch.Tensor, dict[str, float]]], results: list[Any]
-    ) -> None:
+    def _classify(self, tensors: list[Prepared], results: list[Any]) -> None:
         t0 = time.perf_counter()
         logits = self.infer(torch.stack([t for _, t, _ in tensors]))
         t1 = time.perf_counter()
@@ -167,10 +175,7 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
                 "timings_ms": {k: round(v, 3) for k, v in timings.items()},
             }
 
-    def _explaining(self, context: Any) -> bool:
-        return bool(context.get_request_header(0, "explain") == "True")
-
-    def _explain(self, tensors: list[tuple[int, torch.Tensor, dict[str, float]]], results: list[Any]) -> None:
+    def _explain(self, tensors: list[Prepared], results: list[Any]) -> None:
         if self._explainer is None:  # loaded on the first explanation: most workers never need it
             self._explainer = self._eager_model(self.model_dir)
         from training.registry import get_spec
@@ -186,6 +191,7 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
                 "cols": HEATMAP_GRID[1],
                 "heatmap": [[round(float(v), 4) for v in row] for row in heatmap],
                 "model": self.model_info,
+                "preprocessing_version": self.preprocessing_version,
             }
 
     def _reject(self, index: int, rejected: ImageRejectedError) -> dict[str, Any]:

@@ -14,10 +14,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from handler.formats import sniff_format
+from handler.settings import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES
 from training.preprocessing import cover_size
-
-DEFAULT_MAX_BYTES = 5 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 40_000_000  # 4K is 8.3 MP; larger is a bomb or not a screenshot
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 def decode_image(
     data: bytes | bytearray,
     target: tuple[int, int],
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     reduce: bool = True,
 ) -> Image.Image:

@@ -33,7 +33,15 @@ REPO = Path(__file__).resolve().parents[1]
 SERIALIZED_FILES = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt", "eager": "weights.pt"}
 # Modules the handler imports inside the TorchServe worker, shipped as packages in the archive.
 ARCHIVE_MODULES = {
-    "handler": ("__init__.py", "formats.py", "gradcam.py", "image_decode.py", "runtime.py", "scoring.py"),
+    "handler": (
+        "__init__.py",
+        "formats.py",
+        "gradcam.py",
+        "image_decode.py",
+        "runtime.py",
+        "scoring.py",
+        "settings.py",
+    ),
     "training": ("__init__.py", "labels.py", "preprocessing.py", "registry.py", "pretrained.py"),
 }
 

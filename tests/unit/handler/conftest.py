@@ -22,7 +22,10 @@ class MockMetrics:
 
 
 class MockContext:
-    def __init__(self, model_dir: Path, serialized: str, explain: bool = False) -> None:
+    """TorchServe's context for one batch: ``headers[i]`` are request i's own headers, as TorchServe gives
+    each request of a batch its own (an explanation is marked ``explain: True``)."""
+
+    def __init__(self, model_dir: Path, serialized: str, headers: list[dict[str, str]] | None = None) -> None:
         self.system_properties = {"model_dir": str(model_dir), "gpu_id": None, "batch_size": 4}
         self.manifest = {
             "model": {"modelName": "fromsoft", "modelVersion": "1.0", "serializedFile": serialized}
@@ -31,7 +34,7 @@ class MockContext:
         self.metrics = MockMetrics()
         self.statuses: dict[int, tuple[int, str]] = {}
         self.content_types: dict[int, str] = {}
-        self.explain = explain
+        self.headers = headers or []
 
     def set_response_status(self, code: int, phrase: str, idx: int = 0) -> None:
         self.statuses[idx] = (code, phrase)
@@ -40,7 +43,7 @@ class MockContext:
         self.content_types[idx] = value
 
     def get_request_header(self, idx: int, key: str) -> str | None:
-        return "True" if key == "explain" and self.explain else None
+        return self.headers[idx].get(key) if idx < len(self.headers) else None
 
 
 def make_model_dir(tmp: Path, form: str) -> tuple[Path, str]:
@@ -73,8 +76,13 @@ def handler(model_dir: tuple[Path, str]) -> FromSoftHandler:
     return instance
 
 
-def run(handler: FromSoftHandler, bodies: list[Any], explain: bool = False) -> tuple[list[Any], MockContext]:
-    """Send one batch through ``handle``; returns the decoded JSON bodies and the context."""
-    context = MockContext(Path(handler.model_dir), "model.onnx", explain=explain)
+def run(
+    handler: FromSoftHandler, bodies: list[Any], explain: bool | list[bool] = False
+) -> tuple[list[Any], MockContext]:
+    """Send one batch through ``handle``; ``explain``: for the whole batch, or request by request.
+    Returns the decoded JSON bodies and the context."""
+    marks = explain if isinstance(explain, list) else [explain] * len(bodies)
+    headers = [{"explain": "True"} if mark else {} for mark in marks]
+    context = MockContext(Path(handler.model_dir), "model.onnx", headers)
     out = handler.handle([{"body": b} for b in bodies], context)
     return [json.loads(o) for o in out], context

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from handler.fromsoft_handler import FromSoftHandler
-from handler.image_decode import DEFAULT_MAX_BYTES
+from handler.settings import DEFAULT_MAX_UPLOAD_BYTES
 from tests.unit.handler.conftest import MockContext, make_model_dir, run
 from training.labels import LABELS, UNKNOWN_LABEL
 from training.preprocessing import eval_transform
@@ -173,7 +173,7 @@ def test_png_decompression_bomb_is_refused_before_decoding(handler):
 
 
 def test_upload_over_5_mb_is_refused(handler):
-    results, context = run(handler, [b"\xff\xd8\xff" + b"\x00" * DEFAULT_MAX_BYTES])
+    results, context = run(handler, [b"\xff\xd8\xff" + b"\x00" * DEFAULT_MAX_UPLOAD_BYTES])
     assert_error(results, context, 0, 413, "payload_too_large")
 
 
@@ -216,6 +216,31 @@ def test_gradcam_heatmap_has_the_grid_shape_and_unit_range(handler):
     assert results[0]["label"] in LABELS
 
 
+def test_a_batch_mixing_classifications_and_explanations_answers_each_as_it_asked(handler):
+    # TorchServe batches requests from different clients: each carries its own explain header.
+    image, other = encode(frame(), "JPEG"), encode(frame("L"), "PNG")
+    marks = [True, False, False, True]
+    results, context = run(handler, [image, image, other, b"not an image"], explain=marks)
+    assert_answer(results[1])
+    assert_answer(results[2])
+    assert "heatmap" not in results[1]
+    assert "heatmap" not in results[2]
+    assert np.array(results[0]["heatmap"]).shape == (9, 16)
+    assert "probabilities" not in results[0]
+    assert set(context.statuses) == {3}  # a bad explanation fails alone
+    assert_error(results, context, 3, 415, "unsupported_media_type")
+    alone, _ = run(handler, [image], explain=True)
+    assert results[0]["heatmap"] == alone[0]["heatmap"]  # the same as when explained by itself
+
+
+def test_a_description_in_a_batch_of_classifications_is_answered_alone(handler):
+    context = MockContext(handler.model_dir, "model.onnx", [{}, {"describe": "True"}])
+    results = [json.loads(o) for o in handler.handle([{"body": encode(frame(), "JPEG")}, {}], context)]
+    assert_answer(results[0])
+    assert results[1]["model"]["name"] == "fromsoft"
+    assert "labels" in results[1]
+
+
 @pytest.mark.parametrize("form", ["eager", "torchscript"])
 def test_every_serving_form_gives_the_same_answer(handler, form, tmp_path):
     other = FromSoftHandler()
@@ -241,8 +266,7 @@ def test_every_real_screenshot_decodes_and_gets_an_answer(handler, screenshots):
 
 
 def test_describe_tells_labels_calibration_and_provenance(handler):
-    context = MockContext(handler.model_dir, "model.onnx")
-    context.get_request_header = lambda idx, key: "True" if key == "describe" else None  # type: ignore[method-assign]
+    context = MockContext(handler.model_dir, "model.onnx", [{"describe": "True"}])
     described = json.loads(handler.handle([{}], context)[0])
     assert [entry["label"] for entry in described["labels"]] == list(LABELS)
     assert described["model"]["name"] == "fromsoft"
