@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
+
+from handler.settings import DEFAULT_MAX_UPLOAD_BYTES
+
+MULTIPART_OVERHEAD = 64 * 1024  # room for multipart headers around the image
 
 
 def render(base: str, overrides: dict[str, str]) -> str:
@@ -38,6 +43,12 @@ def listener_overrides(
     }
 
 
+def upload_overrides(max_upload_bytes: int) -> dict[str, str]:
+    """TorchServe's request limit for the stack's image limit (``MAX_UPLOAD_BYTES``): the image plus room
+    for multipart headers. Above it TorchServe's front end answers 413 with an empty body."""
+    return {"max_request_size": str(max_upload_bytes + MULTIPART_OVERHEAD)}
+
+
 def read_keys(key_file: Path) -> dict[str, str]:
     """TorchServe's ``key_file.json`` -> {"inference": key, "management": key}."""
     data = json.loads(key_file.read_text())
@@ -45,11 +56,14 @@ def read_keys(key_file: Path) -> dict[str, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="render a runtime copy of config.properties")
+    parser = argparse.ArgumentParser(
+        description="render a runtime copy of config.properties (max_request_size from MAX_UPLOAD_BYTES)"
+    )
     parser.add_argument("base", type=Path)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key")
     args = parser.parse_args()
-    overrides = dict(item.split("=", 1) for item in args.set)
+    limit = int(os.environ.get("MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES))
+    overrides = {**upload_overrides(limit), **dict(item.split("=", 1) for item in args.set)}
     print(render(args.base.read_text(), overrides), end="")
 
 

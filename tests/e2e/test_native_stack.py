@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
+import numpy as np
+from PIL import Image
 
 from tests.conftest import REPO
 from tests.support.gateway import WRITE_BEHIND_WAIT
@@ -23,6 +26,14 @@ def stack(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
         text=True,
         timeout=300,
     )
+
+
+def noise_png(width: int, height: int) -> bytes:
+    """An incompressible PNG of about ``3 * width * height`` bytes."""
+    pixels = np.random.default_rng(width).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG", compress_level=0)
+    return buffer.getvalue()
 
 
 def test_up_classify_cache_and_down_leaves_nothing_behind(
@@ -45,6 +56,7 @@ def test_up_classify_cache_and_down_leaves_nothing_behind(
         "VAR_DIR": str(tmp_path / "var"),
         "MODEL_STORE": str(model_store),
         "RATE_LIMIT": "100/minute",
+        "MAX_UPLOAD_BYTES": str(8 * 1024 * 1024),  # one setting for nginx, gateway, TorchServe, handler
     }
     up = stack("up", env)
     try:
@@ -67,6 +79,18 @@ def test_up_classify_cache_and_down_leaves_nothing_behind(
         assert second.json()["cached"] is True
         for path in ("/models", "/predictions/fromsoft", "/metrics", "/ping"):
             assert httpx.get(web + path).status_code == 404
+
+        seven_mb = noise_png(1600, 1600)
+        assert 7 * 1024 * 1024 < len(seven_mb) < 8 * 1024 * 1024
+        big = httpx.post(
+            f"{web}/api/v1/classify", files={"file": ("big.png", seven_mb, "image/png")}, timeout=60
+        )
+        assert big.status_code == 200, big.text
+        assert httpx.get(f"{web}/api/v1/models").json()["max_upload_bytes"] == 8 * 1024 * 1024
+        too_big = noise_png(1700, 1700)
+        refused = httpx.post(f"{web}/api/v1/classify", content=too_big, headers={"Content-Type": "image/png"})
+        assert refused.status_code == 413
+        assert refused.json()["error"]["code"] == "payload_too_large"
     finally:
         pids = [int(p.read_text()) for p in (tmp_path / "var" / "run").glob("*.pid")]
         down = stack("down", env)

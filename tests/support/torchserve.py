@@ -8,7 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from handler.ts_config import listener_overrides, read_keys, render
+from handler.settings import DEFAULT_MAX_UPLOAD_BYTES
+from handler.ts_config import listener_overrides, read_keys, render, upload_overrides
 from tests.support.procs import ManagedProcess, free_port, require_binary, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,12 +72,14 @@ def start_torchserve(
     token_auth: bool = True,
     extra: dict[str, str] | None = None,
     wait_model: str | None = "fromsoft",
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
 ) -> TorchServe:
     require_binary("java", "openjdk-17-jre-headless")
     workdir.mkdir(parents=True, exist_ok=True)
     ports = [free_port() for _ in range(6)]
     overrides = {
         **listener_overrides("127.0.0.1", *ports),
+        **upload_overrides(max_upload_bytes),
         "model_store": str(model_store),
         "load_models": models,
         "disable_token_authorization": "false" if token_auth else "true",
@@ -92,6 +95,7 @@ def start_torchserve(
         "LOG_LOCATION": str(workdir / "logs"),
         "METRICS_LOCATION": str(workdir / "logs"),
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "MAX_UPLOAD_BYTES": str(max_upload_bytes),  # the handler's limit (handler.settings)
     }
     proc = ManagedProcess(
         [
