@@ -1,7 +1,7 @@
 """Answers cached in Redis under a key that changes whenever the answer could: image bytes, model,
-its default version, the handler's preprocessing and top_k. Redis trouble of any kind skips the cache
-(fail-open): a classification never waits on or fails because of the cache. Lookups ride on the rate
-limiter's round trip (gateway.admission); writes go out after the answer."""
+its version, the handler's preprocessing and what was asked (top_k, or an explanation). Redis trouble
+of any kind skips the cache (fail-open): an answer never waits on or fails because of the cache. Writes
+go out after the answer."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from gateway.breaker import CircuitBreaker
@@ -24,14 +23,16 @@ logger = logging.getLogger(__name__)
 # scheduled on the gateway's own core; a write started at once holds that core for a few hundred
 # microseconds of Python and a Redis round trip while the client waits (BENCHMARKS.md, gateway).
 WRITE_BEHIND_SECONDS = 0.002
+EXPLANATION = "explain"  # what ``cache_key`` is asked for an explanation; a classification gives top_k
 
 
-def image_digest(data: bytes) -> str:
+def image_digest(data: bytes | bytearray) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def cache_key(digest: str, model: str, version: str, preprocessing: str, top_k: int) -> str:
-    return f"fromsoft:answer:v1:{model}:{version}:{preprocessing}:{top_k}:{digest}"
+def cache_key(digest: str, model: str, version: str, preprocessing: str, asked: int | str) -> str:
+    """``asked``: the classification's top_k, or ``EXPLANATION``."""
+    return f"fromsoft:answer:v1:{model}:{version}:{preprocessing}:{asked}:{digest}"
 
 
 class AnswerCache:
@@ -49,23 +50,26 @@ class AnswerCache:
         self._unwritten: dict[str, dict[str, Any]] = {}  # scheduled, not yet in Redis: this worker hits them
         self._writes: set[asyncio.Task[None]] = set()  # running writes, kept from the garbage collector
 
-    def remembered(self, key: str) -> dict[str, Any] | None:
-        """An answer this worker gave moments ago and has not written to Redis yet (``put_behind``)."""
+    async def get(self, key: str) -> dict[str, Any] | None:
+        """The cached answer, from what this worker wrote moments ago (``put_behind``) or from Redis."""
         if (answer := self._unwritten.get(key)) is not None:
             CACHE.labels("hit").inc()
+            return answer
+        if self.breaker.is_open:
+            CACHE.labels("skipped").inc()
+            return None
+        try:
+            raw = await self.redis.get(key)
+        except (RedisError, OSError) as exc:
+            self._failed("get", exc)
+            return None
+        self.breaker.success()
+        try:
+            answer = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:  # not ours, or cut short: ask the model again
+            answer = None
+        CACHE.labels("hit" if answer is not None else "miss").inc()
         return answer
-
-    def queue_get(self, pipe: Pipeline, key: str) -> None:
-        """Queue the lookup on ``pipe`` (gateway.admission's round trip); its reply goes to ``found``."""
-        pipe.get(key)
-
-    def found(self, raw: bytes | None) -> dict[str, Any] | None:
-        CACHE.labels("hit" if raw else "miss").inc()
-        return orjson.loads(raw) if raw else None
-
-    def passed_over(self, failed: bool) -> None:
-        """No lookup: Redis failed just now (``failed``), or the breaker keeps us from asking it."""
-        CACHE.labels("error" if failed else "skipped").inc()
 
     async def put(self, key: str, value: dict[str, Any]) -> None:
         if self.breaker.is_open:

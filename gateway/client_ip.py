@@ -34,3 +34,17 @@ def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[Net
         if not _trusted(hop, proxies):
             return hop
     return hops[0] if hops else peer
+
+
+def limit_key(address: str) -> str:
+    """The rate-limit bucket of a client address. An IPv6 host usually holds a whole /64 and can rotate
+    addresses inside it at will, so the /64 is the bucket; an IPv4-mapped address counts as its IPv4."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # "unknown": no socket peer (a test client), one shared bucket
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return address

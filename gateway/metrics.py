@@ -11,6 +11,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -31,6 +32,9 @@ UPSTREAM_LATENCY = Histogram(
 )
 CACHE = Counter("gateway_cache_total", "Cache lookups by result (hit, miss, error, skipped)", ["result"])
 RATE_LIMITED = Counter("gateway_rate_limited_total", "Requests refused by the rate limiter")
+IN_FLIGHT = Gauge(
+    "gateway_requests_in_flight", "Requests under /api/ being served now", multiprocess_mode="livesum"
+)
 
 
 def render() -> tuple[bytes, str]:

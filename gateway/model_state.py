@@ -1,11 +1,11 @@
-"""What TorchServe serves right now: the default version, whether its workers are ready, and the
-handler's own description (labels, preprocessing version, provenance). Refreshed every few seconds, so
-``set-default`` on a new version changes cache keys within that time."""
+"""What TorchServe serves right now, as a snapshot every gateway worker keeps: the default version, every
+version's workers, and the handler's own description (labels, preprocessing version, provenance).
+Refreshed every few seconds, so ``set-default`` on a new version changes cache keys within that time,
+and ``GET /api/v1/models`` answers from it without a management-API call per request."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -19,13 +19,18 @@ from gateway.upstream import RETRY_AFTER, TorchServeClient
 logger = logging.getLogger(__name__)
 
 
+def _workers(described: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"id": w.get("id"), "status": w.get("status")} for w in described.get("workers", [])]
+
+
 @dataclass
 class ModelState:
     client: TorchServeClient
     model: str
     refresh_seconds: float
     default_version: str | None = None
-    workers: list[dict[str, Any]] = field(default_factory=list)
+    workers: list[dict[str, Any]] = field(default_factory=list)  # the default version's
+    versions: list[dict[str, Any]] = field(default_factory=list)  # every version, with its workers
     description: dict[str, Any] = field(default_factory=dict)
     refreshed_at: float = 0.0
 
@@ -34,9 +39,19 @@ class ModelState:
         return bool(self.workers) and all(w.get("status") == "READY" for w in self.workers)
 
     async def refresh(self) -> None:
-        described = (await self.client.describe(self.model))[0]
-        version = str(described["modelVersion"])
-        self.workers = described.get("workers", [])
+        default, every = await asyncio.gather(
+            self.client.describe(self.model), self.client.describe_all(self.model)
+        )
+        version = str(default[0]["modelVersion"])
+        self.workers = _workers(default[0])
+        self.versions = [
+            {
+                "version": str(v["modelVersion"]),
+                "default": str(v["modelVersion"]) == version,
+                "workers": _workers(v),
+            }
+            for v in every
+        ]
         if version != self.default_version or not self.description:
             self.description = await self._custom_description()
         self.default_version = version
@@ -56,7 +71,8 @@ class ModelState:
         return raw[0] if isinstance(raw, list) and raw else raw if isinstance(raw, dict) else {}
 
     async def current_version(self) -> str:
-        """The default version, refreshing inline when none is known yet (e.g. TorchServe was starting)."""
+        """The default version, refreshing inline when none is known yet (e.g. TorchServe was starting)
+        or the refresher has fallen behind."""
         if self.default_version is None or time.monotonic() - self.refreshed_at > 4 * self.refresh_seconds:
             await self.refresh()
         if self.default_version is None:
@@ -67,8 +83,27 @@ class ModelState:
     def preprocessing_version(self) -> str:
         return str(self.description.get("preprocessing_version", "unknown"))
 
+    def view(self) -> dict[str, Any]:
+        """The public, read-only view of the snapshot (``GET /api/v1/models``)."""
+        description = self.description
+        return {
+            "models": [
+                {"name": self.model, "default_version": self.default_version, "versions": self.versions}
+            ],
+            "labels": description.get("labels", []),
+            "provenance": description.get("provenance", {}),
+            "unknown_threshold": description.get("unknown_threshold"),
+            "arch": description.get("model", {}).get("arch"),
+        }
+
     async def run(self) -> None:
+        """Refresh forever. Whatever a refresh raises (TorchServe away, an answer of an unexpected shape,
+        a bug) is logged and the next refresh tried: a dead refresher would freeze the default version."""
         while True:
-            with contextlib.suppress(ApiError):
+            try:
                 await self.refresh()
+            except ApiError as exc:
+                logger.info("model state not refreshed: %s", exc.message)
+            except Exception:
+                logger.exception("model state refresh failed; trying again in %.1f s", self.refresh_seconds)
             await asyncio.sleep(self.refresh_seconds)

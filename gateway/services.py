@@ -10,11 +10,12 @@ from typing import Any
 from redis.asyncio import Redis
 
 from gateway.admission import Admission
+from gateway.answers import HandlerClassification, HandlerExplanation, checked
 from gateway.breaker import CircuitBreaker
-from gateway.cache import AnswerCache, cache_key, image_digest
+from gateway.cache import EXPLANATION, AnswerCache, cache_key, image_digest
 from gateway.core.config import Settings
 from gateway.model_state import ModelState
-from gateway.ratelimit import Decision, RateLimiter
+from gateway.ratelimit import RateLimiter
 from gateway.upstream import TorchServeClient
 from gateway.validation import Upload
 
@@ -38,7 +39,6 @@ class Services:
         )
         client = TorchServeClient(settings)
         breaker = CircuitBreaker(settings.redis_breaker_failures, settings.redis_breaker_seconds)  # one Redis
-        cache = AnswerCache(redis, settings.cache_ttl_seconds, breaker)
         limiter = RateLimiter(
             settings.rate_limit,
             settings.redis_url,
@@ -49,8 +49,8 @@ class Services:
             settings=settings,
             client=client,
             state=ModelState(client, settings.model_name, settings.model_refresh_seconds),
-            cache=cache,
-            admission=Admission(redis, breaker, limiter, cache),
+            cache=AnswerCache(redis, settings.cache_ttl_seconds, breaker),
+            admission=Admission(redis, breaker, limiter),
             redis=redis,
         )
 
@@ -60,91 +60,78 @@ class Services:
         await self.redis.aclose()
 
 
-def shape_answer(answer: dict[str, Any], top_k: int, digest: str) -> dict[str, Any]:
-    """The handler's answer (all seven classes) cut to the public response."""
-    model = answer.get("model", {})
-    return {
-        "label": answer["label"],
-        "name": answer["name"],
-        "confidence": answer["confidence"],
-        "top_k": answer["probabilities"][:top_k],
-        "model": {"name": model.get("name"), "version": model.get("version")},
-        "sha256": digest,
-    }
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
 
 
-@dataclass(frozen=True)
-class Lookup:
-    """An upload's admission: its digest, the limiter's decision, and the cached answer if there is one."""
-
-    started: float
-    digest: str
-    top_k: int
-    decision: Decision
-    cached: dict[str, Any] | None
+async def _cached(services: Services, digest: str, asked: int | str) -> dict[str, Any] | None:
+    """The answer cached for this image under the model's current default version."""
+    version = await services.state.current_version()
+    key = cache_key(
+        digest, services.settings.model_name, version, services.state.preprocessing_version, asked
+    )
+    return await services.cache.get(key)
 
 
-async def look_up(services: Services, client: str, upload: Upload, top_k: int, version: str) -> Lookup:
-    """``version``: the model's default version (ModelState.current_version), part of the cache key."""
+def _cache_behind(
+    services: Services,
+    digest: str,
+    answered_by: HandlerClassification | HandlerExplanation,
+    asked: int | str,
+    body: dict[str, Any],
+) -> None:
+    """Cache ``body`` under the version and preprocessing that actually answered: a request racing a
+    set-default never caches under the wrong version."""
+    key = cache_key(
+        digest,
+        services.settings.model_name,
+        answered_by.model.version,
+        answered_by.preprocessing_version,
+        asked,
+    )
+    services.cache.put_behind(key, body)
+
+
+async def classify(services: Services, upload: Upload, top_k: int) -> dict[str, Any]:
+    """The cached answer, or the model's (checked, then cached)."""
     started = time.perf_counter()
     digest = image_digest(upload.data)
-    key = cache_key(
-        digest, services.settings.model_name, version, services.state.preprocessing_version, top_k
-    )
-    admitted = await services.admission.admit(client, key)
-    return Lookup(started, digest, top_k, admitted.decision, admitted.cached)
+    if (cached := await _cached(services, digest, top_k)) is not None:
+        return {**cached, "cached": True, "timings_ms": {"total": _ms_since(started)}}
 
-
-async def classify(services: Services, upload: Upload, lookup: Lookup) -> dict[str, Any]:
-    """The cached answer, or the model's (then cached under the version that actually answered)."""
-    if lookup.cached is not None:
-        total_ms = round((time.perf_counter() - lookup.started) * 1000, 3)
-        return {**lookup.cached, "cached": True, "timings_ms": {"total": total_ms}}
-
-    model = services.settings.model_name
     upstream_started = time.perf_counter()
-    answer = await services.client.predict(model, upload.data, upload.content_type)
-    upstream_ms = (time.perf_counter() - upstream_started) * 1000
-    body = shape_answer(answer, lookup.top_k, lookup.digest)
-    # Keyed by what actually answered: a request racing a set-default never caches under the wrong version.
-    preprocessing = str(answer.get("preprocessing_version", "unknown"))
-    services.cache.put_behind(
-        cache_key(lookup.digest, model, str(body["model"]["version"]), preprocessing, lookup.top_k), body
-    )
-    timings = {k: round(float(v), 3) for k, v in answer.get("timings_ms", {}).items()}
-    total_ms = round((time.perf_counter() - lookup.started) * 1000, 3)
-    timings.update(upstream=round(upstream_ms, 3), total=total_ms)
+    raw = await services.client.predict(services.settings.model_name, upload.data, upload.content_type)
+    upstream_ms = _ms_since(upstream_started)
+    answer = checked(HandlerClassification, raw)
+    body = {
+        "label": answer.label,
+        "name": answer.name,
+        "confidence": answer.confidence,
+        "top_k": [ranked.model_dump() for ranked in answer.probabilities[:top_k]],
+        "model": answer.model.model_dump(),
+        "sha256": digest,
+    }
+    _cache_behind(services, digest, answer, top_k, body)
+    timings = {k: round(v, 3) for k, v in answer.timings_ms.items()}
+    timings.update(upstream=upstream_ms, total=_ms_since(started))
     return {**body, "cached": False, "timings_ms": timings}
 
 
 async def explain(services: Services, upload: Upload) -> dict[str, Any]:
-    return await services.client.predict(
+    """Grad-CAM of the top class: the cached explanation, or the model's (checked, then cached)."""
+    digest = image_digest(upload.data)
+    if (cached := await _cached(services, digest, EXPLANATION)) is not None:
+        return {**cached, "cached": True}
+    raw = await services.client.predict(
         services.settings.model_name, upload.data, upload.content_type, explain=True
     )
+    answer = checked(HandlerExplanation, raw)
+    body = {**answer.model_dump(exclude={"preprocessing_version"}), "sha256": digest}
+    _cache_behind(services, digest, answer, EXPLANATION, body)
+    return {**body, "cached": False}
 
 
 async def models_view(services: Services) -> dict[str, Any]:
-    """Read-only: served models, versions, default version, workers; labels and provenance of the default."""
-    views = []
-    for entry in await services.client.list_models():
-        name = entry["modelName"]
-        default = (await services.client.describe(name))[0]["modelVersion"]
-        versions = [
-            {
-                "version": v["modelVersion"],
-                "default": v["modelVersion"] == default,
-                "workers": [{"id": w.get("id"), "status": w.get("status")} for w in v.get("workers", [])],
-            }
-            for v in await services.client.describe_all(name)
-        ]
-        views.append({"name": name, "default_version": default, "versions": versions})
-    if services.state.default_version is None:
-        await services.state.refresh()
-    description = services.state.description
-    return {
-        "models": views,
-        "labels": description.get("labels", []),
-        "provenance": description.get("provenance", {}),
-        "unknown_threshold": description.get("unknown_threshold"),
-        "arch": description.get("model", {}).get("arch"),
-    }
+    """Read-only, from the model snapshot the refresher keeps (no management-API call per request)."""
+    await services.state.current_version()  # refreshes inline only when the snapshot is missing or stale
+    return {**services.state.view(), "max_upload_bytes": services.settings.max_upload_bytes}

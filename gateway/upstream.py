@@ -79,9 +79,6 @@ class TorchServeClient:
     async def describe_all(self, model: str) -> list[dict[str, Any]]:
         return parse_answer(*await self._manage(f"/models/{quote(model, safe='')}/all", "describe"), model)
 
-    async def list_models(self) -> list[dict[str, Any]]:
-        return parse_answer(*await self._manage("/models", "list"), "")["models"]
-
     async def _manage(self, path: str, endpoint: str) -> tuple[int, bytes]:
         headers = self.tokens.header("management")
         return await self._send(self.management, "GET", path, endpoint, b"", headers)

@@ -1,15 +1,16 @@
-"""Reading an upload before anything else happens: counted while it streams in (a 413 comes before
-the rest is read), the image taken from multipart field ``file`` or the raw body, and its magic bytes
-checked, so nothing malformed reaches TorchServe. Also the one query parameter, ``top_k``."""
+"""Reading an upload, once it is admitted: counted while it streams in (a 413 comes before the rest is
+read), the image taken from multipart field ``file`` or the raw body into one buffer, and its magic
+bytes checked, so nothing malformed reaches TorchServe. Also the one query parameter, ``top_k``."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from fastapi import Request
-from starlette.datastructures import UploadFile
+from starlette.requests import Request
 
 from gateway.errors import ApiError
+from gateway.multipart import file_field
 from handler.formats import sniff_format
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
@@ -18,39 +19,36 @@ TOP_K_DEFAULT, TOP_K_MAX = 3, 7  # the model knows seven games
 
 @dataclass(frozen=True)
 class Upload:
-    data: bytes
+    data: bytes | bytearray
     content_type: str  # derived from the bytes, never trusted from the client
 
 
 def _too_large(limit: int) -> ApiError:
-    return ApiError(413, "payload_too_large", f"the image is larger than {limit // (1024 * 1024)} MB")
+    return ApiError(413, "payload_too_large", f"the image is larger than {limit / (1024 * 1024):g} MB")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def _counted(request: Request, max_body_bytes: int, max_image_bytes: int) -> AsyncIterator[bytes]:
+    """The body's chunks, refused with 413 as soon as they add up to more than ``max_body_bytes`` (the
+    image limit plus room for multipart headers)."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    chunks, size = [], 0
+    if declared and declared.isdigit() and int(declared) > max_body_bytes:
+        raise _too_large(max_image_bytes)
+    size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if size > max_body_bytes:
+            raise _too_large(max_image_bytes)
+        yield chunk
 
 
 async def read_upload(request: Request, max_image_bytes: int, max_body_bytes: int) -> Upload:
-    content_type = request.headers.get("content-type", "").lower()
-    body = await read_body(request, max_body_bytes)
-    if content_type.startswith("multipart/form-data"):
-        request._body = body  # Starlette parses the form from the cached body instead of the spent stream
-        form = await request.form(max_files=1, max_fields=8, max_part_size=max_body_bytes)
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise ApiError(422, "missing_file", "send the image as the multipart field 'file'")
-        data = await upload.read()
-    elif content_type.startswith(("image/", "application/octet-stream")):
-        data = body
+    content_type = request.headers.get("content-type", "")
+    if content_type.lower().startswith("multipart/form-data"):
+        data = await file_field(_counted(request, max_body_bytes, max_image_bytes), content_type)
+    elif content_type.lower().startswith(("image/", "application/octet-stream")):
+        data = bytearray()
+        async for chunk in _counted(request, max_body_bytes, max_image_bytes):
+            data += chunk
     else:
         raise ApiError(
             415,

@@ -1,20 +1,17 @@
-"""What routes share: the services, who the client is, and the rate limiter's verdict."""
+"""What routes share: the services, who the client is, and admission by the rate limiter."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.client_ip import client_ip
+from gateway.client_ip import client_ip, limit_key
 from gateway.core.config import Settings
 from gateway.errors import ApiError
 from gateway.metrics import RATE_LIMITED
 from gateway.ratelimit import Decision
 from gateway.services import Services
-
-T = TypeVar("T")
 
 
 def services_of(request: Request) -> Services:
@@ -31,12 +28,16 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def client_of(request: Request, settings: Settings) -> str:
+    """The client's rate-limit bucket: its address (believed from X-Forwarded-For only when a trusted
+    proxy sent it), an IPv6 address by its /64."""
     peer = request.client.host if request.client else None
-    return client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+    return limit_key(client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies))
 
 
-def enforce(decision: Decision) -> None:
-    """A refusal becomes the 429, with Retry-After and the X-RateLimit-* headers."""
+async def admit(request: Request, deps: Services, cost: int = 1) -> Decision:
+    """The limiter's decision on this client; a refusal becomes the 429 (Retry-After, X-RateLimit-*)
+    before anything else about the request is read."""
+    decision = await deps.admission.admit(client_of(request, deps.settings), cost)
     if not decision.allowed:
         RATE_LIMITED.inc()
         raise ApiError(
@@ -45,14 +46,4 @@ def enforce(decision: Decision) -> None:
             f"too many requests; try again in {decision.reset_seconds} s",
             decision.headers(),
         )
-
-
-async def prepared(services: Services, client: str, preparing: Awaitable[T]) -> T:
-    """What must hold before admission (a valid upload, a known model version). When ``preparing``
-    fails instead, the limiter counts the request all the same and a client over its limit gets 429,
-    not the failure: a limit holds whatever a client sends, and a limited client learns nothing else."""
-    try:
-        return await preparing
-    except Exception:  # ours (ApiError) or Starlette's (a malformed multipart body is its HTTPException)
-        enforce((await services.admission.admit(client)).decision)
-        raise
+    return decision

@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from gateway.api.routes import classify, health, models
 from gateway.core.config import Settings, get_settings
 from gateway.errors import install_error_handlers
+from gateway.in_flight import InFlightLimit
 from gateway.metrics import MetricsMiddleware
 from gateway.responses import JsonResponse
 from gateway.services import Services
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
 
-    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(InFlightLimit, limit=settings.max_in_flight)
+    app.add_middleware(MetricsMiddleware)  # the outermost: it counts the cap's 503s too
 
     app.router.routes.extend(classify.routes)
     for module in (models, health):

@@ -33,12 +33,16 @@ class Settings(BaseSettings):
     cache_ttl_seconds: int = 86400
 
     rate_limit: str = "10/minute;3/second"
+    explain_cost: int = 5  # an explanation (forward and backward pass) counts as this many requests
     rate_limit_headers: bool = False  # X-RateLimit-* on allowed answers too: a Redis round trip more
     trusted_proxies: Annotated[list[Network], NoDecode] = [
         ipaddress.ip_network("127.0.0.1/32"),
         ipaddress.ip_network("::1/128"),
     ]
-    max_upload_bytes: int = 5 * 1024 * 1024
+    max_upload_bytes: int = 5 * 1024 * 1024  # the whole stack's one upload limit (README, Configuration)
+    # Requests under /api/ at once per worker; beyond it a 503 at once. Each may hold an upload in memory:
+    # the cap bounds the worker's memory (BENCHMARKS.md, memory) instead of a queue that grows with load.
+    max_in_flight: int = 12
     cors_origins: Annotated[list[str], NoDecode] = []
 
     @field_validator("trusted_proxies", mode="before")

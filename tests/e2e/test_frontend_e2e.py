@@ -43,7 +43,9 @@ def test_browser_scenarios_against_the_real_stack(torchserve, built_frontend, sc
     gateway = edge = None
     try:
         gateway = start_gateway(
-            tmp_path, gateway_env(torchserve, redis.url, RATE_LIMIT="6/minute"), workers=2
+            tmp_path,
+            gateway_env(torchserve, redis.url, RATE_LIMIT="12/minute"),
+            workers=2,  # an explanation costs 5
         )
         edge = start_nginx(tmp_path, gateway.port, built_frontend)
         shot = next(p for p in sorted(screenshots.rglob("*.jpg")) if 200_000 < p.stat().st_size < 2_000_000)

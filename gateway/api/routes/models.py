@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
 from gateway import services
-from gateway.api.deps import ServicesDep
+from gateway.api.deps import ServicesDep, admit
 
 router = APIRouter(prefix="/api/v1")
 
 
 @router.get("/models")
-async def models(deps: ServicesDep) -> dict[str, Any]:
+async def models(request: Request, response: Response, deps: ServicesDep) -> dict[str, Any]:
+    response.headers.update((await admit(request, deps)).headers())
     return await services.models_view(deps)

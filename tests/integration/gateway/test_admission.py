@@ -1,6 +1,6 @@
-"""Admission on a real Redis: the rate limits and the cache lookup share one pipeline, the limits stay
-exact, and ``limits`` itself reads the windows we write (its script and key layout are the contract
-that gateway.ratelimit relies on)."""
+"""Admission and the cache on a real Redis: the limits stay exact per client whatever a request costs,
+``limits`` itself reads the windows we write (its script and key layout are the contract that
+gateway.ratelimit relies on), and the cache gives back what it stored."""
 
 import asyncio
 
@@ -10,45 +10,46 @@ from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 
-from gateway.admission import Admission, Admitted
+from gateway.admission import Admission
 from gateway.breaker import CircuitBreaker
 from gateway.cache import AnswerCache
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import Decision, RateLimiter
 from tests.support.redis import RedisServer
 
 ANSWER = {"label": "elden_ring", "name": "Elden Ring", "confidence": 0.8}
 
 
-def admissions(redis_server: RedisServer, spec: str, calls: list[tuple[str, str | None]]) -> list[Admitted]:
-    async def scenario() -> list[Admitted]:
+def admissions(redis_server: RedisServer, spec: str, calls: list[tuple[str, int]]) -> list[Decision]:
+    """The decisions on ``calls`` of (client, cost), in order."""
+
+    async def scenario() -> list[Decision]:
         redis = Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        breaker = CircuitBreaker(3, 1)
-        limiter = RateLimiter(spec, redis_server.url, 0.5)
-        admission = Admission(redis, breaker, limiter, AnswerCache(redis, 60, breaker))
-        await redis.set("answer:stored", orjson.dumps(ANSWER))
-        admitted = [await admission.admit(client, key) for client, key in calls]
+        admission = Admission(redis, CircuitBreaker(3, 1), RateLimiter(spec, redis_server.url, 0.5))
+        decisions = [await admission.admit(client, cost) for client, cost in calls]
         await redis.aclose()
-        return admitted
+        return decisions
 
     return asyncio.run(scenario())
 
 
-def test_the_cache_lookup_comes_back_with_the_limiters_decision(redis_server):
-    stored, missing = admissions(
-        redis_server, "100/minute", [("198.51.100.1", "answer:stored"), ("198.51.100.1", "answer:none")]
-    )
-    assert (stored.decision.allowed, stored.cached) == (True, ANSWER)
-    assert (missing.decision.allowed, missing.cached) == (True, None)
-
-
 def test_limits_are_exact_per_client_and_a_refusal_carries_its_window(redis_server):
-    calls = [("198.51.100.2", "answer:stored")] * 4 + [("198.51.100.3", None)]
+    calls = [("198.51.100.2", 1)] * 4 + [("198.51.100.3", 1)]
     *allowed, refused, other_client = admissions(redis_server, "3/minute;100/hour", calls)
-    assert [a.decision.allowed for a in allowed] == [True, True, True]
-    assert not refused.decision.allowed
-    assert refused.decision.headers()["X-RateLimit-Remaining"] == "0"
-    assert 1 <= int(refused.decision.headers()["Retry-After"]) <= 60
-    assert other_client.decision.allowed
+    assert [d.allowed for d in allowed] == [True, True, True]
+    assert not refused.allowed
+    assert refused.headers()["X-RateLimit-Remaining"] == "0"
+    assert 1 <= int(refused.headers()["Retry-After"]) <= 60
+    assert other_client.allowed
+
+
+def test_a_costly_request_takes_its_cost_from_every_window_but_never_more_than_a_window(redis_server):
+    # 10/minute;3/second with a cost of 5: an explanation takes 5 of the minute and the whole second.
+    spec = "10/minute;3/second"
+    first, second_at_once = admissions(redis_server, spec, [("198.51.100.5", 5), ("198.51.100.5", 1)])
+    assert first.allowed
+    assert not second_at_once.allowed  # the second's window is spent
+    one, two, three = admissions(redis_server, "10/minute", [("198.51.100.6", 5)] * 3)
+    assert [one.allowed, two.allowed, three.allowed] == [True, True, False]
 
 
 def test_limits_reads_the_windows_the_pipeline_writes_and_the_other_way_round(redis_server):
@@ -56,10 +57,7 @@ def test_limits_reads_the_windows_the_pipeline_writes_and_the_other_way_round(re
 
     async def scenario() -> tuple[int, bool]:
         redis = Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        breaker = CircuitBreaker(3, 1)
-        admission = Admission(
-            redis, breaker, RateLimiter("5/minute", redis_server.url, 0.5), AnswerCache(redis, 60, breaker)
-        )
+        admission = Admission(redis, CircuitBreaker(3, 1), RateLimiter("5/minute", redis_server.url, 0.5))
         theirs = MovingWindowRateLimiter(RedisStorage("async+" + redis_server.url, implementation="redispy"))
         for _ in range(3):
             await admission.admit("198.51.100.4")
@@ -68,8 +66,25 @@ def test_limits_reads_the_windows_the_pipeline_writes_and_the_other_way_round(re
             await theirs.hit(item, "198.51.100.4")
         sixth = await admission.admit("198.51.100.4")
         await redis.aclose()
-        return remaining, sixth.decision.allowed
+        return remaining, sixth.allowed
 
     remaining, sixth_allowed = asyncio.run(scenario())
     assert remaining == 2  # three of five taken by our pipeline, as limits sees it
     assert not sixth_allowed  # and two taken by limits itself count against ours
+
+
+def test_the_cache_gives_back_what_is_stored_and_nothing_for_garbage(redis_server):
+    async def scenario() -> tuple[object, object, object]:
+        redis = Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        cache = AnswerCache(redis, 60, CircuitBreaker(3, 1))
+        await redis.set("answer:stored", orjson.dumps(ANSWER))
+        await redis.set("answer:garbage", b"\x00not json")
+        found = (
+            await cache.get("answer:stored"),
+            await cache.get("answer:none"),
+            await cache.get("answer:garbage"),
+        )
+        await redis.aclose()
+        return found
+
+    assert asyncio.run(scenario()) == (ANSWER, None, None)

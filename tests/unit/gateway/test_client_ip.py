@@ -2,7 +2,7 @@ import ipaddress
 
 import pytest
 
-from gateway.client_ip import client_ip
+from gateway.client_ip import client_ip, limit_key
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128")]
 BALANCER = [*LOOPBACK, ipaddress.ip_network("10.0.0.0/8")]
@@ -36,3 +36,18 @@ def test_a_malformed_chain_falls_back_to_the_peer(header):
 
 def test_ipv6_peers_and_clients():
     assert client_ip("::1", "2001:db8::1", LOOPBACK) == "2001:db8::1"
+
+
+@pytest.mark.parametrize(
+    ("address", "bucket"),
+    [
+        ("198.51.100.7", "198.51.100.7"),
+        ("2001:db8:0:7::1", "2001:db8:0:7::/64"),
+        ("2001:db8:0:7:ffff:ffff:ffff:ffff", "2001:db8:0:7::/64"),
+        ("2001:db8:0:8::1", "2001:db8:0:8::/64"),
+        ("::ffff:198.51.100.7", "198.51.100.7"),
+        ("unknown", "unknown"),
+    ],
+)
+def test_an_ipv6_client_is_limited_by_its_64_and_an_ipv4_one_by_its_address(address, bucket):
+    assert limit_key(address) == bucket

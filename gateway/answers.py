@@ -1,0 +1,71 @@
+"""The shapes of answers: what TorchServe's handler must send, checked before anything is cached or
+passed on, and what the gateway sends its clients (these models also describe them in OpenAPI).
+
+An upstream answer of the wrong shape (a handler of another version, a worker that answered with the
+wrong kind of result) is a 502 in the one error shape, logged, and never cached: a bad answer cached
+would be served for a day.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Self, TypeVar
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from gateway.errors import ApiError
+
+logger = logging.getLogger(__name__)
+Shape = TypeVar("Shape", bound=BaseModel)
+
+
+class Ranked(BaseModel):
+    label: str
+    name: str
+    probability: float = Field(ge=0, le=1)
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class HandlerClassification(BaseModel):
+    """The handler's classification: every class ranked, with the verdict."""
+
+    label: str
+    name: str
+    confidence: float = Field(ge=0, le=1)
+    probabilities: list[Ranked] = Field(min_length=1)
+    model: ModelRef
+    preprocessing_version: str
+    timings_ms: dict[str, float] = {}
+
+
+class HandlerExplanation(BaseModel):
+    """The handler's Grad-CAM of its top class: a ``rows`` x ``cols`` grid of values in [0, 1]."""
+
+    label: str
+    name: str
+    rows: int = Field(gt=0)
+    cols: int = Field(gt=0)
+    heatmap: list[list[float]]
+    model: ModelRef
+    preprocessing_version: str
+
+    @model_validator(mode="after")
+    def _grid(self) -> Self:
+        if len(self.heatmap) != self.rows or any(len(row) != self.cols for row in self.heatmap):
+            raise ValueError(f"heatmap is not {self.rows}x{self.cols}")
+        return self
+
+
+def checked(shape: type[Shape], answer: Any) -> Shape:
+    """``answer`` as ``shape``, or the 502 for an answer of the wrong shape."""
+    try:
+        return shape.model_validate(answer)
+    except ValidationError as exc:
+        logger.error("TorchServe's answer is not a %s: %s", shape.__name__, exc.errors()[:3])
+        raise ApiError(
+            502, "bad_upstream_answer", "the model server gave an answer of the wrong shape; try again"
+        ) from None
