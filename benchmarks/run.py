@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import tempfile
@@ -33,6 +32,7 @@ import httpx
 from benchmarks.common import machine, summary, write_json
 from benchmarks.handler_vs_stock import stock_archive
 from benchmarks.images import REPO, screenshot_groups, synthetic_frames
+from benchmarks.memory import PeakMemory
 from tests.support.gateway import gateway_env, start_gateway
 from tests.support.nginx import start_nginx
 from tests.support.redis import RedisServer
@@ -40,51 +40,6 @@ from tests.support.torchserve import start_torchserve
 
 MODES = ("limit", "stock", "ours", "miss", "hit")
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-
-
-def rss_of_groups(pids: list[int]) -> int:
-    """Resident memory (bytes) of every process in the given process groups."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if os.getpgid(int(entry.name)) in pids:
-                for line in (entry / "status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-        except (OSError, ProcessLookupError, ValueError):
-            continue
-    return total
-
-
-def own_rss() -> int:
-    """This process (the in-process limit has no server)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-class PeakMemory:
-    """Samples the RSS of some process groups in the background and keeps the peak."""
-
-    def __init__(self, pids: list[int]) -> None:
-        self.pids, self.peak, self._stop = pids, 0, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_of_groups(self.pids) if self.pids else own_rss())
-            self._stop.wait(0.2)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def in_process_limit(model_dir: Path) -> Callable[[bytes], list[float]]:
