@@ -74,7 +74,7 @@ class _Connection(asyncio.Protocol):
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(answer)
 
-    async def send(self, head: bytes, body: bytes) -> Answer:
+    async def send(self, head: bytes, body: bytes | bytearray) -> Answer:
         assert self.transport is not None
         self.waiter = asyncio.get_running_loop().create_future()
         self.answered = False
@@ -122,7 +122,7 @@ class HttpPool:
         self.host_header = f"Host: {parts.netloc.rpartition('@')[2]}\r\n"  # never credentials
 
     async def request(
-        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+        self, method: str, path: str, body: bytes | bytearray = b"", headers: dict[str, str] | None = None
     ) -> Answer:
         """``path`` below the base URL, query string included. The read timeout covers the whole answer.
         A kept-alive connection found closed before any answer came is replaced by another, as browsers

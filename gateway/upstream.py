@@ -36,12 +36,20 @@ class Tokens:
         token = self.fixed.get(kind) or self._from_file(kind)
         return {"Authorization": f"Bearer {token}"} if token else {}
 
-    def _from_file(self, kind: str) -> str | None:
+    def renewed(self, kind: str) -> bool:
+        """Whether the key file now holds another ``kind`` key than the one last read: TorchServe renewed
+        it (handler.token_keeper) between our reading it and TorchServe checking it."""
+        if self.fixed.get(kind) or self.key_file is None:
+            return False
+        before = self._keys.get(kind)
+        return self._from_file(kind, force=True) not in (None, before)
+
+    def _from_file(self, kind: str, force: bool = False) -> str | None:
         if self.key_file is None:
             return None
         try:
             mtime = self.key_file.stat().st_mtime
-            if mtime != self._mtime:
+            if force or mtime != self._mtime:
                 data = orjson.loads(self.key_file.read_bytes())
                 self._keys = {k: data[k]["key"] for k in ("inference", "management") if k in data}
                 self._mtime = mtime
@@ -65,12 +73,12 @@ class TorchServeClient:
         await self.management.close()
 
     async def predict(
-        self, model: str, image: bytes, content_type: str, explain: bool = False
+        self, model: str, image: bytes | bytearray, content_type: str, explain: bool = False
     ) -> dict[str, Any]:
         endpoint = "explanations" if explain else "predictions"
-        headers = {"Content-Type": content_type, **self.tokens.header("inference")}
         path = f"/{endpoint}/{quote(model, safe='')}"
-        return parse_answer(*await self._send(self.inference, "POST", path, endpoint, image, headers), model)
+        answer = await self._authorized(self.inference, "POST", path, endpoint, image, content_type)
+        return parse_answer(*answer, model)
 
     async def describe(self, model: str, customized: bool = False) -> list[dict[str, Any]]:
         query = "?customized=true" if customized else ""
@@ -80,11 +88,38 @@ class TorchServeClient:
         return parse_answer(*await self._manage(f"/models/{quote(model, safe='')}/all", "describe"), model)
 
     async def _manage(self, path: str, endpoint: str) -> tuple[int, bytes]:
-        headers = self.tokens.header("management")
-        return await self._send(self.management, "GET", path, endpoint, b"", headers)
+        return await self._authorized(self.management, "GET", path, endpoint)
+
+    async def _authorized(
+        self,
+        pool: HttpPool,
+        method: str,
+        path: str,
+        endpoint: str,
+        body: bytes | bytearray = b"",
+        content_type: str | None = None,
+    ) -> tuple[int, bytes]:
+        """The call with the current key for ``pool``'s API; asked again, once, with the new key when
+        TorchServe refused one it had just replaced."""
+        kind = "inference" if pool is self.inference else "management"
+        extra = {"Content-Type": content_type} if content_type else {}
+        status, content = await self._send(
+            pool, method, path, endpoint, body, {**extra, **self.tokens.header(kind)}
+        )
+        if refused_token(status, content) and self.tokens.renewed(kind):
+            status, content = await self._send(
+                pool, method, path, endpoint, body, {**extra, **self.tokens.header(kind)}
+            )
+        return status, content
 
     async def _send(
-        self, pool: HttpPool, method: str, path: str, endpoint: str, body: bytes, headers: dict[str, str]
+        self,
+        pool: HttpPool,
+        method: str,
+        path: str,
+        endpoint: str,
+        body: bytes | bytearray,
+        headers: dict[str, str],
     ) -> tuple[int, bytes]:
         """The status and the whole body: the read timeout covers the body as well as the headers."""
         started = time.perf_counter()
@@ -107,6 +142,11 @@ class TorchServeClient:
         return answer.status, answer.body
 
 
+def refused_token(status: int, content: bytes) -> bool:
+    """TorchServe's answer to a missing, wrong or expired key (400, with its InvalidKeyException)."""
+    return status in (400, 401, 403) and b"Token Authorization failed" in content
+
+
 def parse_answer(status: int, content: bytes, model: str) -> Any:
     """TorchServe's answer as JSON, or its failure in our error shape."""
     try:
@@ -124,7 +164,7 @@ def parse_answer(status: int, content: bytes, model: str) -> Any:
         raise ApiError(
             503, "model_unavailable", f"model {model!r} is not being served right now", RETRY_AFTER
         )
-    if status in (400, 401, 403) and body and "Token" in str(body):
+    if refused_token(status, content):
         logger.error("TorchServe refused the gateway's token: check TORCHSERVE_KEY_FILE")
         raise ApiError(503, "model_unavailable", "the model server refused the gateway", RETRY_AFTER)
     if status in (503, 507):

@@ -23,19 +23,24 @@ import httpx
 
 from handler.ts_config import read_keys
 
-DEFAULT_URL = os.environ.get("TS_MANAGEMENT_URL", "http://127.0.0.1:8081")
+DEFAULT_URL = os.environ.get("TORCHSERVE_MANAGEMENT_URL", "http://127.0.0.1:8081")
 DEFAULT_KEY_FILE = os.environ.get("TORCHSERVE_KEY_FILE", "var/torchserve/key_file.json")
 
 
 class ManagementClient:
     def __init__(self, url: str, key_file: Path | None, timeout: float = 120.0) -> None:
-        headers = {}
-        if key_file is not None and key_file.is_file():
-            headers["Authorization"] = f"Bearer {read_keys(key_file)['management']}"
-        self.http = httpx.Client(base_url=url, headers=headers, timeout=timeout)
+        self.key_file = key_file
+        self.http = httpx.Client(base_url=url, timeout=timeout)
+
+    def _headers(self) -> dict[str, str]:
+        """The management key as of now: handler.token_keeper renews it while the stack runs."""
+        if self.key_file is None or not self.key_file.is_file():
+            return {}
+        return {"Authorization": f"Bearer {read_keys(self.key_file)['management']}"}
 
     def _call(self, method: str, path: str, **params: Any) -> Any:
-        response = self.http.request(method, path, params={k: v for k, v in params.items() if v is not None})
+        query = {k: v for k, v in params.items() if v is not None}
+        response = self.http.request(method, path, params=query, headers=self._headers())
         if response.is_error:
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.text.strip()}")
         return response.json()

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from handler.settings import DEFAULT_MAX_UPLOAD_BYTES
+from handler.token_keeper import DEFAULT_LIFETIME_MIN
 
 MULTIPART_OVERHEAD = 64 * 1024  # room for multipart headers around the image
 
@@ -49,6 +51,16 @@ def upload_overrides(max_upload_bytes: int) -> dict[str, str]:
     return {"max_request_size": str(max_upload_bytes + MULTIPART_OVERHEAD)}
 
 
+def settings_overrides(env: Mapping[str, str]) -> dict[str, str]:
+    """What the stack's settings change in TorchServe's configuration: the upload limit
+    (``MAX_UPLOAD_BYTES``) and the keys' lifetime (``TS_TOKEN_EXPIRATION_MIN``, renewed by
+    handler.token_keeper before it runs out)."""
+    return {
+        **upload_overrides(int(env.get("MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES))),
+        "token_expiration_min": env.get("TS_TOKEN_EXPIRATION_MIN", str(int(DEFAULT_LIFETIME_MIN))),
+    }
+
+
 def read_keys(key_file: Path) -> dict[str, str]:
     """TorchServe's ``key_file.json`` -> {"inference": key, "management": key}."""
     data = json.loads(key_file.read_text())
@@ -57,13 +69,13 @@ def read_keys(key_file: Path) -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description="render a runtime copy of config.properties (max_request_size from MAX_UPLOAD_BYTES)"
+        description="render a runtime copy of config.properties (max_request_size from MAX_UPLOAD_BYTES, "
+        "token_expiration_min from TS_TOKEN_EXPIRATION_MIN)"
     )
     parser.add_argument("base", type=Path)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key")
     args = parser.parse_args()
-    limit = int(os.environ.get("MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES))
-    overrides = {**upload_overrides(limit), **dict(item.split("=", 1) for item in args.set)}
+    overrides = {**settings_overrides(os.environ), **dict(item.split("=", 1) for item in args.set)}
     print(render(args.base.read_text(), overrides), end="")
 
 

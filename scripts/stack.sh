@@ -27,7 +27,7 @@ WEB_ROOT=$(realpath -m "${WEB_ROOT:-frontend/dist}")
 RATE_LIMIT=${RATE_LIMIT:-10/minute;3/second}
 READY_TIMEOUT=${READY_TIMEOUT:-240}
 PY=${PY:-$ROOT/.venv/bin/python}
-COMPONENTS=(nginx gateway torchserve redis)
+COMPONENTS=(nginx gateway token_keeper torchserve redis)
 RUN=$VAR_DIR/run
 LOGS=$VAR_DIR/log
 
@@ -117,6 +117,10 @@ up() {
   (cd "$ts" && TMPDIR="$ts/tmp" TEMP="$ts/tmp" LOG_LOCATION="$ts/logs" METRICS_LOCATION="$ts/logs" \
     PATH="$(dirname "$PY"):$PATH" start torchserve "$LOGS/torchserve.log" "$(dirname "$PY")/torchserve" --start \
     --foreground --ncs --ts-config "$ts/config.properties" --model-store "$MODEL_STORE")
+
+  say "starting the token keeper (TorchServe's keys live ${TS_TOKEN_EXPIRATION_MIN:-60} min; renewed at half)"
+  start token_keeper "$LOGS/token_keeper.log" "$PY" -m handler.token_keeper --key-file "$ts/key_file.json" \
+    --management-url "http://127.0.0.1:$TS_MANAGEMENT_PORT"
 
   say "starting the gateway on 127.0.0.1:$GATEWAY_PORT ($GATEWAY_WORKERS workers)"
   rm -rf "$VAR_DIR/gateway/prometheus"  # last run's counts; python -m gateway creates it afresh

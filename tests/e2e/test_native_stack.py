@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -12,20 +10,9 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from tests.conftest import REPO
 from tests.support.gateway import WRITE_BEHIND_WAIT
-from tests.support.procs import free_port, port_open
-
-
-def stack(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", "scripts/stack.sh", command],
-        cwd=REPO,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from tests.support.procs import port_open
+from tests.support.stack import PORTS, NativeStack, stack
 
 
 def noise_png(width: int, height: int) -> bytes:
@@ -39,33 +26,20 @@ def noise_png(width: int, height: int) -> bytes:
 def test_up_classify_cache_and_down_leaves_nothing_behind(
     model_store: Path, synthetic_data: Path, tmp_path: Path
 ):
-    names = (
-        "WEB_PORT",
-        "GATEWAY_PORT",
-        "REDIS_PORT",
-        "TS_INFERENCE_PORT",
-        "TS_MANAGEMENT_PORT",
-        "TS_METRICS_PORT",
-        "TS_GRPC_PORT",
-        "TS_GRPC_MANAGEMENT_PORT",
-        "TS_WORKER_PORT",
+    native = NativeStack(
+        tmp_path / "var",
+        model_store,
+        RATE_LIMIT="100/minute",
+        MAX_UPLOAD_BYTES=str(8 * 1024 * 1024),  # one setting for nginx, gateway, TorchServe, handler
     )
-    ports = {name: str(free_port()) for name in names}
-    env = {
-        **ports,
-        "VAR_DIR": str(tmp_path / "var"),
-        "MODEL_STORE": str(model_store),
-        "RATE_LIMIT": "100/minute",
-        "MAX_UPLOAD_BYTES": str(8 * 1024 * 1024),  # one setting for nginx, gateway, TorchServe, handler
-    }
-    up = stack("up", env)
+    up = stack("up", native.env)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
-        assert f"http://127.0.0.1:{ports['WEB_PORT']}" in up.stdout
-        again = stack("up", env)
+        assert native.web in up.stdout
+        again = stack("up", native.env)
         assert "already running" in again.stdout
 
-        web = f"http://127.0.0.1:{ports['WEB_PORT']}"
+        web = native.web
         image = sorted((synthetic_data / "FromSoftwareImages" / "sekiro").glob("*.jpg"))[0].read_bytes()
         first = httpx.post(
             f"{web}/api/v1/classify", files={"file": ("s.jpg", image, "image/jpeg")}, timeout=60
@@ -93,13 +67,13 @@ def test_up_classify_cache_and_down_leaves_nothing_behind(
         assert refused.json()["error"]["code"] == "payload_too_large"
     finally:
         pids = [int(p.read_text()) for p in (tmp_path / "var" / "run").glob("*.pid")]
-        down = stack("down", env)
+        down = native.down()
     assert down.returncode == 0, down.stderr
-    assert len(pids) == 4
+    assert len(pids) == 5  # nginx, gateway, token keeper, TorchServe, Redis
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists(), f"process {pid} survived make down"
-    for name, port in ports.items():
-        assert not port_open(int(port)), f"{name} {port} still open"
+    for name in PORTS:
+        assert not port_open(int(native.env[name])), f"{name} {native.env[name]} still open"
 
 
 def test_a_port_in_use_is_named(model_store: Path, tmp_path: Path):

@@ -1,0 +1,68 @@
+"""The native stack as `make up` runs it (scripts/stack.sh), on free loopback ports with its own state
+folder, for tests and benchmarks that need the whole thing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PORTS = (
+    "WEB_PORT",
+    "GATEWAY_PORT",
+    "REDIS_PORT",
+    "TS_INFERENCE_PORT",
+    "TS_MANAGEMENT_PORT",
+    "TS_METRICS_PORT",
+    "TS_GRPC_PORT",
+    "TS_GRPC_MANAGEMENT_PORT",
+    "TS_WORKER_PORT",
+)
+
+
+def stack(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``scripts/stack.sh <command>`` with ``env`` on top of this process's environment."""
+    return subprocess.run(
+        ["bash", "scripts/stack.sh", command],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+class NativeStack:
+    """``env``: the stack's settings (ports are chosen free unless given)."""
+
+    def __init__(self, var_dir: Path, model_store: Path, **env: str) -> None:
+        from tests.support.procs import free_port
+
+        self.var_dir = var_dir
+        self.env = {name: str(free_port()) for name in PORTS}
+        self.env.update(VAR_DIR=str(var_dir), MODEL_STORE=str(model_store), **env)
+
+    def url(self, port: str) -> str:
+        return f"http://127.0.0.1:{self.env[port]}"
+
+    @property
+    def web(self) -> str:
+        return self.url("WEB_PORT")
+
+    @property
+    def key_file(self) -> Path:
+        return self.var_dir / "torchserve" / "key_file.json"
+
+    def pid(self, component: str) -> int:
+        """The process group of ``component`` (nginx, gateway, token_keeper, torchserve, redis)."""
+        return int((self.var_dir / "run" / f"{component}.pid").read_text())
+
+    def up(self) -> subprocess.CompletedProcess[str]:
+        started = stack("up", self.env)
+        if started.returncode != 0:
+            raise RuntimeError(f"stack.sh up failed:\n{started.stdout}\n{started.stderr}")
+        return started
+
+    def down(self) -> subprocess.CompletedProcess[str]:
+        return stack("down", self.env)
