@@ -11,6 +11,7 @@ own images are left out and counted, so every figure is on images it never train
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,11 @@ def external_rows(root: Path, run_dir: Path, workers: int) -> tuple[list[Row], d
     """The set's usable images as rows, and what was left out (skipped files, copies of run images)."""
     indexed = index_root(root, workers)  # raises PrepareError for an unknown class folder
     seen = run_hashes(run_dir)
-    skipped: dict[str, int] = {}
-    for item in indexed:
-        if item.skipped:
-            skipped[item.skipped] = skipped.get(item.skipped, 0) + 1
+    skipped = Counter(item.skipped for item in indexed if item.skipped)
     usable = [item for item in indexed if not item.skipped]
     fresh = [item for item in usable if item.sha256 not in seen]
     rows = [Row(item.path, item.label, -1, "external") for item in fresh]
-    return rows, {"skipped": skipped, "copies_of_run_images": len(usable) - len(fresh)}
+    return rows, {"skipped": dict(skipped), "copies_of_run_images": len(usable) - len(fresh)}
 
 
 def external_metrics(probs: np.ndarray, y_true: np.ndarray, threshold: float) -> dict[str, Any]:
