@@ -1,12 +1,15 @@
 """Test-split metrics, calibration and the "unknown" threshold for a trained run.
 
 The temperature and the threshold are fitted on the validation split only, then judged on test, so
-the reported figures are not tuned on the data they describe.
+the reported figures are not tuned on the data they describe. ``--external DIR`` adds a section for a
+set from outside the run's data (``training.external``); when the report already holds this
+checkpoint's test figures, that section is all it computes, and the rest of the report stays as it was.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,10 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 from training.calibration import expected_calibration_error, fit_temperature, unknown_threshold
 from training.checkpoint import checkpoint_preprocessing, load_for_inference
 from training.data import IMAGE_FORMATS, Row, make_loader, read_manifest
+from training.external import external_metrics, external_rows
+from training.external import markdown as external_markdown
 from training.labels import DISPLAY_NAMES, LABELS
+from training.prepare import PrepareError, class_folders
 from training.presets import eval_preset
 from training.train import predict
 
@@ -34,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="run directory with checkpoints/best.pt")
     parser.add_argument("--checkpoint", default="best", help="best or last (default best)")
     parser.add_argument("--ood-dir", type=Path, help="images of other games/photos: share flagged unknown")
+    parser.add_argument(
+        "--external",
+        type=Path,
+        help="folder-per-class images from outside the run's data (same folder names as prepare): "
+        "accuracy, macro-F1, per-class table, confusion matrix and Not-recognised rate in their own "
+        "section (default: none)",
+    )
     parser.add_argument(
         "--keep",
         type=float,
@@ -54,7 +67,7 @@ def _softmax(logits: torch.Tensor, temperature: float = 1.0) -> np.ndarray:
     return torch.softmax(logits / temperature, dim=1).numpy()
 
 
-def _plot_confusion(matrix: np.ndarray, path: Path, normalised: bool) -> None:
+def _plot_confusion(matrix: np.ndarray, path: Path, normalised: bool, title: str | None = None) -> None:
     names = [DISPLAY_NAMES[label] for label in LABELS]
     fig, ax = plt.subplots(figsize=(8, 6.5))
     sns.heatmap(
@@ -71,7 +84,9 @@ def _plot_confusion(matrix: np.ndarray, path: Path, normalised: bool) -> None:
     )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title("Confusion matrix (row-normalised)" if normalised else "Confusion matrix (counts)")
+    ax.set_title(
+        title or ("Confusion matrix (row-normalised)" if normalised else "Confusion matrix (counts)")
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -112,17 +127,22 @@ def _ood_rows(ood_dir: Path) -> list[Row]:
     return rows
 
 
-def evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    run_dir: Path = args.run_dir
-    model, checkpoint = load_for_inference(run_dir / "checkpoints" / f"{args.checkpoint}.pt")
+def _logits(
+    model: torch.nn.Module, checkpoint: dict[str, Any], rows: list[Row], args: argparse.Namespace
+) -> tuple[torch.Tensor, torch.Tensor]:
     transform = eval_preset(checkpoint_preprocessing(checkpoint))
+    loader = make_loader(rows, transform, args.batch_size, args.workers, shuffle=False)
+    return predict(model, loader, torch.device("cpu"))
+
+
+def evaluate(
+    args: argparse.Namespace, model: torch.nn.Module, checkpoint: dict[str, Any], digest: str
+) -> dict[str, Any]:
+    run_dir: Path = args.run_dir
     rows = read_manifest(run_dir)
-    device = torch.device("cpu")
 
     def logits_for(split_rows: list[Row]) -> tuple[torch.Tensor, torch.Tensor]:
-        return predict(
-            model, make_loader(split_rows, transform, args.batch_size, args.workers, shuffle=False), device
-        )
+        return _logits(model, checkpoint, split_rows, args)
 
     val_logits, val_labels = logits_for([r for r in rows if r.split == "val"])
     test_logits, test_labels = logits_for([r for r in rows if r.split == "test"])
@@ -138,6 +158,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "arch": checkpoint["arch"],
         "checkpoint": args.checkpoint,
+        "checkpoint_sha256": digest,
+        "keep": args.keep,
+        "target_accuracy": args.target_accuracy,
         "epoch": int(checkpoint["epoch"]),
         "test_images": len(y_true),
         "accuracy": float(accuracy_score(y_true, y_pred)),
@@ -214,21 +237,87 @@ def markdown(report: dict[str, Any]) -> str:
         "![reliability](reliability.png)",
         "",
     ]
+    if "external" in report:
+        lines += external_markdown(report["external"])
     return "\n".join(lines)
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _kept_report(args: argparse.Namespace, digest: str) -> dict[str, Any] | None:
+    """The report already on disk when it describes this checkpoint with these threshold settings."""
+    path = args.run_dir / "report.json"
+    if args.ood_dir or not path.is_file():
+        return None
+    report = json.loads(path.read_text())
+    same = (report.get("checkpoint_sha256"), report.get("keep"), report.get("target_accuracy"))
+    return report if same == (digest, args.keep, args.target_accuracy) else None
+
+
+def external_section(
+    args: argparse.Namespace, model: torch.nn.Module, checkpoint: dict[str, Any], report: dict[str, Any]
+) -> dict[str, Any]:
+    rows, left_out = external_rows(args.external, args.run_dir, max(1, args.workers))
+    if not rows:
+        raise PrepareError(f"no images under {args.external} that the run has not already seen")
+    logits, labels = _logits(model, checkpoint, rows, args)
+    probs = _softmax(logits, report["temperature"])
+    section = {"root": str(args.external.resolve()), **left_out}
+    section.update(external_metrics(probs, labels.numpy(), report["unknown_threshold"]))
+    _plot_confusion(
+        np.array(section["confusion_matrix"]),
+        args.run_dir / "external_confusion_matrix.png",
+        normalised=False,
+        title=f"{args.external.resolve().name}: confusion matrix (counts)",
+    )
+    return section
+
+
 def main(args: argparse.Namespace) -> int:
-    report = evaluate(args)
     run_dir: Path = args.run_dir
+    try:
+        if args.external:
+            class_folders(args.external)  # an unknown folder fails before any model runs
+    except PrepareError as exc:
+        print(f"evaluate: error: --external: {exc}")
+        return 2
+    checkpoint_path = run_dir / "checkpoints" / f"{args.checkpoint}.pt"
+    model, checkpoint = load_for_inference(checkpoint_path)
+    digest = _sha256(checkpoint_path)
+    kept = _kept_report(args, digest) if args.external else None
+    if kept is None:
+        report = evaluate(args, model, checkpoint, digest)
+        calibration = {"temperature": report["temperature"], "unknown_threshold": report["unknown_threshold"]}
+        (run_dir / "calibration.json").write_text(json.dumps(calibration, indent=2))
+        print(
+            f"evaluate: test accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, "
+            f"ECE {report['ece_before']:.4f} -> {report['ece_after']:.4f} (T={report['temperature']:.3f}), "
+            f"unknown below {report['unknown_threshold']:.3f}"
+            + (f", OOD flagged {report['ood_flagged']:.3f}" if "ood_flagged" in report else "")
+        )
+    else:
+        report = kept
+        print("evaluate: test-split figures kept from report.json (same checkpoint and threshold settings)")
+    if args.external:
+        try:
+            report["external"] = section = external_section(args, model, checkpoint, report)
+        except PrepareError as exc:
+            print(f"evaluate: error: --external: {exc}")
+            return 2
+        print(
+            f"evaluate: external {section['images']} images ({Path(section['root']).name}): "
+            f"accuracy {section['accuracy']:.4f}, macro-F1 {section['macro_f1']:.4f}, "
+            f"Not recognised {section['not_recognised_rate']:.4f}, named correctly "
+            f"{section['named_correctly']:.4f}; left out {section['copies_of_run_images']} copies of "
+            f"run images, skipped {section['skipped'] or 'none'}"
+        )
     (run_dir / "report.json").write_text(json.dumps(report, indent=2))
     (run_dir / "report.md").write_text(markdown(report))
-    calibration = {"temperature": report["temperature"], "unknown_threshold": report["unknown_threshold"]}
-    (run_dir / "calibration.json").write_text(json.dumps(calibration, indent=2))
-    print(
-        f"evaluate: test accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, "
-        f"ECE {report['ece_before']:.4f} -> {report['ece_after']:.4f} (T={report['temperature']:.3f}), "
-        f"unknown below {report['unknown_threshold']:.3f}"
-        + (f", OOD flagged {report['ood_flagged']:.3f}" if "ood_flagged" in report else "")
-    )
     print(f"evaluate: report -> {run_dir / 'report.md'}")
     return 0

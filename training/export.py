@@ -121,13 +121,17 @@ def compare_forms(
     return results
 
 
-def describe_data(root: str | None) -> str | None:
-    """Where the training data came from, without publishing a server path."""
+def describe_data(prepare_report: dict[str, Any]) -> str | None:
+    """Where the training data came from, in words, without publishing a server path."""
+    root, kind = prepare_report.get("data_root"), prepare_report.get("data_kind")
+    if kind == "synthetic":
+        return "synthetic frames (the embedded default)"
     if root is None:
         return None
-    path = Path(root)
-    synthetic = (path / "synthesize_args.yaml").is_file()
-    return "synthetic frames (the embedded default)" if synthetic else path.name
+    name = Path(root).name
+    return (
+        f"{name}, {prepare_report['synthetic_images']} of them synthetic frames" if kind == "mixed" else name
+    )
 
 
 def archive(
@@ -162,8 +166,12 @@ def archive(
         "unknown_threshold": calibration["unknown_threshold"],
         "provenance": {
             "run": run_dir.name,
-            "data_root": describe_data(prepare_report.get("data_root")),
+            "data_root": describe_data(prepare_report),
+            # synthetic / mixed / real, counted from the generator's mark on each image by `prepare`:
+            # the page warns first-time visitors when a model has never seen a real screenshot.
+            "data_kind": prepare_report.get("data_kind"),
             "images": prepare_report.get("images"),
+            "synthetic_images": prepare_report.get("synthetic_images"),
             "epochs": int(checkpoint["epoch"]) + 1,
             "test_accuracy": report.get("accuracy"),
             "test_macro_f1": report.get("macro_f1"),

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from training.cli import save_args
 from training.dedup import UnionFind, near_duplicate_pairs, sequence_pairs
 from training.labels import LABELS, canonical_label
+from training.synthesize import SYNTHETIC_MARK
 
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
 MAX_PIXELS = 50_000_000  # far above any screenshot (4K is 8.3 MP), far below a decompression bomb
@@ -45,6 +46,7 @@ class Indexed:
     sha256: str | None = None
     phash: int | None = None
     skipped: str | None = None  # reason, when the file is not a usable image
+    synthetic: bool = False  # carries the mark of `training synthesize`
 
 
 def class_folders(data_root: Path) -> dict[str, list[Path]]:
@@ -82,13 +84,14 @@ def index_file(path: Path, label: str) -> Indexed:
                 img.draft("L", (64, 64))  # JPEG: decode at 1/8 scale, enough for a 32x32 hash
                 img.load()
                 phash = int(str(imagehash.phash(img.convert("L"))), 16)
+                synthetic = img.info.get("comment") == SYNTHETIC_MARK
     except UnidentifiedImageError:
         return Indexed(path, label, skipped="not_an_image")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return Indexed(path, label, skipped="too_many_pixels")
     except (OSError, SyntaxError, ValueError):
         return Indexed(path, label, skipped="corrupt")
-    return Indexed(path, label, hashlib.sha256(data).hexdigest(), phash)
+    return Indexed(path, label, hashlib.sha256(data).hexdigest(), phash, synthetic=synthetic)
 
 
 def _index_job(job: tuple[Path, str]) -> Indexed:
@@ -127,6 +130,17 @@ def class_weights(labels: list[str], splits: list[str]) -> list[float]:
     present = [label for label in LABELS if counts[label]]
     total = sum(counts.values())
     return [total / (len(present) * counts[label]) if counts[label] else 0.0 for label in LABELS]
+
+
+def data_kind(synthetic_images: int, images: int) -> str:
+    """``synthetic`` when every image carries the generator's mark, ``real`` when none does, else ``mixed``.
+
+    Read from the images themselves, not from a folder name, so that the page's "trained on synthetic
+    frames" notice (issue 19) follows what the model actually saw.
+    """
+    if synthetic_images == images:
+        return "synthetic"
+    return "real" if synthetic_images == 0 else "mixed"
 
 
 def leaked_pairs(pairs: set[tuple[int, int]], count: int, seed: int) -> int:
@@ -184,10 +198,13 @@ def prepare(
     )
 
     counts = {s: Counter(lb for lb, sp in zip(labels, splits, strict=True) if sp == s) for s in SPLITS}
+    synthetic = sum(item.synthetic for item in kept)
     report: dict[str, object] = {
         "data_root": str(data_root.resolve()),
         "files_seen": len(indexed),
         "images": len(kept),
+        "synthetic_images": synthetic,
+        "data_kind": data_kind(synthetic, len(kept)),
         "skipped": dict(skipped),
         "exact_duplicates_collapsed": exact_collapsed,
         "conflicting_duplicates_dropped": conflicting,
@@ -238,7 +255,8 @@ def main(args: argparse.Namespace) -> int:
     print(
         f"prepare: {report['images']} images in {report['groups']} groups "
         f"(train {sum(counts['train'].values())}, val {sum(counts['val'].values())}, "
-        f"test {sum(counts['test'].values())}); skipped {report['skipped'] or 'none'}; "
+        f"test {sum(counts['test'].values())}; {report['data_kind']} data); "
+        f"skipped {report['skipped'] or 'none'}; "
         f"exact duplicates collapsed {report['exact_duplicates_collapsed']}; a random split would have "
         f"leaked {report['random_split_leaked_pairs']} near-duplicate pairs across splits, this one "
         f"{report['group_split_leaked_pairs']}"

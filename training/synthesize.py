@@ -50,6 +50,10 @@ REAL_COUNTS: dict[str, int] = {
     "sekiro": 21111,
 }
 
+# Every frame says what it is in its JPEG comment, so that `prepare` counts synthetic images wherever
+# they are copied or merged, and an archive can tell the page its model never saw a real screenshot.
+SYNTHETIC_MARK = b"FromSoft Lens synthetic frame (python -m training synthesize)"
+
 RGB = tuple[int, int, int]
 
 
@@ -388,7 +392,7 @@ def render_clip(label: str, clip: int, frames: int, seed: int) -> list[bytes]:
             st = float(np.clip(st + rng.normal(0, 0.1), 0.05, 1.0))
             _draw_hud(frame, rng, style.hud, hp, st)
         buf = io.BytesIO()
-        frame.save(buf, "JPEG", quality=quality)
+        frame.save(buf, "JPEG", quality=quality, comment=SYNTHETIC_MARK)
         out.append(buf.getvalue())
     return out
 

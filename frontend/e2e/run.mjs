@@ -1,12 +1,15 @@
 // End-to-end scenarios in Debian's Chromium (driven by playwright-core; browsers cannot be downloaded
 // here) against the real stack. tests/e2e/test_frontend_e2e.py starts the stack and runs this file.
-// Env: BASE_URL, SCREENSHOT (a real screenshot), OUT_DIR (page screenshots), CHROMIUM (browser path).
+// Env: BASE_URL, SCREENSHOT (a real screenshot), UNKNOWN_SCREENSHOT (a real screenshot the served model
+// answers "Not recognised"), OUT_DIR (page screenshots), CHROMIUM (browser path). The served model is
+// trained on synthetic frames, so the page must say so before anything is dropped.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 const base = process.env.BASE_URL;
 const shot = process.env.SCREENSHOT;
+const unknownShot = process.env.UNKNOWN_SCREENSHOT;
 const out = process.env.OUT_DIR ?? "test-results";
 mkdirSync(out, { recursive: true });
 
@@ -33,12 +36,29 @@ const upload = (files) => page.getByTestId("file-input").setInputFiles(files);
 
 await page.goto(base);
 
+const why = "This demo model learned from synthetic frames, not real screenshots";
+await step("notice", async () => {
+  const notice = page.getByTestId("synthetic-notice");
+  await notice.waitFor({ timeout: 30_000 });
+  const text = await notice.innerText();
+  if (!text.includes(why) || !text.includes("make train-demo")) throw new Error(`unexpected notice: ${text}`);
+  if (await cards.count()) throw new Error("the notice must show before anything is dropped");
+});
+
 await step("result", async () => {
   await upload(shot);
   const card = cards.first();
   await card.getByTestId("verdict").waitFor({ timeout: 60_000 });
   if ((await card.getByRole("meter").count()) !== 3) throw new Error("expected three top-k bars");
   if (await card.getByTestId("cached").count()) throw new Error("a first upload cannot come from the cache");
+});
+
+await step("not-recognised", async () => {
+  await upload(unknownShot);
+  const card = cards.first();
+  await card.getByTestId("verdict").getByText("Not recognised").waitFor({ timeout: 60_000 });
+  const text = await card.getByTestId("why-not-recognised").innerText();
+  if (!text.includes(why)) throw new Error(`the card does not say why: ${text}`);
 });
 
 await step("heatmap", async () => {

@@ -50,6 +50,11 @@ export const PLAIN_WORDS: Record<ApiErrorKind, string> = {
   unknown: "Something went wrong. Try again.",
 };
 
+/** Whatever a request rejected with, as an ApiError (anything else becomes "unknown"). */
+export function asApiError(error: unknown): ApiError {
+  return error instanceof ApiError ? error : new ApiError("unknown", PLAIN_WORDS.unknown, null, "unknown", null);
+}
+
 export function parseRetryAfter(value: string | null | undefined): number | null {
   if (!value) return null;
   const seconds = Number(value);

@@ -32,7 +32,21 @@ export interface ModelsView {
     versions: { version: string; default: boolean; workers: { id: string; status: string }[] }[];
   }[];
   labels: { label: string; name: string }[];
-  provenance: Record<string, string | number | null>;
+  provenance: Provenance;
   unknown_threshold: number | null;
   arch: string | null;
+}
+
+/** What the served model learned from (written by `python -m training export`; absent fields are null). */
+export interface Provenance {
+  run?: string;
+  data_root?: string | null;
+  /** "synthetic": every training image came from `training synthesize`; "mixed": some did; "real": none. */
+  data_kind?: "synthetic" | "mixed" | "real" | null;
+  images?: number | null;
+  synthetic_images?: number | null;
+  epochs?: number | null;
+  test_accuracy?: number | null;
+  test_macro_f1?: number | null;
+  exported?: string;
 }

@@ -1,18 +1,10 @@
-import { useEffect, useState } from "react";
-import { models } from "../api/client";
-import { ApiError, PLAIN_WORDS } from "../api/errors";
-import type { ModelsView } from "../api/types";
+import { PLAIN_WORDS } from "../api/errors";
+import { useModels } from "../api/models";
 
-/** What the served model is and what it learned from, read from the gateway. */
+/** What the served model is and what it learned from (the page's one models view). */
 export function AboutPanel() {
-  const [view, setView] = useState<ModelsView | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  useEffect(() => {
-    models()
-      .then(setView)
-      .catch((e: unknown) => setError(e instanceof ApiError ? PLAIN_WORDS[e.kind] : PLAIN_WORDS.unknown));
-  }, []);
-  if (error) return <p className="text-sm text-ember">{error}</p>;
+  const { view, error } = useModels();
+  if (!view && error) return <p className="text-sm text-ember">{PLAIN_WORDS[error.kind]}</p>;
   if (!view) return <p className="text-sm text-moon">Reading the model's provenance…</p>;
   const served = view.models[0];
   const p = view.provenance;

@@ -1,10 +1,12 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { classify, explain } from "../api/client";
-import { ApiError, PLAIN_WORDS } from "../api/errors";
+import { ApiError, asApiError } from "../api/errors";
+import { trainedOnSynthetic, useModels } from "../api/models";
 import type { Classification, Explanation } from "../api/types";
 import { checkFile } from "../lib/validate";
 import { ErrorNotice } from "./ErrorNotice";
 import { Heatmap } from "./Heatmap";
+import { SYNTHETIC_WHY } from "./SyntheticNotice";
 import { TopBars } from "./TopBars";
 
 type State =
@@ -12,10 +14,6 @@ type State =
   | { step: "uploading"; progress: number }
   | { step: "done"; result: Classification }
   | { step: "failed"; error: ApiError };
-
-function asApiError(error: unknown): ApiError {
-  return error instanceof ApiError ? error : new ApiError("unknown", PLAIN_WORDS.unknown, null, "unknown", null);
-}
 
 /** One screenshot in the queue: its preview, upload progress, and the verdict or what went wrong. */
 export function ShotCard({ file }: { file: File }) {
@@ -105,6 +103,7 @@ function Verdict(props: {
 }) {
   const { result } = props;
   const known = result.label !== "unknown";
+  const { view } = useModels();
   const latency = result.timings_ms.total;
   return (
     <div className="space-y-3">
@@ -123,6 +122,11 @@ function Verdict(props: {
           ? `${(result.confidence * 100).toFixed(1)}% confident`
           : `Not sure enough to name a game (best guess ${(result.confidence * 100).toFixed(1)}%).`}
       </p>
+      {!known && trainedOnSynthetic(view) && (
+        <p className="text-sm text-gaslamp" data-testid="why-not-recognised">
+          {SYNTHETIC_WHY}
+        </p>
+      )}
       <TopBars ranked={result.top_k} />
       <div className="flex flex-wrap items-center justify-between gap-2 text-xs text-moon">
         <span>

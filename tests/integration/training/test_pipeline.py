@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 
 import torch
 
@@ -152,3 +153,13 @@ def test_torchrun_two_cpu_processes_train_with_gloo_and_rank0_writes_one_checkpo
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
     assert proc.stdout.count("train: epoch 1:") == 1  # only rank 0 reports and writes
+
+
+def test_the_archive_says_its_model_learned_from_synthetic_frames(model_store, trained_run):
+    """The page's synthetic-frames notice reads ``data_kind`` from this provenance (issue 19)."""
+    prepared = json.loads((trained_run / "prepare_report.json").read_text())
+    with zipfile.ZipFile(model_store / "fromsoft.mar") as archive:
+        provenance = json.loads(archive.read("model_meta.json"))["provenance"]
+    assert provenance["data_kind"] == "synthetic"
+    assert provenance["synthetic_images"] == provenance["images"] == prepared["images"]
+    assert provenance["data_root"] == "synthetic frames (the embedded default)"

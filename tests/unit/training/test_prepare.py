@@ -4,10 +4,11 @@ import shutil
 from collections import Counter
 
 import pytest
+from PIL import Image
 
 from training.dedup import near_duplicate_pairs, sequence_pairs
 from training.labels import LABELS
-from training.prepare import PrepareError, class_weights, prepare, split_groups
+from training.prepare import PrepareError, class_weights, data_kind, prepare, split_groups
 from training.synthesize import synthesize
 
 
@@ -75,6 +76,26 @@ def test_exact_duplicates_collapse_and_bad_files_are_skipped_and_counted(synthet
     assert report["exact_duplicates_collapsed"] == 1
     assert report["skipped"] == {"corrupt": 1, "not_an_image": 1, "empty": 1}
     assert report["images"] == 1400
+
+
+def test_synthetic_frames_are_counted_by_their_mark_not_their_folder(synthetic_root, tmp_path):
+    report = prepare(
+        synthetic_root, tmp_path / "a", seed=0, phash_distance=6, sequence_distance=20, workers=2
+    )
+    assert (report["data_kind"], report["synthetic_images"]) == ("synthetic", 1400)
+    # Re-encoded frames lose the generator's mark: the same folder now holds data of unknown origin.
+    root = shutil.copytree(synthetic_root, tmp_path / "data")
+    reencoded = sorted((root / "FromSoftwareImages" / "sekiro").glob("*.jpg"))
+    for path in reencoded:
+        with Image.open(path) as img:
+            img.save(path.with_suffix(".png"))
+        path.unlink()
+    report = prepare(root, tmp_path / "b", seed=0, phash_distance=6, sequence_distance=20, workers=2)
+    assert (report["data_kind"], report["synthetic_images"]) == ("mixed", 1400 - len(reencoded))
+
+
+def test_data_kind_names_all_none_or_some_synthetic():
+    assert [data_kind(5, 5), data_kind(0, 5), data_kind(2, 5)] == ["synthetic", "real", "mixed"]
 
 
 def test_unknown_class_folder_is_an_error_that_names_it(tmp_path):

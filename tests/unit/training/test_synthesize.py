@@ -4,7 +4,14 @@ from collections import Counter
 from PIL import Image
 
 from training.labels import LABELS
-from training.synthesize import KAGGLE_FOLDERS, REAL_COUNTS, clip_plan, render_clip, synthesize
+from training.synthesize import (
+    KAGGLE_FOLDERS,
+    REAL_COUNTS,
+    SYNTHETIC_MARK,
+    clip_plan,
+    render_clip,
+    synthesize,
+)
 
 
 def test_clip_plan_follows_the_real_class_proportions_and_total():
@@ -38,6 +45,7 @@ def test_synthesize_writes_the_kaggle_layout_with_640x360_jpegs(tmp_path):
     assert len(files) == 70
     with Image.open(files[0]) as img:
         assert (img.format, img.size) == ("JPEG", (640, 360))
+        assert img.info["comment"] == SYNTHETIC_MARK  # what `prepare` counts as synthetic
 
 
 def test_synthesize_output_is_independent_of_worker_count(tmp_path):

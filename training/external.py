@@ -1,0 +1,125 @@
+"""How a trained run does on a folder-per-class set from outside its data (``evaluate --external DIR``).
+
+A test split says how well a model learned its own data; it cannot say whether that data looks like
+what users send. The synthetic demo model scores 0.99 macro-F1 on its test split and answers "Not
+recognised" for almost every real screenshot (issue 19): only a set the run never saw shows that.
+The set is read with ``prepare``'s rules (alias table, skipped files), judged with the temperature and
+threshold fitted on validation, exactly as the served model answers, and exact copies of the run's
+own images are left out and counted, so every figure is on images it never trained on.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+from training.data import Row
+from training.labels import DISPLAY_NAMES, LABELS, UNKNOWN_NAME
+from training.prepare import index_root
+
+
+def run_hashes(run_dir: Path) -> set[str]:
+    """SHA-256 of every image in the run's manifest, whatever its split."""
+    with (run_dir / "manifest.csv").open(newline="") as f:
+        return {row["sha256"] for row in csv.DictReader(f)}
+
+
+def external_rows(root: Path, run_dir: Path, workers: int) -> tuple[list[Row], dict[str, Any]]:
+    """The set's usable images as rows, and what was left out (skipped files, copies of run images)."""
+    indexed = index_root(root, workers)  # raises PrepareError for an unknown class folder
+    seen = run_hashes(run_dir)
+    skipped = Counter(item.skipped for item in indexed if item.skipped)
+    usable = [item for item in indexed if not item.skipped]
+    fresh = [item for item in usable if item.sha256 not in seen]
+    rows = [Row(item.path, item.label, -1, "external") for item in fresh]
+    return rows, {"skipped": dict(skipped), "copies_of_run_images": len(usable) - len(fresh)}
+
+
+def external_metrics(probs: np.ndarray, y_true: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Top-1 figures, the served answers' "Not recognised" rate, and where each class went.
+
+    Macro-F1 averages over the classes the set holds: a class it has no images of has no recall to
+    measure (its wrong predictions still count against the classes they were taken from).
+    """
+    y_pred = probs.argmax(1)
+    accepted = probs.max(1) >= threshold
+    present = sorted({int(i) for i in y_true})
+    report = classification_report(
+        y_true,
+        y_pred,
+        labels=range(len(LABELS)),
+        target_names=list(LABELS),
+        output_dict=True,
+        zero_division=0,
+    )
+    per_class = {}
+    for index, label in enumerate(LABELS):
+        mask = y_true == index
+        per_class[label] = {
+            "precision": float(report[label]["precision"]),
+            "recall": float(report[label]["recall"]),
+            "f1": float(report[label]["f1-score"]),
+            "support": int(mask.sum()),
+            "not_recognised": int((~accepted[mask]).sum()),
+        }
+    return {
+        "images": len(y_true),
+        "classes": [LABELS[i] for i in present],
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "unknown_threshold": threshold,
+        "not_recognised_rate": float((~accepted).mean()),
+        # What a visitor sees as a right answer: the true game named, above the threshold.
+        "named_correctly": float((accepted & (y_pred == y_true)).mean()),
+        "accepted_accuracy": float((y_pred[accepted] == y_true[accepted]).mean()) if accepted.any() else None,
+        "per_class": per_class,
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=range(len(LABELS))).tolist(),
+    }
+
+
+def markdown(section: dict[str, Any]) -> list[str]:
+    """The report's own section for the external set; the test-split figures above it stay as they were."""
+    left_out = section["copies_of_run_images"]
+    skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(section["skipped"].items())) or "none"
+    accepted = "n/a" if section["accepted_accuracy"] is None else f"{section['accepted_accuracy']:.4f}"
+    lines = [
+        f"## External set: {Path(section['root']).name} ({section['images']} images the run never saw)",
+        "",
+        f"Folder `{section['root']}`, labelled by its folder names (the alias table of `prepare`); judged "
+        f"with the temperature and threshold fitted on validation, as the served model answers. Left out: "
+        f"{left_out} exact copies of the run's own images; skipped files: {skipped}.",
+        "",
+        "| metric | value |",
+        "| --- | --- |",
+        f"| accuracy (top-1) | {section['accuracy']:.4f} |",
+        f"| macro F1 (over the {len(section['classes'])} classes present) | {section['macro_f1']:.4f} |",
+        f'| "{UNKNOWN_NAME}" (calibrated confidence under {section["unknown_threshold"]:.3f}) '
+        f"| {section['not_recognised_rate']:.4f} |",
+        f"| named correctly (right game, above the threshold) | {section['named_correctly']:.4f} |",
+        f"| accuracy of the answers above the threshold | {accepted} |",
+        "",
+        f'| class | precision | recall | F1 | support | "{UNKNOWN_NAME}" |',
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for label in LABELS:
+        c = section["per_class"][label]
+        lines.append(
+            f"| {DISPLAY_NAMES[label]} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} "
+            f"| {c['support']} | {c['not_recognised']} |"
+        )
+    lines += [
+        "",
+        "Confusion matrix (top-1 counts; rows true, columns predicted):",
+        "",
+        "| true \\ predicted | " + " | ".join(DISPLAY_NAMES[label] for label in LABELS) + " |",
+        "| --- |" + " --- |" * len(LABELS),
+    ]
+    for label, row in zip(LABELS, section["confusion_matrix"], strict=True):
+        lines.append(f"| {DISPLAY_NAMES[label]} | " + " | ".join(str(n) for n in row) + " |")
+    lines += ["", "![external confusion matrix](external_confusion_matrix.png)", ""]
+    return lines
