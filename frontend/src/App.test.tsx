@@ -18,6 +18,7 @@ function view(provenance: Provenance): ModelsView {
     provenance: { images: 2800, epochs: 3, test_macro_f1: 0.987, ...provenance },
     unknown_threshold: 0.9,
     arch: "efficientnet_lite0",
+    max_upload_bytes: 5 * 1024 * 1024,
   };
 }
 const synthetic = view({ data_kind: "synthetic", synthetic_images: 2800, data_root: "synthetic frames (the embedded default)" });

@@ -64,7 +64,7 @@ describe("the API client", () => {
   });
 
   it("gets the models view", async () => {
-    const view = { models: [], labels: [], provenance: {}, unknown_threshold: 0.9, arch: "tiny" };
+    const view = { models: [], labels: [], provenance: {}, unknown_threshold: 0.9, arch: "tiny", max_upload_bytes: 5242880 };
     expect(await models(clientAnswering(200, view))).toEqual(view);
   });
 

@@ -10,7 +10,7 @@ export interface ModelsState {
   error: ApiError | null;
 }
 
-const ModelsContext = createContext<ModelsState>({ view: null, error: null });
+export const ModelsContext = createContext<ModelsState>({ view: null, error: null });
 
 /** A page opened while the stack is still warming up gets its answer once the model is ready. */
 const TRANSIENT: ReadonlySet<ApiErrorKind> = new Set(["unavailable", "timeout", "network", "rate_limited"]);

@@ -35,6 +35,8 @@ export interface ModelsView {
   provenance: Provenance;
   unknown_threshold: number | null;
   arch: string | null;
+  /** The stack's one upload limit (MAX_UPLOAD_BYTES): nginx, the gateway, TorchServe and the handler. */
+  max_upload_bytes: number;
 }
 
 /** What the served model learned from (written by `python -m training export`; absent fields are null). */

@@ -2,7 +2,8 @@ import { act, render, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiError } from "../api/errors";
-import type { Classification } from "../api/types";
+import { ModelsContext } from "../api/models";
+import type { Classification, ModelsView } from "../api/types";
 import { ShotCard } from "./ShotCard";
 
 vi.mock("../api/client", () => ({ classify: vi.fn(), explain: vi.fn(), models: vi.fn() }));
@@ -29,6 +30,15 @@ function answer(overrides: Partial<Classification> = {}): Classification {
     ...overrides,
   };
 }
+
+const view: ModelsView = {
+  models: [],
+  labels: [],
+  provenance: { data_kind: "real" },
+  unknown_threshold: 0.5,
+  arch: "tiny",
+  max_upload_bytes: 5 * 1024 * 1024,
+};
 
 const failing = (kind: ApiError["kind"], status: number, retryAfter: number | null = null) =>
   new ApiError(kind, "gateway says no", status, "code", retryAfter);
@@ -70,10 +80,32 @@ describe("a screenshot's card", () => {
     expect(classify).not.toHaveBeenCalled();
   });
 
-  it("refuses a file over 5 MB inline, without uploading", () => {
-    render(<ShotCard file={new File([new Uint8Array(6 * 1024 * 1024)], "huge.png", { type: "image/png" })} />);
-    expect(screen.getByRole("alert")).toHaveTextContent("the limit is 5 MB");
+  const withLimit = (maxBytes: number, file: File) => (
+    <ModelsContext.Provider value={{ view: { ...view, max_upload_bytes: maxBytes }, error: null }}>
+      <ShotCard file={file} />
+    </ModelsContext.Provider>
+  );
+  const png = (megabytes: number) =>
+    new File([new Uint8Array(megabytes * 1024 * 1024)], "huge.png", { type: "image/png" });
+
+  it("refuses a file over the stack's upload limit inline, without uploading", () => {
+    render(withLimit(5 * 1024 * 1024, png(6)));
+    expect(screen.getByRole("alert")).toHaveTextContent("huge.png is 6 MB; the limit is 5 MB.");
     expect(classify).not.toHaveBeenCalled();
+  });
+
+  it("takes the limit the stack announces, not a constant of its own", async () => {
+    classify.mockResolvedValue(answer());
+    render(withLimit(8 * 1024 * 1024, png(7)));
+    expect(await screen.findByTestId("verdict")).toHaveTextContent("Elden Ring");
+    expect(classify).toHaveBeenCalledTimes(1);
+  });
+
+  it("leaves the size to the gateway while the limit is not known yet", async () => {
+    classify.mockRejectedValue(failing("too_large", 413));
+    render(<ShotCard file={png(6)} />);
+    expect(await screen.findByRole("alert")).toHaveTextContent("That file is too large");
+    expect(classify).toHaveBeenCalledTimes(1);
   });
 
   it.each([

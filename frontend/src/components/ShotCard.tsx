@@ -17,7 +17,9 @@ type State =
 
 /** One screenshot in the queue: its preview, upload progress, and the verdict or what went wrong. */
 export function ShotCard({ file }: { file: File }) {
-  const rejection = useMemo(() => checkFile(file), [file]);
+  const { view } = useModels();
+  // Judged once, when the card appears, against the limit the stack announced (MAX_UPLOAD_BYTES).
+  const [rejection] = useState(() => checkFile(file, view?.max_upload_bytes ?? null));
   const [state, setState] = useState<State>(
     rejection ? { step: "rejected", message: rejection } : { step: "uploading", progress: 0 },
   );
