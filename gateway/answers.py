@@ -69,3 +69,63 @@ def checked(shape: type[Shape], answer: Any) -> Shape:
         raise ApiError(
             502, "bad_upstream_answer", "the model server gave an answer of the wrong shape; try again"
         ) from None
+
+
+# -- what the gateway answers its clients -------------------------------------------------------------
+class Classification(BaseModel):
+    label: str = Field(description='a game\'s label, or "unknown" under the calibrated threshold')
+    name: str = Field(description='the game\'s name, or "Not recognised"')
+    confidence: float = Field(ge=0, le=1)
+    top_k: list[Ranked]
+    model: ModelRef
+    sha256: str = Field(description="the image's SHA-256, hex")
+    cached: bool
+    timings_ms: dict[str, float]
+
+
+class Explanation(BaseModel):
+    label: str
+    name: str
+    rows: int
+    cols: int
+    heatmap: list[list[float]] = Field(description="rows x cols values in [0, 1]: where the model looked")
+    model: ModelRef
+    sha256: str
+    cached: bool
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every failure's one shape."""
+
+    error: ErrorDetail
+
+
+class Worker(BaseModel):
+    id: str | None
+    status: str | None
+
+
+class Version(BaseModel):
+    version: str
+    default: bool
+    workers: list[Worker]
+
+
+class ServedModel(BaseModel):
+    name: str
+    default_version: str | None
+    versions: list[Version]
+
+
+class ModelsView(BaseModel):
+    models: list[ServedModel]
+    labels: list[dict[str, str]]
+    provenance: dict[str, Any]
+    unknown_threshold: float | None
+    arch: str | None
+    max_upload_bytes: int

@@ -14,6 +14,7 @@ from gateway.core.config import Settings, get_settings
 from gateway.errors import install_error_handlers
 from gateway.in_flight import InFlightLimit
 from gateway.metrics import MetricsMiddleware
+from gateway.openapi import install_openapi
 from gateway.responses import JsonResponse
 from gateway.services import Services
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(classify.routes)
     for module in (models, health):
         app.include_router(module.router)
+    install_openapi(app)
     return app
 
 

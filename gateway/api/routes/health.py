@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from gateway.answers import ErrorBody
 from gateway.api.deps import ServicesDep
 from gateway.errors import ApiError, error_response
 from gateway.metrics import render
@@ -18,7 +19,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"model": ErrorBody, "description": "not ready yet"}})
 async def readyz(deps: ServicesDep) -> JsonResponse:
     try:
         await deps.state.refresh()
@@ -37,7 +38,7 @@ async def readyz(deps: ServicesDep) -> JsonResponse:
     )
 
 
-@router.get("/metrics")
+@router.get("/metrics", include_in_schema=False)  # Prometheus' text format, for the scraper
 async def metrics() -> Response:
     payload, content_type = render()
     return Response(payload, media_type=content_type)

@@ -7,12 +7,20 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from gateway import services
+from gateway.answers import ErrorBody, ModelsView
 from gateway.api.deps import ServicesDep, admit
 
 router = APIRouter(prefix="/api/v1")
 
 
-@router.get("/models")
+@router.get(
+    "/models",
+    responses={
+        200: {"model": ModelsView},
+        429: {"model": ErrorBody, "description": "rate limited"},
+        503: {"model": ErrorBody, "description": "no model is being served yet"},
+    },
+)
 async def models(request: Request, response: Response, deps: ServicesDep) -> dict[str, Any]:
     response.headers.update((await admit(request, deps)).headers())
     return await services.models_view(deps)

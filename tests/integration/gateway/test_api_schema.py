@@ -1,0 +1,64 @@
+"""The gateway's OpenAPI schema describes the whole public API, and Schemathesis, fuzzing the live
+gateway from it (a bounded number of examples, a fixed seed), finds no 5xx, no error outside the one
+shape and no answer that breaks the schema."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.gateway import gateway_env, start_gateway
+from tests.support.procs import LoopbackServer
+from tests.support.redis import RedisServer
+from tests.support.torchserve import TorchServe
+
+
+@pytest.fixture(scope="module")
+def open_gateway(
+    torchserve: TorchServe, redis_server: RedisServer, tmp_path_factory
+) -> Iterator[LoopbackServer]:
+    env = gateway_env(torchserve, redis_server.url, RATE_LIMIT="100000/minute")
+    server = start_gateway(tmp_path_factory.mktemp("schema-gateway"), env)
+    yield server
+    server.stop()
+
+
+def test_the_schema_describes_uploads_top_k_answers_and_every_error(open_gateway):
+    schema = httpx.get(f"{open_gateway.url}/openapi.json").json()
+    classify = schema["paths"]["/api/v1/classify"]["post"]
+    content = classify["requestBody"]["content"]
+    assert content["multipart/form-data"]["schema"]["required"] == ["file"]
+    assert {"image/jpeg", "image/png", "image/webp"} <= set(content)
+    assert classify["parameters"][0]["name"] == "top_k"
+    assert {"200", "400", "413", "415", "422", "429", "502", "503", "504"} <= set(classify["responses"])
+    error_ref = "#/components/schemas/ErrorBody"
+    assert classify["responses"]["415"]["content"]["application/json"]["schema"]["$ref"] == error_ref
+    assert "Retry-After" in classify["responses"]["429"]["headers"]
+    assert "/api/v1/explain" in schema["paths"]
+    models = schema["paths"]["/api/v1/models"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert models["schema"]["$ref"] == "#/components/schemas/ModelsView"
+    assert "/metrics" not in schema["paths"]
+    assert "swagger" in httpx.get(f"{open_gateway.url}/docs").text.lower()
+
+
+def test_schemathesis_finds_nothing_against_the_live_gateway(open_gateway, tmp_path: Path):
+    # positive_data_acceptance is left out: no JSON schema can say "bytes that decode as an image", so
+    # the random bytes it takes for valid uploads are rightly refused with 400 or 415.
+    options = ["--checks", "all", "--exclude-checks", "positive_data_acceptance", "--max-examples", "100"]
+    options += ["--seed", "7", "--no-color", "--generation-database", "none"]
+    options += ["--report", "junit", "--report-dir", str(tmp_path)]
+    schemathesis = str(Path(sys.executable).parent / "schemathesis")
+    run = subprocess.run(
+        [schemathesis, "run", f"{open_gateway.url}/openapi.json", *options],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert "No issues found" in run.stdout
+    assert "Tested: 5" in run.stdout
