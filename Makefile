@@ -7,7 +7,7 @@ RUN_DIR ?= runs/demo
 ARCH ?= efficientnet_lite0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test lint unit integration e2e frontend-test train-demo archive bench up down clean
+.PHONY: setup demo test lint unit integration e2e frontend-test train-demo archive demo-model bench soak up down clean
 
 setup:
 	@bash scripts/setup.sh
@@ -43,12 +43,19 @@ train-demo: setup
 archive: setup
 	$(PY) -m training export $(RUN_DIR) --model-store model_store
 
-## The whole-stack benchmark (BENCHMARKS.md); trains and archives the demo model first on a fresh clone.
-bench: setup
+## The demo model, trained and archived when a fresh clone has none (bench and soak need it).
+demo-model: setup
 	@if [ ! -f model_store/fromsoft.mar ] || [ ! -d $(RUN_DIR)/serving ]; then \
-		echo "bench: no demo model yet: training and archiving it first (about 8 minutes)"; \
+		echo "no demo model yet: training and archiving it first (about 8 minutes)"; \
 		$(MAKE) --no-print-directory train-demo archive; fi
+
+## The whole-stack benchmark (BENCHMARKS.md).
+bench: demo-model
 	$(PY) -m benchmarks.run --run $(RUN_DIR)
+
+## Faults under steady load for 4 minutes, loopback only (BENCHMARKS.md, Reliability); exits 1 on a missed target.
+soak: demo-model
+	$(PY) -m benchmarks.soak
 
 ## The native stack in the background (state, logs and PIDs under var/).
 up: setup

@@ -30,3 +30,8 @@ def screenshot_groups() -> dict[str, list[bytes]]:
         name = "real 4K" if height >= 1800 else "real 1080p" if height >= 1000 else "real <=720p"
         groups[name].append(path.read_bytes())
     return groups
+
+
+def distinct(image: bytes, n: int) -> bytes:
+    """The same picture with different bytes (a cache miss): decoders ignore data after the image's end."""
+    return image + b"\x00" + n.to_bytes(8, "big")

@@ -31,7 +31,7 @@ import httpx
 
 from benchmarks.common import machine, summary, write_json
 from benchmarks.handler_vs_stock import stock_archive
-from benchmarks.images import REPO, screenshot_groups, synthetic_frames
+from benchmarks.images import REPO, distinct, screenshot_groups, synthetic_frames
 from benchmarks.memory import PeakMemory
 from tests.support.gateway import gateway_env, start_gateway
 from tests.support.nginx import start_nginx
@@ -88,11 +88,6 @@ def served_macro_f1(run_dir: Path, classify: Callable[[bytes], list[float]]) -> 
     predicted = [int(np.argmax(classify(r.path.read_bytes()))) for r in rows]
     truth = [LABELS.index(r.label) for r in rows]
     return float(f1_score(truth, predicted, average="macro", labels=range(len(LABELS)), zero_division=0))
-
-
-def distinct(image: bytes, n: int) -> bytes:
-    """The same picture with different bytes: trailing data after the image's end is ignored by decoders."""
-    return image + b"\x00" + n.to_bytes(8, "big")
 
 
 def measure(

@@ -48,6 +48,10 @@ class ManagementClient:
     def list(self) -> Any:
         return self._call("GET", "/models")
 
+    def default(self, name: str) -> Any:
+        """The default version: the one answering requests, with its workers."""
+        return self._call("GET", f"/models/{name}")
+
     def describe(self, name: str, version: str | None = None) -> Any:
         return self._call("GET", f"/models/{name}" + (f"/{version}" if version else "/all"))
 

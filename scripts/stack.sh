@@ -4,6 +4,7 @@
 #   scripts/stack.sh up      start in the background (make up)
 #   scripts/stack.sh down    stop everything it started (make down)
 #   scripts/stack.sh status  what is running
+#   scripts/stack.sh restart NAME   one component again (nginx, gateway, token_keeper, torchserve, redis)
 # Every process runs in its own session and is stopped by process group, so nothing is left behind.
 # State (configs, PIDs, logs, TorchServe's tokens) lives under $VAR_DIR (default var/, git-ignored).
 set -euo pipefail
@@ -84,25 +85,19 @@ web_root_for_nginx() {
   fi
 }
 
-up() {
-  mkdir -p "$RUN" "$LOGS"
-  for name in "${COMPONENTS[@]}"; do
-    if alive "$name"; then say "already running (make down to stop it); web: http://127.0.0.1:$WEB_PORT"; exit 0; fi
-  done
-  compgen -G "$MODEL_STORE/*.mar" >/dev/null || die "no model archive in $MODEL_STORE (make demo trains one)"
-  for var in WEB_PORT GATEWAY_PORT REDIS_PORT TS_INFERENCE_PORT TS_MANAGEMENT_PORT TS_METRICS_PORT TS_GRPC_PORT \
-    TS_GRPC_MANAGEMENT_PORT; do
-    port_busy "${!var}" && die "port ${!var} ($var) is already in use; free it or set $var to another port"
-  done
-  [ -f "$WEB_ROOT/index.html" ] || say "note: no built front end in $WEB_ROOT; the API still answers at /api/v1"
+# One function per component: `up` starts them in order, `restart NAME` one of them again.
+TS_DIR=$VAR_DIR/torchserve
 
+start_redis() {
   say "starting redis on 127.0.0.1:$REDIS_PORT"
   mkdir -p "$VAR_DIR/redis"
   start redis "$LOGS/redis.log" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
     --dir "$VAR_DIR/redis"
+}
 
+start_torchserve() {
   say "starting TorchServe (inference :$TS_INFERENCE_PORT, management :$TS_MANAGEMENT_PORT, loopback only)"
-  local ts=$VAR_DIR/torchserve models
+  local ts=$TS_DIR models
   mkdir -p "$ts/tmp" "$ts/logs"
   rm -f "$ts/key_file.json"
   models=$(cd "$MODEL_STORE" && ls -1 ./*.mar | head -1 | xargs basename)
@@ -117,21 +112,27 @@ up() {
   (cd "$ts" && TMPDIR="$ts/tmp" TEMP="$ts/tmp" LOG_LOCATION="$ts/logs" METRICS_LOCATION="$ts/logs" \
     PATH="$(dirname "$PY"):$PATH" start torchserve "$LOGS/torchserve.log" "$(dirname "$PY")/torchserve" --start \
     --foreground --ncs --ts-config "$ts/config.properties" --model-store "$MODEL_STORE")
+}
 
+start_token_keeper() {
   say "starting the token keeper (TorchServe's keys live ${TS_TOKEN_EXPIRATION_MIN:-60} min; renewed at half)"
-  start token_keeper "$LOGS/token_keeper.log" "$PY" -m handler.token_keeper --key-file "$ts/key_file.json" \
+  start token_keeper "$LOGS/token_keeper.log" "$PY" -m handler.token_keeper --key-file "$TS_DIR/key_file.json" \
     --management-url "http://127.0.0.1:$TS_MANAGEMENT_PORT"
+}
 
+start_gateway() {
   say "starting the gateway on 127.0.0.1:$GATEWAY_PORT ($GATEWAY_WORKERS workers)"
   rm -rf "$VAR_DIR/gateway/prometheus"  # last run's counts; python -m gateway creates it afresh
   TORCHSERVE_INFERENCE_URL="http://127.0.0.1:$TS_INFERENCE_PORT" \
     TORCHSERVE_MANAGEMENT_URL="http://127.0.0.1:$TS_MANAGEMENT_PORT" \
-    TORCHSERVE_KEY_FILE="$ts/key_file.json" MODEL_NAME="$MODEL_NAME" \
+    TORCHSERVE_KEY_FILE="$TS_DIR/key_file.json" MODEL_NAME="$MODEL_NAME" \
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" RATE_LIMIT="$RATE_LIMIT" \
     PROMETHEUS_MULTIPROC_DIR="$VAR_DIR/gateway/prometheus" \
     start gateway "$LOGS/gateway.log" "$PY" -m gateway --host 127.0.0.1 --port "$GATEWAY_PORT" \
     --workers "$GATEWAY_WORKERS"
+}
 
+start_nginx() {
   say "starting nginx on 127.0.0.1:$WEB_PORT"
   local spill  # where nginx spills large bodies; a folder of its own when www-data cannot reach var/
   spill=$("$PY" -m nginx.render --out "$VAR_DIR/nginx/nginx.conf" --prefix "$VAR_DIR/nginx" \
@@ -139,6 +140,21 @@ up() {
   case "$spill" in "$VAR_DIR"/*) ;; *) echo "$spill" >>"$RUN/cleanup" ;; esac
   start nginx "$LOGS/nginx.log" "$(command -v nginx || echo /usr/sbin/nginx)" -p "$VAR_DIR/nginx" \
     -c "$VAR_DIR/nginx/nginx.conf" -e "$VAR_DIR/nginx/error.log" -g "daemon off;"
+}
+
+up() {
+  mkdir -p "$RUN" "$LOGS"
+  for name in "${COMPONENTS[@]}"; do
+    if alive "$name"; then say "already running (make down to stop it); web: http://127.0.0.1:$WEB_PORT"; exit 0; fi
+  done
+  compgen -G "$MODEL_STORE/*.mar" >/dev/null || die "no model archive in $MODEL_STORE (make demo trains one)"
+  for var in WEB_PORT GATEWAY_PORT REDIS_PORT TS_INFERENCE_PORT TS_MANAGEMENT_PORT TS_METRICS_PORT TS_GRPC_PORT \
+    TS_GRPC_MANAGEMENT_PORT; do
+    port_busy "${!var}" && die "port ${!var} ($var) is already in use; free it or set $var to another port"
+  done
+  [ -f "$WEB_ROOT/index.html" ] || say "note: no built front end in $WEB_ROOT; the API still answers at /api/v1"
+
+  for name in redis torchserve token_keeper gateway nginx; do "start_$name"; done
 
   say "waiting for the model's workers (up to ${READY_TIMEOUT}s)"
   local waited=0
@@ -151,7 +167,7 @@ up() {
     sleep 1
   done
   say "ready: http://127.0.0.1:$WEB_PORT  (API: http://127.0.0.1:$WEB_PORT/api/v1/classify)"
-  say "logs: $LOGS/  TorchServe management (operators only, token in $ts/key_file.json): http://127.0.0.1:$TS_MANAGEMENT_PORT"
+  say "logs: $LOGS/  TorchServe management (operators only, token in $TS_DIR/key_file.json): http://127.0.0.1:$TS_MANAGEMENT_PORT"
 }
 
 case "${1:-}" in
@@ -170,10 +186,17 @@ case "${1:-}" in
       sleep 2
     done
     ;;
+  restart)  # one component again (after a crash, or a test's fault), the others untouched
+    name=${2:-}
+    [[ " ${COMPONENTS[*]} " == *" $name "* ]] || die "usage: $0 restart ${COMPONENTS[*]// /|}"
+    mkdir -p "$RUN" "$LOGS"
+    stop_component "$name"
+    "start_$name"
+    ;;
   status)
     for name in "${COMPONENTS[@]}"; do
       if alive "$name"; then echo "$name: running (pid $(cat "$RUN/$name.pid"))"; else echo "$name: stopped"; fi
     done
     ;;
-  *) echo "usage: $0 up|down|run|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|run|status|restart NAME" >&2; exit 2 ;;
 esac
