@@ -20,6 +20,11 @@ CONTAINERS_CONF = REPO / "docker" / "podman" / "containers.conf"
 # The stand-in for redis:7.4-alpine that scripts/container_images.sh builds (Docker Hub is out of reach).
 LOCAL_REDIS_IMAGE = "localhost/fromsoft-lens-base/redis:7-bookworm"
 PROJECT_LABEL = "io.podman.compose.project"
+REMOVE = {
+    "containers": ("rm", "-f", "-v"),
+    "networks": ("network", "rm", "-f"),
+    "volumes": ("volume", "rm", "-f"),
+}
 
 
 def podman_env() -> dict[str, str]:
@@ -102,7 +107,6 @@ class ComposeStack:
         started = time.monotonic()
         took: dict[str, float] = {}
         for service in self.services:
-            status = ""
             while (status := self.health(service)) != "healthy":
                 if time.monotonic() - started > timeout:
                     logs = podman("logs", "--tail", "40", self.container(service), check=False)
@@ -116,10 +120,7 @@ class ComposeStack:
         """Stop and remove everything the project made, the volumes and the training profile included."""
         self.compose("--profile", "training", "down", "-v", "--remove-orphans", check=False, timeout=300)
         for kind, names in self.leftovers().items():  # a run that died half-way: clear by name
-            command = {"containers": ("rm", "-f", "-v"), "networks": ("network", "rm", "-f")}.get(
-                kind, ("volume", "rm", "-f")
-            )
-            podman(*command, *names, check=False)
+            podman(*REMOVE[kind], *names, check=False)
 
 
 def require_container_tools() -> None:
