@@ -7,7 +7,8 @@ RUN_DIR ?= runs/demo
 ARCH ?= efficientnet_lite0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test lint unit integration e2e frontend-test train-demo archive demo-model bench soak up down clean
+.PHONY: setup demo test lint unit integration e2e frontend-test test-containers images train-demo archive \
+	demo-model bench soak up down clean
 
 setup:
 	@bash scripts/setup.sh
@@ -15,10 +16,12 @@ setup:
 demo: setup
 	@bash scripts/demo.sh
 
-## Tests: lint first (cheap), then unit, integration and end-to-end tests, then the front end's own.
+## Tests: lint first (cheap), then unit, integration and end-to-end tests, the front end's own, and
+## the compose stack built and run under podman.
 test: setup lint
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --ignore=tests/containers
 	@if [ -f frontend/package.json ]; then $(MAKE) --no-print-directory frontend-test; fi
+	@$(MAKE) --no-print-directory test-containers
 
 lint:
 	$(VENV)/bin/ruff check .
@@ -35,6 +38,14 @@ e2e: setup
 
 frontend-test:
 	cd frontend && npm run --silent lint && npm run --silent typecheck && npm run --silent test
+
+## The three images built with podman, docker-compose.yml up, checked through its ports, removed.
+test-containers: setup
+	$(PY) -m pytest tests/containers
+
+## The three images with podman (local base images made with debootstrap when missing).
+images: setup
+	@bash scripts/container_images.sh
 
 ## Training the embedded default into $(RUN_DIR) (make demo calls this when model_store/ is empty).
 train-demo: setup

@@ -1,14 +1,19 @@
 # The gateway: FastAPI under uvicorn; no torch in this image.
-FROM python:3.11.7-slim-bookworm
+# PYTHON_IMAGE: any Debian bookworm image with Python 3.11 (the test here passes a local stand-in).
+ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
+FROM ${PYTHON_IMAGE}
 
-RUN useradd --create-home --uid 1000 gateway
+COPY requirements/gateway.txt requirements/constraints.txt /tmp/requirements/
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir -c /tmp/requirements/constraints.txt \
+        -r /tmp/requirements/gateway.txt \
+    && rm -rf /tmp/requirements \
+    && useradd --create-home --uid 1000 gateway
 WORKDIR /app
-COPY requirements/gateway.txt requirements/constraints.txt requirements/
-RUN pip install --no-cache-dir -c requirements/constraints.txt -r requirements/gateway.txt
 COPY gateway/ gateway/
 COPY handler/__init__.py handler/formats.py handler/
 
+ENV PATH=/opt/venv/bin:$PATH PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 USER 1000
-ENV PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 EXPOSE 8001
 CMD ["sh", "-c", "exec python -m gateway --host 0.0.0.0 --port 8001 --workers ${GATEWAY_WORKERS:-2}"]

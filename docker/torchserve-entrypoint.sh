@@ -10,6 +10,6 @@ python -m handler.ts_config /app/config.properties \
   --set "grpc_inference_address=127.0.0.1" --set "grpc_management_address=127.0.0.1" \
   --set "model_store=/home/model-server/model-store" \
   --set "load_models=${LOAD_MODELS:-fromsoft.mar}" >/tmp/config.properties
-cd /app
+# The working directory (the image's, a volume in compose and Kubernetes) is where key_file.json goes.
 exec torchserve --start --foreground --ncs --ts-config /tmp/config.properties \
   --model-store /home/model-server/model-store

@@ -13,10 +13,18 @@ declare -A need=(
   [redis-server]=redis-server
   [nginx]=nginx
   [chromium]=chromium
+  # make test-containers: podman with runc (crun fails here), its network stack with name resolution,
+  # and debootstrap for the local base images (scripts/container_images.sh)
+  [podman]=podman
+  [runc]=runc
+  [netavark]=netavark
+  [aardvark-dns]=aardvark-dns
+  [debootstrap]=debootstrap
 )
 missing=()
 for cmd in "${!need[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${need[$cmd]}")
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/usr/lib/podman/$cmd" ] \
+    || missing+=("${need[$cmd]}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO="sudo"; else

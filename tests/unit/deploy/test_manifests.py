@@ -1,9 +1,10 @@
-"""Deployment files validated offline: no Docker engine or cluster runs here, so the compose file is
-checked against the Compose specification, Dockerfiles with hadolint, manifests against Kubernetes'
-schemas (kubernetes-validate), and what each publishes is pinned."""
+"""Deployment files validated offline: the compose file against the Compose specification, Dockerfiles
+with hadolint, manifests against Kubernetes' schemas (kubernetes-validate, no cluster runs here), and
+what each publishes is pinned. tests/containers builds the images and runs the compose stack."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,32 @@ def test_compose_services_wait_for_healthy_dependencies():
 def test_dockerfiles_pass_hadolint(dockerfile):
     result = run(BIN / "hadolint", dockerfile)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("dockerfile", sorted((REPO / "docker").glob("*.Dockerfile")), ids=lambda p: p.name)
+def test_every_base_image_is_a_build_arg_defaulting_to_a_public_image(dockerfile):
+    """So that a machine without Docker Hub can build from local bases (scripts/container_images.sh)."""
+    lines = dockerfile.read_text().splitlines()
+    args = dict(line[4:].split("=", 1) for line in lines if line.startswith("ARG ") and "=" in line)
+    stages = [line.split()[3] for line in lines if line.startswith("FROM ") and " AS " in line]
+    for base in (line.split()[1] for line in lines if line.startswith("FROM ")):
+        if base == "scratch" or base in stages:
+            continue
+        assert re.fullmatch(r"\$\{\w+\}", base), base
+        assert re.fullmatch(r"[a-z0-9.-]+:[\w.-]+", args[base[2:-1]]), "an official image with its tag"
+
+
+def test_kubernetes_runs_the_images_compose_builds():
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    built = {s["image"] for s in services.values() if "build" in s}
+    ours = {
+        container["image"]
+        for name in ("serving.yaml", "web.yaml")
+        for doc in _documents(name)
+        if doc["kind"] == "Deployment"
+        for container in doc["spec"]["template"]["spec"]["containers"]
+    }
+    assert ours == built == {f"fromsoft-lens/{n}:0.1.0" for n in ("torchserve", "gateway", "web")}
 
 
 def test_every_kustomization_resource_exists_and_validates_against_kubernetes_schemas():

@@ -1,0 +1,187 @@
+"""The compose stack built and run under podman, checked through its published ports (make test-containers).
+
+The images are built from the Dockerfiles (scripts/container_images.sh), the training profile trains
+the tiny model into the fresh model-store volume, docker-compose.yml comes up unchanged, and every
+service must pass its own healthcheck. Everything the project made is removed at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO
+from tests.support.compose import LOCAL_REDIS_IMAGE, ComposeStack, podman, podman_env, require_container_tools
+from tests.support.gateway import WRITE_BEHIND_WAIT
+from tests.support.procs import free_port
+from training.labels import LABELS
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # a cold build took 4-7 minutes here
+PROJECT = "fromsoft-lens-test"
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+ARTIFACTS = REPO / "artifacts" / "containers"
+
+
+def build_images() -> None:
+    """The three images (podman's layer cache makes this quick when nothing changed)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    report = ARTIFACTS / "build.jsonl"
+    report.unlink(missing_ok=True)
+    proc = subprocess.run(
+        ["bash", "scripts/container_images.sh"],
+        cwd=REPO,
+        env={**podman_env(), "BUILD_REPORT": str(report), "BUILD_LOG_DIR": str(ARTIFACTS)},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    (ARTIFACTS / "build.log").write_text(proc.stdout + proc.stderr)  # each base's and image's seconds
+    if proc.returncode != 0:
+        pytest.fail(
+            f"building the images failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}", pytrace=False
+        )
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[ComposeStack]:
+    require_container_tools()
+    build_images()
+    env = {
+        "WEB_PORT": str(free_port()),
+        "TS_MANAGEMENT_PORT": str(free_port()),
+        "REDIS_IMAGE": LOCAL_REDIS_IMAGE,
+        "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+        "TRAIN_ARCH": "tiny",
+        "TRAIN_IMAGES": "280",
+    }
+    compose = ComposeStack(PROJECT, env, ARTIFACTS / "compose.log")
+    compose.log_path.unlink(missing_ok=True)
+    compose.down()  # what an interrupted earlier run left
+    try:
+        compose.compose("--profile", "training", "run", "--rm", "training", timeout=900)
+        compose.compose("up", "-d", timeout=300)
+        took = compose.wait_healthy(timeout=300)
+        (ARTIFACTS / "healthy.json").write_text(json.dumps(took, indent=1))
+        yield compose
+    finally:
+        for service in compose.services:  # the services' own output, for a failure's post-mortem
+            with (ARTIFACTS / f"{service}.log").open("w") as log:
+                subprocess.run(
+                    ["podman", "logs", f"{PROJECT}_{service}_1"],
+                    env=podman_env(),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    timeout=60,
+                    check=False,
+                )
+        compose.down()
+    assert compose.leftovers() == {}, "compose down left these behind"
+
+
+@pytest.fixture(scope="module")
+def web(stack: ComposeStack) -> str:
+    return f"http://127.0.0.1:{stack.env['WEB_PORT']}"
+
+
+@pytest.fixture(scope="module")
+def management_key(stack: ComposeStack) -> str:
+    """The token from the ts-keys volume, read as the README tells an operator to."""
+    key_file = podman("exec", stack.container("torchserve"), "cat", "key_file.json").stdout
+    return json.loads(key_file)["management"]["key"]
+
+
+def test_the_page_and_its_script_load_through_the_web_port(web):
+    page = httpx.get(web + "/", timeout=10)
+    assert page.status_code == 200
+    assert '<div id="root">' in page.text
+    script = page.text.split('<script type="module" crossorigin src="', 1)[1].split('"', 1)[0]
+    asset = httpx.get(web + script, timeout=10)
+    assert asset.status_code == 200
+    assert "javascript" in asset.headers["content-type"]
+    assert page.headers["x-frame-options"] == "DENY"
+
+
+def test_a_real_screenshot_classifies_and_its_repeat_comes_from_the_cache(web, screenshots: Path):
+    shot = next(p for p in sorted(screenshots.rglob("*.jpg")) if 200_000 < p.stat().st_size < 2_000_000)
+    files = {"file": (shot.name, shot.read_bytes(), "image/jpeg")}
+    first = httpx.post(f"{web}/api/v1/classify", files=files, timeout=60)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["cached"] is False
+    assert body["label"] in (*LABELS, "unknown")
+    assert {p["label"] for p in body["top_k"]} <= set(LABELS)
+    time.sleep(WRITE_BEHIND_WAIT)
+    repeat = httpx.post(f"{web}/api/v1/classify", files=files, timeout=60)
+    assert repeat.status_code == 200, repeat.text
+    assert repeat.json()["cached"] is True
+    assert repeat.json()["sha256"] == body["sha256"]
+
+
+@pytest.mark.parametrize(
+    ("size", "who"),
+    [(MAX_UPLOAD_BYTES + 1, "the gateway"), (MAX_UPLOAD_BYTES + 1024 * 1024, "nginx")],
+    ids=["just-over-the-limit", "far-over-the-limit"],
+)
+def test_an_oversize_upload_gets_413_json(web, size, who):
+    """One MAX_UPLOAD_BYTES reaches both: nginx stops a body far over it, the gateway one just over."""
+    response = httpx.post(
+        f"{web}/api/v1/classify", files={"file": ("big.jpg", b"\xff" * size, "image/jpeg")}, timeout=60
+    )
+    assert response.status_code == 413, (who, response.text)
+    assert response.headers["content-type"].startswith("application/json"), who
+    assert response.json()["error"]["code"] == "payload_too_large", who
+
+
+def test_torchserve_management_answers_on_the_host_loopback_only(stack, web, management_key):
+    port = stack.env["TS_MANAGEMENT_PORT"]
+    models = httpx.get(
+        f"http://127.0.0.1:{port}/models",
+        headers={"Authorization": f"Bearer {management_key}"},
+        timeout=10,
+    )
+    assert models.status_code == 200, models.text
+    assert [m["modelName"] for m in models.json()["models"]] == ["fromsoft"]
+    assert httpx.get(f"http://127.0.0.1:{port}/models", timeout=10).status_code in (400, 401)
+    # Published on 127.0.0.1 alone, and nothing else of TorchServe's, Redis's or the gateway's is.
+    bindings = {s: podman("port", stack.container(s)).stdout.split() for s in stack.services}
+    assert bindings["torchserve"] == ["8081/tcp", "->", f"127.0.0.1:{port}"]
+    assert bindings["redis"] == bindings["gateway"] == []
+    assert bindings["web"] == ["8080/tcp", "->", f"0.0.0.0:{stack.env['WEB_PORT']}"]
+    # Not through the web port.
+    for path in ("/models", "/models/fromsoft", "/predictions/fromsoft", "/metrics", "/ping"):
+        response = httpx.get(web + path, timeout=10)
+        assert response.status_code == 404, path
+        assert "modelName" not in response.text, path
+
+
+def test_the_training_profile_trained_the_served_model_into_the_model_store_volume(stack, web):
+    volume = f"{PROJECT}_model-store"
+    mountpoint = Path(json.loads(podman("volume", "inspect", volume).stdout)[0]["Mountpoint"])
+    archive = mountpoint / "fromsoft.mar"
+    assert archive.is_file()
+    assert archive.stat().st_uid == 1000  # written by the image's unprivileged user
+    served = httpx.get(f"{web}/api/v1/models", timeout=10)
+    assert served.status_code == 200, served.text
+    assert served.json()["arch"] == "tiny"
+    assert served.json()["models"][0]["versions"][0]["workers"][0]["status"] == "READY"
+
+
+def test_redis_and_torchserve_sit_on_the_internal_network(stack):
+    """Redis has no route out of the stack; TorchServe's second network only carries its published port."""
+    networks = {
+        s: sorted(json.loads(podman("inspect", stack.container(s)).stdout)[0]["NetworkSettings"]["Networks"])
+        for s in stack.services
+    }
+    assert networks == {
+        "redis": [f"{PROJECT}_backend"],
+        "torchserve": [f"{PROJECT}_backend", f"{PROJECT}_management"],
+        "gateway": [f"{PROJECT}_backend", f"{PROJECT}_frontend"],
+        "web": [f"{PROJECT}_frontend"],
+    }
+    assert json.loads(podman("network", "inspect", f"{PROJECT}_backend").stdout)[0]["internal"] is True

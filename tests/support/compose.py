@@ -1,0 +1,131 @@
+"""docker-compose.yml run as a user runs it, under podman: podman-compose with the project's podman
+settings, a project name and ports of the test's own, and every container, network and volume it made
+removed afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CONTAINERS_CONF = REPO / "docker" / "podman" / "containers.conf"
+# The stand-in for redis:7.4-alpine that scripts/container_images.sh builds (Docker Hub is out of reach).
+LOCAL_REDIS_IMAGE = "localhost/fromsoft-lens-base/redis:7-bookworm"
+PROJECT_LABEL = "io.podman.compose.project"
+REMOVE = {
+    "containers": ("rm", "-f", "-v"),
+    "networks": ("network", "rm", "-f"),
+    "volumes": ("volume", "rm", "-f"),
+}
+
+
+def podman_env() -> dict[str, str]:
+    return {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
+
+
+def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        ["podman", *args], env=podman_env(), capture_output=True, text=True, timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(f"podman {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@dataclass
+class ComposeStack:
+    """One compose project. ``env`` holds the variables docker-compose.yml reads (ports, images, ...)."""
+
+    project: str
+    env: dict[str, str]
+    log_path: Path
+    services: tuple[str, ...] = ("redis", "torchserve", "gateway", "web")
+    compose_bin: str = field(default_factory=lambda: str(Path(sys.executable).with_name("podman-compose")))
+
+    def compose(
+        self, *args: str, timeout: float = 600, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [self.compose_bin, "-p", self.project, "-f", str(REPO / "docker-compose.yml"), *args]
+        proc = subprocess.run(
+            argv, cwd=REPO, env={**podman_env(), **self.env}, capture_output=True, text=True, timeout=timeout
+        )
+        with self.log_path.open("a") as log:
+            log.write(f"$ {' '.join(argv)}\n{proc.stdout}{proc.stderr}exit {proc.returncode}\n")
+        if check and proc.returncode != 0:
+            pytest.fail(
+                f"podman-compose {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n"
+                f"{proc.stderr[-3000:]}",
+                pytrace=False,
+            )
+        return proc
+
+    def container(self, service: str) -> str:
+        """The name of the service's one container."""
+        names = [
+            c["Names"][0]
+            for c in self.containers()
+            if c["Labels"].get("com.docker.compose.service") == service
+        ]
+        assert len(names) == 1, f"{service}: containers {names}"
+        return names[0]
+
+    def containers(self) -> list[dict]:
+        out = podman("ps", "-a", "--filter", f"label={PROJECT_LABEL}={self.project}", "--format", "json")
+        return json.loads(out.stdout or "[]")
+
+    def leftovers(self) -> dict[str, list[str]]:
+        """Containers, networks and volumes of this project that still exist."""
+        label = f"label={PROJECT_LABEL}={self.project}"
+        found = {
+            "containers": [c["Names"][0] for c in self.containers()],
+            "networks": podman("network", "ls", "--filter", label, "--format", "{{.Name}}").stdout.split(),
+            "volumes": podman("volume", "ls", "--filter", label, "--format", "{{.Name}}").stdout.split(),
+        }
+        return {kind: names for kind, names in found.items() if names}
+
+    def health(self, service: str) -> str:
+        """Run the service's own healthcheck once: podman 4.3 schedules healthchecks with systemd timers,
+        which a machine without systemd never fires, so the test runs them itself."""
+        name = self.container(service)
+        state = json.loads(podman("inspect", name).stdout)[0]["State"]
+        if state["Status"] != "running":
+            return state["Status"]
+        result = podman("healthcheck", "run", name, check=False, timeout=60)
+        return "healthy" if result.returncode == 0 else (result.stdout + result.stderr).strip() or "unhealthy"
+
+    def wait_healthy(self, timeout: float) -> dict[str, float]:
+        """Wait for every service, in the order of their depends_on, to pass its healthcheck; returns the
+        seconds each took from the call."""
+        started = time.monotonic()
+        took: dict[str, float] = {}
+        for service in self.services:
+            while (status := self.health(service)) != "healthy":
+                if time.monotonic() - started > timeout:
+                    logs = podman("logs", "--tail", "40", self.container(service), check=False)
+                    what = f"{service} not healthy after {timeout:.0f} s: {status}"
+                    pytest.fail(f"{what}\n{logs.stdout}{logs.stderr}", pytrace=False)
+                time.sleep(2)
+            took[service] = time.monotonic() - started
+        return took
+
+    def down(self) -> None:
+        """Stop and remove everything the project made, the volumes and the training profile included."""
+        self.compose("--profile", "training", "down", "-v", "--remove-orphans", check=False, timeout=300)
+        for kind, names in self.leftovers().items():  # a run that died half-way: clear by name
+            podman(*REMOVE[kind], *names, check=False)
+
+
+def require_container_tools() -> None:
+    for name in ("podman", "runc"):
+        if shutil.which(name) is None:
+            pytest.fail(f"{name} is not installed; run `make setup`", pytrace=False)
+    if not Path(sys.executable).with_name("podman-compose").exists():
+        pytest.fail("podman-compose is not installed in the virtualenv; run `make setup`", pytrace=False)
