@@ -11,7 +11,8 @@ key when TorchServe refused one it had read just before a renewal.
         --management-url http://127.0.0.1:8081
 
 One keeper per TorchServe: the native stack starts it beside TorchServe, compose runs it as a service
-on the same keys volume, Kubernetes as a container of the serving pod.
+on the same keys volume, Kubernetes as a container of the serving pod. ``--check`` (their healthcheck)
+says whether both keys are fresh.
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ def keep(
             stop.wait(check_seconds)
 
 
+def fresh(key_file: Path, lifetime_seconds: float) -> bool:
+    """Both keys have more than a sixth of their lifetime left: the keeper is doing its job."""
+    return all(seconds > lifetime_seconds / 6 for seconds in seconds_left(key_file).values())
+
+
 def main() -> None:
     lifetime = float(os.environ.get("TS_TOKEN_EXPIRATION_MIN", DEFAULT_LIFETIME_MIN))
     parser = argparse.ArgumentParser(
@@ -84,7 +90,15 @@ def main() -> None:
         default=lifetime,
         help="the keys' lifetime, TorchServe's token_expiration_min (default: TS_TOKEN_EXPIRATION_MIN or 60)",
     )
+    parser.add_argument(
+        "--check", action="store_true", help="exit 0 if both keys are fresh, 1 if not (a healthcheck)"
+    )
     args = parser.parse_args()
+    if args.check:
+        try:
+            raise SystemExit(0 if fresh(args.key_file, args.lifetime_min * 60) else 1)
+        except (OSError, ValueError, KeyError):
+            raise SystemExit(1) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

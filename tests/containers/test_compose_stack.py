@@ -59,6 +59,8 @@ def stack() -> Iterator[ComposeStack]:
         "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
         "TRAIN_ARCH": "tiny",
         "TRAIN_IMAGES": "280",
+        "TS_TOKEN_EXPIRATION_MIN": "1",  # the token keeper renews them within the test's minutes
+        "RATE_LIMIT": "100/minute",  # limits are tested on the native stack; here they get in the way
     }
     compose = ComposeStack(PROJECT, env, ARTIFACTS / "compose.log")
     compose.log_path.unlink(missing_ok=True)
@@ -181,7 +183,31 @@ def test_redis_and_torchserve_sit_on_the_internal_network(stack):
     assert networks == {
         "redis": [f"{PROJECT}_backend"],
         "torchserve": [f"{PROJECT}_backend", f"{PROJECT}_management"],
+        "token-keeper": [f"{PROJECT}_backend"],
         "gateway": [f"{PROJECT}_backend", f"{PROJECT}_frontend"],
         "web": [f"{PROJECT}_frontend"],
     }
     assert json.loads(podman("network", "inspect", f"{PROJECT}_backend").stdout)[0]["internal"] is True
+
+
+def keeper_log(stack: ComposeStack) -> str:
+    logs = podman("logs", stack.container("token-keeper"))
+    return logs.stdout + logs.stderr
+
+
+def test_the_token_keeper_renews_the_keys_and_the_gateway_follows(stack, web, screenshots: Path):
+    """TorchServe's keys live one minute here: the keeper renews them and classifications go on."""
+    keys_before = json.loads(podman("exec", stack.container("torchserve"), "cat", "key_file.json").stdout)
+    deadline = time.monotonic() + 120
+    while "renewed TorchServe's inference key" not in keeper_log(stack):
+        assert time.monotonic() < deadline, "the token keeper renewed nothing in two minutes"
+        time.sleep(2)
+    keys_after = json.loads(podman("exec", stack.container("torchserve"), "cat", "key_file.json").stdout)
+    assert keys_after["inference"]["key"] != keys_before["inference"]["key"]
+    shot = sorted(screenshots.rglob("*.png"))[0]  # not sent before: the model answers, with the new key
+    response = httpx.post(
+        f"{web}/api/v1/classify", files={"file": (shot.name, shot.read_bytes(), "image/png")}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["cached"] is False
+    assert stack.health("token-keeper") == "healthy"

@@ -47,7 +47,7 @@ class ComposeStack:
     project: str
     env: dict[str, str]
     log_path: Path
-    services: tuple[str, ...] = ("redis", "torchserve", "gateway", "web")
+    services: tuple[str, ...] = ("redis", "torchserve", "token-keeper", "gateway", "web")
     compose_bin: str = field(default_factory=lambda: str(Path(sys.executable).with_name("podman-compose")))
 
     def compose(
