@@ -18,7 +18,7 @@ from typing import Any
 
 from benchmarks.common import machine, serving_parser, summary, write_json
 from benchmarks.gateway_latency import KeepAlive, direct_client
-from benchmarks.images import synthetic_frames
+from benchmarks.images import run_data, synthetic_frames
 from tests.support.gateway import REPO, gateway_env, start_gateway
 from tests.support.procs import LoopbackServer
 from tests.support.redis import RedisServer
@@ -39,7 +39,7 @@ def main() -> None:
     parser = serving_parser(__doc__.split("\n")[0], "gateway_ab.json", rounds=10)
     parser.add_argument("--ref", action="append", default=[], help="a commit to compare (repeatable)")
     args = parser.parse_args()
-    images = synthetic_frames(args.run / "data", args.images)
+    images = synthetic_frames(run_data(args.run), args.images)
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import machine, serving_parser, summary, write_json
-from benchmarks.images import synthetic_frames
+from benchmarks.images import run_data, synthetic_frames
 from tests.support.gateway import REPO, gateway_env, start_gateway
 from tests.support.procs import LoopbackServer, ManagedProcess, free_port, port_open, wait_until
 from tests.support.redis import RedisServer
@@ -66,7 +66,7 @@ def start_forwarder(workdir: Path, torchserve: TorchServe) -> LoopbackServer:
 
 def main() -> None:
     args = serving_parser(__doc__.split("\n")[0], "gateway.json", rounds=5).parse_args()
-    images = synthetic_frames(args.run / "data", args.images)
+    images = synthetic_frames(run_data(args.run), args.images)
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

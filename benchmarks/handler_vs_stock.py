@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.common import machine, summary, write_json
-from benchmarks.images import screenshot_groups, synthetic_frames
+from benchmarks.images import run_data, screenshot_groups, synthetic_frames
 from tests.support.torchserve import start_torchserve
 from training.labels import index_to_name
 
@@ -80,7 +80,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("artifacts/bench/handler_vs_stock.json"))
     args = parser.parse_args()
 
-    groups = {"synthetic 640x360": synthetic_frames(args.run / "data", args.synthetic), **screenshot_groups()}
+    synthetic = synthetic_frames(run_data(args.run), args.synthetic)
+    groups = {"synthetic 640x360": synthetic, **screenshot_groups()}
     groups = {name: images for name, images in groups.items() if images}
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "store"

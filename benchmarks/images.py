@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO.parent / "shared" / "screenshots"
+
+
+def run_data(run_dir: Path) -> Path:
+    """The data a run was prepared from: ``RUN/data`` (make train-demo), else prepare's own record of it."""
+    if (run_dir / "data").is_dir():
+        return run_dir / "data"
+    return Path(json.loads((run_dir / "prepare_report.json").read_text())["data_root"])
 
 
 def synthetic_frames(data_root: Path, count: int) -> list[bytes]:

@@ -31,7 +31,7 @@ import httpx
 
 from benchmarks.common import machine, summary, write_json
 from benchmarks.handler_vs_stock import stock_archive
-from benchmarks.images import REPO, distinct, screenshot_groups, synthetic_frames
+from benchmarks.images import REPO, distinct, run_data, screenshot_groups, synthetic_frames
 from benchmarks.memory import PeakMemory
 from tests.support.gateway import gateway_env, start_gateway
 from tests.support.nginx import start_nginx
@@ -138,7 +138,7 @@ def main() -> None:
             "and make archive first)"
         )
 
-    images = synthetic_frames(args.run / "data", 12) if (args.run / "data").is_dir() else []
+    images = synthetic_frames(run_data(args.run), 12)
     real = screenshot_groups()
     images += real["real 1080p"][:6] + real["real 4K"][:6]
     pool = [images[i % len(images)] for i in range(args.requests)]
