@@ -17,7 +17,7 @@ from PIL import Image
 from benchmarks.common import machine, write_json
 from benchmarks.images import screenshot_groups
 from handler.image_decode import decode_image
-from training.preprocessing import eval_transform
+from inference.preprocessing import eval_transform
 from training.registry import get_spec
 
 

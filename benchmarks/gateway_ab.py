@@ -19,10 +19,11 @@ from typing import Any
 from benchmarks.common import machine, serving_parser, summary, write_json
 from benchmarks.gateway_latency import KeepAlive, direct_client
 from benchmarks.images import run_data, synthetic_frames
-from tests.support.gateway import REPO, gateway_env, start_gateway
-from tests.support.procs import LoopbackServer
-from tests.support.redis import RedisServer
-from tests.support.torchserve import start_torchserve
+from launchers import REPO
+from launchers.gateway import gateway_env, start_gateway
+from launchers.procs import LoopbackServer
+from launchers.redis import RedisServer
+from launchers.torchserve import start_torchserve
 
 
 def checkout(ref: str, where: Path) -> Path:

@@ -21,10 +21,11 @@ from typing import Any
 
 from benchmarks.common import machine, serving_parser, summary, write_json
 from benchmarks.images import run_data, synthetic_frames
-from tests.support.gateway import REPO, gateway_env, start_gateway
-from tests.support.procs import LoopbackServer, ManagedProcess, free_port, port_open, wait_until
-from tests.support.redis import RedisServer
-from tests.support.torchserve import TorchServe, start_torchserve
+from launchers import REPO
+from launchers.gateway import gateway_env, start_gateway
+from launchers.procs import LoopbackServer, ManagedProcess, free_port, port_open, wait_until
+from launchers.redis import RedisServer
+from launchers.torchserve import TorchServe, start_torchserve
 
 
 class KeepAlive:

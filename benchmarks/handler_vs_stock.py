@@ -21,8 +21,8 @@ import httpx
 
 from benchmarks.common import machine, summary, write_json
 from benchmarks.images import run_data, screenshot_groups, synthetic_frames
-from tests.support.torchserve import start_torchserve
-from training.labels import index_to_name
+from inference.labels import index_to_name
+from launchers.torchserve import start_torchserve
 
 
 def stock_archive(run_dir: Path, store: Path) -> None:

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,10 +34,10 @@ from benchmarks.common import machine, summary, write_json
 from benchmarks.handler_vs_stock import stock_archive
 from benchmarks.images import REPO, distinct, run_data, screenshot_groups, synthetic_frames
 from benchmarks.memory import PeakMemory
-from tests.support.gateway import gateway_env, start_gateway
-from tests.support.nginx import start_nginx
-from tests.support.redis import RedisServer
-from tests.support.torchserve import start_torchserve
+from launchers.gateway import gateway_env, start_gateway
+from launchers.nginx import start_nginx
+from launchers.redis import RedisServer
+from launchers.torchserve import start_torchserve
 
 MODES = ("limit", "stock", "ours", "miss", "hit")
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -79,8 +80,8 @@ def served_macro_f1(run_dir: Path, classify: Callable[[bytes], list[float]]) -> 
     import numpy as np
     from sklearn.metrics import f1_score
 
+    from inference.labels import LABELS
     from training.data import read_manifest
-    from training.labels import LABELS
 
     rows = [r for r in read_manifest(run_dir) if r.split == "test" and r.path.is_file()]
     if not rows:
@@ -115,7 +116,7 @@ def poster(client: httpx.Client, url: str, multipart: bool = False) -> Callable[
     return call
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--run", type=Path, default=REPO / "runs" / "demo", help="the exported run (for the stock form)"
@@ -131,92 +132,119 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.requests, args.concurrency = 1, 8, "1,4"
-    levels = [int(c) for c in args.concurrency.split(",")]
+    args.levels = [int(c) for c in args.concurrency.split(",")]
     if not (args.model_store / "fromsoft.mar").is_file() or not (args.run / "serving").is_dir():
         raise SystemExit(
             "bench: needs model_store/fromsoft.mar and runs/demo/serving (make demo or make train-demo "
             "and make archive first)"
         )
+    return args
 
-    images = synthetic_frames(run_data(args.run), 12)
+
+def image_set(run: Path) -> tuple[list[bytes], str]:
+    """The images measured, and a caption that says what they are."""
+    synthetic = synthetic_frames(run_data(run), 12)
     real = screenshot_groups()
-    images += real["real 1080p"][:6] + real["real 4K"][:6]
-    pool = [images[i % len(images)] for i in range(args.requests)]
+    large = real["real 1080p"][:6] + real["real 4K"][:6]
+    caption = f"{len(synthetic)} synthetic 640x360 frames"
+    if large:
+        caption += f" and {len(large)} real 1080p and 4K screenshots, mixed"
+    else:
+        caption += " (no real screenshots: ../shared/screenshots is absent)"
+    return synthetic + large, caption
 
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        store = work / "store"
-        store.mkdir()
-        shutil.copy(args.model_store / "fromsoft.mar", store / "fromsoft.mar")
-        stock_archive(args.run, store)
-        ts = start_torchserve(store, work / "ts", models="fromsoft.mar,stock.mar", wait_model=None)
-        redis = RedisServer(work / "redis").start()
-        servers: list = [ts, redis]
-        try:
-            ts.wait_ready("fromsoft")
-            ts.wait_ready("stock")
-            gateway = start_gateway(
-                work, gateway_env(ts, redis.url, RATE_LIMIT="1000000/minute"), workers=args.gateway_workers
-            )
-            servers.append(gateway)
-            web_root = Path(tempfile.mkdtemp(prefix="fromsoft-web-"))
-            web_root.chmod(0o755)
-            edge = start_nginx(work, gateway.port, web_root)
-            servers.append(edge)
-            direct = httpx.Client(
-                headers=ts.headers("inference"), timeout=120, limits=httpx.Limits(max_connections=16)
-            )
-            public = httpx.Client(timeout=120, limits=httpx.Limits(max_connections=16))
-            limit = in_process_limit(store)
-            calls: dict[str, Callable[[bytes], object]] = {
-                "limit": limit,
-                "stock": poster(direct, f"{ts.inference_url}/predictions/stock"),
-                "ours": poster(direct, f"{ts.inference_url}/predictions/fromsoft"),
-                "miss": poster(public, f"{edge.url}/api/v1/classify", multipart=True),
-                "hit": poster(public, f"{edge.url}/api/v1/classify", multipart=True),
-            }
-            groups = {
-                "limit": [],
-                "stock": [ts.proc.pid],
-                "ours": [ts.proc.pid],
-                "miss": [ts.proc.pid, gateway.proc.pid, edge.proc.pid, redis.proc.pid],  # type: ignore[union-attr]
-                "hit": [ts.proc.pid, gateway.proc.pid, edge.proc.pid, redis.proc.pid],  # type: ignore[union-attr]
-            }
-            for mode in MODES:  # warm every path up
-                measure(calls[mode], images[:4], 1)
-            for image in pool:  # the hit mode's bytes, cached once
-                calls["hit"](image)
-            cells: dict[str, dict[int, dict]] = {
-                m: {c: {"lat": [], "tput": [], "rss": 0} for c in levels} for m in MODES
-            }
-            counter = 0
-            for _ in range(args.rounds):
-                for c in levels:
-                    for mode in MODES:  # interleaved, so drift hits every mode alike
-                        batch = pool
-                        if mode == "miss":
-                            batch = [distinct(image, counter + i) for i, image in enumerate(pool)]
-                            counter += len(pool)
-                        with PeakMemory(groups[mode]) as memory:
-                            latencies, throughput = measure(calls[mode], batch, c)
-                        cell = cells[mode][c]
-                        cell["lat"] += latencies
-                        cell["tput"].append(throughput)
-                        cell["rss"] = max(cell["rss"], memory.peak)
-            # The target is at the gateway: its own timing of a hit, and a client on its port (no nginx).
-            at_gateway, inside = [], []
-            for image in pool * 3:
-                started = time.perf_counter()
-                response = public.post(
-                    f"{gateway.url}/api/v1/classify",
-                    content=image,
-                    headers={"Content-Type": "application/octet-stream"},
-                )
-                at_gateway.append((time.perf_counter() - started) * 1000)
-                inside.append(response.json()["timings_ms"]["total"])
-        finally:
-            for server in reversed(servers):
-                server.stop()
+
+def start_servers(args: argparse.Namespace, work: Path, servers: ExitStack) -> SimpleNamespace:
+    """TorchServe with our archive and the stock one, Redis, the gateway and nginx; stopped by ``servers``."""
+    store = work / "store"
+    store.mkdir()
+    shutil.copy(args.model_store / "fromsoft.mar", store / "fromsoft.mar")
+    stock_archive(args.run, store)
+    ts = start_torchserve(store, work / "ts", models="fromsoft.mar,stock.mar", wait_model=None)
+    servers.callback(ts.stop)
+    redis = RedisServer(work / "redis").start()
+    servers.callback(redis.stop)
+    ts.wait_ready("fromsoft")
+    ts.wait_ready("stock")
+    env = gateway_env(ts, redis.url, RATE_LIMIT="1000000/minute")
+    gateway = start_gateway(work, env, workers=args.gateway_workers)
+    servers.callback(gateway.stop)
+    web_root = Path(tempfile.mkdtemp(prefix="fromsoft-web-"))
+    web_root.chmod(0o755)
+    servers.callback(shutil.rmtree, web_root, True)
+    edge = start_nginx(work, gateway.port, web_root)
+    servers.callback(edge.stop)
+    return SimpleNamespace(ts=ts, redis=redis, gateway=gateway, edge=edge, store=store)
+
+
+def measure_modes(
+    calls: dict[str, Callable[[bytes], object]],
+    groups: dict[str, list[int]],
+    pool: list[bytes],
+    levels: list[int],
+    rounds: int,
+) -> dict[str, dict[int, dict]]:
+    """Every mode at every concurrency, interleaved round by round so that drift hits all alike."""
+    cells: dict[str, dict[int, dict]] = {
+        m: {c: {"lat": [], "tput": [], "rss": 0} for c in levels} for m in MODES
+    }
+    counter = 0
+    for _ in range(rounds):
+        for c in levels:
+            for mode in MODES:
+                batch = pool
+                if mode == "miss":
+                    batch = [distinct(image, counter + i) for i, image in enumerate(pool)]
+                    counter += len(pool)
+                with PeakMemory(groups[mode]) as memory:
+                    latencies, throughput = measure(calls[mode], batch, c)
+                cell = cells[mode][c]
+                cell["lat"] += latencies
+                cell["tput"].append(throughput)
+                cell["rss"] = max(cell["rss"], memory.peak)
+    return cells
+
+
+def hits_at_the_gateway(client: httpx.Client, url: str, pool: list[bytes]) -> tuple[list[float], list[float]]:
+    """A hit as a client on the gateway's port sees it (no nginx), and as the gateway times it."""
+    at_gateway, inside = [], []
+    for image in pool * 3:
+        started = time.perf_counter()
+        response = client.post(
+            f"{url}/api/v1/classify", content=image, headers={"Content-Type": "application/octet-stream"}
+        )
+        at_gateway.append((time.perf_counter() - started) * 1000)
+        inside.append(response.json()["timings_ms"]["total"])
+    return at_gateway, inside
+
+
+def main() -> None:
+    args = parse_args()
+    images, caption = image_set(args.run)
+    pool = [images[i % len(images)] for i in range(args.requests)]
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as servers:
+        stack = start_servers(args, Path(tmp), servers)
+        ts, edge = stack.ts, stack.edge
+        direct = httpx.Client(
+            headers=ts.headers("inference"), timeout=120, limits=httpx.Limits(max_connections=16)
+        )
+        public = httpx.Client(timeout=120, limits=httpx.Limits(max_connections=16))
+        limit = in_process_limit(stack.store)
+        calls: dict[str, Callable[[bytes], object]] = {
+            "limit": limit,
+            "stock": poster(direct, f"{ts.inference_url}/predictions/stock"),
+            "ours": poster(direct, f"{ts.inference_url}/predictions/fromsoft"),
+            "miss": poster(public, f"{edge.url}/api/v1/classify", multipart=True),
+            "hit": poster(public, f"{edge.url}/api/v1/classify", multipart=True),
+        }
+        whole = [ts.proc.pid, stack.gateway.proc.pid, edge.proc.pid, stack.redis.proc.pid]  # type: ignore[union-attr]
+        groups = {"limit": [], "stock": [ts.proc.pid], "ours": [ts.proc.pid], "miss": whole, "hit": whole}
+        for mode in MODES:  # warm every path up
+            measure(calls[mode], images[:4], 1)
+        for image in pool:  # the hit mode's bytes, cached once
+            calls["hit"](image)
+        cells = measure_modes(calls, groups, pool, args.levels, args.rounds)
+        at_gateway, inside = hits_at_the_gateway(public, stack.gateway.url, pool)
 
     results = {
         mode: {
@@ -225,28 +253,27 @@ def main() -> None:
                 "latency_ms": summary(cells[mode][c]["lat"]),
                 "peak_rss_mb": cells[mode][c]["rss"] / 2**20,
             }
-            for c in levels
+            for c in args.levels
         }
         for mode in MODES
     }
     best = {mode: max(r["throughput"] for r in results[mode].values()) for mode in MODES}
     report = args.run / "report.json"
-    trained_f1 = json.loads(report.read_text())["macro_f1"] if report.is_file() else None
-    served_f1 = served_macro_f1(args.run, limit)
     targets = {
         "stack_miss_vs_limit": best["miss"] / best["limit"],
         "ours_vs_stock": best["ours"] / best["stock"],
-        "hit_p50_ms_client": results["hit"][str(levels[0])]["latency_ms"]["p50"],
+        "hit_p50_ms_client": results["hit"][str(args.levels[0])]["latency_ms"]["p50"],
         "hit_p50_ms_gateway_port": statistics.median(at_gateway),
         "hit_p50_ms_inside_gateway": statistics.median(inside),
-        "macro_f1_trained": trained_f1,
-        "macro_f1_served": served_f1,
+        "macro_f1_trained": json.loads(report.read_text())["macro_f1"] if report.is_file() else None,
+        "macro_f1_served": served_macro_f1(args.run, limit),
     }
-    table = render_table(results, levels, targets, args)
+    table = render_table(results, args.levels, targets, args, caption)
     print(table)
     payload = {
         "machine": machine(),
         "images": len(images),
+        "caption": caption,
         "requests": args.requests,
         "rounds": args.rounds,
         "results": results,
@@ -261,13 +288,14 @@ def verdict(target: str, measured: str, passed: bool) -> str:
     return f"| {target} | {measured} | {'PASS' if passed else 'MISS'} |"
 
 
-def render_table(results: dict, levels: list[int], targets: dict, args: argparse.Namespace) -> str:
+def render_table(
+    results: dict, levels: list[int], targets: dict, args: argparse.Namespace, caption: str
+) -> str:
     m = machine()
     lines = [
         f"Command: `make bench` (`python -m benchmarks.run --rounds {args.rounds} --requests {args.requests} "
         f"--concurrency {args.concurrency}`), {m['date']}, {m['cpu']}, {m['cores']} cores, "
-        f"Python {m['python']}, torch {m['torch']}. Images: synthetic 640x360 frames and real 1080p and 4K "
-        "screenshots, mixed.",
+        f"Python {m['python']}, torch {m['torch']}. Images: {caption}.",
         "",
         "| mode | concurrency | images/s | p50 ms | p95 ms | p99 ms | peak RSS MB |",
         "| --- | --- | --- | --- | --- | --- | --- |",

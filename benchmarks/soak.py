@@ -33,7 +33,7 @@ from typing import Any
 from benchmarks.common import machine, percentile, write_json
 from benchmarks.images import REPO
 from benchmarks.soak_faults import MODEL, Fault, Probe, faults, new_archive
-from tests.support.stack import NativeStack
+from launchers.stack import NativeStack
 
 USERS = 8
 RECOVERY_TARGET_S = 30.0

@@ -18,7 +18,8 @@ import httpx
 
 from benchmarks.images import distinct
 from handler.manage import ManagementClient
-from tests.support.stack import REPO, NativeStack
+from launchers import REPO
+from launchers.stack import NativeStack
 
 MODEL = "fromsoft"
 

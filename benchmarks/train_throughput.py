@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from benchmarks.common import machine, write_json
+from inference.preprocessing import Preprocessing
 from training.data import make_loader, read_manifest
-from training.preprocessing import Preprocessing
 from training.presets import train_preset
 from training.registry import build_model
 

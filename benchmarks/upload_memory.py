@@ -31,7 +31,7 @@ from PIL import Image
 from benchmarks.common import machine, write_json
 from benchmarks.images import REPO
 from benchmarks.memory import PeakMemory, rss_of_groups
-from tests.support.procs import free_port
+from launchers.procs import free_port
 
 PORTS = (
     "WEB_PORT",

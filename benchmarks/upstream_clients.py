@@ -21,7 +21,7 @@ import uvloop
 from benchmarks.common import machine, serving_parser, summary, write_json
 from benchmarks.images import run_data, synthetic_frames
 from gateway.http_pool import HttpPool
-from tests.support.torchserve import TorchServe, start_torchserve
+from launchers.torchserve import TorchServe, start_torchserve
 
 
 async def compare(torchserve: TorchServe, images: list[bytes], rounds: int) -> dict[str, list[float]]:

@@ -11,7 +11,7 @@ RUN python -m venv /opt/venv \
     && useradd --create-home --uid 1000 gateway
 WORKDIR /app
 COPY gateway/ gateway/
-COPY handler/__init__.py handler/formats.py handler/
+COPY inference/ inference/
 
 ENV PATH=/opt/venv/bin:$PATH PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 USER 1000

@@ -33,12 +33,13 @@ RUN --mount=type=bind,from=wheels,target=/wheels \
 
 WORKDIR /app
 COPY config.properties ./
+COPY inference/ inference/
 COPY handler/ handler/
 COPY training/ training/
 COPY scripts/train_demo.sh scripts/
 COPY docker/torchserve-entrypoint.sh /usr/local/bin/torchserve-entrypoint
 
-# The handler imports training's preprocessing from /app; TorchServe's own logs go to the console and
+# The handler imports the shared core (inference/) from /app; TorchServe's own logs go to the console and
 # /tmp. It writes key_file.json (its tokens) to its working directory: a volume the gateway reads.
 ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app LOG_LOCATION=/tmp/torchserve/logs \
     METRICS_LOCATION=/tmp/torchserve/logs

@@ -3,8 +3,8 @@ compose do) so that /metrics sums every worker's counts."""
 
 from __future__ import annotations
 
-import os
 import time
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -37,10 +37,11 @@ IN_FLIGHT = Gauge(
 )
 
 
-def render() -> tuple[bytes, str]:
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+def render(multiproc_dir: Path | None) -> tuple[bytes, str]:
+    """Every worker's metrics when they write to ``multiproc_dir``, else this process's."""
+    if multiproc_dir is not None:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry, str(multiproc_dir))
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
 

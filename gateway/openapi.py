@@ -13,7 +13,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from gateway.answers import Classification, ErrorBody, Explanation
-from gateway.validation import CONTENT_TYPES, TOP_K_DEFAULT, TOP_K_MAX
+from gateway.validation import TOP_K_DEFAULT, TOP_K_MAX
+from inference.formats import CONTENT_TYPES
 
 REF = "#/components/schemas/{model}"
 RETRY_AFTER = {"Retry-After": {"required": True, "schema": {"type": "integer"}, "description": "seconds"}}

@@ -58,7 +58,12 @@ class RateLimiter:
     carries Retry-After and the headers)."""
 
     def __init__(self, spec: str, redis_url: str, timeout: float, report: bool = False) -> None:
-        self.items: list[RateLimitItem] = parse_many(spec)
+        try:
+            self.items: list[RateLimitItem] = parse_many(spec)
+        except ValueError as exc:  # the worker does not start: better than limiting nobody
+            raise ValueError(
+                f"RATE_LIMIT {spec!r} is not in the limits notation (10/minute;3/second): {exc}"
+            ) from None
         self.report = report
         shared = RedisStorage(
             "async+" + redis_url,

@@ -4,10 +4,10 @@ stack, the container, the tests and the benchmark's bare forwarder."""
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
 import uvicorn
+
+from gateway.core.config import get_settings
 
 
 def serve(app: str, prog: str, description: str) -> None:
@@ -17,8 +17,8 @@ def serve(app: str, prog: str, description: str) -> None:
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    if multiproc_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        Path(multiproc_dir).mkdir(parents=True, exist_ok=True)
+    if (multiproc_dir := get_settings().prometheus_multiproc_dir) is not None:
+        multiproc_dir.mkdir(parents=True, exist_ok=True)
     uvicorn.run(
         app,
         host=args.host,

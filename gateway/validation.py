@@ -11,9 +11,8 @@ from starlette.requests import Request
 
 from gateway.errors import ApiError
 from gateway.multipart import file_field
-from handler.formats import sniff_format
+from inference.formats import CONTENT_TYPES, sniff_format
 
-CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 TOP_K_DEFAULT, TOP_K_MAX = 3, 7  # the model knows seven games
 
 

@@ -7,7 +7,6 @@ JSON error while its neighbours succeed. TorchServe allows one class per handler
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -22,13 +21,13 @@ from ts.torch_handler.base_handler import BaseHandler
 
 from handler.gradcam import grad_cam
 from handler.image_decode import ImageRejectedError, decode_image, payload_bytes
-from handler.runtime import OnnxRunner, Runner, TorchRunner, load_torchscript
-from handler.scoring import answer, softmax
-from handler.settings import HandlerSettings
-from training.preprocessing import Preprocessing, eval_transform
+from handler.settings import ServingSettings
+from inference.architectures import architecture
+from inference.preprocessing import Preprocessing, eval_transform
+from inference.runtime import OnnxRunner, Runner, TorchRunner, load_eager, load_torchscript
+from inference.scoring import answer, calibrated
 
 logger = logging.getLogger(__name__)
-HANDLER_VERSION = "1"
 HEATMAP_GRID = (9, 16)  # rows, cols: 16:9 like the frames
 Prepared = tuple[int, torch.Tensor, dict[str, float]]  # index in the batch, input tensor, timings
 
@@ -41,7 +40,7 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
         model_dir = Path(properties["model_dir"])
         self.meta = json.loads((model_dir / "model_meta.json").read_text())
         config = getattr(context, "model_yaml_config", None) or {}
-        self.settings = HandlerSettings.load(config.get("handler", {}) if isinstance(config, dict) else {})
+        self.settings = ServingSettings.load(config.get("handler", {}) if isinstance(config, dict) else {})
         threads = self.settings.threads
         torch.set_num_threads(threads)  # workers x threads should match the cores (config.properties)
         Image.MAX_IMAGE_PIXELS = self.settings.max_pixels
@@ -55,9 +54,7 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
             "version": self.manifest["model"]["modelVersion"],
             "arch": self.meta["arch"],
         }
-        self.preprocessing_version = hashlib.sha256(
-            json.dumps([self.pre.to_dict(), HANDLER_VERSION], sort_keys=True).encode()
-        ).hexdigest()[:12]
+        self.preprocessing_version = self.pre.version
         self.runner: Runner = self._load_runner(model_dir, self.meta["form"], threads)
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="decode")
         self._explainer: torch.nn.Module | None = None
@@ -76,12 +73,7 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
         return TorchRunner(self._eager_model(model_dir))
 
     def _eager_model(self, model_dir: Path) -> torch.nn.Module:
-        from training.registry import build_model
-
-        model = build_model(self.meta["arch"], len(self.labels), weights="none")
-        state = torch.load(model_dir / "weights.pt", map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-        return model.eval()
+        return load_eager(model_dir / "weights.pt", self.meta["arch"], len(self.labels))
 
     # -- the four stages ------------------------------------------------------------------------------
     def decode(self, entry: Any) -> Image.Image:
@@ -97,7 +89,7 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
         return self.runner(batch.numpy())
 
     def answer(self, logits: np.ndarray) -> list[dict[str, Any]]:
-        probs = softmax(logits, self.temperature)
+        probs = calibrated(logits, self.temperature)
         return [answer(p, self.labels, self.names, self.threshold) for p in probs]
 
     # -- TorchServe entry point -----------------------------------------------------------------------
@@ -178,9 +170,7 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
     def _explain(self, tensors: list[Prepared], results: list[Any]) -> None:
         if self._explainer is None:  # loaded on the first explanation: most workers never need it
             self._explainer = self._eager_model(self.model_dir)
-        from training.registry import get_spec
-
-        layer = self._explainer.get_submodule(get_spec(self.meta["arch"]).gradcam_layer)
+        layer = self._explainer.get_submodule(architecture(self.meta["arch"]).gradcam_layer)
         for index, tensor, _ in tensors:
             heatmap, top = grad_cam(self._explainer, layer, tensor, HEATMAP_GRID)
             label = self.labels[top]

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from handler.formats import sniff_format
-from handler.settings import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES
-from training.preprocessing import cover_size
+from inference.formats import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES, sniff_format
+from inference.preprocessing import cover_size
 
 
 @dataclass(frozen=True)

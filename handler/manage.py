@@ -16,6 +16,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,20 @@ import httpx
 
 from handler.ts_config import read_keys
 
-DEFAULT_URL = os.environ.get("TORCHSERVE_MANAGEMENT_URL", "http://127.0.0.1:8081")
-DEFAULT_KEY_FILE = os.environ.get("TORCHSERVE_KEY_FILE", "var/torchserve/key_file.json")
+
+@dataclass(frozen=True)
+class ManageSettings:
+    """Where TorchServe's management API and its key file are, under the gateway's names for them."""
+
+    url: str = "http://127.0.0.1:8081"  # TORCHSERVE_MANAGEMENT_URL
+    key_file: Path = Path("var/torchserve/key_file.json")  # TORCHSERVE_KEY_FILE (the native stack's)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ManageSettings:
+        return cls(
+            env.get("TORCHSERVE_MANAGEMENT_URL", cls.url),
+            Path(env.get("TORCHSERVE_KEY_FILE", str(cls.key_file))),
+        )
 
 
 class ManagementClient:
@@ -72,13 +86,18 @@ class ManagementClient:
 
 
 def main(argv: list[str] | None = None) -> int:
+    settings = ManageSettings.from_env()
     parser = argparse.ArgumentParser(prog="python -m handler.manage", description=__doc__.split("\n")[0])
-    parser.add_argument("--url", default=DEFAULT_URL, help=f"management API (default {DEFAULT_URL})")
+    parser.add_argument(
+        "--url",
+        default=settings.url,
+        help=f"management API (default: TORCHSERVE_MANAGEMENT_URL, {settings.url})",
+    )
     parser.add_argument(
         "--key-file",
         type=Path,
-        default=Path(DEFAULT_KEY_FILE),
-        help=f"TorchServe's key_file.json (default {DEFAULT_KEY_FILE})",
+        default=settings.key_file,
+        help=f"TorchServe's key_file.json (default: TORCHSERVE_KEY_FILE, {settings.key_file})",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="served models")

@@ -1,6 +1,8 @@
-"""The handler's settings: the archive's ``model-config.yaml`` (its ``handler:`` section) gives the
-defaults, and the environment TorchServe's workers inherit overrides them, so that one
-``MAX_UPLOAD_BYTES`` set for the stack reaches nginx, the gateway, TorchServe and this handler alike."""
+"""The settings of everything on TorchServe's side (the handler in its workers, the configuration
+rendered for TorchServe, the token keeper), read from the environment in one place. The archive's
+``model-config.yaml`` (its ``handler:`` section) gives the handler's defaults and the environment
+overrides them, so that one ``MAX_UPLOAD_BYTES`` set for the stack reaches nginx, the gateway,
+TorchServe and this handler alike."""
 
 from __future__ import annotations
 
@@ -9,25 +11,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 40_000_000  # 4K is 8.3 MP; larger is a bomb or not a screenshot
+from inference.formats import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES
+
+DEFAULT_TOKEN_EXPIRATION_MIN = 60.0  # TorchServe's own default for token_expiration_min
 
 
 @dataclass(frozen=True)
-class HandlerSettings:
+class ServingSettings:
     threads: int = 1  # FROMSOFT_THREADS: intra-op threads; workers x threads should match the cores
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # MAX_UPLOAD_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS  # MAX_IMAGE_PIXELS
+    token_expiration_min: float = DEFAULT_TOKEN_EXPIRATION_MIN  # TS_TOKEN_EXPIRATION_MIN: the keys' lifetime
 
     @classmethod
-    def load(cls, archived: Mapping[str, Any], env: Mapping[str, str] = os.environ) -> HandlerSettings:
-        """``archived``: the ``handler:`` section of the archive's model config."""
+    def load(
+        cls, archived: Mapping[str, Any] | None = None, env: Mapping[str, str] = os.environ
+    ) -> ServingSettings:
+        """``archived``: the ``handler:`` section of the archive's model config, when in a worker."""
+        archived = archived or {}
 
-        def pick(variable: str, key: str, default: int) -> int:
-            return int(env.get(variable, archived.get(key, default)))
+        def pick(variable: str, key: str, default: float) -> str | Any:
+            return env.get(variable, archived.get(key, default))
 
         return cls(
-            threads=pick("FROMSOFT_THREADS", "threads", cls.threads),
-            max_upload_bytes=pick("MAX_UPLOAD_BYTES", "max_upload_bytes", cls.max_upload_bytes),
-            max_pixels=pick("MAX_IMAGE_PIXELS", "max_pixels", cls.max_pixels),
+            threads=int(pick("FROMSOFT_THREADS", "threads", cls.threads)),
+            max_upload_bytes=int(pick("MAX_UPLOAD_BYTES", "max_upload_bytes", cls.max_upload_bytes)),
+            max_pixels=int(pick("MAX_IMAGE_PIXELS", "max_pixels", cls.max_pixels)),
+            token_expiration_min=float(env.get("TS_TOKEN_EXPIRATION_MIN", cls.token_expiration_min)),
         )

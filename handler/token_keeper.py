@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import threading
 import time
@@ -29,9 +28,10 @@ from pathlib import Path
 
 import httpx
 
+from handler.settings import ServingSettings
+
 logger = logging.getLogger("token_keeper")
 KINDS = ("inference", "management")
-DEFAULT_LIFETIME_MIN = 60.0  # TorchServe's own default for token_expiration_min
 
 
 def seconds_left(key_file: Path, now: datetime | None = None) -> dict[str, float]:
@@ -78,7 +78,7 @@ def fresh(key_file: Path, lifetime_seconds: float) -> bool:
 
 
 def main() -> None:
-    lifetime = float(os.environ.get("TS_TOKEN_EXPIRATION_MIN", DEFAULT_LIFETIME_MIN))
+    lifetime = ServingSettings.load().token_expiration_min
     parser = argparse.ArgumentParser(
         prog="python -m handler.token_keeper", description=__doc__.split("\n")[0]
     )

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-from collections.abc import Mapping
 from pathlib import Path
 
-from handler.settings import DEFAULT_MAX_UPLOAD_BYTES
-from handler.token_keeper import DEFAULT_LIFETIME_MIN
-
-MULTIPART_OVERHEAD = 64 * 1024  # room for multipart headers around the image
+from handler.settings import ServingSettings
+from inference.formats import MULTIPART_OVERHEAD
 
 
 def render(base: str, overrides: dict[str, str]) -> str:
@@ -51,13 +47,13 @@ def upload_overrides(max_upload_bytes: int) -> dict[str, str]:
     return {"max_request_size": str(max_upload_bytes + MULTIPART_OVERHEAD)}
 
 
-def settings_overrides(env: Mapping[str, str]) -> dict[str, str]:
+def settings_overrides(settings: ServingSettings) -> dict[str, str]:
     """What the stack's settings change in TorchServe's configuration: the upload limit
     (``MAX_UPLOAD_BYTES``) and the keys' lifetime (``TS_TOKEN_EXPIRATION_MIN``, renewed by
     handler.token_keeper before it runs out)."""
     return {
-        **upload_overrides(int(env.get("MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES))),
-        "token_expiration_min": env.get("TS_TOKEN_EXPIRATION_MIN", str(int(DEFAULT_LIFETIME_MIN))),
+        **upload_overrides(settings.max_upload_bytes),
+        "token_expiration_min": f"{settings.token_expiration_min:g}",
     }
 
 
@@ -75,7 +71,10 @@ def main() -> None:
     parser.add_argument("base", type=Path)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key")
     args = parser.parse_args()
-    overrides = {**settings_overrides(os.environ), **dict(item.split("=", 1) for item in args.set)}
+    overrides = {
+        **settings_overrides(ServingSettings.load()),
+        **dict(item.split("=", 1) for item in args.set),
+    }
     print(render(args.base.read_text(), overrides), end="")
 
 

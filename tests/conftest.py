@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.torchserve import TorchServe, start_torchserve
+from launchers.torchserve import TorchServe, start_torchserve
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO.parent / "shared" / "screenshots"

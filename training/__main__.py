@@ -13,6 +13,7 @@ COMMANDS = {
     "prepare": ("training.prepare", "index a folder-per-class root into a leakage-free split"),
     "train": ("training.train", "fine-tune a registry backbone on a prepared run directory"),
     "evaluate": ("training.evaluate", "test-split metrics, calibration and the unknown threshold"),
+    "photos": ("training.photos", "write photos that are no game's screenshots, for evaluate --ood-dir"),
     "export": ("training.export", "package the best checkpoint as a TorchServe archive"),
 }
 

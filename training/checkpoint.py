@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from training.preprocessing import Preprocessing
+from inference.preprocessing import Preprocessing
 from training.registry import build_model
 
 

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from training.labels import LABELS
+from inference.labels import LABELS
 
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
 

@@ -25,12 +25,13 @@ import seaborn as sns
 import torch
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
+from inference.labels import DISPLAY_NAMES, LABELS
+from inference.scoring import calibrated, known
 from training.calibration import expected_calibration_error, fit_temperature, unknown_threshold
 from training.checkpoint import checkpoint_preprocessing, load_for_inference
 from training.data import IMAGE_FORMATS, Row, make_loader, read_manifest
 from training.external import external_metrics, external_rows
 from training.external import markdown as external_markdown
-from training.labels import DISPLAY_NAMES, LABELS
 from training.prepare import PrepareError, class_folders
 from training.presets import eval_preset
 from training.train import predict
@@ -63,8 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="data-loading processes (default 1)")
 
 
-def _softmax(logits: torch.Tensor, temperature: float = 1.0) -> np.ndarray:
-    return torch.softmax(logits / temperature, dim=1).numpy()
+def _probs(logits: torch.Tensor, temperature: float = 1.0) -> np.ndarray:
+    return calibrated(logits.numpy(), temperature)  # the handler's own function (inference.scoring)
 
 
 def _plot_confusion(matrix: np.ndarray, path: Path, normalised: bool, title: str | None = None) -> None:
@@ -147,14 +148,14 @@ def evaluate(
     val_logits, val_labels = logits_for([r for r in rows if r.split == "val"])
     test_logits, test_labels = logits_for([r for r in rows if r.split == "test"])
     temperature = fit_temperature(val_logits, val_labels)
-    val_probs = _softmax(val_logits, temperature)
+    val_probs = _probs(val_logits, temperature)
     threshold = unknown_threshold(val_probs, val_labels.numpy(), args.keep, args.target_accuracy)
 
     y_true = test_labels.numpy()
-    raw, calibrated = _softmax(test_logits), _softmax(test_logits, temperature)
-    y_pred = calibrated.argmax(1)
-    accepted = calibrated.max(1) >= threshold
-    top2 = np.argsort(-calibrated, axis=1)[:, :2]
+    raw, after = _probs(test_logits), _probs(test_logits, temperature)
+    y_pred = after.argmax(1)
+    accepted = known(after, threshold)
+    top2 = np.argsort(-after, axis=1)[:, :2]
     report: dict[str, Any] = {
         "arch": checkpoint["arch"],
         "checkpoint": args.checkpoint,
@@ -179,7 +180,7 @@ def evaluate(
         ),
         "temperature": temperature,
         "ece_before": expected_calibration_error(raw, y_true),
-        "ece_after": expected_calibration_error(calibrated, y_true),
+        "ece_after": expected_calibration_error(after, y_true),
         "unknown_threshold": threshold,
         "unknown_coverage": float(accepted.mean()),
         "unknown_accuracy": float((y_pred[accepted] == y_true[accepted]).mean()) if accepted.any() else 0.0,
@@ -187,9 +188,9 @@ def evaluate(
     if args.ood_dir:
         ood = _ood_rows(args.ood_dir)
         if ood:
-            ood_probs = _softmax(logits_for(ood)[0], temperature)
+            ood_probs = _probs(logits_for(ood)[0], temperature)
             report["ood_images"] = len(ood)
-            report["ood_flagged"] = float((ood_probs.max(1) < threshold).mean())
+            report["ood_flagged"] = float((~known(ood_probs, threshold)).mean())
 
     matrix = confusion_matrix(y_true, y_pred, labels=range(len(LABELS)))
     _plot_confusion(matrix, run_dir / "confusion_matrix.png", normalised=False)
@@ -199,7 +200,7 @@ def evaluate(
         run_dir / "confusion_matrix_normalized.png",
         normalised=True,
     )
-    _plot_reliability(raw, calibrated, y_true, run_dir / "reliability.png")
+    _plot_reliability(raw, after, y_true, run_dir / "reliability.png")
     return report
 
 
@@ -220,8 +221,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"/ {report['unknown_accuracy']:.4f} |",
     ]
     if "ood_flagged" in report:
+        flagged = round(report["ood_flagged"] * report["ood_images"])
         lines.append(
-            f"| out-of-distribution flagged unknown | {report['ood_flagged']:.3f} of {report['ood_images']} |"
+            f"| out-of-distribution images called unknown | {flagged} "
+            f"of {report['ood_images']} ({report['ood_flagged']:.3f}) |"
         )
     lines += ["", "| class | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
     for label in LABELS:
@@ -267,7 +270,7 @@ def external_section(
     if not rows:
         raise PrepareError(f"no images under {args.external} that the run has not already seen")
     logits, labels = _logits(model, checkpoint, rows, args)
-    probs = _softmax(logits, report["temperature"])
+    probs = _probs(logits, report["temperature"])
     section = {"root": str(args.external.resolve()), **left_out}
     section.update(external_metrics(probs, labels.numpy(), report["unknown_threshold"]))
     _plot_confusion(

@@ -23,27 +23,16 @@ import numpy as np
 import torch
 import yaml
 
-from handler.runtime import FORMS, OnnxRunner, Runner, TorchRunner, load_torchscript
+from inference.labels import DISPLAY_NAMES, LABELS, index_to_name
+from inference.preprocessing import eval_transform
+from inference.runtime import FORMS, OnnxRunner, Runner, TorchRunner, load_torchscript
 from training.checkpoint import checkpoint_preprocessing, load_for_inference
 from training.data import open_rgb, read_manifest
-from training.labels import DISPLAY_NAMES, LABELS, index_to_name
-from training.preprocessing import eval_transform
 
 REPO = Path(__file__).resolve().parents[1]
 SERIALIZED_FILES = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt", "eager": "weights.pt"}
-# Modules the handler imports inside the TorchServe worker, shipped as packages in the archive.
-ARCHIVE_MODULES = {
-    "handler": (
-        "__init__.py",
-        "formats.py",
-        "gradcam.py",
-        "image_decode.py",
-        "runtime.py",
-        "scoring.py",
-        "settings.py",
-    ),
-    "training": ("__init__.py", "labels.py", "preprocessing.py", "registry.py", "pretrained.py"),
-}
+# What the handler imports inside the TorchServe worker: the shared core and the handler, whole.
+PACKAGES = ("inference", "handler")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -134,29 +123,28 @@ def describe_data(prepare_report: dict[str, Any]) -> str | None:
     )
 
 
-def archive(
-    args: argparse.Namespace,
-    checkpoint: dict[str, Any],
-    form: str,
-    forms_dir: Path,
-    comparison: dict[str, dict[str, float]],
-) -> Path:
-    run_dir: Path = args.run_dir
-    calibration_path = run_dir / "calibration.json"
-    if calibration_path.is_file():
-        calibration = json.loads(calibration_path.read_text())
-    else:
-        print(
-            "export: warning: no calibration.json (run `evaluate` first): temperature 1, no unknown threshold"
-        )
-        calibration = {"temperature": 1.0, "unknown_threshold": 0.0}
-    report = json.loads((run_dir / "report.json").read_text()) if (run_dir / "report.json").is_file() else {}
-    prepare_report = (
-        json.loads((run_dir / "prepare_report.json").read_text())
-        if (run_dir / "prepare_report.json").is_file()
-        else {}
-    )
-    meta = {
+def calibration_of(run_dir: Path) -> dict[str, float]:
+    """The temperature and unknown threshold `evaluate` fitted on validation."""
+    path = run_dir / "calibration.json"
+    if path.is_file():
+        return dict(json.loads(path.read_text()))
+    print("export: warning: no calibration.json (run `evaluate` first): temperature 1, no unknown threshold")
+    return {"temperature": 1.0, "unknown_threshold": 0.0}
+
+
+def _json_or_empty(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def model_meta(
+    run_dir: Path, checkpoint: dict[str, Any], form: str, comparison: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """What the handler needs to answer (labels, preprocessing, calibration) and what the page shows
+    about the model (its provenance)."""
+    calibration = calibration_of(run_dir)
+    report = _json_or_empty(run_dir / "report.json")
+    prepare_report = _json_or_empty(run_dir / "prepare_report.json")
+    return {
         "arch": checkpoint["arch"],
         "form": form,
         "labels": list(LABELS),
@@ -179,59 +167,62 @@ def archive(
         },
         "serving_forms": comparison,
     }
+
+
+def model_config(args: argparse.Namespace) -> dict[str, Any]:
+    """TorchServe's per-model configuration (batching, workers) and the handler's defaults."""
+    return {
+        "batchSize": args.batch_size,
+        "maxBatchDelay": args.max_batch_delay,
+        "responseTimeout": 30,
+        "minWorkers": 1,
+        "maxWorkers": 1,
+        "handler": {"threads": args.threads},
+    }
+
+
+def stage_files(stage: Path, meta: dict[str, Any], forms_dir: Path, form: str) -> list[Path]:
+    """The archive's extra files: the handler's packages (the shared core and the handler, whole),
+    the model's description and, beside any other form, the eager weights Grad-CAM needs."""
+    # The archiver copies a folder's contents to the archive root: packages go one level down.
+    packages = stage / "packages"
+    for package in PACKAGES:
+        shutil.copytree(REPO / package, packages / package, ignore=shutil.ignore_patterns("__pycache__"))
+    (stage / "model_meta.json").write_text(json.dumps(meta, indent=2))
+    (stage / "index_to_name.json").write_text(json.dumps(index_to_name(), indent=2))
+    extra = [packages, stage / "model_meta.json", stage / "index_to_name.json"]
+    if form != "eager":
+        shutil.copy(forms_dir / "weights.pt", stage / "weights.pt")
+        extra.append(stage / "weights.pt")
+    return extra
+
+
+def archive(
+    args: argparse.Namespace,
+    checkpoint: dict[str, Any],
+    form: str,
+    forms_dir: Path,
+    comparison: dict[str, dict[str, float]],
+) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         stage = Path(tmp)
-        # The archiver copies a folder's contents to the archive root: packages go one level down.
-        packages = stage / "packages"
-        for package, files in ARCHIVE_MODULES.items():
-            (packages / package).mkdir(parents=True)
-            for name in files:
-                shutil.copy(REPO / package / name, packages / package / name)
-        (stage / "model_meta.json").write_text(json.dumps(meta, indent=2))
-        (stage / "index_to_name.json").write_text(json.dumps(index_to_name(), indent=2))
-        shutil.copy(forms_dir / "weights.pt", stage / "weights.pt")
-        config = {
-            "batchSize": args.batch_size,
-            "maxBatchDelay": args.max_batch_delay,
-            "responseTimeout": 30,
-            "minWorkers": 1,
-            "maxWorkers": 1,
-            "handler": {"threads": args.threads},
-        }
-        (stage / "model-config.yaml").write_text(yaml.safe_dump(config))
-        serialized = SERIALIZED_FILES[form]
-        extra = [
-            packages,
-            stage / "model_meta.json",
-            stage / "index_to_name.json",
-        ]
-        if form != "eager":
-            extra.append(stage / "weights.pt")
-        args.model_store.mkdir(parents=True, exist_ok=True)
+        extra = stage_files(stage, model_meta(args.run_dir, checkpoint, form, comparison), forms_dir, form)
+        (stage / "model-config.yaml").write_text(yaml.safe_dump(model_config(args)))
         built = stage / "built"
         built.mkdir()
+        archiver = Path(sys.executable).with_name("torch-model-archiver")
         subprocess.run(
             [
-                sys.executable,
-                "-m",
-                "model_archiver.model_packaging",
-                "--model-name",
-                args.name,
-                "--version",
-                args.version,
-                "--serialized-file",
-                str(forms_dir / serialized),
-                "--handler",
-                str(REPO / "handler" / "fromsoft_handler.py"),
-                "--extra-files",
-                ",".join(map(str, extra)),
-                "--config-file",
-                str(stage / "model-config.yaml"),
-                "--export-path",
-                str(built),
+                str(archiver),
+                *("--model-name", args.name, "--version", args.version),
+                *("--serialized-file", str(forms_dir / SERIALIZED_FILES[form])),
+                *("--handler", str(REPO / "handler" / "fromsoft_handler.py")),
+                *("--extra-files", ",".join(map(str, extra))),
+                *("--config-file", str(stage / "model-config.yaml"), "--export-path", str(built)),
             ],
             check=True,
         )
+        args.model_store.mkdir(parents=True, exist_ok=True)
         target = args.model_store / f"{args.archive_name or args.name}.mar"
         shutil.move(built / f"{args.name}.mar", target)
     return target

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
+from inference.labels import DISPLAY_NAMES, LABELS, UNKNOWN_NAME
+from inference.scoring import known
 from training.data import Row
-from training.labels import DISPLAY_NAMES, LABELS, UNKNOWN_NAME
 from training.prepare import index_root
 
 
@@ -47,7 +48,7 @@ def external_metrics(probs: np.ndarray, y_true: np.ndarray, threshold: float) ->
     measure (its wrong predictions still count against the classes they were taken from).
     """
     y_pred = probs.argmax(1)
-    accepted = probs.max(1) >= threshold
+    accepted = known(probs, threshold)
     present = sorted({int(i) for i in y_true})
     report = classification_report(
         y_true,

@@ -25,9 +25,9 @@ from PIL import Image, UnidentifiedImageError
 from sklearn.model_selection import StratifiedGroupKFold
 from tqdm import tqdm
 
+from inference.labels import LABELS, canonical_label
 from training.cli import save_args
 from training.dedup import UnionFind, near_duplicate_pairs, sequence_pairs
-from training.labels import LABELS, canonical_label
 from training.synthesize import SYNTHETIC_MARK
 
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")

@@ -1,4 +1,4 @@
-"""Train and eval transforms as two named presets. Eval delegates to ``training.preprocessing`` so
+"""Train and eval transforms as two named presets. Eval delegates to ``inference.preprocessing`` so
 training, evaluation and the serving handler cannot drift apart."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from training.preprocessing import Preprocessing, eval_transform
+from inference.preprocessing import Preprocessing, eval_transform
 
 
 def train_preset(pre: Preprocessing, square: bool = False) -> Callable[[Image.Image], torch.Tensor]:

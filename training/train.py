@@ -14,6 +14,7 @@ import math
 import os
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,12 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from inference.labels import LABELS
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.cli import args_dict, save_args
 from training.data import make_loader, read_manifest
-from training.labels import LABELS
 from training.presets import eval_preset, train_preset
-from training.registry import WeightsUnavailableError, available, build_model, get_spec
+from training.registry import ModelSpec, WeightsUnavailableError, available, build_model, get_spec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -135,43 +136,72 @@ def macro_f1(logits: torch.Tensor, labels: torch.Tensor) -> float:
     )
 
 
-def main(args: argparse.Namespace) -> int:
-    rank, world, local_rank = _distributed()
-    torch.manual_seed(args.seed + rank)
-    np.random.seed(args.seed + rank)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    cuda = device.type == "cuda"
-    spec = get_spec(args.arch)
-    run_dir: Path = args.run_dir
-    ckpt_dir = run_dir / "checkpoints"
+@dataclass(frozen=True)
+class Session:
+    """Where this process trains: its rank among ``world`` processes and its device."""
 
-    rows = read_manifest(run_dir)
-    train_rows = [r for r in rows if r.split == "train"]
-    val_rows = [r for r in rows if r.split == "val"]
-    weights = json.loads((run_dir / "class_weights.json").read_text())["weights"]
-    try:
-        model = build_model(args.arch, len(LABELS), args.weights).to(device)
-    except WeightsUnavailableError as exc:
-        print(f"train: error: {exc}")
-        return 2
-    channels_last = args.channels_last and cuda
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    rank: int
+    world: int
+    local_rank: int
+    device: torch.device
+    channels_last: bool
+    amp: bool
 
+    @classmethod
+    def start(cls, args: argparse.Namespace) -> Session:
+        rank, world, local_rank = _distributed()
+        torch.manual_seed(args.seed + rank)
+        np.random.seed(args.seed + rank)
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        cuda = torch.cuda.is_available()
+        device = torch.device(f"cuda:{local_rank}" if cuda else "cpu")
+        return cls(rank, world, local_rank, device, args.channels_last and cuda, args.amp and cuda)
+
+    def images(self, batch: torch.Tensor) -> torch.Tensor:
+        batch = batch.to(self.device, non_blocking=True)
+        return batch.contiguous(memory_format=torch.channels_last) if self.channels_last else batch
+
+
+@dataclass
+class Trainer:
+    """What an epoch needs: the model and how it learns."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    criterion: nn.Module
+    scaler: torch.amp.GradScaler
+
+
+def load_data(args: argparse.Namespace, spec: ModelSpec, session: Session) -> tuple[Any, Any, int]:
+    """The train and validation loaders, and the steps an epoch takes."""
+    rows = read_manifest(args.run_dir)
     train_loader = make_loader(
-        train_rows,
+        [r for r in rows if r.split == "train"],
         train_preset(spec.preprocessing, args.square),
         args.batch_size,
         args.workers,
         shuffle=True,
-        distributed=world > 1,
+        distributed=session.world > 1,
         seed=args.seed,
     )
     val_loader = make_loader(
-        val_rows, eval_preset(spec.preprocessing), args.batch_size, args.workers, shuffle=False
+        [r for r in rows if r.split == "val"],
+        eval_preset(spec.preprocessing),
+        args.batch_size,
+        args.workers,
+        shuffle=False,
     )
+    steps = len(train_loader) if not args.max_steps else min(args.max_steps, len(train_loader))
+    return train_loader, val_loader, steps
+
+
+def create_trainer(
+    args: argparse.Namespace, spec: ModelSpec, model: nn.Module, session: Session, steps_per_epoch: int
+) -> Trainer:
+    """AdamW with the head at ``--lr`` and the upper stages at a fraction of it, warm-up then cosine, and
+    cross-entropy weighted against the class imbalance ``prepare`` measured."""
     head = [p for n, p in model.named_parameters() if n.startswith(spec.head)]
     upper = [
         p for n, p in model.named_parameters() if n.startswith(spec.upper) and not n.startswith(spec.head)
@@ -180,101 +210,128 @@ def main(args: argparse.Namespace) -> int:
         [{"params": head, "lr": args.lr}, {"params": upper, "lr": args.lr * args.upper_lr_factor}],
         weight_decay=args.weight_decay,
     )
-    steps_per_epoch = len(train_loader) if not args.max_steps else min(args.max_steps, len(train_loader))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _schedule(args.warmup_steps, args.epochs * steps_per_epoch)
     )
+    weights = json.loads((args.run_dir / "class_weights.json").read_text())["weights"]
     criterion = nn.CrossEntropyLoss(
-        weight=torch.tensor(weights, dtype=torch.float32, device=device), label_smoothing=args.label_smoothing
+        weight=torch.tensor(weights, dtype=torch.float32, device=session.device),
+        label_smoothing=args.label_smoothing,
     )
-    scaler = torch.amp.GradScaler("cuda", enabled=args.amp and cuda)
-    start_epoch, best_f1, history = 0, -1.0, []
-    if args.resume and (ckpt_dir / "last.pt").is_file():
-        state = load_checkpoint(ckpt_dir / "last.pt")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, best_f1 = state["epoch"] + 1, state["best_macro_f1"]
-        history = (
-            json.loads((run_dir / "history.json").read_text()) if (run_dir / "history.json").is_file() else []
-        )
-        if rank == 0:
-            print(f"train: resumed from epoch {state['epoch']} (best val macro-F1 {best_f1:.4f})")
-    if rank == 0:
-        save_args(args, run_dir / "train_args.yaml")
+    return Trainer(model, optimizer, scheduler, criterion, torch.amp.GradScaler("cuda", enabled=session.amp))
+
+
+def resume(args: argparse.Namespace, trainer: Trainer, session: Session) -> tuple[int, float, list[dict]]:
+    """(first epoch, best validation macro-F1, history so far): from ``last.pt`` with ``--resume``."""
+    last = args.run_dir / "checkpoints" / "last.pt"
+    if not (args.resume and last.is_file()):
+        return 0, -1.0, []
+    state = load_checkpoint(last)
+    trainer.model.load_state_dict(state["model"])
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    trainer.scheduler.load_state_dict(state["scheduler"])
+    history_file = args.run_dir / "history.json"
+    history = json.loads(history_file.read_text()) if history_file.is_file() else []
+    if session.rank == 0:
+        print(f"train: resumed from epoch {state['epoch']} (best val macro-F1 {state['best_macro_f1']:.4f})")
+    return state["epoch"] + 1, state["best_macro_f1"], history
+
+
+def train_one_epoch(
+    trainer: Trainer, net: nn.Module, loader: Any, steps: int, session: Session, label: str
+) -> dict[str, float]:
+    """One pass over (at most ``steps`` batches of) the training split: loss, accuracy and speed."""
+    seen, correct, loss_sum, started = 0, 0, 0.0, time.perf_counter()
+    bar = tqdm(loader, total=steps, desc=label, disable=session.rank != 0)
+    for step, (images, targets) in enumerate(bar):
+        if step >= steps:
+            break
+        images, targets = session.images(images), targets.to(session.device, non_blocking=True)
+        with torch.autocast("cuda", dtype=torch.float16) if session.amp else nullcontext():
+            outputs = net(images)
+            loss = trainer.criterion(outputs, targets)
+        trainer.optimizer.zero_grad(set_to_none=True)
+        trainer.scaler.scale(loss).backward()
+        trainer.scaler.step(trainer.optimizer)
+        trainer.scaler.update()
+        trainer.scheduler.step()
+        seen += len(targets)
+        correct += int((outputs.argmax(1) == targets).sum())
+        loss_sum += loss.item() * len(targets)
+        speed = seen * session.world / (time.perf_counter() - started)
+        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{speed:.1f}")
+    seconds = time.perf_counter() - started
+    return {
+        "train_loss": loss_sum / max(seen, 1),
+        "train_accuracy": correct / max(seen, 1),
+        "images_per_second": seen * session.world / seconds,
+    }
+
+
+def save_epoch(
+    args: argparse.Namespace, spec: ModelSpec, trainer: Trainer, epoch: int, best_f1: float, improved: bool
+) -> None:
+    """``last.pt`` always, ``best.pt`` when validation improved: model, optimizer, scheduler, epoch and
+    arguments, so that a run resumes and reproduces."""
+    state = {
+        "model": trainer.model.state_dict(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "scheduler": trainer.scheduler.state_dict(),
+        "epoch": epoch,
+        "args": args_dict(args),
+        "arch": args.arch,
+        "class_names": list(LABELS),
+        "preprocessing": spec.preprocessing.to_dict(),
+        "best_macro_f1": best_f1,
+    }
+    checkpoints = args.run_dir / "checkpoints"
+    save_checkpoint(checkpoints / "last.pt", state)
+    if improved:
+        save_checkpoint(checkpoints / "best.pt", state)
+
+
+def main(args: argparse.Namespace) -> int:
+    session = Session.start(args)
+    spec = get_spec(args.arch)
+    try:
+        model = build_model(args.arch, len(LABELS), args.weights).to(session.device)
+    except WeightsUnavailableError as exc:
+        print(f"train: error: {exc}")
+        return 2
+    if session.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    train_loader, val_loader, steps = load_data(args, spec, session)
+    trainer = create_trainer(args, spec, model, session, steps)
+    start_epoch, best_f1, history = resume(args, trainer, session)
+    if session.rank == 0:
+        save_args(args, args.run_dir / "train_args.yaml")
 
     for epoch in range(start_epoch, args.epochs):
-        stage = spec.head if epoch < args.head_epochs else spec.head + spec.upper
-        _set_stage(model, stage)
-        net: nn.Module = (
-            DistributedDataParallel(model, device_ids=[local_rank] if cuda else None) if world > 1 else model
-        )
-        if world > 1:
+        head_only = epoch < args.head_epochs
+        _set_stage(model, spec.head if head_only else spec.head + spec.upper)
+        net: nn.Module = model
+        if session.world > 1:
+            on_gpu = session.device.type == "cuda"
+            net = DistributedDataParallel(model, device_ids=[session.local_rank] if on_gpu else None)
             train_loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
-        seen, correct, loss_sum, started = 0, 0, 0.0, time.perf_counter()
-        bar = tqdm(
-            train_loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{args.epochs}", disable=rank != 0
+        stats = train_one_epoch(
+            trainer, net, train_loader, steps, session, f"epoch {epoch + 1}/{args.epochs}"
         )
-        for step, (images, targets) in enumerate(bar):
-            if step >= steps_per_epoch:
-                break
-            images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-            if channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cuda", dtype=torch.float16) if args.amp and cuda else nullcontext():
-                outputs = net(images)
-                loss = criterion(outputs, targets)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            seen += len(targets)
-            correct += int((outputs.argmax(1) == targets).sum())
-            loss_sum += float(loss) * len(targets)
-            bar.set_postfix(
-                loss=f"{loss_sum / seen:.3f}",
-                acc=f"{correct / seen:.3f}",
-                img_s=f"{seen * world / (time.perf_counter() - started):.1f}",
-            )
-        train_time = time.perf_counter() - started
-        if rank != 0:
+        if session.rank != 0:
             continue
-        val_logits, val_labels = predict(model, val_loader, device, channels_last)
-        val_f1 = macro_f1(val_logits, val_labels)
-        record = {
-            "epoch": epoch,
-            "stage": "head" if epoch < args.head_epochs else "upper",
-            "train_loss": loss_sum / max(seen, 1),
-            "train_accuracy": correct / max(seen, 1),
-            "val_macro_f1": val_f1,
-            "images_per_second": seen * world / train_time,
-        }
+        val_f1 = macro_f1(*predict(model, val_loader, session.device, session.channels_last))
+        record = {"epoch": epoch, "stage": "head" if head_only else "upper", **stats, "val_macro_f1": val_f1}
         history.append(record)
         print(
             f"train: epoch {epoch + 1}: loss {record['train_loss']:.4f} acc {record['train_accuracy']:.3f} "
             f"val macro-F1 {val_f1:.4f} ({record['images_per_second']:.1f} images/s)"
         )
-        improved = val_f1 > best_f1
+        save_epoch(args, spec, trainer, epoch, max(best_f1, val_f1), improved=val_f1 > best_f1)
         best_f1 = max(best_f1, val_f1)
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "epoch": epoch,
-            "args": args_dict(args),
-            "arch": args.arch,
-            "class_names": list(LABELS),
-            "preprocessing": spec.preprocessing.to_dict(),
-            "best_macro_f1": best_f1,
-        }
-        save_checkpoint(ckpt_dir / "last.pt", state)
-        if improved:
-            save_checkpoint(ckpt_dir / "best.pt", state)
-        (run_dir / "history.json").write_text(json.dumps(history, indent=2))
-    if world > 1:
+        (args.run_dir / "history.json").write_text(json.dumps(history, indent=2))
+    if session.world > 1:
         dist.barrier()
         dist.destroy_process_group()
-    if rank == 0:
-        print(f"train: best val macro-F1 {best_f1:.4f}; checkpoints in {ckpt_dir}")
+    if session.rank == 0:
+        print(f"train: best val macro-F1 {best_f1:.4f}; checkpoints in {args.run_dir / 'checkpoints'}")
     return 0

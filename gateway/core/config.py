@@ -10,6 +10,8 @@ from typing import Annotated
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from inference.formats import DEFAULT_MAX_UPLOAD_BYTES, MULTIPART_OVERHEAD
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -39,11 +41,14 @@ class Settings(BaseSettings):
         ipaddress.ip_network("127.0.0.1/32"),
         ipaddress.ip_network("::1/128"),
     ]
-    max_upload_bytes: int = 5 * 1024 * 1024  # the whole stack's one upload limit (README, Configuration)
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # the whole stack's one upload limit (README)
     # Requests under /api/ at once per worker; beyond it a 503 at once. Each may hold an upload in memory:
     # the cap bounds the worker's memory (BENCHMARKS.md, memory) instead of a queue that grows with load.
     max_in_flight: int = 12
     cors_origins: Annotated[list[str], NoDecode] = []
+    # Where the workers' metrics files go, so that /metrics sums every worker (prometheus_client reads
+    # the same variable for its own use); unset: one process, metrics in memory.
+    prometheus_multiproc_dir: Path | None = None
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -64,7 +69,7 @@ class Settings(BaseSettings):
     @property
     def max_body_bytes(self) -> int:
         """The upload limit plus room for multipart headers and boundaries."""
-        return self.max_upload_bytes + 64 * 1024
+        return self.max_upload_bytes + MULTIPART_OVERHEAD
 
 
 @lru_cache

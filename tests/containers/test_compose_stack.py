@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from inference.labels import LABELS
+from launchers.gateway import WRITE_BEHIND_WAIT
+from launchers.procs import free_port
 from tests.conftest import REPO
 from tests.support.compose import LOCAL_REDIS_IMAGE, ComposeStack, podman, podman_env, require_container_tools
-from tests.support.gateway import WRITE_BEHIND_WAIT
-from tests.support.procs import free_port
-from training.labels import LABELS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # a cold build took 4-7 minutes here
 PROJECT = "fromsoft-lens-test"

@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from launchers.gateway import gateway_env, start_gateway
+from launchers.nginx import start_nginx
+from launchers.procs import require_binary
+from launchers.redis import RedisServer
 from tests.conftest import REPO
-from tests.support.gateway import gateway_env, start_gateway
-from tests.support.nginx import start_nginx
-from tests.support.procs import require_binary
-from tests.support.redis import RedisServer
 
 ARTIFACTS = REPO / "artifacts" / "e2e"
 SCENARIOS = (
@@ -79,7 +79,8 @@ def test_browser_scenarios_against_the_real_stack(torchserve, built_frontend, sc
         jpegs = sorted(screenshots.rglob("*.jpg"))
         shot = next(p for p in jpegs if 200_000 < p.stat().st_size < 2_000_000)
         unknown = not_recognised_shot(torchserve, [p for p in jpegs if p.stat().st_size < 5_000_000])
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(ARTIFACTS, ignore_errors=True)  # every page screenshot checked below is this run's
+        ARTIFACTS.mkdir(parents=True)
         env = {
             **os.environ,
             "BASE_URL": edge.url,

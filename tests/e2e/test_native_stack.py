@@ -10,9 +10,9 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from tests.support.gateway import WRITE_BEHIND_WAIT
-from tests.support.procs import port_open
-from tests.support.stack import PORTS, NativeStack, stack
+from launchers.gateway import WRITE_BEHIND_WAIT
+from launchers.procs import port_open
+from launchers.stack import PORTS, NativeStack, stack
 
 
 def noise_png(width: int, height: int) -> bytes:

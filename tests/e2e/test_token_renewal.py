@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.stack import REPO, NativeStack
+from launchers import REPO
+from launchers.stack import NativeStack
 
 
 def test_classifications_probes_and_management_outlive_the_keys(

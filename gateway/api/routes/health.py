@@ -39,6 +39,6 @@ async def readyz(deps: ServicesDep) -> JsonResponse:
 
 
 @router.get("/metrics", include_in_schema=False)  # Prometheus' text format, for the scraper
-async def metrics() -> Response:
-    payload, content_type = render()
+async def metrics(deps: ServicesDep) -> Response:
+    payload, content_type = render(deps.settings.prometheus_multiproc_dir)
     return Response(payload, media_type=content_type)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gateway import gateway_env, start_gateway
-from tests.support.nginx import start_nginx
-from tests.support.procs import LoopbackServer
-from tests.support.redis import RedisServer
-from tests.support.torchserve import TorchServe
+from launchers.gateway import gateway_env, start_gateway
+from launchers.nginx import start_nginx
+from launchers.procs import LoopbackServer
+from launchers.redis import RedisServer
+from launchers.torchserve import TorchServe
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from gateway.admission import Admission
 from gateway.breaker import CircuitBreaker
 from gateway.cache import AnswerCache
 from gateway.ratelimit import Decision, RateLimiter
-from tests.support.redis import RedisServer
+from launchers.redis import RedisServer
 
 ANSWER = {"label": "elden_ring", "name": "Elden Ring", "confidence": 0.8}
 

@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 
 from gateway.breaker import CircuitBreaker
 from gateway.cache import AnswerCache
-from tests.support.redis import RedisServer
+from launchers.redis import RedisServer
 
 ANSWER = {"label": "sekiro", "name": "Sekiro", "confidence": 0.9}
 DELAY = 0.5  # the production delay is 2 ms; a long one keeps "not yet in Redis" observable under load

@@ -9,9 +9,9 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from launchers.gateway import gateway_env, start_gateway
+from launchers.nginx import start_nginx
 from nginx.render import EdgeSettings
-from tests.support.gateway import gateway_env, start_gateway
-from tests.support.nginx import start_nginx
 
 
 def client_at(address: str) -> httpx.Client:

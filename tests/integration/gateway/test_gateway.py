@@ -8,10 +8,10 @@ import httpx
 import pytest
 
 from handler.manage import ManagementClient
-from tests.support.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
-from tests.support.nginx import start_nginx
-from tests.support.procs import free_port, wait_until
-from tests.support.redis import RedisServer
+from launchers.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
+from launchers.nginx import start_nginx
+from launchers.procs import free_port, wait_until
+from launchers.redis import RedisServer
 
 
 def classify(base: str, image: bytes, top_k: int = 3, **kwargs) -> httpx.Response:

@@ -16,10 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tests.support.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
-from tests.support.procs import LoopbackServer
-from tests.support.redis import RedisServer
-from tests.support.torchserve import TorchServe
+from launchers.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
+from launchers.procs import LoopbackServer
+from launchers.redis import RedisServer
+from launchers.torchserve import TorchServe
 
 
 def upload(image: bytes) -> dict[str, tuple[str, bytes, str]]:

@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 from handler.manage import ManagementClient
-from tests.support.procs import wait_until
-from tests.support.torchserve import TorchServe
-from training.labels import LABELS
+from inference.labels import LABELS
+from launchers.procs import wait_until
+from launchers.torchserve import TorchServe
 
 
 def predict(

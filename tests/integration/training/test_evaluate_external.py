@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.labels import LABELS, canonical_label
 from tests.conftest import REPO, run_cli
-from training.labels import LABELS, canonical_label
 
 # The screenshots' folder style (``dark_souls_2``) and other spellings the alias table accepts.
 RENAMED = {

@@ -9,9 +9,13 @@ import zipfile
 
 import torch
 
+from inference.labels import LABELS
+from inference.preprocessing import eval_transform
+from inference.scoring import calibrated, known
+from launchers.procs import free_port
 from tests.conftest import REPO, run_cli
-from tests.support.procs import free_port
-from training.labels import LABELS
+from training.checkpoint import checkpoint_preprocessing, load_for_inference
+from training.data import open_rgb
 
 
 def test_tiny_model_learns_the_synthetic_games_and_writes_a_full_report(trained_run):
@@ -47,19 +51,22 @@ def test_checkpoint_loads_weights_only_with_args_labels_and_preprocessing(traine
     assert (trained_run / "train_args.yaml").is_file()
 
 
-def test_ood_images_are_measured_when_asked(trained_run, tmp_path):
-    from PIL import Image
-    from skimage import data
-
-    ood = tmp_path / "ood"
-    ood.mkdir()
-    for name in ("astronaut", "coffee", "chelsea"):
-        Image.fromarray(getattr(data, name)()).convert("RGB").save(ood / f"{name}.jpg")
+def test_the_share_of_photos_called_unknown_is_what_the_served_answers_would_say(trained_run, tmp_path):
+    photos = tmp_path / "photos"
+    run_cli("photos", photos)
     out = shutil.copytree(trained_run, tmp_path / "run")
-    run_cli("evaluate", out, "--ood-dir", ood)
+    run_cli("evaluate", out, "--ood-dir", photos)
     report = json.loads((out / "report.json").read_text())
-    assert report["ood_images"] == 3
-    assert 0.0 <= report["ood_flagged"] <= 1.0
+    files = sorted(photos.glob("*.jpg"))
+    assert report["ood_images"] == len(files) == 8
+    # The same model, transform and calibrated scoring the handler answers with, image by image.
+    model, checkpoint = load_for_inference(out / "checkpoints" / "best.pt")
+    batch = torch.stack([eval_transform(open_rgb(f), checkpoint_preprocessing(checkpoint)) for f in files])
+    with torch.inference_mode():
+        probs = calibrated(model(batch).numpy(), report["temperature"])
+    unknown = int((~known(probs, report["unknown_threshold"])).sum())
+    assert report["ood_flagged"] == unknown / len(files)
+    assert f"| {unknown} of 8 ({report['ood_flagged']:.3f}) |" in (out / "report.md").read_text()
 
 
 def test_a_corrupt_file_and_a_stray_text_file_do_not_stop_training(synthetic_data, tmp_path):
@@ -163,3 +170,14 @@ def test_the_archive_says_its_model_learned_from_synthetic_frames(model_store, t
     assert provenance["data_kind"] == "synthetic"
     assert provenance["synthetic_images"] == provenance["images"] == prepared["images"]
     assert provenance["data_root"] == "synthetic frames (the embedded default)"
+
+
+def test_the_archive_carries_the_core_and_the_handler_whole(model_store):
+    """No hand-made list: a new module of either package travels without anyone remembering it."""
+    with zipfile.ZipFile(model_store / "fromsoft.mar") as archive:
+        shipped = {name for name in archive.namelist() if name.endswith(".py")}
+    for package in ("inference", "handler"):
+        modules = {f"{package}/{p.name}" for p in (REPO / package).glob("*.py")}
+        assert modules <= shipped, sorted(modules - shipped)
+    assert not any(name.startswith("training/") for name in shipped)
+    assert "fromsoft_handler.py" in shipped  # the entry point, at the archive's root

@@ -5,6 +5,7 @@ import pytest
 
 from gateway.breaker import CircuitBreaker
 from gateway.cache import cache_key, image_digest
+from gateway.ratelimit import RateLimiter
 
 
 def test_cache_key_changes_with_every_input_that_changes_the_answer():
@@ -39,8 +40,13 @@ def test_breaker_opens_after_repeated_failures_then_half_opens_after_the_cooldow
     assert breaker.failures == 0
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("10/minute;3/second", 2), ("5/second", 1)])
-def test_rate_limit_strings_use_the_limits_notation(raw, expected):
-    from limits import parse_many
+@pytest.mark.parametrize("spec", ["10/fortnight", "ten/minute", ""])
+def test_a_malformed_rate_limit_stops_the_gateway_at_start_with_the_setting_named(spec):
+    """A typo in RATE_LIMIT must not start a gateway that limits nobody."""
+    with pytest.raises(ValueError, match="RATE_LIMIT"):
+        RateLimiter(spec, "redis://127.0.0.1:1/0", 0.05)
 
-    assert len(parse_many(raw)) == expected
+
+def test_every_limit_of_the_setting_is_enforced():
+    limiter = RateLimiter("2/minute;5/hour", "redis://127.0.0.1:1/0", 0.05)
+    assert [(item.amount, item.get_expiry()) for item in limiter.items] == [(2, 60), (5, 3600)]

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from handler.fromsoft_handler import FromSoftHandler
+from inference.labels import DISPLAY_NAMES, LABELS
 from training.export import build_forms
-from training.labels import DISPLAY_NAMES, LABELS
 from training.registry import build_model, get_spec
 
 

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from handler.fromsoft_handler import FromSoftHandler
-from handler.settings import DEFAULT_MAX_UPLOAD_BYTES
+from inference.formats import DEFAULT_MAX_UPLOAD_BYTES
+from inference.labels import LABELS, UNKNOWN_LABEL
+from inference.preprocessing import eval_transform
 from tests.unit.handler.conftest import MockContext, make_model_dir, run
-from training.labels import LABELS, UNKNOWN_LABEL
-from training.preprocessing import eval_transform
 from training.synthesize import render_clip
 
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from inference.labels import LABELS
 from training.external import external_metrics, markdown
-from training.labels import LABELS
 
 
 def _probs(rows: list[tuple[int, float]]) -> np.ndarray:

@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 from PIL import Image
 
+from inference.labels import LABELS
 from training.dedup import near_duplicate_pairs, sequence_pairs
-from training.labels import LABELS
 from training.prepare import PrepareError, class_weights, data_kind, prepare, split_groups
 from training.synthesize import synthesize
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
+from inference.preprocessing import Preprocessing, cover_size, eval_transform
 from training.data import ManifestDataset, Row
-from training.preprocessing import Preprocessing, cover_size, eval_transform
 from training.presets import eval_preset, train_preset
 from training.registry import available, get_spec
 

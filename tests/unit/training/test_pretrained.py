@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 from skimage import data
 
-from training.preprocessing import Preprocessing, eval_transform
+from inference.preprocessing import Preprocessing, eval_transform
 from training.pretrained import lite0_key, load_lite0_imagenet, packaged_weights_path, remap_lite0_state_dict
 
 IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat

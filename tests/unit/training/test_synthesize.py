@@ -3,15 +3,9 @@ from collections import Counter
 
 from PIL import Image
 
-from training.labels import LABELS
-from training.synthesize import (
-    KAGGLE_FOLDERS,
-    REAL_COUNTS,
-    SYNTHETIC_MARK,
-    clip_plan,
-    render_clip,
-    synthesize,
-)
+from inference.labels import LABELS
+from training.game_looks import KAGGLE_FOLDERS, REAL_COUNTS
+from training.synthesize import SYNTHETIC_MARK, clip_plan, render_clip, synthesize
 
 
 def test_clip_plan_follows_the_real_class_proportions_and_total():

@@ -1,5 +1,5 @@
-"""Image formats we accept, told by their magic bytes. Dependency-free: the gateway imports it too, so
-both ends refuse the same uploads."""
+"""Image formats we accept, told by their magic bytes, and the limits on an upload. Dependency-free:
+the gateway checks uploads with it as the handler does, so both ends refuse the same ones."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"WEBP", 8, "WEBP"),  # after "RIFF" and four size bytes
 )
 ACCEPTED_FORMATS = tuple(fmt for _, _, fmt in _SIGNATURES)
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # MAX_UPLOAD_BYTES, the whole stack's one upload limit
+DEFAULT_MAX_PIXELS = 40_000_000  # 4K is 8.3 MP; larger is a bomb or not a screenshot
+MULTIPART_OVERHEAD = 64 * 1024  # room for multipart headers and boundaries around the image
 
 
 def sniff_format(data: bytes | bytearray) -> str | None:

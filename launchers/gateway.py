@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.procs import LoopbackServer, ManagedProcess, free_port, wait_until
-from tests.support.torchserve import TorchServe
+from launchers import REPO
+from launchers.procs import LoopbackServer, ManagedProcess, free_port, wait_until
+from launchers.torchserve import TorchServe
 
-REPO = Path(__file__).resolve().parents[2]
 # The cache writes behind the answer (gateway.cache.WRITE_BEHIND_SECONDS): a repeat may reach another
 # worker before Redis has the entry, so a test that expects a hit gives the write this long first.
 WRITE_BEHIND_WAIT = 0.05

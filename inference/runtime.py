@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from inference.architectures import architecture
+
 FORMS = ("onnx", "torchscript", "eager")
 
 
@@ -44,3 +46,11 @@ class TorchRunner:
 
 def load_torchscript(path: Path) -> TorchRunner:
     return TorchRunner(torch.jit.load(str(path), map_location="cpu"))
+
+
+def load_eager(path: Path, arch: str, num_classes: int) -> nn.Module:
+    """The eager model from its weights (a state dict, loaded with ``weights_only``), in eval mode: the
+    form Grad-CAM needs, whatever form answers classifications."""
+    model = architecture(arch).create(num_classes)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()

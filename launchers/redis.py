@@ -7,7 +7,7 @@ from pathlib import Path
 
 import redis
 
-from tests.support.procs import ManagedProcess, free_port, require_binary, wait_until
+from launchers.procs import ManagedProcess, free_port, require_binary, wait_until
 
 
 class RedisServer:

@@ -1,8 +1,8 @@
-"""Start real servers for tests on free loopback ports and stop them by process group.
+"""Start real servers on free loopback ports and stop them by process group.
 
 Every server runs in its own session with output to a file (TorchServe's Java child inherits stdout,
 so a pipe would hang), and is stopped with SIGTERM to the group, then SIGKILL after a grace period.
-A missing binary fails the test run: in CI a missing server is an error, never a skip.
+A missing binary raises MissingServerError: in CI a missing server fails the run, never skips it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
-import pytest
 
 
 def free_port() -> int:
@@ -27,10 +26,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class MissingServerError(RuntimeError):
+    """A server the stack needs is not installed."""
+
+
 def require_binary(name: str, hint: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} is not installed ({hint}); run `make setup`", pytrace=False)
+        raise MissingServerError(f"{name} is not installed ({hint}); run `make setup`")
     return path
 
 

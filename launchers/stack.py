@@ -7,7 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from launchers import REPO
+
 PORTS = (
     "WEB_PORT",
     "GATEWAY_PORT",
@@ -37,7 +38,7 @@ class NativeStack:
     """``env``: the stack's settings (ports are chosen free unless given)."""
 
     def __init__(self, var_dir: Path, model_store: Path, **env: str) -> None:
-        from tests.support.procs import free_port
+        from launchers.procs import free_port
 
         self.var_dir = var_dir
         self.env = {name: str(free_port()) for name in PORTS}

@@ -1,4 +1,5 @@
-"""Eval preprocessing: the single definition shared by evaluation, export and the serving handler.
+"""Eval preprocessing: the single definition shared by evaluation, export and the serving handler,
+and its version.
 
 A ``Preprocessing`` is plain data (it travels inside checkpoints and model archives as JSON). The
 eval transform resizes an image so that it covers ``resize_size`` with its aspect kept, centre-crops
@@ -7,6 +8,8 @@ eval transform resizes an image so that it covers ``resize_size`` with its aspec
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -15,6 +18,9 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as F
 
+# Bump when the eval transform below or the handler's decoding (handler.image_decode) changes the
+# tensor a given upload becomes.
+REVISION = "1"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -29,6 +35,13 @@ class Preprocessing:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def version(self) -> str:
+        """What the model sees, in 12 hex digits: part of every cache key, so that a change here or in
+        how the handler decodes (``REVISION``) is never answered from answers cached before it."""
+        described = json.dumps([self.to_dict(), REVISION], sort_keys=True).encode()
+        return hashlib.sha256(described).hexdigest()[:12]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessing:

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import httpx
 
-from handler.settings import DEFAULT_MAX_UPLOAD_BYTES
 from handler.ts_config import listener_overrides, read_keys, render, upload_overrides
-from tests.support.procs import ManagedProcess, free_port, require_binary, wait_until
-
-REPO = Path(__file__).resolve().parents[2]
+from inference.formats import DEFAULT_MAX_UPLOAD_BYTES
+from launchers import REPO
+from launchers.procs import ManagedProcess, free_port, require_binary, wait_until
 
 
 @dataclass

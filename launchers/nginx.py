@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
+from launchers.procs import LoopbackServer, ManagedProcess, free_port, require_binary, wait_until
 from nginx.render import EdgeSettings, default_worker_user, write
-from tests.support.procs import LoopbackServer, ManagedProcess, free_port, require_binary, wait_until
 
 
 class Nginx(LoopbackServer):

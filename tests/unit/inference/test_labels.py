@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from training.labels import DISPLAY_NAMES, LABELS, canonical_label, index_to_name
+from inference.labels import DISPLAY_NAMES, LABELS, canonical_label, index_to_name
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,106 @@
+"""The shared core: the calibrated scoring evaluation and serving both use, the preprocessing version
+that keys the cache, the architectures and their eager form, and the one direction imports run in."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inference.architectures import ARCHITECTURES, architecture
+from inference.labels import DISPLAY_NAMES, LABELS, UNKNOWN_LABEL
+from inference.preprocessing import Preprocessing
+from inference.runtime import load_eager
+from inference.scoring import answer, calibrated, known
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_calibrated_probabilities_are_the_temperature_scaled_softmax():
+    logits = np.random.default_rng(0).normal(0, 4, (64, 7)).astype(np.float32)
+    for temperature in (0.5, 1.0, 2.3):
+        expected = torch.softmax(torch.from_numpy(logits) / temperature, dim=1).numpy()
+        assert np.allclose(calibrated(logits, temperature), expected, atol=1e-6)
+    assert np.allclose(calibrated(np.array([[1000.0, 0.0]])).sum(), 1.0)  # no overflow
+
+
+def test_an_answer_names_a_game_exactly_when_known_says_so():
+    """evaluate chooses the threshold with ``known``; the handler answers with ``answer``: they agree."""
+    probs = calibrated(np.random.default_rng(1).normal(0, 2, (200, 7)), 1.5)
+    threshold = float(np.median(probs.max(axis=1)))
+    names = known(probs, threshold)
+    answers = [answer(p, list(LABELS), DISPLAY_NAMES, threshold) for p in probs]
+    assert [a["label"] != UNKNOWN_LABEL for a in answers] == list(names)
+    assert 0 < names.sum() < len(probs)
+    for a, p in zip(answers, probs, strict=True):
+        assert a["confidence"] == pytest.approx(p.max(), abs=1e-6)
+        assert [r["probability"] for r in a["probabilities"]] == sorted(
+            (r["probability"] for r in a["probabilities"]), reverse=True
+        )
+
+
+def test_the_preprocessing_version_is_stable_and_moves_with_what_the_model_sees():
+    # Pinned: a change means every cached answer is asked again. Make it knowingly (REVISION).
+    assert {name: a.preprocessing.version for name, a in ARCHITECTURES.items()} == {
+        "resnet50": "41c55676cfa5",
+        "efficientnet_lite0": "825e371f9965",
+        "tiny": "d0668ac9ef9b",
+    }
+    pre = architecture("tiny").preprocessing
+    assert replace(pre, crop_size=(64, 128)).version != pre.version
+    assert Preprocessing.from_dict(pre.to_dict()).version == pre.version
+
+
+@pytest.mark.parametrize("name", ["tiny", "efficientnet_lite0", "resnet50"])
+def test_every_architecture_builds_seven_outputs_and_names_its_gradcam_layer(name):
+    arch = architecture(name)
+    model = arch.create(len(LABELS)).eval()
+    model.get_submodule(arch.gradcam_layer)
+    assert any(n.startswith(arch.classifier) for n, _ in model.named_parameters())
+    if name == "tiny":  # the large ones are checked the same way by the handler tests' exported model
+        with torch.inference_mode():
+            assert model(torch.zeros(1, 3, *arch.preprocessing.crop_size)).shape == (1, len(LABELS))
+
+
+def test_the_eager_form_loads_from_its_weights_file(tmp_path):
+    torch.manual_seed(0)
+    original = architecture("tiny").create(len(LABELS)).eval()
+    torch.save(original.state_dict(), tmp_path / "weights.pt")
+    loaded = load_eager(tmp_path / "weights.pt", "tiny", len(LABELS))
+    x = torch.randn(2, 3, 72, 128)
+    with torch.inference_mode():
+        assert torch.equal(loaded(x), original(x))
+
+
+def imported_modules(package: str) -> set[tuple[str, str]]:
+    """(file, module) for every import in ``package``, those inside functions included."""
+    found = set()
+    for path in (REPO / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {(path.name, alias.name) for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add((path.name, node.module))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        ("inference", ("training", "handler", "gateway", "launchers", "tests", "benchmarks")),
+        ("handler", ("training", "gateway", "tests", "benchmarks")),
+        ("gateway", ("training", "handler", "tests", "benchmarks")),
+        ("training", ("handler", "gateway", "tests", "benchmarks")),
+        ("benchmarks", ("tests",)),
+        ("launchers", ("tests", "benchmarks")),
+    ],
+)
+def test_imports_run_one_way(package, forbidden):
+    wrong = sorted(
+        (name, module) for name, module in imported_modules(package) if module.split(".")[0] in forbidden
+    )
+    assert wrong == [], f"{package} must not import {', '.join(forbidden)}"
