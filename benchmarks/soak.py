@@ -84,6 +84,11 @@ def run_faults(fault_list: list[Fault], started: float, seconds: float) -> list[
     return timeline
 
 
+def phase_of(t: float, timeline: list[dict[str, Any]]) -> str:
+    """The fault whose phase ``t`` falls in (or steady traffic, before the first)."""
+    return next((f["fault"] for f in reversed(timeline) if f["at"] <= t), "steady traffic")
+
+
 def analyse(records: list[dict[str, Any]], timeline: list[dict[str, Any]], switched: float | None) -> dict:
     """The run's figures and the targets' verdicts."""
     answered = [r for r in records if r["status"] > 0]
@@ -114,9 +119,15 @@ def analyse(records: list[dict[str, Any]], timeline: list[dict[str, Any]], switc
         "requests": len(records),
         "by_kind": dict(Counter(r["kind"] for r in records)),
         "by_status": {str(k): v for k, v in sorted(Counter(r["status"] for r in records).items())},
+        "errors_by_code": dict(Counter(f"{r['status']} {r['code']}" for r in records if r.get("code"))),
         "wrong_shape": sum(1 for r in answered if not r["shape"]),
         "bad_5xx": len(bad_5xx),
         "no_answer": len(records) - len(answered),
+        "unanswered": [
+            {"phase": phase_of(r["t"], timeline), "kind": r["kind"], "error": r.get("error")}
+            for r in records
+            if r["status"] == 0
+        ][:20],
         "stale_version_cached": len(stale),
         "phases": phases,
         "faults": [{k: v for k, v in f.items() if k != "at"} for f in timeline],
@@ -154,7 +165,9 @@ def markdown(figures: dict, seconds: float) -> str:
     statuses = ", ".join(f"{count}x {status}" for status, count in figures["by_status"].items())
     lines += [
         "",
-        f"Answers by status: {statuses}. Wrong shape: {figures['wrong_shape']}; 5xx other than 503 with "
+        f"Answers by status: {statuses}; the errors by code: "
+        f"{', '.join(f'{n}x {code}' for code, n in sorted(figures['errors_by_code'].items()))}. "
+        f"Wrong shape: {figures['wrong_shape']}; 5xx other than 503 with "
         f"Retry-After: {figures['bad_5xx']}; no answer: {figures['no_answer']}; cached answers of the old "
         f"version after the switch: {figures['stale_version_cached']}.",
         "",
@@ -206,13 +219,18 @@ def main() -> int:
     figures = analyse(records, timeline, switched[0] if switched else None)
     table = markdown(figures, args.seconds)
     print(table)
+    for lost in figures["unanswered"]:
+        print(f"soak: no answer ({lost['kind']}, during {lost['phase']}): {lost['error']}")
     write_json(args.out, {"machine": machine(), "seconds": args.seconds, **figures})
     if not args.no_markdown:
         path = REPO / "BENCHMARKS.md"
         text = path.read_text()
         path.write_text(text[: text.index(BEGIN)] + table + text[text.index(END) + len(END) :])
-    shutil.rmtree(work, ignore_errors=True)
-    return 0 if all(figures["targets"].values()) else 1
+    if all(figures["targets"].values()):
+        shutil.rmtree(work, ignore_errors=True)
+        return 0
+    print(f"soak: a target was missed; the stack's logs and the records stay in {work}")
+    return 1
 
 
 if __name__ == "__main__":

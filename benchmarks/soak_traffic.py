@@ -66,9 +66,13 @@ class Visitor(HttpUser):
             except (ValueError, AttributeError):
                 body = None
             record["shape"] = response.status_code > 0 and well_formed(kind, response.status_code, body)
+            if response.status_code == 0:
+                record["error"] = repr(response.error)[:300]
             if response.status_code == 200 and isinstance(body, dict):
                 record["version"] = (body.get("model") or {}).get("version")
                 record["cached"] = body.get("cached")
+            elif isinstance(body, dict) and isinstance(body.get("error"), dict):
+                record["code"] = body["error"].get("code")
             RECORDS.write(json.dumps(record) + "\n")
             response.success()  # judged by benchmarks/soak.py from the records
 

@@ -31,4 +31,6 @@ def serve(app: str, prog: str, description: str) -> None:
         # uvicorn's own proxy-header rewrite would believe any loopback peer before that code runs.
         proxy_headers=False,
         server_header=False,
+        # Longer than nginx's upstream keepalive_timeout (60 s): the proxy closes idle connections first.
+        timeout_keep_alive=65,
     )
