@@ -105,8 +105,14 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
         for index in set(range(len(data))) - images.keys():  # GET /models/<name>?customized=true
             results[index] = self.describe()
         prepared: dict[str, list[Prepared]] = {"classify": [], "explain": []}
-        # Pillow releases the GIL while decoding and resizing: a batch's images are prepared in parallel.
-        for index, outcome in zip(images, self.pool.map(self._prepare, images.values()), strict=True):
+        # Pillow releases the GIL while decoding and resizing: a batch's images are prepared in parallel;
+        # a single image here, without a hop to another thread.
+        outcomes = (
+            self.pool.map(self._prepare, images.values())
+            if len(images) > 1
+            else map(self._prepare, images.values())
+        )
+        for index, outcome in zip(images, outcomes, strict=True):
             if isinstance(outcome, ImageRejectedError):
                 results[index] = self._reject(index, outcome)
             else:
