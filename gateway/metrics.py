@@ -66,6 +66,12 @@ MODEL_WORKERS = Gauge(
     ["model", "version", "status"],
     multiprocess_mode="livemax",
 )
+READY_WORKERS = Gauge(
+    "gateway_model_ready_workers",
+    "READY workers of the version served by default: 0 until TorchServe first answers, and while it does not",
+    ["model"],
+    multiprocess_mode="livemax",
+)
 KEY_EXPIRY = "gateway_torchserve_key_expiry_timestamp_seconds"
 
 
@@ -74,23 +80,27 @@ def redis_breaker_changed(is_open: bool) -> None:
 
 
 class ModelGauges:
-    """The served version and the workers by status, from each snapshot of gateway.model_state. A label
-    set the latest snapshot no longer has (a version unregistered, a worker now READY) is set to 0."""
+    """``model``'s served version and workers, from each snapshot of gateway.model_state. A label set the
+    latest snapshot no longer has (a version unregistered, a worker now READY) is set to 0."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: str) -> None:
+        self.model = model
         self.versions: set[tuple[str, str]] = set()
         self.workers: set[tuple[str, str, str]] = set()
+        READY_WORKERS.labels(model).set(0)
 
-    def show(self, model: str, default_version: str, versions: list[dict[str, Any]]) -> None:
-        self.versions = _replace(SERVED_MODEL, self.versions, {(model, default_version): 1})
+    def show(self, default_version: str, versions: list[dict[str, Any]]) -> None:
+        self.versions = _replace(SERVED_MODEL, self.versions, {(self.model, default_version): 1})
         counts = Tally(
-            (model, v["version"], str(w.get("status"))) for v in versions for w in v.get("workers", [])
+            (self.model, v["version"], str(w.get("status"))) for v in versions for w in v.get("workers", [])
         )
         self.workers = _replace(MODEL_WORKERS, self.workers, counts)
+        READY_WORKERS.labels(self.model).set(counts[(self.model, default_version, "READY")])
 
     def unreachable(self) -> None:
         """TorchServe did not answer: no worker is known to serve (the served version is kept)."""
         self.workers = _replace(MODEL_WORKERS, self.workers, {})
+        READY_WORKERS.labels(self.model).set(0)
 
 
 def _replace(gauge: Gauge, shown: set[Any], values: dict[Any, int]) -> set[Any]:

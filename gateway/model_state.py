@@ -34,7 +34,10 @@ class ModelState:
     versions: list[dict[str, Any]] = field(default_factory=list)  # every version, with its workers
     description: dict[str, Any] = field(default_factory=dict)
     refreshed_at: float = 0.0
-    gauges: ModelGauges = field(default_factory=ModelGauges)  # the snapshot as metrics
+    gauges: ModelGauges = field(init=False)  # the snapshot as metrics
+
+    def __post_init__(self) -> None:
+        self.gauges = ModelGauges(self.model)
 
     @property
     def ready(self) -> bool:
@@ -58,7 +61,7 @@ class ModelState:
             self.description = await self._custom_description()
         self.default_version = version
         self.refreshed_at = time.monotonic()
-        self.gauges.show(self.model, version, self.versions)
+        self.gauges.show(version, self.versions)
 
     async def _custom_description(self) -> dict[str, Any]:
         try:

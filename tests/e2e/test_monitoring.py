@@ -36,6 +36,7 @@ EXPECTED = [
     "gateway_redis_breaker_open",
     'gateway_served_model_info{model="fromsoft", version="1.0"}',
     'gateway_model_workers{model="fromsoft", version="1.0", status="READY"}',
+    'gateway_model_ready_workers{model="fromsoft"}',
     'gateway_torchserve_key_expiry_timestamp_seconds{kind="inference"}',
     'gateway_torchserve_key_expiry_timestamp_seconds{kind="management"}',
     'ts_inference_requests_total{model_name="fromsoft"}',

@@ -114,6 +114,7 @@ def test_metrics_move_by_route_template_and_status_after_real_requests(edge, gat
     assert value(after, "gateway_redis_breaker_open") == 0
     assert value(after, "gateway_served_model_info", model="fromsoft", version="1.0") == 1
     assert value(after, "gateway_model_workers", model="fromsoft", version="1.0", status="READY") == 1
+    assert value(after, "gateway_model_ready_workers", model="fromsoft") == 1
     expiry = "gateway_torchserve_key_expiry_timestamp_seconds"
     expiries = [value(after, expiry, kind=kind) for kind in ("inference", "management")]
     assert all(time.time() < expires <= time.time() + 3600 for expires in expiries), expiries

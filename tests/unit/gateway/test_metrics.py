@@ -25,6 +25,10 @@ def workers(version: str, status: str, model: str = "fromsoft") -> float | None:
     return REGISTRY.get_sample_value("gateway_model_workers", labels)
 
 
+def ready(model: str) -> float | None:
+    return REGISTRY.get_sample_value("gateway_model_ready_workers", {"model": model})
+
+
 def served(version: str, model: str = "fromsoft") -> float | None:
     return REGISTRY.get_sample_value("gateway_served_model_info", {"model": model, "version": version})
 
@@ -45,21 +49,25 @@ def test_the_breaker_reports_each_opening_and_closing():
 
 
 def test_model_gauges_follow_the_snapshot_and_zero_what_it_no_longer_holds():
-    gauges = ModelGauges()
+    gauges = ModelGauges("gauge-test")
+    assert ready("gauge-test") == 0  # nothing known yet: no worker ready
     loading = [{"version": "1.0", "workers": [{"id": "9000", "status": "UNLOADING"}]}]
-    gauges.show("gauge-test", "1.0", loading)
+    gauges.show("1.0", loading)
     assert workers("1.0", "UNLOADING", "gauge-test") == 1
+    assert ready("gauge-test") == 0
     two = [
         {"version": "1.0", "workers": [{"status": "READY"}, {"status": "READY"}]},
         {"version": "2.0", "workers": [{"status": "READY"}]},
     ]
-    gauges.show("gauge-test", "2.0", two)
+    gauges.show("2.0", two)
     assert workers("1.0", "READY", "gauge-test") == 2
     assert workers("2.0", "READY", "gauge-test") == 1
     assert workers("1.0", "UNLOADING", "gauge-test") == 0
     assert (served("2.0", "gauge-test"), served("1.0", "gauge-test")) == (1, 0)
+    assert ready("gauge-test") == 1  # the default version's
     gauges.unreachable()
     assert workers("1.0", "READY", "gauge-test") == workers("2.0", "READY", "gauge-test") == 0
+    assert ready("gauge-test") == 0
     assert served("2.0", "gauge-test") == 1  # the last version seen is still the one served
 
 
