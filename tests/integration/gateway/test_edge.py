@@ -60,6 +60,7 @@ def test_the_edge_answers_a_flood_from_one_address_with_json_429s_and_serves_the
             assert len(refused) >= 4, [a.status_code for a in answers]
             assert refused[0].json()["error"]["code"] == "rate_limited"
             assert refused[0].headers["Retry-After"] == "1"
+            assert refused[0].json()["error"]["request_id"] == refused[0].headers["X-Request-ID"]
             assert other.get(f"{edge.url}/api/v1/models").status_code == 200
     finally:
         edge.stop()

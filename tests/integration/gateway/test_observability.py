@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from launchers.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
 from launchers.nginx import start_nginx
-from launchers.procs import LoopbackServer, wait_until
+from launchers.procs import LoopbackServer, free_port, wait_until
 from launchers.redis import RedisServer
 from nginx.render import EdgeSettings
 
@@ -181,6 +181,17 @@ def test_every_error_body_carries_the_id_of_its_header_and_its_log_line(edge, se
     request_id = response.headers["X-Request-ID"]
     assert response.json()["error"]["request_id"] == request_id, who
     assert logged(edge.access_log, request_id)["status"] == status
+
+
+def test_nginx_answering_for_a_gateway_that_is_down_still_gives_the_id(web_root, tmp_path):
+    edge = start_nginx(tmp_path, free_port(), web_root)  # nothing listens there
+    try:
+        response = httpx.get(f"{edge.url}/api/v1/models")
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "5"
+        assert response.json()["error"]["request_id"] == response.headers["X-Request-ID"]
+    finally:
+        edge.stop()
 
 
 def test_an_id_a_client_sends_is_replaced_unless_a_trusted_proxy_sent_it(
