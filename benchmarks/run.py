@@ -7,8 +7,11 @@ Five ways of answering the same images with the same model:
   miss    the whole stack through nginx and the gateway, distinct image bytes (cache misses)
   hit     the whole stack, the same bytes again (cache hits)
 each at concurrency 1, 2, 4 and 8: throughput, latency p50/p95/p99, and peak RSS of the serving
-processes. Medians over rounds; ratios from this one run. Writes artifacts/bench/stack.json and the
-section of BENCHMARKS.md between its bench markers.
+processes. Then, on the native stack as `make up` runs it: our stack beside LitServe and a plain FastAPI
+app serving the same model (benchmarks/peers.py), where one request's time goes (benchmarks/stages.py),
+TorchServe's batching and threads swept (benchmarks/torchserve_sweep.py); and the serving forms, int8
+beside float32, in this process (benchmarks/forms.py). Medians over rounds; ratios from this one run.
+Writes artifacts/bench/stack.json and the section of BENCHMARKS.md between its bench markers.
 
     .venv/bin/python -m benchmarks.run [--rounds 3] [--requests 24] [--quick]
 """
@@ -22,14 +25,18 @@ import statistics
 import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import httpx
+import yaml
 
+from benchmarks import forms, peers, stages, torchserve_sweep
 from benchmarks.common import machine, summary, write_json
 from benchmarks.handler_vs_stock import stock_archive
 from benchmarks.images import REPO, distinct, run_data, screenshot_groups, synthetic_frames
@@ -48,8 +55,6 @@ def in_process_limit(model_dir: Path) -> Callable[[bytes], list[float]]:
     import json
     import zipfile
 
-    import torch
-
     from handler.fromsoft_handler import FromSoftHandler
 
     with zipfile.ZipFile(model_dir / "fromsoft.mar") as archive:
@@ -66,9 +71,9 @@ def in_process_limit(model_dir: Path) -> Callable[[bytes], list[float]]:
     lock = threading.Lock()  # one model, like one TorchServe worker: inference is serialised
 
     def run(image: bytes) -> list[float]:
-        tensor = handler.transform(handler.decode({"body": image}))
+        array = handler.transform(handler.decode({"body": image}))
         with lock:
-            logits = handler.infer(torch.stack([tensor]))
+            logits = handler.infer(array[None])
         handler.answer(logits)
         return [float(v) for v in logits[0]]
 
@@ -128,10 +133,25 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--gateway-workers", type=int, default=2, help="uvicorn workers (default 2)")
     parser.add_argument("--quick", action="store_true", help="1 round, 8 requests, concurrency 1 and 4")
     parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "bench" / "stack.json")
+    parser.add_argument(
+        "--stage-requests", type=int, default=96, help="requests per stage measurement and sweep cell"
+    )
+    parser.add_argument(
+        "--sweep-settings",
+        type=int,
+        default=len(torchserve_sweep.SETTINGS),
+        help="TorchServe settings to sweep",
+    )
     parser.add_argument("--no-markdown", action="store_true", help="do not rewrite BENCHMARKS.md")
     args = parser.parse_args()
     if args.quick:
-        args.rounds, args.requests, args.concurrency = 1, 8, "1,4"
+        args.rounds, args.requests, args.concurrency, args.stage_requests, args.sweep_settings = (
+            1,
+            8,
+            "1,4",
+            16,
+            2,
+        )
     args.levels = [int(c) for c in args.concurrency.split(",")]
     if not (args.model_store / "fromsoft.mar").is_file() or not (args.run / "serving").is_dir():
         raise SystemExit(
@@ -177,7 +197,7 @@ def start_servers(args: argparse.Namespace, work: Path, servers: ExitStack) -> S
     return SimpleNamespace(ts=ts, redis=redis, gateway=gateway, edge=edge, store=store)
 
 
-def measure_modes(
+def measure_modes_interleaved(
     calls: dict[str, Callable[[bytes], object]],
     groups: dict[str, list[int]],
     pool: list[bytes],
@@ -218,10 +238,8 @@ def hits_at_the_gateway(client: httpx.Client, url: str, pool: list[bytes]) -> tu
     return at_gateway, inside
 
 
-def main() -> None:
-    args = parse_args()
-    images, caption = image_set(args.run)
-    pool = [images[i % len(images)] for i in range(args.requests)]
+def measure_modes(args: argparse.Namespace, images: list[bytes], pool: list[bytes]) -> tuple[dict, dict]:
+    """The five modes at every concurrency, and the targets they decide."""
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as servers:
         stack = start_servers(args, Path(tmp), servers)
         ts, edge = stack.ts, stack.edge
@@ -243,7 +261,7 @@ def main() -> None:
             measure(calls[mode], images[:4], 1)
         for image in pool:  # the hit mode's bytes, cached once
             calls["hit"](image)
-        cells = measure_modes(calls, groups, pool, args.levels, args.rounds)
+        cells = measure_modes_interleaved(calls, groups, pool, args.levels, args.rounds)
         at_gateway, inside = hits_at_the_gateway(public, stack.gateway.url, pool)
 
     results = {
@@ -268,7 +286,47 @@ def main() -> None:
         "macro_f1_trained": json.loads(report.read_text())["macro_f1"] if report.is_file() else None,
         "macro_f1_served": served_macro_f1(args.run, limit),
     }
+    return results, targets
+
+
+def archived_batching(archive: Path) -> tuple[int, float]:
+    """The batch size and delay the archive configures TorchServe with, so that LitServe batches alike."""
+    with zipfile.ZipFile(archive) as mar:
+        config = yaml.safe_load(mar.read("model-config.yaml"))
+    return int(config["batchSize"]), float(config["maxBatchDelay"])
+
+
+def measure_against_peers(args: argparse.Namespace, frames: list[bytes]) -> dict[str, Any]:
+    """Where a request's time goes, our stack beside LitServe and plain FastAPI, and TorchServe's
+    settings swept, all on one running native stack (the sweep last: it changes the stack)."""
+    archive = args.model_store / "fromsoft.mar"
+    batch, delay = archived_batching(archive)
+    stage_levels = sorted({min(args.levels), max(args.levels)})
+    with tempfile.TemporaryDirectory() as tmp, peers.systems(archive, Path(tmp), batch, delay) as running:
+        native = running.native
+        metrics = native.url("TS_METRICS_PORT")
+        stages.stage_means(native.web, metrics, frames, 2, 60, 10**12)  # warm-up: the JVM, the pools
+        by_stage = {
+            c: stages.stage_means(native.web, metrics, frames, c, args.stage_requests, 10**13 * c)
+            for c in stage_levels
+        }
+        against = peers.compare(running, frames, args.levels, args.rounds, args.requests)
+        settings = torchserve_sweep.SETTINGS[: args.sweep_settings]
+        swept = torchserve_sweep.sweep(native, frames, settings, stage_levels, args.stage_requests)
+    return {"stages": by_stage, "peers": against, "sweep": swept, "stage_levels": stage_levels}
+
+
+def main() -> None:
+    args = parse_args()
+    images, caption = image_set(args.run)
+    pool = [images[i % len(images)] for i in range(args.requests)]
+    results, targets = measure_modes(args, images, pool)
+    frames = synthetic_frames(run_data(args.run), 24)
+    beside = measure_against_peers(args, frames)
+    form_results = forms.measure_forms(args.run)
+    targets.update(peer_targets(beside, form_results, args))
     table = render_table(results, args.levels, targets, args, caption)
+    table += "\n\n" + "\n".join(sections(beside, form_results, args))
     print(table)
     payload = {
         "machine": machine(),
@@ -278,10 +336,54 @@ def main() -> None:
         "rounds": args.rounds,
         "results": results,
         "targets": targets,
+        **beside,
+        "forms": form_results,
     }
     write_json(args.out, payload)
     if not args.no_markdown:
         update_markdown(REPO / "BENCHMARKS.md", table)
+
+
+def peer_targets(
+    beside: dict[str, Any], form_results: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    """The figures issues 17 and 18 set targets on."""
+    results, low, high = beside["peers"], str(min(args.levels)), str(max(args.levels))
+    ratio = peers.ratios(results, args.levels)
+    shipped = forms.shipped(args.run).get("shipped", "onnx")
+    alone_ms = 1000 / form_results[shipped]["images_per_second_batch_1"]
+    return {
+        "repeats_vs_litserve_min": min(ratio["30% repeats"]["litserve"].values()),
+        "repeats_vs_fastapi_min": min(ratio["30% repeats"]["fastapi"].values()),
+        "distinct_vs_litserve_at_max": ratio["distinct"]["litserve"][high],
+        "p50_vs_litserve_at_min": results["distinct"]["ours"][low]["latency_ms"]["p50"]
+        / results["distinct"]["litserve"][low]["latency_ms"]["p50"],
+        "inference_in_worker_vs_alone": beside["stages"][min(beside["stage_levels"])]["inference"] / alone_ms,
+    }
+
+
+def sections(beside: dict[str, Any], form_results: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    low, high = min(args.levels), max(args.levels)
+    return [
+        "### Against its peers",
+        "",
+        f"Synthetic 640x360 frames, {args.requests} requests per cell, {args.rounds} round(s), interleaved; "
+        "`benchmarks/peers.py` says how each peer is run.",
+        "",
+        *peers.markdown(beside["peers"], args.levels),
+        "",
+        "### Where a request's time goes (cache misses through nginx, means in ms)",
+        "",
+        *stages.markdown(beside["stages"]),
+        "",
+        f"### TorchServe's batching and threads (cache misses through nginx, concurrency {low} and {high})",
+        "",
+        *torchserve_sweep.markdown(beside["sweep"], beside["stage_levels"]),
+        "",
+        "### Serving forms (in this process, the test split)",
+        "",
+        *forms.markdown(form_results, args.run),
+    ]
 
 
 def verdict(target: str, measured: str, passed: bool) -> str:
@@ -327,6 +429,34 @@ def render_table(
             f"{targets['hit_p50_ms_gateway_port']:.2f} / {targets['hit_p50_ms_inside_gateway']:.2f} ms; "
             f"{targets['hit_p50_ms_client']:.2f} ms",
             targets["hit_p50_ms_gateway_port"] <= 3,
+        ),
+    ]
+    low, high = min(levels), max(levels)
+    lines += [
+        verdict(
+            "30% repeats: ahead of LitServe at every concurrency (lowest ratio)",
+            f"{targets['repeats_vs_litserve_min']:.2f}x",
+            targets["repeats_vs_litserve_min"] > 1,
+        ),
+        verdict(
+            "30% repeats: ahead of plain FastAPI at every concurrency (lowest ratio)",
+            f"{targets['repeats_vs_fastapi_min']:.2f}x",
+            targets["repeats_vs_fastapi_min"] > 1,
+        ),
+        verdict(
+            f"distinct images: >= 0.9x LitServe's throughput at concurrency {high}",
+            f"{targets['distinct_vs_litserve_at_max']:.2f}x",
+            targets["distinct_vs_litserve_at_max"] >= 0.9,
+        ),
+        verdict(
+            f"p50 at concurrency {low} <= 1.3x LitServe's",
+            f"{targets['p50_vs_litserve_at_min']:.2f}x",
+            targets["p50_vs_litserve_at_min"] <= 1.3,
+        ),
+        verdict(
+            "the handler's inference stage within 1.2x of the same session alone",
+            f"{targets['inference_in_worker_vs_alone']:.2f}x",
+            targets["inference_in_worker_vs_alone"] <= 1.2,
         ),
     ]
     if targets["macro_f1_trained"] is not None and targets["macro_f1_served"] is not None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ import httpx
 
 from benchmarks.images import distinct
 from handler.manage import ManagementClient
-from launchers import REPO
 from launchers.stack import NativeStack
 
 MODEL = "fromsoft"
@@ -85,10 +83,7 @@ def faults(
     def kill_redis() -> None:
         os.killpg(native.pid("redis"), signal.SIGKILL)
         time.sleep(2)  # Redis stays away a moment: the gateway serves without it meanwhile
-        restart = subprocess.run(
-            ["bash", "scripts/stack.sh", "restart", "redis"], cwd=REPO, env={**os.environ, **native.env}
-        )
-        restart.check_returncode()
+        native.restart("redis")
 
     def kill_worker() -> None:
         pid = worker_pids(manager)[0][0]

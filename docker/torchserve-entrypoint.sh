@@ -12,5 +12,5 @@ python -m handler.ts_config /app/config.properties \
   --set "model_store=/home/model-server/model-store" \
   --set "load_models=${LOAD_MODELS:-fromsoft.mar}" >/tmp/config.properties
 # The working directory (the image's, a volume in compose and Kubernetes) is where key_file.json goes.
-exec torchserve --start --foreground --ncs --ts-config /tmp/config.properties \
+exec torchserve --start --foreground --ncs --ts-config /tmp/config.properties --log-config /app/log4j2.xml \
   --model-store /home/model-server/model-store

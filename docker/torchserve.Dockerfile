@@ -32,7 +32,7 @@ RUN --mount=type=bind,from=wheels,target=/wheels \
     && rm -rf /tmp/requirements
 
 WORKDIR /app
-COPY config.properties ./
+COPY config.properties log4j2.xml ./
 COPY inference/ inference/
 COPY handler/ handler/
 COPY training/ training/

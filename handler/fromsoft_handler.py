@@ -34,7 +34,7 @@ from inference.scoring import answer, calibrated
 
 logger = logging.getLogger(__name__)
 HEATMAP_GRID = (9, 16)  # rows, cols: 16:9 like the frames
-Prepared = tuple[int, torch.Tensor, dict[str, float]]  # index in the batch, input tensor, timings
+Prepared = tuple[int, np.ndarray, dict[str, float]]  # index in the batch, input (3, H, W), timings
 
 
 class FromSoftHandler(BaseHandler):  # type: ignore[misc]
@@ -71,7 +71,7 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
 
     def _load_runner(self, model_dir: Path, form: str, threads: int) -> Runner:
         serialized = model_dir / self.manifest["model"]["serializedFile"]
-        if form == "onnx":
+        if form in ("onnx", "onnx-int8"):
             return OnnxRunner(serialized, threads)
         if form == "torchscript":
             return load_torchscript(serialized)
@@ -87,11 +87,11 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
             payload_bytes(entry), self.pre.resize_size, limits.max_upload_bytes, limits.max_pixels
         )
 
-    def transform(self, image: Image.Image) -> torch.Tensor:
+    def transform(self, image: Image.Image) -> np.ndarray:
         return eval_transform(image, self.pre)
 
-    def infer(self, batch: torch.Tensor) -> np.ndarray:
-        return self.runner(batch.numpy())
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return self.runner(batch)
 
     def answer(self, logits: np.ndarray) -> list[dict[str, Any]]:
         probs = calibrated(logits, self.temperature)
@@ -156,15 +156,15 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
             return "explain"
         return "classify"
 
-    def _prepare(self, entry: Any) -> tuple[torch.Tensor, dict[str, float]] | ImageRejectedError:
+    def _prepare(self, entry: Any) -> tuple[np.ndarray, dict[str, float]] | ImageRejectedError:
         try:
             t0 = time.perf_counter()
             image = self.decode(entry)
             t1 = time.perf_counter()
-            tensor = self.transform(image)
+            array = self.transform(image)
         except ImageRejectedError as rejected:
             return rejected
-        return tensor, {"decode": (t1 - t0) * 1000, "preprocess": (time.perf_counter() - t1) * 1000}
+        return array, {"decode": (t1 - t0) * 1000, "preprocess": (time.perf_counter() - t1) * 1000}
 
     def describe(self) -> dict[str, Any]:
         """What the model is and what it learned from: the gateway's models view and the about panel."""
@@ -177,13 +177,13 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
             "provenance": self.meta.get("provenance", {}),
         }
 
-    def _classify(self, tensors: list[Prepared], results: list[Any]) -> None:
+    def _classify(self, inputs: list[Prepared], results: list[Any]) -> None:
         t0 = time.perf_counter()
-        logits = self.infer(torch.stack([t for _, t, _ in tensors]))
+        logits = self.infer(np.stack([array for _, array, _ in inputs]))
         t1 = time.perf_counter()
         answers = self.answer(logits)
-        postprocess = (time.perf_counter() - t1) * 1000 / len(tensors)
-        for (index, _, timings), result in zip(tensors, answers, strict=True):
+        postprocess = (time.perf_counter() - t1) * 1000 / len(inputs)
+        for (index, _, timings), result in zip(inputs, answers, strict=True):
             timings["inference"] = (t1 - t0) * 1000
             timings["postprocess"] = postprocess
             results[index] = {
@@ -193,12 +193,12 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
                 "timings_ms": {k: round(v, 3) for k, v in timings.items()},
             }
 
-    def _explain(self, tensors: list[Prepared], results: list[Any]) -> None:
+    def _explain(self, inputs: list[Prepared], results: list[Any]) -> None:
         if self._explainer is None:  # loaded on the first explanation: most workers never need it
             self._explainer = self._eager_model(self.model_dir)
         layer = self._explainer.get_submodule(architecture(self.meta["arch"]).gradcam_layer)
-        for index, tensor, _ in tensors:
-            heatmap, top = grad_cam(self._explainer, layer, tensor, HEATMAP_GRID)
+        for index, array, _ in inputs:
+            heatmap, top = grad_cam(self._explainer, layer, torch.from_numpy(array), HEATMAP_GRID)
             label = self.labels[top]
             results[index] = {
                 "label": label,

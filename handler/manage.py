@@ -69,9 +69,24 @@ class ManagementClient:
     def describe(self, name: str, version: str | None = None) -> Any:
         return self._call("GET", f"/models/{name}" + (f"/{version}" if version else "/all"))
 
-    def register(self, archive: str, workers: int = 1, name: str | None = None) -> Any:
+    def register(
+        self,
+        archive: str,
+        workers: int = 1,
+        name: str | None = None,
+        batch_size: int | None = None,
+        max_batch_delay: int | None = None,
+    ) -> Any:
+        """``batch_size`` and ``max_batch_delay`` (ms) override the archive's own model config."""
         return self._call(
-            "POST", "/models", url=archive, initial_workers=workers, synchronous="true", model_name=name
+            "POST",
+            "/models",
+            url=archive,
+            initial_workers=workers,
+            synchronous="true",
+            model_name=name,
+            batch_size=batch_size,
+            max_batch_delay=max_batch_delay,
         )
 
     def set_default(self, name: str, version: str) -> Any:
@@ -108,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("archive", help="file name in the model store, e.g. fromsoft-2.0.mar")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--name", help="model name (default: the archive's)")
+    p.add_argument("--batch-size", type=int, help="requests per batch (default: the archive's)")
+    p.add_argument(
+        "--max-batch-delay", type=int, help="ms to wait for a batch to fill (default: the archive's)"
+    )
     p = sub.add_parser("set-default", help="make a version the one answering requests")
     p.add_argument("name")
     p.add_argument("version")
@@ -128,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "describe":
             result = client.describe(args.name, args.version)
         elif args.command == "register":
-            result = client.register(args.archive, args.workers, args.name)
+            result = client.register(
+                args.archive, args.workers, args.name, args.batch_size, args.max_batch_delay
+            )
         elif args.command == "set-default":
             result = client.set_default(args.name, args.version)
         elif args.command == "scale":

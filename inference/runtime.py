@@ -11,7 +11,7 @@ from torch import nn
 
 from inference.architectures import architecture
 
-FORMS = ("onnx", "torchscript", "eager")
+FORMS = ("onnx-int8", "onnx", "torchscript", "eager")
 
 
 class Runner(Protocol):

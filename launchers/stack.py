@@ -22,10 +22,10 @@ PORTS = (
 )
 
 
-def stack(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``scripts/stack.sh <command>`` with ``env`` on top of this process's environment."""
+def stack(command: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``scripts/stack.sh <command> [args]`` with ``env`` on top of this process's environment."""
     return subprocess.run(
-        ["bash", "scripts/stack.sh", command],
+        ["bash", "scripts/stack.sh", command, *args],
         cwd=REPO,
         env={**os.environ, **env},
         capture_output=True,
@@ -67,3 +67,12 @@ class NativeStack:
 
     def down(self) -> subprocess.CompletedProcess[str]:
         return stack("down", self.env)
+
+    def restart(self, component: str, **env: str) -> None:
+        """``scripts/stack.sh restart COMPONENT`` with ``env`` added to the stack's settings for good."""
+        self.env.update(env)
+        restarted = stack("restart", self.env, component)
+        if restarted.returncode != 0:
+            raise RuntimeError(
+                f"stack.sh restart {component} failed:\n{restarted.stdout}\n{restarted.stderr}"
+            )

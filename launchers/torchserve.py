@@ -107,6 +107,8 @@ def start_torchserve(
             "--start",
             "--foreground",
             "--ncs",
+            "--log-config",
+            str(REPO / "log4j2.xml"),
             "--ts-config",
             str(config),
             "--model-store",

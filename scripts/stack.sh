@@ -111,7 +111,7 @@ start_torchserve() {
     >"$ts/config.properties"
   (cd "$ts" && TMPDIR="$ts/tmp" TEMP="$ts/tmp" LOG_LOCATION="$ts/logs" METRICS_LOCATION="$ts/logs" \
     PATH="$(dirname "$PY"):$PATH" start torchserve "$LOGS/torchserve.log" "$(dirname "$PY")/torchserve" --start \
-    --foreground --ncs --ts-config "$ts/config.properties" --model-store "$MODEL_STORE")
+    --foreground --ncs --ts-config "$ts/config.properties" --log-config "$ROOT/log4j2.xml" --model-store "$MODEL_STORE")
 }
 
 start_token_keeper() {

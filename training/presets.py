@@ -35,4 +35,4 @@ def train_preset(pre: Preprocessing, square: bool = False) -> Callable[[Image.Im
 
 
 def eval_preset(pre: Preprocessing) -> Callable[[Image.Image], torch.Tensor]:
-    return lambda image: eval_transform(image, pre)
+    return lambda image: torch.from_numpy(eval_transform(image, pre))

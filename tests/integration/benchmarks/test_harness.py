@@ -3,22 +3,44 @@
 import json
 import subprocess
 
+from benchmarks.stages import STAGES
 from tests.conftest import REPO, run_module
 
 
-def test_quick_bench_measures_every_mode_and_writes_json(trained_run, model_store, tmp_path):
+def test_quick_bench_measures_every_mode_peer_stage_setting_and_form(trained_run, model_store, tmp_path):
     out = tmp_path / "stack.json"
     run = run_module(
         "benchmarks.run",
         *("--rounds", "1", "--no-markdown", "--run", trained_run, "--model-store", model_store),
-        *("--out", out, "--requests", "4", "--concurrency", "1,2"),
+        *(
+            "--out",
+            out,
+            "--requests",
+            "4",
+            "--concurrency",
+            "1,2",
+            "--stage-requests",
+            "8",
+            "--sweep-settings",
+            "2",
+        ),
+        timeout=900,
     )
-    results = json.loads(out.read_text())["results"]
-    assert set(results) == {"limit", "stock", "ours", "miss", "hit"}
-    for mode, levels in results.items():
+    payload = json.loads(out.read_text())
+    assert set(payload["results"]) == {"limit", "stock", "ours", "miss", "hit"}
+    for mode, levels in payload["results"].items():
         for level in ("1", "2"):
             assert levels[level]["throughput"] > 0, (mode, level)
-    assert "| target | measured | verdict |" in run.stdout
+    for workload in ("distinct", "30% repeats"):
+        for system in ("ours", "litserve", "fastapi"):
+            assert payload["peers"][workload][system]["2"]["failed"] == 0, (workload, system)
+    stages = payload["stages"]["1"]
+    assert stages["inference"] > 0
+    assert abs(sum(stages[s] for s in STAGES) - stages["client mean"]) < 1e-6  # the stages add up
+    assert len(payload["sweep"]) == 2
+    assert {"onnx", "onnx-int8", "eager"} <= set(payload["forms"])
+    for heading in ("| target | measured | verdict |", "Against its peers", "Where a request's time goes"):
+        assert heading in run.stdout
 
 
 def git_worktrees() -> str:

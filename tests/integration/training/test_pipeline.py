@@ -7,6 +7,7 @@ import subprocess
 import sys
 import zipfile
 
+import numpy as np
 import torch
 
 from inference.labels import LABELS
@@ -61,7 +62,9 @@ def test_the_share_of_photos_called_unknown_is_what_the_served_answers_would_say
     assert report["ood_images"] == len(files) == 8
     # The same model, transform and calibrated scoring the handler answers with, image by image.
     model, checkpoint = load_for_inference(out / "checkpoints" / "best.pt")
-    batch = torch.stack([eval_transform(open_rgb(f), checkpoint_preprocessing(checkpoint)) for f in files])
+    batch = torch.from_numpy(
+        np.stack([eval_transform(open_rgb(f), checkpoint_preprocessing(checkpoint)) for f in files])
+    )
     with torch.inference_mode():
         probs = calibrated(model(batch).numpy(), report["temperature"])
     unknown = int((~known(probs, report["unknown_threshold"])).sum())

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -53,7 +54,8 @@ def make_model_dir(tmp: Path, form: str) -> tuple[Path, str]:
     torch.manual_seed(0)
     model = build_model("tiny", weights="none").eval()
     pre = get_spec("tiny").preprocessing
-    forms = build_forms(model, torch.randn(2, 3, *pre.crop_size), tmp, threads=1)
+    calibration = np.random.default_rng(0).normal(0, 1, (8, 3, *pre.crop_size)).astype(np.float32)
+    forms = build_forms(model, torch.randn(2, 3, *pre.crop_size), tmp, threads=1, calibration=calibration)
     meta = {
         "arch": "tiny",
         "form": form,

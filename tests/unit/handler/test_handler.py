@@ -90,8 +90,8 @@ def test_exif_orientation_is_applied(handler):
 
 def test_png_near_the_input_size_decodes_exactly_like_evaluation(handler):
     img = frame(size=(200, 112))  # less than twice the tiny model's input: nothing to reduce
-    tensor = handler.transform(handler.decode({"body": encode(img, "PNG")}))
-    assert np.array_equal(tensor.numpy(), eval_transform(img, handler.pre).numpy())
+    array = handler.transform(handler.decode({"body": encode(img, "PNG")}))
+    assert np.array_equal(array, eval_transform(img, handler.pre))
 
 
 def test_large_png_reduced_first_stays_close_to_full_decoding(handler):
@@ -101,7 +101,7 @@ def test_large_png_reduced_first_stays_close_to_full_decoding(handler):
     assert decoded.width < 1920  # reduced by a whole factor
     assert decoded.width >= handler.pre.resize_size[1]
     fast = handler.transform(decoded)
-    assert float((fast - eval_transform(img, handler.pre)).abs().mean()) < 0.05
+    assert float(np.abs(fast - eval_transform(img, handler.pre)).mean()) < 0.05
 
 
 def scene(size: tuple[int, int]) -> Image.Image:
@@ -116,7 +116,7 @@ def test_large_jpeg_in_draft_mode_stays_close_to_full_decoding(handler):
     fast = handler.transform(handler.decode({"body": data}))
     full = eval_transform(Image.open(io.BytesIO(data)).convert("RGB"), handler.pre)
     assert handler.decode({"body": data}).width < 3840  # draft mode decoded a reduced size
-    assert float((fast - full).abs().mean()) < 0.05
+    assert float(np.abs(fast - full).mean()) < 0.05
 
 
 @pytest.mark.parametrize(
@@ -266,15 +266,15 @@ def test_each_request_of_a_batch_is_logged_under_its_own_id_and_never_with_its_t
     assert "s3cretKey" not in caplog.text
 
 
-@pytest.mark.parametrize("form", ["eager", "torchscript"])
-def test_every_serving_form_gives_the_same_answer(handler, form, tmp_path):
+@pytest.mark.parametrize(("form", "tolerance"), [("eager", 1e-4), ("torchscript", 1e-4), ("onnx-int8", 0.05)])
+def test_every_serving_form_gives_the_same_answer(handler, form, tolerance, tmp_path):
     other = FromSoftHandler()
     other.initialize(MockContext(*make_model_dir(tmp_path, form)))
     image = encode(frame(), "PNG")
     ours, _ = run(handler, [image])
     theirs, _ = run(other, [image])
     for a, b in zip(ours[0]["probabilities"], theirs[0]["probabilities"], strict=True):
-        assert a["probability"] == pytest.approx(b["probability"], abs=1e-4)
+        assert a["probability"] == pytest.approx(b["probability"], abs=tolerance)
 
 
 def test_every_real_screenshot_decodes_and_gets_an_answer(handler, screenshots):

@@ -104,3 +104,24 @@ def test_imports_run_one_way(package, forbidden):
         (name, module) for name, module in imported_modules(package) if module.split(".")[0] in forbidden
     )
     assert wrong == [], f"{package} must not import {', '.join(forbidden)}"
+
+
+def test_the_eval_transform_is_torchvisions_bit_for_bit_without_torch():
+    """The serving path leaves torch out (its thread pool slowed inference); the numbers stay the same."""
+    from PIL import Image
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as F
+
+    from inference.preprocessing import cover_size, eval_transform
+
+    rng = np.random.default_rng(3)
+    for size in ((640, 360), (1920, 1080), (333, 501)):
+        image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+        for name in ARCHITECTURES:
+            pre = architecture(name).preprocessing
+            resized = F.resize(
+                image, list(cover_size(image.size, pre.resize_size)), InterpolationMode.BILINEAR
+            )
+            cropped = F.center_crop(resized, list(pre.crop_size))
+            expected = F.normalize(F.pil_to_tensor(cropped).float().div_(255.0), pre.mean, pre.std)
+            assert np.array_equal(eval_transform(image, pre), expected.numpy()), (size, name)

@@ -23,7 +23,7 @@ def test_evaluation_data_path_equals_the_registry_eval_transform(arch, frame):
     dataset = ManifestDataset([Row(frame, "sekiro", 0, "test")], eval_preset(pre))
     tensor, label = dataset[0]
     with Image.open(frame) as img:
-        expected = eval_transform(img.convert("RGB"), pre)
+        expected = torch.from_numpy(eval_transform(img.convert("RGB"), pre))
     assert torch.equal(tensor, expected)
     assert tensor.shape == (3, *pre.crop_size)
     assert label == 6

@@ -36,7 +36,7 @@ def test_pretrained_lite0_sees_a_cat_in_chelsea():
     load_lite0_imagenet(model)
     model.eval()
     image = Image.fromarray(data.chelsea())
-    x = eval_transform(image, Preprocessing((256, 256), (224, 224)))[None]
+    x = torch.from_numpy(eval_transform(image, Preprocessing((256, 256), (224, 224))))[None]
     with torch.inference_mode():
         top1 = int(model(x).argmax(1))
     assert top1 in IMAGENET_CATS

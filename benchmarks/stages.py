@@ -1,0 +1,122 @@
+"""Where one request's time goes, from nginx to the answer (make bench), at a few concurrencies.
+
+Cache misses (every upload distinct) through the native stack. Each stage is a mean per request in ms,
+so that the stages add up to the client's mean:
+
+  edge                     client to nginx to the gateway and back: the client's time minus the gateway's
+  gateway                  the gateway's own work: its total minus its call to TorchServe
+  TorchServe HTTP          the gateway's call minus TorchServe's own latency (sockets, Netty)
+  queue and batch delay    TorchServe's queue latency: waiting for a worker and for the batch to fill
+  worker round trip        TorchServe's latency minus the queue and the handler: frontend to Python
+                           worker and back (TorchServe's protocol, the batch's serialisation)
+  decode, preprocess, inference, answer    the handler's own timings (inference is the batch's)
+
+TorchServe's latencies come from its Prometheus counters (ts_inference_latency_microseconds and
+ts_queue_latency_microseconds, read before and after each measurement); the gateway's and the handler's
+from the timings in every answer.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from benchmarks.images import distinct
+
+STAGES = (
+    "edge",
+    "gateway",
+    "TorchServe HTTP",
+    "queue and batch delay",
+    "worker round trip",
+    "decode",
+    "preprocess",
+    "inference",
+    "answer",
+)
+COUNTERS = (
+    "ts_inference_latency_microseconds",
+    "ts_queue_latency_microseconds",
+    "ts_inference_requests_total",
+)
+_COUNTER = re.compile(rf'^({"|".join(COUNTERS)}){{[^}}]*model_name="fromsoft"[^}}]*}}\s+([0-9.eE+-]+)', re.M)
+
+
+def torchserve_counters(metrics_url: str) -> dict[str, float]:
+    text = httpx.get(f"{metrics_url}/metrics", timeout=10).text
+    totals = dict.fromkeys(COUNTERS, 0.0)  # TorchServe shows a counter once it has counted something
+    for name, value in _COUNTER.findall(text):
+        totals[name] += float(value)
+    return totals
+
+
+def classify_all(url: str, images: list[bytes], concurrency: int) -> list[tuple[float, dict[str, Any]]]:
+    """(client ms, answer) per upload, ``concurrency`` clients on kept-alive connections."""
+    local = threading.local()
+
+    def one(image: bytes) -> tuple[float, dict[str, Any]]:
+        client = getattr(local, "client", None) or httpx.Client(timeout=120)
+        local.client = client
+        started = time.perf_counter()
+        response = client.post(url, files={"file": ("shot.jpg", image, "image/jpeg")})
+        response.raise_for_status()
+        return (time.perf_counter() - started) * 1000, response.json()
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(pool.map(one, images))
+
+
+def stage_means(
+    web: str, metrics_url: str, frames: list[bytes], concurrency: int, requests: int, first_nonce: int
+) -> dict[str, float]:
+    """Mean ms per request of every stage, and the client's p50, over ``requests`` distinct uploads."""
+    images = [distinct(frames[i % len(frames)], first_nonce + i) for i in range(requests)]
+    before = torchserve_counters(metrics_url)
+    answers = classify_all(f"{web}/api/v1/classify", images, concurrency)
+    after = torchserve_counters(metrics_url)
+    served = after["ts_inference_requests_total"] - before["ts_inference_requests_total"]
+    ts_total = (
+        after["ts_inference_latency_microseconds"] - before["ts_inference_latency_microseconds"]
+    ) / 1000
+    queue = (after["ts_queue_latency_microseconds"] - before["ts_queue_latency_microseconds"]) / 1000 / served
+
+    def mean(key: str) -> float:
+        return statistics.fmean(a["timings_ms"][key] for _, a in answers)
+
+    client = statistics.fmean(ms for ms, _ in answers)
+    handler = {k: mean(k) for k in ("decode", "preprocess", "inference", "postprocess")}
+    torchserve = ts_total / served
+    means = {
+        "edge": client - mean("total"),
+        "gateway": mean("total") - mean("upstream"),
+        "TorchServe HTTP": mean("upstream") - torchserve,
+        "queue and batch delay": queue,
+        "worker round trip": torchserve - queue - sum(handler.values()),
+        "decode": handler["decode"],
+        "preprocess": handler["preprocess"],
+        "inference": handler["inference"],
+        "answer": handler["postprocess"],
+    }
+    return {**means, "client mean": client, "client p50": statistics.median(ms for ms, _ in answers)}
+
+
+def markdown(by_level: dict[int, dict[str, float]]) -> list[str]:
+    levels = sorted(by_level)
+    lines = [
+        "| stage | " + " | ".join(f"concurrency {c}, ms (share)" for c in levels) + " |",
+        "| --- | " + " | ".join("---" for _ in levels) + " |",
+    ]
+    for stage in (*STAGES, "client mean", "client p50"):
+        cells = []
+        for c in levels:
+            value = by_level[c][stage]
+            share = f" ({100 * value / by_level[c]['client mean']:.0f}%)" if stage in STAGES else ""
+            cells.append(f"{value:.2f}{share}")
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    return lines
