@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -79,6 +80,18 @@ def test_the_dashboard_queries_the_prometheus_its_user_picks():
         assert signal in text
     for alert in ("GatewayErrorRateHigh", "RedisBreakerOpen", "TorchServeKeyNearExpiry"):
         assert alert in text  # each panel names the alert on its signal
+
+
+def test_torchserve_log_configuration_parses_and_keeps_the_handlers_request_lines():
+    """A log4j2.xml that does not parse leaves TorchServe with no log at all, and says so only in its
+    output. The handler's lines go to model_log.log, and to the console where the images ask for it."""
+    loggers = ElementTree.parse(REPO / "log4j2.xml").getroot().find("Loggers")
+    assert loggers is not None
+    model_log = next(logger for logger in loggers if logger.get("name") == "MODEL_LOG")
+    assert model_log.get("level") == "info"
+    refs = {ref.get("ref"): ref.get("level") for ref in model_log.findall("AppenderRef")}
+    assert refs == {"model_log": None, "STDOUT": "${env:MODEL_LOG_CONSOLE_LEVEL:-off}"}
+    assert "MODEL_LOG_CONSOLE_LEVEL=info" in (REPO / "docker" / "torchserve.Dockerfile").read_text()
 
 
 def test_compose_runs_the_same_jobs_on_its_own_hosts():
