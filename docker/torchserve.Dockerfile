@@ -40,9 +40,10 @@ COPY scripts/train_demo.sh scripts/
 COPY docker/torchserve-entrypoint.sh /usr/local/bin/torchserve-entrypoint
 
 # The handler imports the shared core (inference/) from /app; TorchServe's own logs go to the console and
-# /tmp. It writes key_file.json (its tokens) to its working directory: a volume the gateway reads.
+# /tmp, the handler's request lines to the console too (log4j2.xml). It writes key_file.json (its tokens)
+# to its working directory: a volume the gateway reads.
 ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app LOG_LOCATION=/tmp/torchserve/logs \
-    METRICS_LOCATION=/tmp/torchserve/logs
+    METRICS_LOCATION=/tmp/torchserve/logs MODEL_LOG_CONSOLE_LEVEL=info
 USER 1000
 WORKDIR /home/model-server/keys
 EXPOSE 8080 8081 8082

@@ -97,6 +97,9 @@ class Explanation(BaseModel):
 class ErrorDetail(BaseModel):
     code: str
     message: str
+    request_id: str = Field(
+        description="this request's ID, also its X-Request-ID header and in every log line about it"
+    )
 
 
 class ErrorBody(BaseModel):

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from gateway.core.config import Network
 
 
-def _trusted(address: str, proxies: Sequence[Network]) -> bool:
+def is_trusted(address: str, proxies: Sequence[Network]) -> bool:
+    """Whether ``address`` is one of the trusted proxies (whose X-Forwarded-For and X-Request-ID count)."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -23,7 +24,7 @@ def _trusted(address: str, proxies: Sequence[Network]) -> bool:
 
 def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[Network]) -> str:
     peer = peer or "unknown"
-    if not forwarded_for or not _trusted(peer, proxies):
+    if not forwarded_for or not is_trusted(peer, proxies):
         return peer
     hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
     for hop in reversed(hops):
@@ -31,7 +32,7 @@ def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[Net
             ipaddress.ip_address(hop)
         except ValueError:
             return peer  # a malformed chain: fall back to what the socket says
-        if not _trusted(hop, proxies):
+        if not is_trusted(hop, proxies):
             return hop
     return hops[0] if hops else peer
 

@@ -1,4 +1,6 @@
-"""One error shape for every failure: ``{"error": {"code", "message"}}`` with the right status."""
+"""One error shape for every failure: ``{"error": {"code", "message", "request_id"}}`` with the right
+status. The request's ID is the one in its X-Request-ID header and in every log line about it: what a
+user quotes when reporting a failure."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway.request_context import current, new_request_id
 from gateway.responses import JsonResponse
 
 
@@ -21,7 +24,13 @@ class ApiError(Exception):
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+    """The failure of the request being served (its access-log line reports ``code``)."""
+    context = current()
+    if context is not None:
+        context.error = code
+    request_id = context.request_id if context is not None else new_request_id()
+    body = {"error": {"code": code, "message": message, "request_id": request_id}}
+    return JsonResponse(body, status_code=status, headers=headers)
 
 
 _HTTP_CODES = {
@@ -50,5 +59,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JsonResponse:
-        # Logged by uvicorn; the client gets no stack trace.
-        return error_response(500, "internal_error", "the gateway failed unexpectedly; try again")
+        # Logged by uvicorn; the client gets no stack trace. Starlette answers this one outside every
+        # middleware, so the request's ID header is set here (gateway.observability sets the others').
+        answer = error_response(500, "internal_error", "the gateway failed unexpectedly; try again")
+        if (context := current()) is not None:
+            answer.headers["X-Request-ID"] = context.request_id
+        return answer

@@ -1,14 +1,20 @@
-"""Prometheus metrics. With several uvicorn workers, set PROMETHEUS_MULTIPROC_DIR (the native stack and
-compose do) so that /metrics sums every worker's counts."""
+"""Prometheus metrics: what an operator watches before scaling (README, Operations) and what
+monitoring/alerts.yml alerts on. With several uvicorn workers, set PROMETHEUS_MULTIPROC_DIR (the native
+stack and compose do) so that /metrics sums every worker's counts; gauges of state (the breaker, the
+served model) show the largest value any live worker holds."""
 
 from __future__ import annotations
 
-import time
+import os
+import re
+from collections import Counter as Tally
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -16,65 +22,136 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
-REQUESTS = Counter("gateway_requests_total", "Requests by route and status", ["route", "status"])
+REQUESTS = Counter(
+    "gateway_requests_total", "Requests answered, by route template and status", ["route", "status"]
+)
 LATENCY = Histogram(
-    "gateway_request_seconds",
-    "Request latency by route",
+    "gateway_request_duration_seconds",
+    "Time from a request's arrival to its response's headers, by route template",
     ["route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 UPSTREAM_LATENCY = Histogram(
-    "gateway_upstream_seconds",
-    "TorchServe call latency by endpoint",
+    "gateway_upstream_request_duration_seconds",
+    "Calls to TorchServe by endpoint (predictions, explanations, describe), answered or failed",
     ["endpoint"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-CACHE = Counter("gateway_cache_total", "Cache lookups by result (hit, miss, error, skipped)", ["result"])
-RATE_LIMITED = Counter("gateway_rate_limited_total", "Requests refused by the rate limiter")
+CACHE = Counter(
+    "gateway_cache_lookups_total",
+    "Answer-cache lookups by result: hit, miss, error (Redis failed), skipped (breaker open)",
+    ["result"],
+)
+RATE_LIMITED = Counter("gateway_rate_limited_total", "Requests refused by the rate limiter (429)")
 IN_FLIGHT = Gauge(
     "gateway_requests_in_flight", "Requests under /api/ being served now", multiprocess_mode="livesum"
 )
+REDIS_BREAKER_OPEN = Gauge(
+    "gateway_redis_breaker_open",
+    "1 while a worker skips Redis after repeated failures (cache off, rate limits counted in process)",
+    multiprocess_mode="livemax",
+)
+SERVED_MODEL = Gauge(
+    "gateway_served_model_info",
+    "1 for the version TorchServe serves by default, as the gateway's snapshot last saw it",
+    ["model", "version"],
+    multiprocess_mode="livemax",
+)
+MODEL_WORKERS = Gauge(
+    "gateway_model_workers",
+    "TorchServe's workers of each model version by status (READY, ...); all 0 while it is unreachable",
+    ["model", "version", "status"],
+    multiprocess_mode="livemax",
+)
+READY_WORKERS = Gauge(
+    "gateway_model_ready_workers",
+    "READY workers of the version served by default: 0 until TorchServe first answers, and while it does not",
+    ["model"],
+    multiprocess_mode="livemax",
+)
+KEY_EXPIRY = "gateway_torchserve_key_expiry_timestamp_seconds"
 
 
-def render(multiproc_dir: Path | None) -> tuple[bytes, str]:
-    """Every worker's metrics when they write to ``multiproc_dir``, else this process's."""
+def redis_breaker_changed(is_open: bool) -> None:
+    REDIS_BREAKER_OPEN.set(1 if is_open else 0)
+
+
+class ModelGauges:
+    """``model``'s served version and workers, from each snapshot of gateway.model_state. A label set the
+    latest snapshot no longer has (a version unregistered, a worker now READY) is set to 0."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.versions: set[tuple[str, str]] = set()
+        self.workers: set[tuple[str, str, str]] = set()
+        READY_WORKERS.labels(model).set(0)
+
+    def show(self, default_version: str, versions: list[dict[str, Any]]) -> None:
+        self.versions = _replace(SERVED_MODEL, self.versions, {(self.model, default_version): 1})
+        counts = Tally(
+            (self.model, v["version"], str(w.get("status"))) for v in versions for w in v.get("workers", [])
+        )
+        self.workers = _replace(MODEL_WORKERS, self.workers, counts)
+        READY_WORKERS.labels(self.model).set(counts[(self.model, default_version, "READY")])
+
+    def unreachable(self) -> None:
+        """TorchServe did not answer: no worker is known to serve (the served version is kept)."""
+        self.workers = _replace(MODEL_WORKERS, self.workers, {})
+        READY_WORKERS.labels(self.model).set(0)
+
+
+def _replace(gauge: Gauge, shown: set[Any], values: dict[Any, int]) -> set[Any]:
+    """Set ``values``, and 0 for label sets shown before that ``values`` lacks; returns those shown now."""
+    for labels in shown - values.keys():
+        gauge.labels(*labels).set(0)
+    for labels, value in values.items():
+        gauge.labels(*labels).set(value)
+    return set(values)
+
+
+class KeyExpiry(Collector):
+    """When TorchServe's keys expire, read from its key file at each scrape: the gateway is scraped in
+    every deployment (native stack, compose, the serving pod) and reads that file in each."""
+
+    def __init__(self, expiries: Callable[[], dict[str, float]]) -> None:
+        self.expiries = expiries
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            KEY_EXPIRY,
+            "When each TorchServe key expires (Unix time); handler.token_keeper renews it at half-life",
+            labels=["kind"],
+        )
+        for kind, expires_at in sorted(self.expiries().items()):
+            family.add_metric([kind], expires_at)
+        yield family
+
+
+def render(multiproc_dir: Path | None, key_expiries: Callable[[], dict[str, float]]) -> tuple[bytes, str]:
+    """Every worker's metrics when they write to ``multiproc_dir``, else this process's; and the keys'."""
+    keys = CollectorRegistry()
+    keys.register(KeyExpiry(key_expiries))
     if multiproc_dir is not None:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, str(multiproc_dir))
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+        workers = CollectorRegistry()
+        multiprocess.MultiProcessCollector(workers, str(multiproc_dir))
+        return generate_latest(workers) + generate_latest(keys), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY) + generate_latest(keys), CONTENT_TYPE_LATEST
 
 
-class MetricsMiddleware:
-    """Requests and latency by route and status, as plain ASGI: Starlette's BaseHTTPMiddleware wraps the
-    request and response streams and cost several milliseconds per upload here. Recorded when the
-    response starts, so that the client is not kept waiting for it (the latency is time to headers)."""
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+_(\d+)\.db")
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        recorded = False
-
-        def record(status: int) -> None:
-            nonlocal recorded
-            recorded = True
-            route = getattr(scope.get("route"), "path", "unmatched")  # the router fills this in
-            REQUESTS.labels(route, str(status)).inc()
-            LATENCY.labels(route).observe(time.perf_counter() - started)
-
-        async def send_and_record(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                record(message["status"])
-            await send(message)
-
+def forget_dead_workers(multiproc_dir: Path) -> None:
+    """Drop the gauges of workers that died (uvicorn starts another in their place): their last
+    in-flight count or breaker state would otherwise be summed or maxed into /metrics for good."""
+    files = (_LIVE_GAUGE_FILE.fullmatch(path.name) for path in multiproc_dir.glob("gauge_live*.db"))
+    for pid in {int(match[1]) for match in files if match}:
         try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            if not recorded:  # no response at all: the server answers 500
-                record(500)
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, str(multiproc_dir))
+        except PermissionError:  # alive, another user's
+            pass

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import ApiError
+from gateway.metrics import ModelGauges
 from gateway.upstream import RETRY_AFTER, TorchServeClient
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,10 @@ class ModelState:
     versions: list[dict[str, Any]] = field(default_factory=list)  # every version, with its workers
     description: dict[str, Any] = field(default_factory=dict)
     refreshed_at: float = 0.0
+    gauges: ModelGauges = field(init=False)  # the snapshot as metrics
+
+    def __post_init__(self) -> None:
+        self.gauges = ModelGauges(self.model)
 
     @property
     def ready(self) -> bool:
@@ -56,6 +61,7 @@ class ModelState:
             self.description = await self._custom_description()
         self.default_version = version
         self.refreshed_at = time.monotonic()
+        self.gauges.show(version, self.versions)
 
     async def _custom_description(self) -> dict[str, Any]:
         try:
@@ -104,6 +110,8 @@ class ModelState:
                 await self.refresh()
             except ApiError as exc:
                 logger.info("model state not refreshed: %s", exc.message)
+                self.gauges.unreachable()
             except Exception:
                 logger.exception("model state refresh failed; trying again in %.1f s", self.refresh_seconds)
+                self.gauges.unreachable()
             await asyncio.sleep(self.refresh_seconds)

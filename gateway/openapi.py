@@ -18,6 +18,13 @@ from inference.formats import CONTENT_TYPES
 
 REF = "#/components/schemas/{model}"
 RETRY_AFTER = {"Retry-After": {"required": True, "schema": {"type": "integer"}, "description": "seconds"}}
+REQUEST_ID = {
+    "X-Request-ID": {
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "this request's ID, as in its error body and the logs of nginx, gateway, TorchServe",
+    }
+}
 UPLOAD_ERRORS = {
     400: ("empty or corrupt image, or malformed multipart", {}),
     413: ("over MAX_UPLOAD_BYTES, or over 40 megapixels", {}),
@@ -44,13 +51,17 @@ def _upload_operation(
         "properties": {"file": {"type": "string", "format": "binary"}},
     }
     responses: dict[str, Any] = {
-        "200": {"description": "the answer", "content": {"application/json": {"schema": _ref(answer)}}}
+        "200": {
+            "description": "the answer",
+            "content": {"application/json": {"schema": _ref(answer)}},
+            "headers": REQUEST_ID,
+        }
     }
     for status, (why, headers) in UPLOAD_ERRORS.items():
         responses[str(status)] = {
             "description": why,
             "content": {"application/json": {"schema": _ref(ErrorBody)}},
-            **({"headers": headers} if headers else {}),
+            "headers": {**REQUEST_ID, **headers},
         }
     return {
         "summary": summary,

@@ -8,6 +8,7 @@ import argparse
 import uvicorn
 
 from gateway.core.config import get_settings
+from gateway.logs import LOG_CONFIG
 
 
 def serve(app: str, prog: str, description: str) -> None:
@@ -26,7 +27,8 @@ def serve(app: str, prog: str, description: str) -> None:
         workers=args.workers,
         loop="uvloop",
         http="httptools",
-        access_log=False,
+        access_log=False,  # the gateway writes its own, one JSON line per request (gateway.observability)
+        log_config=LOG_CONFIG,
         # Who the client is (X-Forwarded-For) is gateway.client_ip's call, from TRUSTED_PROXIES alone;
         # uvicorn's own proxy-header rewrite would believe any loopback peer before that code runs.
         proxy_headers=False,

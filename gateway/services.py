@@ -14,6 +14,7 @@ from gateway.answers import HandlerClassification, HandlerExplanation, checked
 from gateway.breaker import CircuitBreaker
 from gateway.cache import EXPLANATION, AnswerCache, cache_key, image_digest
 from gateway.core.config import Settings
+from gateway.metrics import redis_breaker_changed
 from gateway.model_state import ModelState
 from gateway.ratelimit import RateLimiter
 from gateway.upstream import TorchServeClient
@@ -38,7 +39,9 @@ class Services:
             retry_on_timeout=False,
         )
         client = TorchServeClient(settings)
-        breaker = CircuitBreaker(settings.redis_breaker_failures, settings.redis_breaker_seconds)  # one Redis
+        breaker = CircuitBreaker(  # one Redis, so one breaker for the cache and the limiter
+            settings.redis_breaker_failures, settings.redis_breaker_seconds, redis_breaker_changed
+        )
         limiter = RateLimiter(
             settings.rate_limit,
             settings.redis_url,

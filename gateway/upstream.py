@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -15,13 +16,16 @@ from gateway.core.config import Settings
 from gateway.errors import ApiError
 from gateway.http_pool import HttpPool
 from gateway.metrics import UPSTREAM_LATENCY
+from gateway.request_context import current
 
 logger = logging.getLogger(__name__)
 RETRY_AFTER = {"Retry-After": "5"}
+KINDS = ("inference", "management")  # the keys TorchServe's key file holds for its two APIs
 
 
 class Tokens:
-    """Bearer tokens from the settings, or from TorchServe's key file (re-read when it changes)."""
+    """Bearer tokens from the settings, or from TorchServe's key file (re-read when it changes), and
+    when the file says each key expires (a metric: gateway.metrics.KeyExpiry)."""
 
     def __init__(self, settings: Settings) -> None:
         self.key_file: Path | None = settings.torchserve_key_file
@@ -31,6 +35,7 @@ class Tokens:
         }
         self._mtime = -1.0
         self._keys: dict[str, str] = {}
+        self._expiries: dict[str, float] = {}
 
     def header(self, kind: str) -> dict[str, str]:
         token = self.fixed.get(kind) or self._from_file(kind)
@@ -44,6 +49,11 @@ class Tokens:
         before = self._keys.get(kind)
         return self._from_file(kind, force=True) not in (None, before)
 
+    def expiries(self) -> dict[str, float]:
+        """Unix time at which each key in the key file expires (none without a key file)."""
+        self._from_file("inference")
+        return dict(self._expiries)
+
     def _from_file(self, kind: str, force: bool = False) -> str | None:
         if self.key_file is None:
             return None
@@ -51,7 +61,12 @@ class Tokens:
             mtime = self.key_file.stat().st_mtime
             if force or mtime != self._mtime:
                 data = orjson.loads(self.key_file.read_bytes())
-                self._keys = {k: data[k]["key"] for k in ("inference", "management") if k in data}
+                self._keys = {k: data[k]["key"] for k in KINDS if k in data}
+                self._expiries = {
+                    k: datetime.fromisoformat(data[k]["expiration time"]).timestamp()
+                    for k in KINDS
+                    if "expiration time" in data.get(k, {})
+                }
                 self._mtime = mtime
         except (OSError, ValueError, KeyError) as exc:
             logger.warning("cannot read TorchServe key file %s: %s", self.key_file, exc)
@@ -75,9 +90,14 @@ class TorchServeClient:
     async def predict(
         self, model: str, image: bytes | bytearray, content_type: str, explain: bool = False
     ) -> dict[str, Any]:
+        """The handler's answer; the request being served lends the call its X-Request-ID, which the
+        handler logs (TorchServe passes every header of a request to the handler)."""
         endpoint = "explanations" if explain else "predictions"
         path = f"/{endpoint}/{quote(model, safe='')}"
-        answer = await self._authorized(self.inference, "POST", path, endpoint, image, content_type)
+        headers = {"Content-Type": content_type}
+        if (context := current()) is not None:
+            headers["X-Request-ID"] = context.request_id
+        answer = await self._authorized(self.inference, "POST", path, endpoint, image, headers)
         return parse_answer(*answer, model)
 
     async def describe(self, model: str, customized: bool = False) -> list[dict[str, Any]]:
@@ -97,18 +117,18 @@ class TorchServeClient:
         path: str,
         endpoint: str,
         body: bytes | bytearray = b"",
-        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, bytes]:
         """The call with the current key for ``pool``'s API; asked again, once, with the new key when
         TorchServe refused one it had just replaced."""
         kind = "inference" if pool is self.inference else "management"
-        extra = {"Content-Type": content_type} if content_type else {}
+        headers = headers or {}
         status, content = await self._send(
-            pool, method, path, endpoint, body, {**extra, **self.tokens.header(kind)}
+            pool, method, path, endpoint, body, {**headers, **self.tokens.header(kind)}
         )
         if refused_token(status, content) and self.tokens.renewed(kind):
             status, content = await self._send(
-                pool, method, path, endpoint, body, {**extra, **self.tokens.header(kind)}
+                pool, method, path, endpoint, body, {**headers, **self.tokens.header(kind)}
             )
         return status, content
 

@@ -3,6 +3,11 @@
 decode -> validate -> preprocess -> infer -> postprocess, each a plain function in this package, so
 that tests call them without the Java server. One bad image in a batch gets its own 4xx status and
 JSON error while its neighbours succeed. TorchServe allows one class per handler module: this is it.
+
+Each classification or explanation is logged on one JSON line under the gateway's X-Request-ID
+(TorchServe copies the worker's output into its model_log), so one upload can be followed from nginx's
+log to the gateway's to TorchServe's. Only chosen fields are logged: TorchServe hands the handler every
+header of a request, its token among them.
 """
 
 from __future__ import annotations
@@ -123,8 +128,29 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
             self._explain(prepared["explain"], results)
         for index in range(len(data)):
             context.set_response_content_type(index, "application/json")
-        context.metrics.add_time("HandlerTime", round((time.perf_counter() - started) * 1000, 2), None, "ms")
+        handler_ms = round((time.perf_counter() - started) * 1000, 2)
+        context.metrics.add_time("HandlerTime", handler_ms, None, "ms")
+        for index in images:
+            self._log(context, index, wanted[index], results[index], handler_ms, len(data))
         return [json.dumps(result) for result in results]
+
+    @staticmethod
+    def _log(
+        context: Any, index: int, kind: str, result: dict[str, Any], handler_ms: float, batch: int
+    ) -> None:
+        """Request ``index``'s line: its ID (the header in whatever case it was sent), what it asked for,
+        its error code if refused, and the batch's size and time."""
+        headers = context.get_all_request_header(index) or {}
+        request_id = next((str(v)[:128] for k, v in headers.items() if k.lower() == "x-request-id"), None)
+        error = result.get("error", {}).get("code")
+        line = {
+            "request_id": request_id,
+            "kind": kind,
+            "error": error,
+            "batch": batch,
+            "handler_ms": handler_ms,
+        }
+        logger.info(json.dumps(line))
 
     @staticmethod
     def _wanted(context: Any, index: int) -> str:

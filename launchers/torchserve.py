@@ -39,6 +39,11 @@ class TorchServe:
     def key_file(self) -> Path:
         return self.workdir / "key_file.json"
 
+    @property
+    def model_log(self) -> Path:
+        """The workers' output (the handler's log lines), as TorchServe writes it to LOG_LOCATION."""
+        return self.workdir / "logs" / "model_log.log"
+
     def keys(self) -> dict[str, str]:
         return read_keys(self.key_file) if self.token_auth else {}
 

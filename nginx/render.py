@@ -80,6 +80,7 @@ def render(
     real_ip = "".join(f"    set_real_ip_from {cidr};\n" for cidr in edge.trusted_proxies)
     if real_ip:
         real_ip += "    real_ip_header X-Forwarded-For;\n    real_ip_recursive on;\n"
+    id_proxies = "".join(f"        {cidr} 1;\n" for cidr in edge.trusted_proxies)
     values = {
         "USER": f"user {worker_user};" if worker_user else "",
         "PREFIX": str(prefix.resolve()),
@@ -90,6 +91,7 @@ def render(
         "MAX_BODY": str(edge.max_body_bytes),
         "MAX_UPLOAD_MB": f"{edge.max_upload_bytes / (1024 * 1024):g}",
         "REAL_IP": real_ip.rstrip("\n"),
+        "ID_PROXIES": id_proxies.rstrip("\n"),
         "LIMIT_RATE": str(edge.limit_rate),
         "LIMIT_BURST": str(edge.limit_burst),
         "LIMIT_CONN": str(edge.limit_conn),

@@ -13,6 +13,10 @@ declare -A need=(
   [redis-server]=redis-server
   [nginx]=nginx
   [chromium]=chromium
+  # make test's monitoring checks: promtool (the rules and their tests) and a real Prometheus scraping
+  # the native stack; the tests start their own (the package's service is not used)
+  [prometheus]=prometheus
+  [promtool]=prometheus
   # make test-containers: podman with runc (crun fails here), its network stack with name resolution,
   # and debootstrap for the local base images (scripts/container_images.sh)
   [podman]=podman
@@ -24,7 +28,7 @@ declare -A need=(
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/usr/lib/podman/$cmd" ] \
-    || missing+=("${need[$cmd]}")
+    || [[ " ${missing[*]} " == *" ${need[$cmd]} "* ]] || missing+=("${need[$cmd]}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO="sudo"; else

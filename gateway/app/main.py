@@ -13,7 +13,8 @@ from gateway.api.routes import classify, health, models
 from gateway.core.config import Settings, get_settings
 from gateway.errors import install_error_handlers
 from gateway.in_flight import InFlightLimit
-from gateway.metrics import MetricsMiddleware
+from gateway.metrics import forget_dead_workers
+from gateway.observability import Observability, route_templates
 from gateway.openapi import install_openapi
 from gateway.responses import JsonResponse
 from gateway.services import Services
@@ -24,6 +25,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.prometheus_multiproc_dir is not None:
+            forget_dead_workers(settings.prometheus_multiproc_dir)
         app.state.services = services = Services.build(settings)
         refresher = asyncio.create_task(services.state.run())
         yield
@@ -42,13 +45,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
 
-    app.add_middleware(InFlightLimit, limit=settings.max_in_flight)
-    app.add_middleware(MetricsMiddleware)  # the outermost: it counts the cap's 503s too
-
     app.router.routes.extend(classify.routes)
     for module in (models, health):
         app.include_router(module.router)
     install_openapi(app)
+
+    app.add_middleware(InFlightLimit, limit=settings.max_in_flight)
+    # The outermost: the cap's 503s get an ID and are counted too.
+    app.add_middleware(
+        Observability, templates=route_templates(app.routes), trusted_proxies=settings.trusted_proxies
+    )
     return app
 
 

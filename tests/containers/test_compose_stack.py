@@ -7,6 +7,7 @@ service must pass its own healthcheck. Everything the project made is removed at
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import time
@@ -14,11 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
 from inference.labels import LABELS
 from launchers.gateway import WRITE_BEHIND_WAIT
-from launchers.procs import free_port
+from launchers.procs import free_port, wait_until
 from tests.conftest import REPO
 from tests.support.compose import LOCAL_REDIS_IMAGE, ComposeStack, podman, podman_env, require_container_tools
 
@@ -123,6 +126,24 @@ def test_a_real_screenshot_classifies_and_its_repeat_comes_from_the_cache(web, s
     assert repeat.status_code == 200, repeat.text
     assert repeat.json()["cached"] is True
     assert repeat.json()["sha256"] == body["sha256"]
+
+
+def test_one_upload_is_found_by_its_id_in_the_web_gateway_and_torchserve_logs(stack, web):
+    """The compose stack's logs are its containers' output: nginx's access log, the gateway's JSON lines
+    and TorchServe's model log (the handler's line) all name the ID the answer carries."""
+    pixels = np.random.default_rng(20).integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    image = io.BytesIO()
+    Image.fromarray(pixels).save(image, "JPEG")
+    files = {"file": ("noise.jpg", image.getvalue(), "image/jpeg")}
+    response = httpx.post(f"{web}/api/v1/classify", files=files, timeout=60)
+    assert response.status_code == 200, response.text
+    request_id = response.headers["X-Request-ID"]
+
+    def logged(service: str) -> bool:
+        logs = podman("logs", stack.container(service))
+        return request_id in logs.stdout + logs.stderr
+
+    wait_until(lambda: all(map(logged, ("web", "gateway", "torchserve"))), 30, f"{request_id} in every log")
 
 
 @pytest.mark.parametrize(

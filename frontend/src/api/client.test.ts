@@ -52,6 +52,14 @@ describe("the API client", () => {
     expect([down.kind, down.retryAfter]).toEqual(["unavailable", 5]);
   });
 
+  it("carries the request's ID from the error body, or from the header when the body is not ours", async () => {
+    const ours = await failure(415, { error: { code: "unsupported_media_type", message: "no", request_id: "id-from-body" } }, { "X-Request-ID": "id-from-body" });
+    expect(ours.requestId).toBe("id-from-body");
+    const proxy = await failure(502, "<html>bad gateway</html>", { "X-Request-ID": "id-from-header" });
+    expect(proxy.requestId).toBe("id-from-header");
+    expect((await failure(null, null)).requestId).toBeNull();
+  });
+
   it("turns no answer at all into a network error", async () => {
     const error = await failure(null, null);
     expect(error.kind).toBe("network");

@@ -16,14 +16,24 @@ export class ApiError extends Error {
   readonly code: string;
   /** Seconds to wait before retrying, from Retry-After (429, 503). */
   readonly retryAfter: number | null;
+  /** The request's ID (X-Request-ID): what a visitor quotes so an operator finds it in every log. */
+  readonly requestId: string | null;
 
-  constructor(kind: ApiErrorKind, message: string, status: number | null, code: string, retryAfter: number | null) {
+  constructor(
+    kind: ApiErrorKind,
+    message: string,
+    status: number | null,
+    code: string,
+    retryAfter: number | null,
+    requestId: string | null = null,
+  ) {
     super(message);
     this.name = "ApiError";
     this.kind = kind;
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter;
+    this.requestId = requestId;
   }
 }
 
@@ -63,14 +73,14 @@ export function parseRetryAfter(value: string | null | undefined): number | null
   return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - Date.now()) / 1000));
 }
 
-/** The gateway's `{"error": {"code", "message"}}` (or no answer at all) as a typed ApiError. */
+/** The gateway's `{"error": {"code", "message", "request_id"}}` (or no answer at all) as a typed ApiError. */
 export function toApiError(
   status: number | null,
   body: unknown,
   headers: Record<string, string | undefined> = {},
 ): ApiError {
   if (status === null) return new ApiError("network", PLAIN_WORDS.network, null, "network_error", null);
-  const error = (body as { error?: { code?: string; message?: string } } | null)?.error;
+  const error = (body as { error?: { code?: string; message?: string; request_id?: string } } | null)?.error;
   const kind = KIND_BY_STATUS[status] ?? "unknown";
   return new ApiError(
     kind,
@@ -78,5 +88,6 @@ export function toApiError(
     status,
     error?.code ?? `http_${status}`,
     parseRetryAfter(headers["retry-after"]),
+    error?.request_id ?? headers["x-request-id"] ?? null,
   );
 }

@@ -1,7 +1,8 @@
 import { ApiError, PLAIN_WORDS } from "../api/errors";
 import { useCountdown } from "./useCountdown";
 
-/** A failed request in plain words; a retry button, held back while Retry-After counts down. */
+/** A failed request in plain words, with the reference an operator finds it by; a retry button, held
+ * back while Retry-After counts down. */
 export function ErrorNotice({ error, onRetry }: { error: ApiError; onRetry: () => void }) {
   const wait = error.kind === "rate_limited" || error.kind === "unavailable" ? error.retryAfter : null;
   const left = useCountdown(wait);
@@ -11,6 +12,11 @@ export function ErrorNotice({ error, onRetry }: { error: ApiError; onRetry: () =
       <p className="font-semibold text-parchment">{PLAIN_WORDS[error.kind]}</p>
       {error.message && error.message !== PLAIN_WORDS[error.kind] && (
         <p className="mt-1 text-moon">{error.message}</p>
+      )}
+      {error.requestId && (
+        <p className="mt-1 text-xs text-moon/70" data-testid="request-id">
+          Reference if you report this: <code>{error.requestId}</code>
+        </p>
       )}
       {retryable &&
         (left > 0 ? (

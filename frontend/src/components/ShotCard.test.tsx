@@ -101,6 +101,12 @@ describe("a screenshot's card", () => {
     expect(classify).toHaveBeenCalledTimes(1);
   });
 
+  it("shows the reference of a failed upload, so that a visitor can report it", async () => {
+    classify.mockRejectedValue(new ApiError("invalid", "bad image", 400, "invalid_image", null, "0f1e2d3c4b5a69788796a5b4c3d2e1f0"));
+    render(<ShotCard file={shot()} />);
+    expect(await screen.findByTestId("request-id")).toHaveTextContent("0f1e2d3c4b5a69788796a5b4c3d2e1f0");
+  });
+
   it("leaves the size to the gateway while the limit is not known yet", async () => {
     classify.mockRejectedValue(failing("too_large", 413));
     render(<ShotCard file={png(6)} />);

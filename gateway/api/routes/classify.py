@@ -11,11 +11,14 @@ which Starlette applies to every route.
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.routing import Route
 
 from gateway import services
 from gateway.api.deps import admit, services_of
+from gateway.request_context import current
 from gateway.responses import JsonResponse
 from gateway.validation import parse_top_k, read_upload
 
@@ -25,14 +28,21 @@ async def classify(request: Request) -> JsonResponse:
     decision = await admit(request, deps)
     top_k = parse_top_k(request.query_params.get("top_k"))
     upload = await read_upload(request, deps.settings.max_upload_bytes, deps.settings.max_body_bytes)
-    return JsonResponse(await services.classify(deps, upload, top_k), headers=decision.headers())
+    return _answer(await services.classify(deps, upload, top_k), decision.headers())
 
 
 async def explain(request: Request) -> JsonResponse:
     deps = services_of(request)
     decision = await admit(request, deps, cost=deps.settings.explain_cost)  # a backward pass costs more
     upload = await read_upload(request, deps.settings.max_upload_bytes, deps.settings.max_body_bytes)
-    return JsonResponse(await services.explain(deps, upload), headers=decision.headers())
+    return _answer(await services.explain(deps, upload), decision.headers())
+
+
+def _answer(body: dict[str, Any], headers: dict[str, str]) -> JsonResponse:
+    """The answer, noted for the access log (cached or not, the version that answered)."""
+    if (context := current()) is not None:
+        context.answered(body)
+    return JsonResponse(body, headers=headers)
 
 
 routes = [

@@ -40,5 +40,5 @@ async def readyz(deps: ServicesDep) -> JsonResponse:
 
 @router.get("/metrics", include_in_schema=False)  # Prometheus' text format, for the scraper
 async def metrics(deps: ServicesDep) -> Response:
-    payload, content_type = render(deps.settings.prometheus_multiproc_dir)
+    payload, content_type = render(deps.settings.prometheus_multiproc_dir, deps.client.tokens.expiries)
     return Response(payload, media_type=content_type)

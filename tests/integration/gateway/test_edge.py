@@ -4,6 +4,7 @@ own flood limits, and large uploads spilled to disk by its unprivileged worker."
 from __future__ import annotations
 
 import io
+import json
 
 import httpx
 import numpy as np
@@ -41,8 +42,8 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_bucket_and_others_cannot
             assert status(ingress, "203.0.113.2") == 200  # another user behind the same ingress
             # Not a trusted proxy: its X-Forwarded-For is ignored, every request counts against 127.0.0.2.
             assert [status(direct, f"203.0.113.{i}") for i in (3, 4, 5)] == [200, 200, 429]
-        log = edge.access_log.read_text()
-        assert "203.0.113.1 " in log  # nginx logs the real client, not the proxy
+        logged = [json.loads(line) for line in edge.access_log.read_text().splitlines()]
+        assert "203.0.113.1" in {line["remote_addr"] for line in logged}  # the real client, not the proxy
     finally:
         edge.stop()
         gateway.stop()
@@ -59,6 +60,7 @@ def test_the_edge_answers_a_flood_from_one_address_with_json_429s_and_serves_the
             assert len(refused) >= 4, [a.status_code for a in answers]
             assert refused[0].json()["error"]["code"] == "rate_limited"
             assert refused[0].headers["Retry-After"] == "1"
+            assert refused[0].json()["error"]["request_id"] == refused[0].headers["X-Request-ID"]
             assert other.get(f"{edge.url}/api/v1/models").status_code == 200
     finally:
         edge.stop()

@@ -206,7 +206,7 @@ def management_calls(gateway: LoopbackServer) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()
-        if line.startswith("gateway_upstream_seconds_count") and 'endpoint="describe"' in line
+        if line.startswith('gateway_upstream_request_duration_seconds_count{endpoint="describe"}')
     )
 
 

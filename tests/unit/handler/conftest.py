@@ -44,7 +44,10 @@ class MockContext:
         self.content_types[idx] = value
 
     def get_request_header(self, idx: int, key: str) -> str | None:
-        return self.headers[idx].get(key) if idx < len(self.headers) else None
+        return self.get_all_request_header(idx).get(key)
+
+    def get_all_request_header(self, idx: int) -> dict[str, str]:
+        return self.headers[idx] if idx < len(self.headers) else {}
 
 
 def make_model_dir(tmp: Path, form: str) -> tuple[Path, str]:

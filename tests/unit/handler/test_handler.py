@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import zlib
 
 import numpy as np
@@ -239,6 +240,30 @@ def test_a_description_in_a_batch_of_classifications_is_answered_alone(handler):
     assert_answer(results[0])
     assert results[1]["model"]["name"] == "fromsoft"
     assert "labels" in results[1]
+
+
+def test_each_request_of_a_batch_is_logged_under_its_own_id_and_never_with_its_token(handler, caplog):
+    """TorchServe hands the handler every header, the gateway's token among them: only chosen fields go
+    into the log line, the ID in whatever case the header was sent."""
+    token = "Bearer s3cretKey"
+    headers = [
+        {"X-Request-ID": "gateway-id-0001", "Authorization": token},
+        {"x-request-id": "gateway-id-0002", "Authorization": token, "explain": "True"},
+        {"Authorization": token},
+        {"describe": "True"},
+    ]
+    context = MockContext(handler.model_dir, "model.onnx", headers)
+    good = encode(frame(), "JPEG")
+    with caplog.at_level(logging.INFO, logger="handler.fromsoft_handler"):
+        handler.handle([{"body": good}, {"body": good}, {"body": b"not an image"}, {}], context)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith("{")]
+    assert [(line["request_id"], line["kind"], line["error"]) for line in lines] == [
+        ("gateway-id-0001", "classify", None),
+        ("gateway-id-0002", "explain", None),
+        (None, "classify", "unsupported_media_type"),
+    ]
+    assert all(line["batch"] == 4 and line["handler_ms"] > 0 for line in lines)
+    assert "s3cretKey" not in caplog.text
 
 
 @pytest.mark.parametrize(("form", "tolerance"), [("eager", 1e-4), ("torchscript", 1e-4), ("onnx-int8", 0.05)])

@@ -1,0 +1,102 @@
+"""One pass over every request: its ID, its metrics by route template and status, its access-log line.
+
+Plain ASGI: Starlette's BaseHTTPMiddleware wraps the request and response streams and cost several
+milliseconds per upload here, and one middleware does the three jobs for the price of one.
+
+- **ID.** nginx sends each request's ``X-Request-ID``; it is kept when it comes from a trusted proxy
+  (``TRUSTED_PROXIES``) and is well formed, else the gateway makes one, so a client reaching the gateway
+  directly never picks the ID it is logged under. It goes back in the ``X-Request-ID`` header and every
+  error body, and on to TorchServe (gateway.request_context). asgi-correlation-id does the rest of this
+  job but believes the header from anyone.
+- **Route.** The template comes from a dict of the app's paths, not from the router: the in-flight cap
+  answers before routing, and plain Starlette routes (classify, explain) leave nothing in the scope
+  that names them. A path the app does not serve is ``unmatched``, so a scan cannot mint label values.
+  Every route of the gateway is a fixed path; one with path parameters is refused at start rather than
+  counted as ``unmatched``.
+- **When.** Counted at the response's start, so that the client is not kept waiting for it (the latency
+  is time to headers); the log line is written once the answer has gone out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi.routing import iter_route_contexts
+
+from gateway.client_ip import is_trusted
+from gateway.core.config import Network
+from gateway.logs import ACCESS
+from gateway.metrics import LATENCY, REQUESTS
+from gateway.request_context import accepted_request_id, begin
+
+UNMATCHED = "unmatched"
+
+
+def route_templates(routes: Sequence[Any]) -> dict[str, str]:
+    """Path -> template for every route of the app, included routers' too."""
+    paths = [context.path for context in iter_route_contexts(routes) if context.path]
+    if any("{" in path for path in paths):
+        raise ValueError(f"routes with path parameters need a matcher in gateway.observability: {paths}")
+    return {path: path for path in paths}
+
+
+class Observability:
+    def __init__(self, app: Any, templates: dict[str, str], trusted_proxies: Sequence[Network]) -> None:
+        self.app = app
+        self.templates = templates
+        self.trusted_proxies = trusted_proxies
+
+    def _request_id(self, scope: dict[str, Any]) -> str:
+        sent = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
+        peer = scope.get("client")
+        trusted = sent is not None and peer is not None and is_trusted(peer[0], self.trusted_proxies)
+        return accepted_request_id(sent, trusted)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        context = begin(self._request_id(scope))
+        id_header = (b"x-request-id", context.request_id.encode())
+        answered: dict[str, Any] = {}
+
+        def record(status: int) -> None:
+            latency = time.perf_counter() - started
+            route = self.templates.get(scope["path"], UNMATCHED)
+            REQUESTS.labels(route, str(status)).inc()
+            LATENCY.labels(route).observe(latency)
+            answered.update(route=route, status=status, latency_ms=round(latency * 1000, 3))
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                record(message["status"])
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            context.error = context.error or "internal_error"
+            raise
+        finally:
+            if not answered:  # no response started: the server answers 500
+                record(500)
+            ACCESS.info(
+                "%s %s %s",
+                scope["method"],
+                answered["route"],
+                answered["status"],
+                extra={
+                    "access": {
+                        "request_id": context.request_id,
+                        "method": scope["method"],
+                        **answered,
+                        "cached": context.cached,
+                        "model_version": context.model_version,
+                        "error": context.error,
+                    }
+                },
+            )
