@@ -55,6 +55,7 @@ def test_schemathesis_finds_nothing_against_the_live_gateway(open_gateway, tmp_p
     schemathesis = str(Path(sys.executable).parent / "schemathesis")
     run = subprocess.run(
         [schemathesis, "run", f"{open_gateway.url}/openapi.json", *options],
+        cwd=tmp_path,  # its own cache folder (.schemathesis) lands there, not in the checkout
         capture_output=True,
         text=True,
         timeout=600,
