@@ -36,15 +36,18 @@ from typing import Any
 import httpx
 import yaml
 
-from benchmarks import forms, peers, stages, torchserve_sweep
+from benchmarks import forms, inference_alone, peers, stages, torchserve_sweep
 from benchmarks.common import machine, summary, write_json
 from benchmarks.handler_vs_stock import stock_archive
 from benchmarks.images import REPO, distinct, run_data, screenshot_groups, synthetic_frames
 from benchmarks.memory import PeakMemory
+from handler.settings import ServingSettings
 from launchers.gateway import gateway_env, start_gateway
 from launchers.nginx import start_nginx
 from launchers.redis import RedisServer
 from launchers.torchserve import start_torchserve
+from nginx.render import EdgeSettings
+from training.export import SERIALIZED_FILES
 
 MODES = ("limit", "stock", "ours", "miss", "hit")
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -131,7 +134,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=24, help="requests per measurement")
     parser.add_argument("--concurrency", default="1,2,4,8")
     parser.add_argument("--gateway-workers", type=int, default=2, help="uvicorn workers (default 2)")
-    parser.add_argument("--quick", action="store_true", help="1 round, 8 requests, concurrency 1 and 4")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 round, 8 requests, concurrency 1 and 4, 2 settings"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "bench" / "stack.json")
     parser.add_argument(
         "--stage-requests", type=int, default=96, help="requests per stage measurement and sweep cell"
@@ -142,16 +147,14 @@ def parse_args() -> argparse.Namespace:
         default=len(torchserve_sweep.SETTINGS),
         help="TorchServe settings to sweep",
     )
+    parser.add_argument(
+        "--warm-up", type=int, default=400, help="requests warming the native stack up (default 400)"
+    )
     parser.add_argument("--no-markdown", action="store_true", help="do not rewrite BENCHMARKS.md")
     args = parser.parse_args()
     if args.quick:
-        args.rounds, args.requests, args.concurrency, args.stage_requests, args.sweep_settings = (
-            1,
-            8,
-            "1,4",
-            16,
-            2,
-        )
+        quick = {"rounds": 1, "requests": 8, "concurrency": "1,4", "stage_requests": 16, "sweep_settings": 2}
+        vars(args).update(quick, warm_up=40)
     args.levels = [int(c) for c in args.concurrency.split(",")]
     if not (args.model_store / "fromsoft.mar").is_file() or not (args.run / "serving").is_dir():
         raise SystemExit(
@@ -192,7 +195,7 @@ def start_servers(args: argparse.Namespace, work: Path, servers: ExitStack) -> S
     web_root = Path(tempfile.mkdtemp(prefix="fromsoft-web-"))
     web_root.chmod(0o755)
     servers.callback(shutil.rmtree, web_root, True)
-    edge = start_nginx(work, gateway.port, web_root)
+    edge = start_nginx(work, gateway.port, web_root, EdgeSettings(limit_rate=100000, limit_burst=100000))
     servers.callback(edge.stop)
     return SimpleNamespace(ts=ts, redis=redis, gateway=gateway, edge=edge, store=store)
 
@@ -289,31 +292,48 @@ def measure_modes(args: argparse.Namespace, images: list[bytes], pool: list[byte
     return results, targets
 
 
-def archived_batching(archive: Path) -> tuple[int, float]:
-    """The batch size and delay the archive configures TorchServe with, so that LitServe batches alike."""
+def archived_serving(archive: Path) -> tuple[int, float, int]:
+    """The batch size and delay the archive configures TorchServe with (so that LitServe batches alike),
+    and the handler's inference threads."""
     with zipfile.ZipFile(archive) as mar:
         config = yaml.safe_load(mar.read("model-config.yaml"))
-    return int(config["batchSize"]), float(config["maxBatchDelay"])
+    threads = ServingSettings.load(config.get("handler"), env={}).threads
+    return int(config["batchSize"]), float(config["maxBatchDelay"]), threads
 
 
 def measure_against_peers(args: argparse.Namespace, frames: list[bytes]) -> dict[str, Any]:
     """Where a request's time goes, our stack beside LitServe and plain FastAPI, and TorchServe's
     settings swept, all on one running native stack (the sweep last: it changes the stack)."""
     archive = args.model_store / "fromsoft.mar"
-    batch, delay = archived_batching(archive)
+    batch, delay, threads = archived_serving(archive)
     stage_levels = sorted({min(args.levels), max(args.levels)})
     with tempfile.TemporaryDirectory() as tmp, peers.systems(archive, Path(tmp), batch, delay) as running:
         native = running.native
         metrics = native.url("TS_METRICS_PORT")
-        stages.stage_means(native.web, metrics, frames, 2, 60, 10**12)  # warm-up: the JVM, the pools
+        # The peers idle stopped: LitServe's workers poll their queues and took 0.6 ms from every inference.
+        peers.pause_others(running.peers, "ours")
+        # Warm-up: TorchServe's JVM keeps getting faster for several hundred requests.
+        stages.stage_means(native.web, metrics, frames, 4, args.warm_up, 10**12)
         by_stage = {
             c: stages.stage_means(native.web, metrics, frames, c, args.stage_requests, 10**13 * c)
             for c in stage_levels
         }
-        against = peers.compare(running, frames, args.levels, args.rounds, args.requests)
+        low = by_stage[min(stage_levels)]
+        alone = inference_alone.session_alone(
+            served_model(args.run), threads, (low["client p50"] - low["inference p50"]) / 1000
+        )
+        against = peers.compare(running, frames, args.levels, args.rounds, args.requests, args.warm_up // 2)
+        peers.pause_others(running.peers, "ours")
         settings = torchserve_sweep.SETTINGS[: args.sweep_settings]
         swept = torchserve_sweep.sweep(native, frames, settings, stage_levels, args.stage_requests)
-    return {"stages": by_stage, "peers": against, "sweep": swept, "stage_levels": stage_levels}
+    levels = stage_levels
+    return {"stages": by_stage, "alone": alone, "peers": against, "sweep": swept, "stage_levels": levels}
+
+
+def served_model(run: Path) -> Path:
+    """The ONNX file export shipped (the handler's session)."""
+    form = forms.shipped(run).get("shipped", "onnx")
+    return run / "serving" / SERIALIZED_FILES[form if form.startswith("onnx") else "onnx"]
 
 
 def main() -> None:
@@ -350,15 +370,15 @@ def peer_targets(
     """The figures issues 17 and 18 set targets on."""
     results, low, high = beside["peers"], str(min(args.levels)), str(max(args.levels))
     ratio = peers.ratios(results, args.levels)
-    shipped = forms.shipped(args.run).get("shipped", "onnx")
-    alone_ms = 1000 / form_results[shipped]["images_per_second_batch_1"]
+    worker_ms = beside["stages"][min(beside["stage_levels"])]["inference p50"]
     return {
         "repeats_vs_litserve_min": min(ratio["30% repeats"]["litserve"].values()),
         "repeats_vs_fastapi_min": min(ratio["30% repeats"]["fastapi"].values()),
         "distinct_vs_litserve_at_max": ratio["distinct"]["litserve"][high],
         "p50_vs_litserve_at_min": results["distinct"]["ours"][low]["latency_ms"]["p50"]
         / results["distinct"]["litserve"][low]["latency_ms"]["p50"],
-        "inference_in_worker_vs_alone": beside["stages"][min(beside["stage_levels"])]["inference"] / alone_ms,
+        "inference_in_worker_vs_paced": worker_ms / beside["alone"]["paced_p50"],
+        "inference_in_worker_vs_tight": worker_ms / beside["alone"]["tight_p50"],
     }
 
 
@@ -454,18 +474,21 @@ def render_table(
             targets["p50_vs_litserve_at_min"] <= 1.3,
         ),
         verdict(
-            "the handler's inference stage within 1.2x of the same session alone",
-            f"{targets['inference_in_worker_vs_alone']:.2f}x",
-            targets["inference_in_worker_vs_alone"] <= 1.2,
+            f"the handler's inference stage (p50 at concurrency {low}) within 1.2x of the same session "
+            "alone at the same pace (in a tight loop)",
+            f"{targets['inference_in_worker_vs_paced']:.2f}x "
+            f"({targets['inference_in_worker_vs_tight']:.2f}x)",
+            targets["inference_in_worker_vs_paced"] <= 1.2,
         ),
     ]
     if targets["macro_f1_trained"] is not None and targets["macro_f1_served"] is not None:
-        moved = 100 * abs(targets["macro_f1_served"] - targets["macro_f1_trained"])
+        lost = 100 * (targets["macro_f1_trained"] - targets["macro_f1_served"])
         lines.append(
             verdict(
-                "test macro-F1 of the served form within 0.5 points of the trained model",
-                f"{targets['macro_f1_served']:.4f} vs {targets['macro_f1_trained']:.4f} ({moved:.2f} points)",
-                moved <= 0.5,
+                "test macro-F1 of the served form at most 0.5 points below the trained model's",
+                f"{targets['macro_f1_served']:.4f} vs {targets['macro_f1_trained']:.4f} "
+                f"({-lost:+.2f} points)",
+                lost <= 0.5,
             )
         )
     return "\n".join(lines)

@@ -23,6 +23,8 @@ def test_quick_bench_measures_every_mode_peer_stage_setting_and_form(trained_run
             "8",
             "--sweep-settings",
             "2",
+            "--warm-up",
+            "16",
         ),
         timeout=900,
     )
@@ -36,6 +38,7 @@ def test_quick_bench_measures_every_mode_peer_stage_setting_and_form(trained_run
             assert payload["peers"][workload][system]["2"]["failed"] == 0, (workload, system)
     stages = payload["stages"]["1"]
     assert stages["inference"] > 0
+    assert stages["inference p50"] > 0 and payload["alone"]["paced_p50"] > 0  # worker and session alone
     assert abs(sum(stages[s] for s in STAGES) - stages["client mean"]) < 1e-6  # the stages add up
     assert len(payload["sweep"]) == 2
     assert {"onnx", "onnx-int8", "eager"} <= set(payload["forms"])
