@@ -19,10 +19,7 @@ import shutil
 import signal
 import statistics
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,6 +29,7 @@ import httpx
 
 from benchmarks.common import summary
 from benchmarks.images import distinct
+from benchmarks.uploads import post_all
 from launchers import REPO
 from launchers.procs import LoopbackServer, ManagedProcess, free_port, wait_until
 from launchers.stack import NativeStack
@@ -109,20 +107,9 @@ def requests_for(
 
 def load(url: str, images: list[bytes], concurrency: int) -> tuple[list[float], float, int]:
     """Latencies (ms), images per second and failed requests, ``concurrency`` clients at once."""
-    local = threading.local()
-
-    def one(image: bytes) -> tuple[float, bool]:
-        client = getattr(local, "client", None) or httpx.Client(timeout=120)
-        local.client = client
-        started = time.perf_counter()
-        response = client.post(url, files={"file": ("shot.jpg", image, "image/jpeg")})
-        return (time.perf_counter() - started) * 1000, response.status_code == 200
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        outcomes = list(pool.map(one, images))
-    seconds = time.perf_counter() - started
-    return [ms for ms, _ in outcomes], len(images) / seconds, sum(1 for _, ok in outcomes if not ok)
+    outcomes, throughput = post_all(url, images, concurrency)
+    failed = sum(1 for _, response in outcomes if response.status_code != 200)
+    return [ms for ms, _ in outcomes], throughput, failed
 
 
 def compare(

@@ -13,7 +13,7 @@ TorchServe's batching and threads swept (benchmarks/torchserve_sweep.py); and th
 beside float32, in this process (benchmarks/forms.py). Medians over rounds; ratios from this one run.
 Writes artifacts/bench/stack.json and the section of BENCHMARKS.md between its bench markers.
 
-    .venv/bin/python -m benchmarks.run [--rounds 3] [--requests 24] [--quick]
+    .venv/bin/python -m benchmarks.run [--rounds 3] [--requests 48] [--quick]
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--model-store", type=Path, default=REPO / "model_store")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=24, help="requests per measurement")
+    parser.add_argument("--requests", type=int, default=48, help="requests per measurement (default 48)")
     parser.add_argument("--concurrency", default="1,2,4,8")
     parser.add_argument("--gateway-workers", type=int, default=2, help="uvicorn workers (default 2)")
     parser.add_argument(
@@ -139,7 +139,10 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "bench" / "stack.json")
     parser.add_argument(
-        "--stage-requests", type=int, default=96, help="requests per stage measurement and sweep cell"
+        "--stage-requests",
+        type=int,
+        default=200,
+        help="requests per stage measurement and sweep cell (default 200: CPU time counts in 10 ms ticks)",
     )
     parser.add_argument(
         "--sweep-settings",
@@ -147,13 +150,21 @@ def parse_args() -> argparse.Namespace:
         default=len(torchserve_sweep.SETTINGS),
         help="TorchServe settings to sweep",
     )
+    parser.add_argument("--sweep-passes", type=int, default=2, help="passes over the settings (default 2)")
     parser.add_argument(
         "--warm-up", type=int, default=400, help="requests warming the native stack up (default 400)"
     )
     parser.add_argument("--no-markdown", action="store_true", help="do not rewrite BENCHMARKS.md")
     args = parser.parse_args()
     if args.quick:
-        quick = {"rounds": 1, "requests": 8, "concurrency": "1,4", "stage_requests": 16, "sweep_settings": 2}
+        quick = {
+            "rounds": 1,
+            "requests": 8,
+            "concurrency": "1,4",
+            "stage_requests": 16,
+            "sweep_settings": 2,
+            "sweep_passes": 1,
+        }
         vars(args).update(quick, warm_up=40)
     args.levels = [int(c) for c in args.concurrency.split(",")]
     if not (args.model_store / "fromsoft.mar").is_file() or not (args.run / "serving").is_dir():
@@ -313,9 +324,10 @@ def measure_against_peers(args: argparse.Namespace, frames: list[bytes]) -> dict
         # The peers idle stopped: LitServe's workers poll their queues and took 0.6 ms from every inference.
         peers.pause_others(running.peers, "ours")
         # Warm-up: TorchServe's JVM keeps getting faster for several hundred requests.
-        stages.stage_means(native.web, metrics, frames, 4, args.warm_up, 10**12)
+        groups = {name: native.pid(name) for name in ("nginx", "gateway", "redis", "torchserve")}
+        stages.stage_means(native.web, metrics, frames, 4, args.warm_up, 10**12, groups)
         by_stage = {
-            c: stages.stage_means(native.web, metrics, frames, c, args.stage_requests, 10**13 * c)
+            c: stages.stage_means(native.web, metrics, frames, c, args.stage_requests, 10**13 * c, groups)
             for c in stage_levels
         }
         low = by_stage[min(stage_levels)]
@@ -325,7 +337,16 @@ def measure_against_peers(args: argparse.Namespace, frames: list[bytes]) -> dict
         against = peers.compare(running, frames, args.levels, args.rounds, args.requests, args.warm_up // 2)
         peers.pause_others(running.peers, "ours")
         settings = torchserve_sweep.SETTINGS[: args.sweep_settings]
-        swept = torchserve_sweep.sweep(native, frames, settings, stage_levels, args.stage_requests)
+        swept = torchserve_sweep.sweep(
+            native,
+            frames,
+            settings,
+            stage_levels,
+            args.stage_requests,
+            threads=threads,
+            warm_up=args.warm_up,
+            passes=args.sweep_passes,
+        )
     levels = stage_levels
     return {"stages": by_stage, "alone": alone, "peers": against, "sweep": swept, "stage_levels": levels}
 
@@ -396,6 +417,12 @@ def sections(beside: dict[str, Any], form_results: dict[str, Any], args: argpars
         "",
         *stages.markdown(beside["stages"]),
         "",
+        inference_line(beside, low),
+        "",
+        "CPU per request by process (the same requests):",
+        "",
+        *stages.cpu_markdown(beside["stages"]),
+        "",
         f"### TorchServe's batching and threads (cache misses through nginx, concurrency {low} and {high})",
         "",
         *torchserve_sweep.markdown(beside["sweep"], beside["stage_levels"]),
@@ -404,6 +431,15 @@ def sections(beside: dict[str, Any], form_results: dict[str, Any], args: argpars
         "",
         *forms.markdown(form_results, args.run),
     ]
+
+
+def inference_line(beside: dict[str, Any], low: int) -> str:
+    worker, alone = beside["stages"][low]["inference p50"], beside["alone"]
+    return (
+        f"The inference stage at concurrency {low}: p50 {worker:.2f} ms in the worker; the same session "
+        f"alone in this process {alone['tight_p50']:.2f} ms in a tight loop and {alone['paced_p50']:.2f} ms "
+        f"with {alone['pause_ms']:.1f} ms between runs (the rest of a request's path), the worker's pace."
+    )
 
 
 def verdict(target: str, measured: str, passed: bool) -> str:

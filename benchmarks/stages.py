@@ -11,6 +11,9 @@ so that the stages add up to the client's mean:
                            worker and back (TorchServe's protocol, the batch's serialisation)
   decode, preprocess, inference, answer    the handler's own timings (inference is the batch's)
 
+Beside the stages, the CPU each process spent per request (ms of one core): on two shared cores the
+throughput at concurrency 8 is bounded by their sum, not by any one stage's wall time.
+
 TorchServe's latencies come from its Prometheus counters (ts_inference_latency_microseconds and
 ts_queue_latency_microseconds, read before and after each measurement); the gateway's and the handler's
 from the timings in every answer.
@@ -18,16 +21,16 @@ from the timings in every answer.
 
 from __future__ import annotations
 
+import os
 import re
 import statistics
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import psutil
 
 from benchmarks.images import distinct
+from benchmarks.uploads import post_all
 
 STAGES = (
     "edge",
@@ -58,29 +61,51 @@ def torchserve_counters(metrics_url: str) -> dict[str, float]:
 
 def classify_all(url: str, images: list[bytes], concurrency: int) -> list[tuple[float, dict[str, Any]]]:
     """(client ms, answer) per upload, ``concurrency`` clients on kept-alive connections."""
-    local = threading.local()
-
-    def one(image: bytes) -> tuple[float, dict[str, Any]]:
-        client = getattr(local, "client", None) or httpx.Client(timeout=120)
-        local.client = client
-        started = time.perf_counter()
-        response = client.post(url, files={"file": ("shot.jpg", image, "image/jpeg")})
+    answers = []
+    for ms, response in post_all(url, images, concurrency)[0]:
         response.raise_for_status()
-        return (time.perf_counter() - started) * 1000, response.json()
+        answers.append((ms, response.json()))
+    return answers
 
-    with ThreadPoolExecutor(concurrency) as pool:
-        return list(pool.map(one, images))
+
+def cpu_seconds(groups: dict[str, int]) -> dict[str, float]:
+    """CPU seconds spent so far by the processes of each named process group, TorchServe's split into
+    its Java front end and its Python workers, and by this process (the load generator)."""
+    spent = dict.fromkeys([*groups, "load generator"], 0.0)
+    named = {pgid: name for name, pgid in groups.items()}
+    for proc in psutil.process_iter(["name"]):
+        try:
+            name = named.get(os.getpgid(proc.pid))
+            times = proc.cpu_times()
+        except (psutil.Error, ProcessLookupError):
+            continue  # gone meanwhile
+        if name == "torchserve":
+            name = "TorchServe front end" if proc.info["name"] == "java" else "TorchServe worker"
+        if proc.pid == os.getpid():
+            name = "load generator"
+        if name:
+            spent[name] = spent.get(name, 0.0) + times.user + times.system
+    spent.pop("torchserve", None)
+    return spent
 
 
 def stage_means(
-    web: str, metrics_url: str, frames: list[bytes], concurrency: int, requests: int, first_nonce: int
-) -> dict[str, float]:
-    """Mean ms per request of every stage, and the client's and the inference stage's p50, over
-    ``requests`` distinct uploads."""
+    web: str,
+    metrics_url: str,
+    frames: list[bytes],
+    concurrency: int,
+    requests: int,
+    first_nonce: int,
+    groups: dict[str, int],
+) -> dict[str, Any]:
+    """Mean ms per request of every stage, the client's and the inference stage's p50, and the CPU ms
+    per request of every process in ``groups`` (name: process group), over ``requests`` distinct
+    uploads."""
     images = [distinct(frames[i % len(frames)], first_nonce + i) for i in range(requests)]
-    before = torchserve_counters(metrics_url)
+    before, cpu_before = torchserve_counters(metrics_url), cpu_seconds(groups)
     answers = classify_all(f"{web}/api/v1/classify", images, concurrency)
-    after = torchserve_counters(metrics_url)
+    after, cpu_after = torchserve_counters(metrics_url), cpu_seconds(groups)
+    cpu = {name: 1000 * (cpu_after[name] - cpu_before.get(name, 0.0)) / requests for name in cpu_after}
     served = after["ts_inference_requests_total"] - before["ts_inference_requests_total"]
     ts_total = (
         after["ts_inference_latency_microseconds"] - before["ts_inference_latency_microseconds"]
@@ -109,6 +134,7 @@ def stage_means(
         "client mean": client,
         "client p50": statistics.median(ms for ms, _ in answers),
         "inference p50": statistics.median(a["timings_ms"]["inference"] for _, a in answers),
+        "cpu_ms": cpu,
     }
 
 
@@ -125,4 +151,23 @@ def markdown(by_level: dict[int, dict[str, float]]) -> list[str]:
             share = f" ({100 * value / by_level[c]['client mean']:.0f}%)" if stage in STAGES else ""
             cells.append(f"{value:.2f}{share}")
         lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def cpu_markdown(by_level: dict[int, dict[str, Any]]) -> list[str]:
+    """CPU ms per request by process, and what two cores allow at that cost."""
+    levels = sorted(by_level)
+    lines = [
+        "| process | " + " | ".join(f"concurrency {c}, CPU ms per request" for c in levels) + " |",
+        "| --- | " + " | ".join("---" for _ in levels) + " |",
+    ]
+    for name in by_level[levels[0]]["cpu_ms"]:
+        lines.append(f"| {name} | " + " | ".join(f"{by_level[c]['cpu_ms'][name]:.2f}" for c in levels) + " |")
+    totals = [sum(by_level[c]["cpu_ms"].values()) for c in levels]
+    lines.append("| all | " + " | ".join(f"{t:.2f}" for t in totals) + " |")
+    lines.append(
+        f"| requests/s {os.cpu_count()} cores allow at that cost | "
+        + " | ".join(f"{1000 * (os.cpu_count() or 1) / t:.0f}" for t in totals)
+        + " |"
+    )
     return lines

@@ -35,18 +35,22 @@ class Setting:
 
     @property
     def name(self) -> str:
-        batching = (
-            "no batching"
-            if self.batch_size == 1
-            else f"batch {self.batch_size} within {self.max_batch_delay} ms"
-        )
+        if self.batch_size == 1:
+            batching = "no batching"
+        elif self.max_batch_delay == 0:
+            batching = f"batch {self.batch_size}, no wait"
+        else:
+            batching = f"batch {self.batch_size} within {self.max_batch_delay} ms"
         return f"{batching}, {self.workers} worker(s) x {self.threads} thread(s)"
 
 
-# What the sweep tries, the archive's default first; ``--quick`` takes the first two.
+# What the sweep tries, the archive's default first and the one that restarts TorchServe last; ``--quick``
+# takes the first two. A delay of 0 ms takes only what is queued, and TorchServe 0.12 then stops at a
+# batch of 2 (its loop ends once the delay left is 0).
 SETTINGS = (
     Setting(4, 1),
     Setting(1, 1),
+    Setting(4, 0),
     Setting(2, 1),
     Setting(4, 2),
     Setting(4, 5),
@@ -55,8 +59,10 @@ SETTINGS = (
 )
 
 
-def apply(native: NativeStack, setting: Setting, current: Setting | None) -> None:
-    if current is None or current.threads != setting.threads:
+def apply(native: NativeStack, setting: Setting, running_threads: int) -> bool:
+    """Registers the model with ``setting``; True when TorchServe had to restart for its threads."""
+    restarted = setting.threads != running_threads
+    if restarted:
         native.restart("torchserve", FROMSOFT_THREADS=str(setting.threads))
         wait_until(lambda: ready(native), 180, "TorchServe after a restart")
     manager = ManagementClient(native.url("TS_MANAGEMENT_PORT"), native.key_file)
@@ -68,6 +74,7 @@ def apply(native: NativeStack, setting: Setting, current: Setting | None) -> Non
         max_batch_delay=setting.max_batch_delay,
     )
     wait_until(lambda: ready(native), 120, f"the gateway after registering {setting.name}")
+    return restarted
 
 
 def ready(native: NativeStack) -> bool:
@@ -75,28 +82,47 @@ def ready(native: NativeStack) -> bool:
 
 
 def sweep(
-    native: NativeStack, frames: list[bytes], settings: tuple[Setting, ...], levels: list[int], requests: int
+    native: NativeStack,
+    frames: list[bytes],
+    settings: tuple[Setting, ...],
+    levels: list[int],
+    requests: int,
+    *,
+    threads: int,
+    warm_up: int,
+    passes: int = 2,
 ) -> list[dict[str, Any]]:
-    rows, current = [], None
+    """Every setting measured in each of ``passes`` passes (the machine's drift spread over all of them):
+    throughput the mean of the passes, p50 over all their requests. ``threads``: what TorchServe runs
+    with now; ``warm_up``: requests after a restart (a new JVM), 32 after registering (a new worker)."""
+    url = f"{native.web}/api/v1/classify"
     nonce = 10**9
-    for setting in settings:
-        apply(native, setting, current)
-        current = setting
-        warm = [
-            distinct(frames[i % len(frames)], nonce + i) for i in range(32)
-        ]  # the new worker's first batches
-        classify_all(f"{native.web}/api/v1/classify", warm, 4)
-        nonce += len(warm)
+
+    def fresh(count: int) -> list[bytes]:
+        nonlocal nonce
+        nonce += count
+        return [distinct(frames[i % len(frames)], nonce + i) for i in range(count)]
+
+    measured: dict[Setting, dict[int, tuple[list[float], list[float]]]] = {
+        s: {c: ([], []) for c in levels} for s in settings
+    }
+    for _ in range(passes):
+        for setting in settings:
+            restarted = apply(native, setting, threads)
+            threads = setting.threads
+            classify_all(url, fresh(warm_up if restarted else 32), 4)
+            for c in levels:
+                started = time.perf_counter()
+                answers = classify_all(url, fresh(requests), c)
+                throughputs, latencies = measured[setting][c]
+                throughputs.append(requests / (time.perf_counter() - started))
+                latencies += [ms for ms, _ in answers]
+    rows = []
+    for setting, by_level in measured.items():
         row: dict[str, Any] = {"setting": setting.name, **setting.__dict__}
-        for c in levels:
-            images = [distinct(frames[i % len(frames)], nonce + i) for i in range(requests)]
-            nonce += requests
-            started = time.perf_counter()
-            answers = classify_all(f"{native.web}/api/v1/classify", images, c)
-            row[str(c)] = {
-                "throughput": requests / (time.perf_counter() - started),
-                "p50_ms": statistics.median(ms for ms, _ in answers),
-            }
+        for c, (throughputs, latencies) in by_level.items():
+            p50 = statistics.median(latencies)
+            row[str(c)] = {"throughput": statistics.fmean(throughputs), "p50_ms": p50}
         rows.append(row)
     return rows
 
