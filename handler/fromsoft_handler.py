@@ -72,7 +72,7 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
     def _load_runner(self, model_dir: Path, form: str, threads: int) -> Runner:
         serialized = model_dir / self.manifest["model"]["serializedFile"]
         if form in ("onnx", "onnx-int8"):
-            return OnnxRunner(serialized, threads)
+            return OnnxRunner(serialized, threads, self.settings.spin_wait)
         if form == "torchscript":
             return load_torchscript(serialized)
         return TorchRunner(self._eager_model(model_dir))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inference.formats import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES
+from inference.runtime import SPIN_WAIT
 
 DEFAULT_TOKEN_EXPIRATION_MIN = 60.0  # TorchServe's own default for token_expiration_min
 
@@ -19,6 +20,7 @@ DEFAULT_TOKEN_EXPIRATION_MIN = 60.0  # TorchServe's own default for token_expira
 @dataclass(frozen=True)
 class ServingSettings:
     threads: int = 1  # FROMSOFT_THREADS: intra-op threads; workers x threads should match the cores
+    spin_wait: bool = SPIN_WAIT  # FROMSOFT_SPIN_WAIT (1/0): ONNX Runtime's threads spin after a run
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # MAX_UPLOAD_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS  # MAX_IMAGE_PIXELS
     token_expiration_min: float = DEFAULT_TOKEN_EXPIRATION_MIN  # TS_TOKEN_EXPIRATION_MIN: the keys' lifetime
@@ -35,6 +37,7 @@ class ServingSettings:
 
         return cls(
             threads=int(pick("FROMSOFT_THREADS", "threads", cls.threads)),
+            spin_wait=str(pick("FROMSOFT_SPIN_WAIT", "spin_wait", cls.spin_wait)).lower() in ("1", "true"),
             max_upload_bytes=int(pick("MAX_UPLOAD_BYTES", "max_upload_bytes", cls.max_upload_bytes)),
             max_pixels=int(pick("MAX_IMAGE_PIXELS", "max_pixels", cls.max_pixels)),
             token_expiration_min=float(env.get("TS_TOKEN_EXPIRATION_MIN", cls.token_expiration_min)),

@@ -18,15 +18,24 @@ class Runner(Protocol):
     def __call__(self, batch: np.ndarray) -> np.ndarray: ...
 
 
+# ONNX Runtime's threads spin after a run, waiting for the next, by default. Between a server's requests
+# that spinning held a core (the worker spent 22 ms of CPU per 11 ms request at concurrency 1) from the
+# front end, the gateway and nginx on the same cores; without it the stack served 20-27% more images/s at
+# concurrency 2 and 12-24% more at 8, at the same p50 at 1 (BENCHMARKS.md).
+SPIN_WAIT = False
+
+
 class OnnxRunner:
     """ONNX Runtime on the CPU: the fastest form measured here (see BENCHMARKS.md)."""
 
-    def __init__(self, path: Path, threads: int) -> None:
+    def __init__(self, path: Path, threads: int, spin_wait: bool = SPIN_WAIT) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        if not spin_wait:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
