@@ -41,12 +41,18 @@ class Setting:
             batching = f"batch {self.batch_size}, no wait"
         else:
             batching = f"batch {self.batch_size} within {self.max_batch_delay} ms"
-        return f"{batching}, {self.workers} worker(s) x {self.threads} thread(s)"
+        shipped = "" if self.archivable else " (register only)"
+        return f"{batching}, {self.workers} worker(s) x {self.threads} thread(s){shipped}"
+
+    @property
+    def archivable(self) -> bool:
+        return self.max_batch_delay > 0
 
 
 # What the sweep tries, the archive's default first and the one that restarts TorchServe last; ``--quick``
 # takes the first two. A delay of 0 ms takes only what is queued, and TorchServe 0.12 then stops at a
-# batch of 2 (its loop ends once the delay left is 0).
+# batch of 2 (its loop ends once the delay left is 0); it takes 0 from the register call only: in an
+# archive's model config it reads 0 as unset and waits its default 100 ms, so no archive can ship it.
 SETTINGS = (
     Setting(4, 1),
     Setting(1, 1),
@@ -128,7 +134,9 @@ def sweep(
 
 
 def best(rows: list[dict[str, Any]], levels: list[int]) -> dict[str, Any]:
+    """Among the settings an archive can ship."""
     low, high = str(min(levels)), str(max(levels))
+    rows = [r for r in rows if r["max_batch_delay"] > 0]
     fastest = min(r[low]["p50_ms"] for r in rows)
     quick_enough = [r for r in rows if r[low]["p50_ms"] <= 1.1 * fastest]
     return max(quick_enough, key=lambda r: r[high]["throughput"])

@@ -44,6 +44,16 @@ SERIALIZED_FILES = {
 PACKAGES = ("inference", "handler")
 
 
+def batch_delay(text: str) -> int:
+    """TorchServe 0.12 reads a ``maxBatchDelay`` of 0 in an archive as unset and waits 100 ms."""
+    delay = int(text)
+    if delay < 1:
+        raise argparse.ArgumentTypeError(
+            "at least 1: TorchServe reads 0 in an archive as unset and waits its default 100 ms"
+        )
+    return delay
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="run directory with checkpoints/best.pt")
     parser.add_argument("--model-store", type=Path, default=REPO / "model_store", help="default model_store/")
@@ -60,11 +70,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serving form; auto = fastest that matches (default auto)",
     )
     parser.add_argument("--tolerance", type=float, default=1e-4, help="max |logit difference| (default 1e-4)")
-    # From make bench's sweep (BENCHMARKS.md): batches of 4 gather at concurrency 8 without making a lone
-    # visitor wait; a 5 ms delay cost every lone request 4 ms more for no more throughput.
+    # From make bench's sweep (BENCHMARKS.md): 1 ms is the shortest wait an archive can carry, and batches
+    # of 4 still gather within it at concurrency 8; a 5 ms wait cost a lone visitor about 4 ms.
     parser.add_argument("--batch-size", type=int, default=4, help="TorchServe batch size (default 4)")
     parser.add_argument(
-        "--max-batch-delay", type=int, default=1, help="TorchServe max batch delay, ms (default 1)"
+        "--max-batch-delay",
+        type=batch_delay,
+        default=1,
+        help="TorchServe max batch delay, ms, at least 1 (default 1)",
     )
     parser.add_argument("--threads", type=int, default=2, help="inference threads per worker (default 2)")
     parser.add_argument("--timing-runs", type=int, default=20, help="timed runs per form (default 20)")
