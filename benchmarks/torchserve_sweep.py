@@ -4,8 +4,9 @@ Each setting is applied to the running stack the way an operator would: the batc
 wait for a batch to fill by registering the model again with them (`handler.manage register
 --batch-size --max-batch-delay`), the worker's inference threads (FROMSOFT_THREADS) by restarting
 TorchServe, the workers by scaling. Every setting is then measured on cache misses through nginx at
-concurrency 1 and 8, and the best is named by the throughput at 8 among those within 10% of the best
-p50 at 1 (a visitor waits alone more often than not).
+concurrency 1 and 8, and the best is named by the throughput at 8 among those within 20% of the best
+p50 at 1 (a visitor waits alone more often than not, but a burst should not queue for long): waiting 1 ms
+for a batch costs a lone visitor about 1.3 ms of 8-9, and gave 15-20% more images/s at 8.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def best(rows: list[dict[str, Any]], levels: list[int]) -> dict[str, Any]:
     low, high = str(min(levels)), str(max(levels))
     rows = [r for r in rows if r["max_batch_delay"] > 0]
     fastest = min(r[low]["p50_ms"] for r in rows)
-    quick_enough = [r for r in rows if r[low]["p50_ms"] <= 1.1 * fastest]
+    quick_enough = [r for r in rows if r[low]["p50_ms"] <= 1.2 * fastest]
     return max(quick_enough, key=lambda r: r[high]["throughput"])
 
 
