@@ -149,6 +149,7 @@ def markdown(rows: list[dict[str, Any]], levels: list[int]) -> list[str]:
     lines = [f"| setting | {head} |", "| --- | " + " | ".join("---" for _ in levels) + " |"]
     for r in rows:
         cells = " | ".join(f"{r[str(c)]['throughput']:.1f}, {r[str(c)]['p50_ms']:.1f}" for c in levels)
-        mark = " **(chosen)**" if r["setting"] == chosen else ""
+        mark = " **(best in this run)**" if r["setting"] == chosen else ""
+        mark += " (the archive's default)" if r["setting"] == SETTINGS[0].name else ""
         lines.append(f"| {r['setting']}{mark} | {cells} |")
     return lines
