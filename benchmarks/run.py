@@ -347,8 +347,13 @@ def measure_against_peers(args: argparse.Namespace, frames: list[bytes]) -> dict
             warm_up=args.warm_up,
             passes=args.sweep_passes,
         )
-    levels = stage_levels
-    return {"stages": by_stage, "alone": alone, "peers": against, "sweep": swept, "stage_levels": levels}
+    return {
+        "stages": by_stage,
+        "alone": alone,
+        "peers": against,
+        "sweep": swept,
+        "stage_levels": stage_levels,
+    }
 
 
 def served_model(run: Path) -> Path:

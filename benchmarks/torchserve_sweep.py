@@ -3,10 +3,11 @@
 Each setting is applied to the running stack the way an operator would: the batch size and the longest
 wait for a batch to fill by registering the model again with them (`handler.manage register
 --batch-size --max-batch-delay`), the worker's inference threads (FROMSOFT_THREADS) by restarting
-TorchServe, the workers by scaling. Every setting is then measured on cache misses through nginx at
+TorchServe (and whether ONNX Runtime's threads spin between runs, FROMSOFT_SPIN_WAIT), the workers by
+registering with them. Every setting is then measured on cache misses through nginx at
 concurrency 1 and 8, and the best is named by the throughput at 8 among those within 20% of the best
-p50 at 1 (a visitor waits alone more often than not, but a burst should not queue for long): waiting 1 ms
-for a batch costs a lone visitor about 1.3 ms of 8-9, and gave 15-20% more images/s at 8.
+p50 at 1 (a visitor waits alone more often than not, but a burst should not queue for long): in three
+runs, waiting 1 ms for a batch cost a lone visitor 1.3-1.7 ms of 8-12 and gave 11-30% more images/s at 8.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httpx
 from benchmarks.images import distinct
 from benchmarks.stages import classify_all
 from handler.manage import ManagementClient
+from inference.runtime import SPIN_WAIT
 from launchers.procs import wait_until
 from launchers.stack import NativeStack
 
@@ -33,6 +35,7 @@ class Setting:
     max_batch_delay: int  # ms
     threads: int = 2  # ONNX Runtime intra-op threads per worker
     workers: int = 1
+    spin_wait: bool = SPIN_WAIT  # ONNX Runtime's threads spin between runs
 
     @property
     def name(self) -> str:
@@ -43,14 +46,24 @@ class Setting:
         else:
             batching = f"batch {self.batch_size} within {self.max_batch_delay} ms"
         shipped = "" if self.archivable else " (register only)"
-        return f"{batching}, {self.workers} worker(s) x {self.threads} thread(s){shipped}"
+        spinning = ", spinning between runs" if self.spin_wait else ""
+        return f"{batching}, {self.workers} worker(s) x {self.threads} thread(s){spinning}{shipped}"
 
     @property
     def archivable(self) -> bool:
         return self.max_batch_delay > 0
 
+    @property
+    def runtime(self) -> dict[str, str]:
+        return runtime(self.threads, self.spin_wait)
 
-# What the sweep tries, the archive's default first and the one that restarts TorchServe last; ``--quick``
+
+def runtime(threads: int, spin_wait: bool = SPIN_WAIT) -> dict[str, str]:
+    """What TorchServe runs the handler with (a change needs a restart)."""
+    return {"FROMSOFT_THREADS": str(threads), "FROMSOFT_SPIN_WAIT": str(int(spin_wait))}
+
+
+# What the sweep tries, the archive's default first and the ones that restart TorchServe last; ``--quick``
 # takes the first two. A delay of 0 ms takes only what is queued, and TorchServe 0.12 then stops at a
 # batch of 2 (its loop ends once the delay left is 0); it takes 0 from the register call only: in an
 # archive's model config it reads 0 as unset and waits its default 100 ms, so no archive can ship it.
@@ -63,14 +76,16 @@ SETTINGS = (
     Setting(4, 5),
     Setting(8, 2),
     Setting(4, 1, threads=1, workers=2),
+    Setting(4, 1, spin_wait=True),
 )
 
 
-def apply(native: NativeStack, setting: Setting, running_threads: int) -> bool:
-    """Registers the model with ``setting``; True when TorchServe had to restart for its threads."""
-    restarted = setting.threads != running_threads
+def apply(native: NativeStack, setting: Setting, running: dict[str, str]) -> bool:
+    """Registers the model with ``setting``; True when TorchServe had to restart for its threads
+    (``running``: the runtime settings TorchServe runs with now)."""
+    restarted = setting.runtime != running
     if restarted:
-        native.restart("torchserve", FROMSOFT_THREADS=str(setting.threads))
+        native.restart("torchserve", **setting.runtime)
         wait_until(lambda: ready(native), 180, "TorchServe after a restart")
     manager = ManagementClient(native.url("TS_MANAGEMENT_PORT"), native.key_file)
     manager.unregister(MODEL, "1.0")
@@ -104,6 +119,7 @@ def sweep(
     with now; ``warm_up``: requests after a restart (a new JVM), 32 after registering (a new worker)."""
     url = f"{native.web}/api/v1/classify"
     nonce = 10**9
+    running = runtime(threads)
 
     def fresh(count: int) -> list[bytes]:
         nonlocal nonce
@@ -115,8 +131,8 @@ def sweep(
     }
     for _ in range(passes):
         for setting in settings:
-            restarted = apply(native, setting, threads)
-            threads = setting.threads
+            restarted = apply(native, setting, running)
+            running = setting.runtime
             classify_all(url, fresh(warm_up if restarted else 32), 4)
             for c in levels:
                 started = time.perf_counter()
