@@ -2,7 +2,8 @@
 
 The clients live as long as the process, one per concurrent sender: a measurement that made its own would
 count their creation (an SSL context each, milliseconds of CPU) and their first connections against the
-server it measures, and at concurrency 8 on a cell of a few dozen requests that was a third of the time.
+server it measures; at concurrency 8, on cells of a few dozen requests, that held the images/s measured
+far below what the latencies implied.
 """
 
 from __future__ import annotations

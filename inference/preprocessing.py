@@ -86,4 +86,6 @@ def _normalised_values(mean: tuple[float, ...], std: tuple[float, ...]) -> np.nd
     order (divide by 255, subtract the mean, divide by the std), so that looking them up gives the same
     bits as computing them, in three quarters of the time (BENCHMARKS.md, levers)."""
     values = np.arange(256, dtype=np.float32)[:, None] / np.float32(255.0)
-    return np.ascontiguousarray(((values - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)).T)
+    table = np.ascontiguousarray(((values - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)).T)
+    table.setflags(write=False)  # shared by every call
+    return table

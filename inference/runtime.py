@@ -19,9 +19,9 @@ class Runner(Protocol):
 
 
 # ONNX Runtime's threads spin after a run, waiting for the next, by default. Between a server's requests
-# that spinning held a core (the worker spent 22 ms of CPU per 11 ms request at concurrency 1) from the
-# front end, the gateway and nginx on the same cores; without it the stack served 20-27% more images/s at
-# concurrency 2 and 12-24% more at 8, at the same p50 at 1 (BENCHMARKS.md).
+# that spinning held a core (the worker spent 18 ms of CPU per 11 ms request at concurrency 1) from the
+# front end, the gateway and nginx on the same cores; without it the stack served 185 images/s at
+# concurrency 8 against 141, at the same p50 at 1 (BENCHMARKS.md, the sweep).
 SPIN_WAIT = False
 
 
