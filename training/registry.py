@@ -94,6 +94,11 @@ def build_model(arch: str, num_classes: int = len(LABELS), weights: str = "defau
     of a state dict for the backbone."""
     spec = get_spec(arch)
     model = spec.architecture.create(num_classes)
+    # PyTorch's own Linear init for the head: timm initialises it 13x wider (std 0.22 against 0.016 for
+    # efficientnet_lite0), and the demo recipe then reached test macro-F1 0.87 instead of 0.99.
+    head = model.get_submodule(spec.architecture.classifier.rstrip("."))
+    if isinstance(head, nn.Linear):
+        head.reset_parameters()
     if weights == "default" and spec.imagenet is not None:
         _load_backbone(model, spec.imagenet(), spec.architecture.classifier, f"{arch}'s ImageNet weights")
     elif weights not in ("default", "none"):
