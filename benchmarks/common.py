@@ -60,3 +60,8 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2))
     print(f"wrote {path}")
+
+
+def replace_section(text: str, begin: str, end: str, section: str) -> str:
+    """``text`` with everything from ``begin`` to ``end``, both markers included, replaced by ``section``."""
+    return text[: text.index(begin)] + section + text[text.index(end) + len(end) :]

@@ -9,20 +9,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from inference.labels import LABELS
 from inference.runtime import OnnxRunner, Runner, TorchRunner, load_eager, load_torchscript
 from training.checkpoint import load_checkpoint
-from training.export import SERIALIZED_FILES, compare_forms, preprocess, split_images
+from training.export import SERIALIZED_FILES, compare_forms, test_set
 
 
 def measure_forms(run: Path, threads: int = 2, runs: int = 20) -> dict[str, dict[str, float]]:
     checkpoint = load_checkpoint(run / "checkpoints" / "best.pt")
     serving = run / "serving"
-    rows = split_images(run, "test")
-    test = (preprocess(rows, checkpoint), np.array([LABELS.index(r.label) for r in rows]))
+    test = test_set(run, checkpoint)
     torch.set_num_threads(threads)
     runners: dict[str, Runner] = {
         "eager": TorchRunner(load_eager(serving / "weights.pt", checkpoint["arch"], len(LABELS))),

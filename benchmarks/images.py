@@ -43,3 +43,8 @@ def screenshot_groups() -> dict[str, list[bytes]]:
 def distinct(image: bytes, n: int) -> bytes:
     """The same picture with different bytes (a cache miss): decoders ignore data after the image's end."""
     return image + b"\x00" + n.to_bytes(8, "big")
+
+
+def distinct_uploads(frames: list[bytes], count: int, first: int) -> list[bytes]:
+    """``count`` uploads cycling through ``frames``, each distinct (numbered from ``first``)."""
+    return [distinct(frames[i % len(frames)], first + i) for i in range(count)]

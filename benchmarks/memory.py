@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
+
+from benchmarks.process_groups import members
 
 
 def rss_of_groups(pids: list[int]) -> int:
     """Resident memory (bytes) of every process in the given process groups."""
     total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid, _ in members(pids):
         try:
-            if os.getpgid(int(entry.name)) in pids:
-                for line in (entry / "status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-        except (OSError, ProcessLookupError, ValueError):
-            continue
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except (OSError, ValueError):
+            continue  # gone meanwhile
     return total
 
 

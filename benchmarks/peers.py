@@ -32,7 +32,7 @@ from benchmarks.images import distinct
 from benchmarks.uploads import post_all
 from launchers import REPO
 from launchers.procs import LoopbackServer, ManagedProcess, free_port, wait_until
-from launchers.stack import NativeStack
+from launchers.stack import UNLIMITED, NativeStack
 
 SYSTEMS = ("ours", "litserve", "fastapi")
 WORKLOADS = ("distinct", "30% repeats")
@@ -65,8 +65,7 @@ def systems(archive: Path, work: Path, batch: int, delay_ms: float) -> Iterator[
         store = work / "store"
         store.mkdir()
         shutil.copy(archive, store / "fromsoft.mar")
-        limits = {"RATE_LIMIT": "1000000/minute", "EDGE_LIMIT_RATE": "100000", "EDGE_LIMIT_BURST": "100000"}
-        native = NativeStack(work / "var", store, **limits)
+        native = NativeStack(work / "var", store, **UNLIMITED)
         native.up()
         stack.callback(native.down)
         lit = start_peer(

@@ -37,9 +37,9 @@ import httpx
 import yaml
 
 from benchmarks import forms, inference_alone, peers, stages, torchserve_sweep
-from benchmarks.common import machine, summary, write_json
+from benchmarks.common import machine, replace_section, summary, write_json
 from benchmarks.handler_vs_stock import stock_archive
-from benchmarks.images import REPO, distinct, run_data, screenshot_groups, synthetic_frames
+from benchmarks.images import REPO, distinct, distinct_uploads, run_data, screenshot_groups, synthetic_frames
 from benchmarks.memory import PeakMemory
 from handler.settings import ServingSettings
 from launchers.gateway import gateway_env, start_gateway
@@ -55,9 +55,6 @@ BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 def in_process_limit(model_dir: Path) -> Callable[[bytes], list[float]]:
     """The handler's decode -> preprocess -> infer -> answer in this process, with its serving form."""
-    import json
-    import zipfile
-
     from handler.fromsoft_handler import FromSoftHandler
 
     with zipfile.ZipFile(model_dir / "fromsoft.mar") as archive:
@@ -86,17 +83,17 @@ def in_process_limit(model_dir: Path) -> Callable[[bytes], list[float]]:
 def served_macro_f1(run_dir: Path, classify: Callable[[bytes], list[float]]) -> float | None:
     """Test-split macro-F1 of the served form, through the handler's own functions."""
     import numpy as np
-    from sklearn.metrics import f1_score
 
     from inference.labels import LABELS
     from training.data import read_manifest
+    from training.metrics import macro_f1
 
     rows = [r for r in read_manifest(run_dir) if r.split == "test" and r.path.is_file()]
     if not rows:
         return None
     predicted = [int(np.argmax(classify(r.path.read_bytes()))) for r in rows]
     truth = [LABELS.index(r.label) for r in rows]
-    return float(f1_score(truth, predicted, average="macro", labels=range(len(LABELS)), zero_division=0))
+    return macro_f1(truth, predicted)
 
 
 def measure(
@@ -324,8 +321,9 @@ def measure_against_peers(args: argparse.Namespace, frames: list[bytes]) -> dict
         # The peers idle stopped: LitServe's workers poll their queues and took 0.6 ms from every inference.
         peers.pause_others(running.peers, "ours")
         # Warm-up: TorchServe's JVM keeps getting faster for several hundred requests.
+        warm = distinct_uploads(frames, args.warm_up, 10**12)
+        stages.classify_all(f"{native.web}/api/v1/classify", warm, 4)
         groups = {name: native.pid(name) for name in ("nginx", "gateway", "redis", "torchserve")}
-        stages.stage_means(native.web, metrics, frames, 4, args.warm_up, 10**12, groups)
         by_stage = {
             c: stages.stage_means(native.web, metrics, frames, c, args.stage_requests, 10**13 * c, groups)
             for c in stage_levels
@@ -539,7 +537,7 @@ def update_markdown(path: Path, table: str) -> None:
     text = path.read_text() if path.is_file() else "# Benchmarks\n"
     section = f"{BEGIN}\n{table}\n{END}"
     if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
+        text = replace_section(text, BEGIN, END, section)
     else:
         text = text.rstrip() + "\n\n## The whole stack (`make bench`)\n\n" + section + "\n"
     path.write_text(text)

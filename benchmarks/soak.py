@@ -30,10 +30,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import machine, percentile, write_json
+from benchmarks.common import machine, percentile, replace_section, write_json
 from benchmarks.images import REPO
 from benchmarks.soak_faults import MODEL, Fault, Probe, faults, new_archive
-from launchers.stack import NativeStack
+from launchers.stack import UNLIMITED, NativeStack
 
 USERS = 8
 RECOVERY_TARGET_S = 30.0
@@ -145,11 +145,11 @@ def analyse(records: list[dict[str, Any]], timeline: list[dict[str, Any]], switc
     return figures
 
 
-def markdown(figures: dict, seconds: float) -> str:
+def markdown(figures: dict, seconds: float, host: dict) -> str:
     lines = [
         BEGIN,
-        f"`make soak` (`.venv/bin/python -m benchmarks.soak --seconds {seconds:.0f}`), {machine()['date']}, "
-        f"{machine()['cpu']}: {figures['requests']} requests from {USERS} Locust visitors through nginx "
+        f"`make soak` (`.venv/bin/python -m benchmarks.soak --seconds {seconds:.0f}`), {host['date']}, "
+        f"{host['cpu']}: {figures['requests']} requests from {USERS} Locust visitors through nginx "
         f"({', '.join(f'{v} {k}' for k, v in figures['by_kind'].items())}).",
         "",
         "| fault | seconds to recover | p50 ms | p99 ms | requests in its phase |",
@@ -190,8 +190,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="soak-"))
     frames = synthesize_frames(work, 280)
     # The visitors all come from 127.0.0.1: the limits, the edge's and the gateway's, are not under test.
-    limits = {"RATE_LIMIT": "1000000/minute", "EDGE_LIMIT_RATE": "100000", "EDGE_LIMIT_BURST": "100000"}
-    native = NativeStack(work / "var", prepare_store(args.model_store.resolve(), work), **limits)
+    native = NativeStack(work / "var", prepare_store(args.model_store.resolve(), work), **UNLIMITED)
     records_path = work / "records.jsonl"
     switched: list[float] = []
     traffic = [str(Path(sys.executable).parent / "locust"), "-f", str(REPO / "benchmarks/soak_traffic.py")]
@@ -217,15 +216,15 @@ def main() -> int:
         native.down()
     records = [json.loads(line) for line in records_path.read_text().splitlines()]
     figures = analyse(records, timeline, switched[0] if switched else None)
-    table = markdown(figures, args.seconds)
+    host = machine()
+    table = markdown(figures, args.seconds, host)
     print(table)
     for lost in figures["unanswered"]:
         print(f"soak: no answer ({lost['kind']}, during {lost['phase']}): {lost['error']}")
-    write_json(args.out, {"machine": machine(), "seconds": args.seconds, **figures})
+    write_json(args.out, {"machine": host, "seconds": args.seconds, **figures})
     if not args.no_markdown:
         path = REPO / "BENCHMARKS.md"
-        text = path.read_text()
-        path.write_text(text[: text.index(BEGIN)] + table + text[text.index(END) + len(END) :])
+        path.write_text(replace_section(path.read_text(), BEGIN, END, table))
     if all(figures["targets"].values()):
         shutil.rmtree(work, ignore_errors=True)
         return 0

@@ -29,7 +29,8 @@ from typing import Any
 import httpx
 import psutil
 
-from benchmarks.images import distinct
+from benchmarks.images import distinct_uploads
+from benchmarks.process_groups import members
 from benchmarks.uploads import post_all
 
 STAGES = (
@@ -72,19 +73,17 @@ def cpu_seconds(groups: dict[str, int]) -> dict[str, float]:
     """CPU seconds spent so far by the processes of each named process group, TorchServe's split into
     its Java front end and its Python workers, and by this process (the load generator)."""
     spent = dict.fromkeys([*groups, "load generator"], 0.0)
+    spent["load generator"] = sum(psutil.Process().cpu_times()[:2])
     named = {pgid: name for name, pgid in groups.items()}
-    for proc in psutil.process_iter(["name"]):
+    for pid, pgid in members(named):
         try:
-            name = named.get(os.getpgid(proc.pid))
-            times = proc.cpu_times()
-        except (psutil.Error, ProcessLookupError):
+            proc = psutil.Process(pid)
+            name, seconds = named[pgid], sum(proc.cpu_times()[:2])  # user + system
+            if name == "torchserve":
+                name = "TorchServe front end" if proc.name() == "java" else "TorchServe worker"
+        except psutil.Error:
             continue  # gone meanwhile
-        if name == "torchserve":
-            name = "TorchServe front end" if proc.info["name"] == "java" else "TorchServe worker"
-        if proc.pid == os.getpid():
-            name = "load generator"
-        if name:
-            spent[name] = spent.get(name, 0.0) + times.user + times.system
+        spent[name] = spent.get(name, 0.0) + seconds
     spent.pop("torchserve", None)
     return spent
 
@@ -101,7 +100,7 @@ def stage_means(
     """Mean ms per request of every stage, the client's and the inference stage's p50, and the CPU ms
     per request of every process in ``groups`` (name: process group), over ``requests`` distinct
     uploads."""
-    images = [distinct(frames[i % len(frames)], first_nonce + i) for i in range(requests)]
+    images = distinct_uploads(frames, requests, first_nonce)
     before, cpu_before = torchserve_counters(metrics_url), cpu_seconds(groups)
     answers = classify_all(f"{web}/api/v1/classify", images, concurrency)
     after, cpu_after = torchserve_counters(metrics_url), cpu_seconds(groups)

@@ -19,10 +19,10 @@ from typing import Any
 
 import httpx
 
-from benchmarks.images import distinct
+from benchmarks.images import distinct_uploads
 from benchmarks.stages import classify_all
 from handler.manage import ManagementClient
-from inference.runtime import SPIN_WAIT
+from inference.session_options import SPIN_WAIT
 from launchers.procs import wait_until
 from launchers.stack import NativeStack
 
@@ -80,14 +80,13 @@ SETTINGS = (
 )
 
 
-def apply(native: NativeStack, setting: Setting, running: dict[str, str]) -> bool:
+def apply(native: NativeStack, manager: ManagementClient, setting: Setting, running: dict[str, str]) -> bool:
     """Registers the model with ``setting``; True when TorchServe had to restart for its threads
     (``running``: the runtime settings TorchServe runs with now)."""
     restarted = setting.runtime != running
     if restarted:
         native.restart("torchserve", **setting.runtime)
         wait_until(lambda: ready(native), 180, "TorchServe after a restart")
-    manager = ManagementClient(native.url("TS_MANAGEMENT_PORT"), native.key_file)
     manager.unregister(MODEL, "1.0")
     manager.register(
         f"{MODEL}.mar",
@@ -120,18 +119,19 @@ def sweep(
     url = f"{native.web}/api/v1/classify"
     nonce = 10**9
     running = runtime(threads)
+    manager = ManagementClient(native.url("TS_MANAGEMENT_PORT"), native.key_file)  # keys read per call
 
     def fresh(count: int) -> list[bytes]:
         nonlocal nonce
         nonce += count
-        return [distinct(frames[i % len(frames)], nonce + i) for i in range(count)]
+        return distinct_uploads(frames, count, nonce)
 
     measured: dict[Setting, dict[int, tuple[list[float], list[float]]]] = {
         s: {c: ([], []) for c in levels} for s in settings
     }
     for _ in range(passes):
         for setting in settings:
-            restarted = apply(native, setting, running)
+            restarted = apply(native, manager, setting, running)
             running = setting.runtime
             classify_all(url, fresh(warm_up if restarted else 32), 4)
             for c in levels:

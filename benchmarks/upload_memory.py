@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import os
-import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -31,19 +29,8 @@ from PIL import Image
 from benchmarks.common import machine, write_json
 from benchmarks.images import REPO
 from benchmarks.memory import PeakMemory, rss_of_groups
-from launchers.procs import free_port
+from launchers.stack import NativeStack
 
-PORTS = (
-    "WEB_PORT",
-    "GATEWAY_PORT",
-    "REDIS_PORT",
-    "TS_INFERENCE_PORT",
-    "TS_MANAGEMENT_PORT",
-    "TS_METRICS_PORT",
-    "TS_GRPC_PORT",
-    "TS_GRPC_MANAGEMENT_PORT",
-    "TS_WORKER_PORT",
-)
 MB = 1024 * 1024
 
 
@@ -57,10 +44,6 @@ def large_pngs(count: int, target_bytes: int) -> list[bytes]:
         Image.fromarray(pixels).save(buffer, "PNG", compress_level=0)
         images.append(buffer.getvalue())
     return images
-
-
-def stack(command: str, env: dict[str, str]) -> None:
-    subprocess.run(["bash", "scripts/stack.sh", command], cwd=REPO, env={**os.environ, **env}, check=True)
 
 
 async def upload_all(web: str, images: list[bytes], addresses: list[str]) -> list[tuple[int, bool, float]]:
@@ -122,19 +105,17 @@ def main() -> None:
 
     images = large_pngs(args.uploads, int(args.size_mb * MB))
     print(f"{len(images)} PNGs of {len(images[0]) / MB:.2f} MB")
-    var = Path(tempfile.mkdtemp(prefix="upload-memory-"))
-    env = {name: str(free_port()) for name in PORTS}
-    env.update(VAR_DIR=str(var), MODEL_STORE=str(args.model_store.resolve()))
-    web = f"http://127.0.0.1:{env['WEB_PORT']}"
-    stack("up", env)
+    native = NativeStack(Path(tempfile.mkdtemp(prefix="upload-memory-")), args.model_store.resolve())
+    native.up()
     try:
-        groups = {name: int((var / "run" / f"{name}.pid").read_text()) for name in ("gateway", "nginx")}
+        web = native.web
+        groups = {name: native.pid(name) for name in ("gateway", "nginx")}
         results = {
             "many clients": scenario(web, images, [f"127.0.0.{10 + i}" for i in range(len(images))], groups),
             "one client": scenario(web, images, ["127.0.0.9"] * len(images), groups),
         }
     finally:
-        stack("down", env)
+        native.down()
     print("\n| scenario | uploads | answers by status | all JSON | gateway RSS idle -> peak", end="")
     print(" | nginx RSS idle -> peak |")
     print("| --- | ---: | --- | --- | ---: | ---: |")

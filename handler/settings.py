@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inference.formats import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES
-from inference.runtime import SPIN_WAIT
+from inference.session_options import SPIN_WAIT
 
 DEFAULT_TOKEN_EXPIRATION_MIN = 60.0  # TorchServe's own default for token_expiration_min
 

@@ -10,19 +10,13 @@ import torch
 from torch import nn
 
 from inference.architectures import architecture
+from inference.session_options import SPIN_WAIT
 
 FORMS = ("onnx-int8", "onnx", "torchscript", "eager")
 
 
 class Runner(Protocol):
     def __call__(self, batch: np.ndarray) -> np.ndarray: ...
-
-
-# ONNX Runtime's threads spin after a run, waiting for the next, by default. Between a server's requests
-# that spinning held a core (the worker spent 18 ms of CPU per 11 ms request at concurrency 1) from the
-# front end, the gateway and nginx on the same cores; without it the stack served 185 images/s at
-# concurrency 8 against 141, at the same p50 at 1 (BENCHMARKS.md, the sweep).
-SPIN_WAIT = False
 
 
 class OnnxRunner:

@@ -32,6 +32,7 @@ from training.checkpoint import checkpoint_preprocessing, load_for_inference
 from training.data import IMAGE_FORMATS, Row, make_loader, read_manifest
 from training.external import external_metrics, external_rows
 from training.external import markdown as external_markdown
+from training.metrics import macro_f1
 from training.prepare import PrepareError, class_folders
 from training.presets import eval_preset
 from training.train import predict
@@ -165,9 +166,7 @@ def evaluate(
         "epoch": int(checkpoint["epoch"]),
         "test_images": len(y_true),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(
-            f1_score(y_true, y_pred, average="macro", labels=range(len(LABELS)), zero_division=0)
-        ),
+        "macro_f1": macro_f1(y_true, y_pred),
         "weighted_f1": float(f1_score(y_true, y_pred, average="weighted", zero_division=0)),
         "top2_accuracy": float((top2 == y_true[:, None]).any(1).mean()),
         "per_class": classification_report(

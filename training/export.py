@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from sklearn.metrics import f1_score
 
 from inference.labels import DISPLAY_NAMES, LABELS, index_to_name
 from inference.preprocessing import eval_transform
 from inference.runtime import FORMS, OnnxRunner, Runner, TorchRunner, load_torchscript
 from training.checkpoint import checkpoint_preprocessing, load_for_inference
 from training.data import Row, open_rgb, read_manifest
+from training.metrics import macro_f1
 from training.quantize import quantize_int8
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,6 +99,12 @@ def split_images(run_dir: Path, split: str, count: int | None = None) -> list[Ro
     return rows[::step][:count]
 
 
+def test_set(run_dir: Path, checkpoint: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The test split as the model sees it (images) and its label indices."""
+    rows = split_images(run_dir, "test")
+    return preprocess(rows, checkpoint), np.array([LABELS.index(r.label) for r in rows])
+
+
 def preprocess(rows: list[Row], checkpoint: dict[str, Any]) -> np.ndarray:
     pre = checkpoint_preprocessing(checkpoint)
     return np.stack([eval_transform(open_rgb(r.path), pre) for r in rows])
@@ -164,11 +170,7 @@ def compare_forms(
             "median_ms": 1000 / per_second[1],
             "images_per_second_batch_1": per_second[1],
             "images_per_second_batch_4": per_second[4],
-            "test_macro_f1": float(
-                f1_score(
-                    labels, logits.argmax(1), average="macro", labels=range(len(LABELS)), zero_division=0
-                )
-            ),
+            "test_macro_f1": macro_f1(labels, logits.argmax(1)),
         }
     return results
 
@@ -322,8 +324,7 @@ def archive(
 def main(args: argparse.Namespace) -> int:
     model, checkpoint = load_for_inference(args.run_dir / "checkpoints" / "best.pt")
     torch.set_num_threads(args.threads)
-    test_rows = split_images(args.run_dir, "test")
-    test = (preprocess(test_rows, checkpoint), np.array([LABELS.index(r.label) for r in test_rows]))
+    test = test_set(args.run_dir, checkpoint)
     calibration = preprocess(split_images(args.run_dir, "train", args.calibration_images), checkpoint)
     batch = torch.from_numpy(test[0][:8])
     forms_dir = args.run_dir / "serving"
@@ -343,9 +344,8 @@ def main(args: argparse.Namespace) -> int:
             return 2
     else:
         form, why = args.form, "asked for with --form"
-    (args.run_dir / "serving_forms.json").write_text(
-        json.dumps({"forms": comparison, "shipped": form, "why": why}, indent=2)
-    )
-    path = archive(args, checkpoint, form, forms_dir, {"forms": comparison, "shipped": form, "why": why})
+    shipped = {"forms": comparison, "shipped": form, "why": why}
+    (args.run_dir / "serving_forms.json").write_text(json.dumps(shipped, indent=2))
+    path = archive(args, checkpoint, form, forms_dir, shipped)
     print(f"export: {path} ({form}, version {args.version}): {why}")
     return 0

@@ -28,9 +28,6 @@ REAL_COUNTS: dict[str, int] = {
     "sekiro": 21111,
 }
 
-# Every frame says what it is in its JPEG comment, so that `prepare` counts synthetic images wherever
-# they are copied or merged, and an archive can tell the page its model never saw a real screenshot.
-
 RGB = tuple[int, int, int]
 
 

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from sklearn.metrics import f1_score
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
@@ -30,6 +29,7 @@ from inference.labels import LABELS
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.cli import args_dict, save_args
 from training.data import make_loader, read_manifest
+from training.metrics import macro_f1
 from training.presets import eval_preset, train_preset
 from training.registry import ModelSpec, WeightsUnavailableError, available, build_model, get_spec
 
@@ -122,18 +122,6 @@ def predict(
         logits.append(model(images).float().cpu())
         labels.append(targets)
     return torch.cat(logits), torch.cat(labels)
-
-
-def macro_f1(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    return float(
-        f1_score(
-            labels.numpy(),
-            logits.argmax(1).numpy(),
-            average="macro",
-            labels=range(len(LABELS)),
-            zero_division=0,
-        )
-    )
 
 
 @dataclass(frozen=True)
@@ -319,15 +307,16 @@ def main(args: argparse.Namespace) -> int:
         )
         if session.rank != 0:
             continue
-        val_f1 = macro_f1(*predict(model, val_loader, session.device, session.channels_last))
+        logits, labels = predict(model, val_loader, session.device, session.channels_last)
+        val_f1 = macro_f1(labels.numpy(), logits.argmax(1).numpy())
         record = {"epoch": epoch, "stage": "head" if head_only else "upper", **stats, "val_macro_f1": val_f1}
         history.append(record)
         print(
             f"train: epoch {epoch + 1}: loss {record['train_loss']:.4f} acc {record['train_accuracy']:.3f} "
             f"val macro-F1 {val_f1:.4f} ({record['images_per_second']:.1f} images/s)"
         )
-        save_epoch(args, spec, trainer, epoch, max(best_f1, val_f1), improved=val_f1 > best_f1)
-        best_f1 = max(best_f1, val_f1)
+        improved, best_f1 = val_f1 > best_f1, max(best_f1, val_f1)
+        save_epoch(args, spec, trainer, epoch, best_f1, improved=improved)
         (args.run_dir / "history.json").write_text(json.dumps(history, indent=2))
     if session.world > 1:
         dist.barrier()
