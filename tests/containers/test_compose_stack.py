@@ -192,7 +192,15 @@ def test_the_training_profile_trained_the_served_model_into_the_model_store_volu
     served = httpx.get(f"{web}/api/v1/models", timeout=10)
     assert served.status_code == 200, served.text
     assert served.json()["arch"] == "tiny"
-    assert served.json()["models"][0]["versions"][0]["workers"][0]["status"] == "READY"
+
+    def worker_status() -> str:
+        models = httpx.get(f"{web}/api/v1/models", timeout=10).json()["models"]
+        return str(models[0]["versions"][0]["workers"][0]["status"])
+
+    # The gateway's view of TorchServe is refreshed every MODEL_REFRESH_SECONDS (3): right after the
+    # stack turns healthy it may still show the worker as it was while loading.
+    wait_until(lambda: worker_status() == "READY", 10, "the gateway's view of the worker")
+    assert worker_status() == "READY"
 
 
 def test_redis_and_torchserve_sit_on_the_internal_network(stack):
