@@ -22,8 +22,13 @@ declare -A need=(
   [podman]=podman
   [runc]=runc
   [netavark]=netavark
+  [iptables]=iptables  # netavark drives it: without it every container fails ("netavark: No such file")
   [aardvark-dns]=aardvark-dns
   [debootstrap]=debootstrap
+  # `podman kube play` of the Kubernetes serving pod: the infra container's pause binary
+  [catatonit]=catatonit
+  # the smoke run below: a static busybox is the whole image, so it needs no registry
+  [busybox]=busybox-static
 )
 missing=()
 for cmd in "${!need[@]}"; do
@@ -67,4 +72,6 @@ if [ -f frontend/package.json ]; then
     (cd frontend && npm run build --silent)
   fi
 fi
+# --- Containers: checked by using them -------------------------------------------------------------
+bash scripts/container_smoke.sh
 echo "setup: ready"
