@@ -88,10 +88,8 @@ def main() -> None:
         store.mkdir()
         (store / "fromsoft.mar").symlink_to((args.model_store / "fromsoft.mar").resolve())
         stock_archive(args.run, store)
-        server = start_torchserve(store, Path(tmp) / "ts", models="fromsoft.mar,stock.mar", wait_model=None)
+        server = start_torchserve(store, Path(tmp) / "ts", models="fromsoft.mar,stock.mar")
         try:
-            server.wait_ready("fromsoft")
-            server.wait_ready("stock")
             client = httpx.Client(
                 headers=server.headers("inference"), timeout=120, limits=httpx.Limits(max_connections=16)
             )

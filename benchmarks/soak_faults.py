@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 
 from benchmarks.images import distinct
-from handler.manage import ManagementClient
 from launchers.stack import NativeStack
+from ops import replica_status
+from ops.replica_status import ReplicaStatus
 
 MODEL = "fromsoft"
 
@@ -66,19 +67,29 @@ class Fault:
     recovered: Callable[[], bool]
 
 
-def worker_pids(manager: ManagementClient) -> list[tuple[int, str]]:
-    """(pid, status) of the default version's workers."""
-    described = manager.default(MODEL)
-    return [(int(w.get("pid", -1)), str(w.get("status"))) for w in described[0].get("workers", [])]
+def report(native: NativeStack, replica: int) -> ReplicaStatus | None:
+    """What ``replica``'s reconciler last reported (None while it has not)."""
+    try:
+        return replica_status.read(native.status_dir / f"{replica}.json")
+    except (OSError, ValueError):
+        return None
+
+
+def worker_pids(native: NativeStack, replica: int = 1) -> list[tuple[int, str]]:
+    """(pid, status) of the default version's workers on ``replica``."""
+    status = report(native, replica)
+    model = status.models.get(MODEL) if status else None
+    default = model.version(model.default) if model else None
+    return [(w.pid or -1, str(w.status)) for w in default.workers] if default else []
 
 
 def faults(
     native: NativeStack, probe: Probe, new_version: tuple[str, str], switched: list[float]
 ) -> list[Fault]:
     """``new_version``: (archive file name in the model store, its version). ``switched`` receives the
-    moment the new version became the default."""
-    manager = ManagementClient(native.url("TS_MANAGEMENT_PORT"), native.key_file)
+    moment the command that made it the default returned (every replica serving it by then)."""
     killed: list[int] = []
+    replicas = range(1, int(native.env.get("SERVING_REPLICAS", "1")) + 1)
 
     def kill_redis() -> None:
         os.killpg(native.pid("redis"), signal.SIGKILL)
@@ -86,12 +97,12 @@ def faults(
         native.restart("redis")
 
     def kill_worker() -> None:
-        pid = worker_pids(manager)[0][0]
+        pid = worker_pids(native)[0][0]
         killed.append(pid)
         os.kill(pid, signal.SIGKILL)
 
     def worker_replaced() -> bool:
-        workers = worker_pids(manager)
+        workers = worker_pids(native)
         return (
             bool(workers)
             and all(status == "READY" and pid not in killed for pid, status in workers)
@@ -99,20 +110,27 @@ def faults(
         )
 
     def switch() -> None:
-        archive, version = new_version
-        manager.register(archive, workers=1)
-        manager.set_default(MODEL, version)
+        archive, _ = new_version
+        native.models("add", archive, "--default")  # returns once every replica serves it
         switched.append(time.time())
 
     def new_version_answers() -> bool:
-        return all(probe.version() == new_version[1] for _ in range(4))  # every gateway worker follows
+        return all(probe.version() == new_version[1] for _ in range(4))
 
     def scaled_to(workers: int) -> Callable[[], bool]:
         def ready() -> bool:
-            statuses = [status for _, status in worker_pids(manager)]
-            return statuses == ["READY"] * workers and probe.answers()
+            every = all([s for _, s in worker_pids(native, n)] == ["READY"] * workers for n in replicas)
+            return every and probe.answers()
 
         return ready
+
+    def restart_torchserve() -> None:
+        last = f"torchserve-{replicas[-1]}"
+        os.killpg(native.pid(last), signal.SIGKILL)
+        native.restart(last)
+
+    def every_replica_converged() -> bool:
+        return all((status := report(native, n)) and status.converged for n in replicas) and probe.answers()
 
     def reload_nginx() -> None:
         os.kill(native.pid("nginx"), signal.SIGHUP)
@@ -120,9 +138,26 @@ def faults(
     return [
         Fault("Redis killed, started again 2 s later", kill_redis, probe.caches),
         Fault("a TorchServe worker killed", kill_worker, worker_replaced),
-        Fault("a new version registered and made the default", switch, new_version_answers),
-        Fault("workers scaled 1 -> 2", lambda: manager.scale(MODEL, 2, 2), scaled_to(2)),
-        Fault("workers scaled 2 -> 1", lambda: manager.scale(MODEL, 1, 1), scaled_to(1)),
+        Fault(
+            f"a new version made the default on {len(replicas)} replica(s) (ops.models)",
+            switch,
+            new_version_answers,
+        ),
+        Fault(
+            "workers scaled 1 -> 2 (ops.models)",
+            lambda: native.models("scale", MODEL, "--workers", "2"),
+            scaled_to(2),
+        ),
+        Fault(
+            "workers scaled 2 -> 1 (ops.models)",
+            lambda: native.models("scale", MODEL, "--workers", "1"),
+            scaled_to(1),
+        ),
+        Fault(
+            f"replica {replicas[-1]}'s whole TorchServe killed and started again",
+            restart_torchserve,
+            every_replica_converged,
+        ),
         Fault("nginx reloaded", reload_nginx, probe.answers),
     ]
 

@@ -1,10 +1,10 @@
 """TorchServe's batching and threads, swept through the whole native stack (make bench).
 
-Each setting is applied to the running stack the way an operator would: the batch size and the longest
-wait for a batch to fill by registering the model again with them (`handler.manage register
---batch-size --max-batch-delay`), the worker's inference threads (FROMSOFT_THREADS) by restarting
-TorchServe (and whether ONNX Runtime's threads spin between runs, FROMSOFT_SPIN_WAIT), the workers by
-registering with them. Every setting is then measured on cache misses through nginx at
+Each setting is applied to the running stack the way an operator would: the batch size, the longest wait
+for a batch to fill and the workers by declaring a new version with them (`ops.models apply`: the
+replica registers it, makes it the default once READY and unregisters the one before), the worker's
+inference threads (FROMSOFT_THREADS) by restarting TorchServe (and whether ONNX Runtime's threads spin
+between runs, FROMSOFT_SPIN_WAIT). Every setting is then measured on cache misses through nginx at
 concurrency 1 and 8, and the best is named by the throughput at 8 among those within 20% of the best
 p50 at 1 (a visitor waits alone more often than not, but a burst should not queue for long): in three
 runs, waiting 1 ms for a batch cost a lone visitor 1.3-1.7 ms of 8-12 and gave 11-30% more images/s at 8.
@@ -15,16 +15,18 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from benchmarks.images import distinct_uploads
+from benchmarks.soak_faults import new_archive
 from benchmarks.stages import classify_all
-from handler.manage import ManagementClient
 from inference.session_options import SPIN_WAIT
 from launchers.procs import wait_until
 from launchers.stack import NativeStack
+from ops.declared import DeclaredState, ModelSpec, VersionSpec, render
 
 MODEL = "fromsoft"
 
@@ -80,21 +82,26 @@ SETTINGS = (
 )
 
 
-def apply(native: NativeStack, manager: ManagementClient, setting: Setting, running: dict[str, str]) -> bool:
-    """Registers the model with ``setting``; True when TorchServe had to restart for its threads
-    (``running``: the runtime settings TorchServe runs with now)."""
+def apply(native: NativeStack, setting: Setting, running: dict[str, str], version: str) -> bool:
+    """Serves the model as ``version`` with ``setting``; True when TorchServe had to restart for its
+    threads (``running``: the runtime settings TorchServe runs with now)."""
     restarted = setting.runtime != running
     if restarted:
-        native.restart("torchserve", **setting.runtime)
+        native.restart("torchserve-1", **setting.runtime)
         wait_until(lambda: ready(native), 180, "TorchServe after a restart")
-    manager.unregister(MODEL, "1.0")
-    manager.register(
-        f"{MODEL}.mar",
+    store = Path(native.env["MODEL_STORE"])
+    spec = VersionSpec(
+        archive=new_archive(store, store / f"{MODEL}.mar", version),
         workers=setting.workers,
         batch_size=setting.batch_size,
         max_batch_delay=setting.max_batch_delay,
     )
-    wait_until(lambda: ready(native), 120, f"the gateway after registering {setting.name}")
+    wanted = store / "sweep.yaml"
+    wanted.write_text(
+        render(DeclaredState(models={MODEL: ModelSpec(default=version, versions={version: spec})}))
+    )
+    native.models("apply", str(wanted))  # returns once the replica serves it
+    wait_until(lambda: ready(native), 120, f"the gateway after declaring {setting.name}")
     return restarted
 
 
@@ -119,7 +126,7 @@ def sweep(
     url = f"{native.web}/api/v1/classify"
     nonce = 10**9
     running = runtime(threads)
-    manager = ManagementClient(native.url("TS_MANAGEMENT_PORT"), native.key_file)  # keys read per call
+    versions = (f"sweep-{n}" for n in range(passes * len(settings)))
 
     def fresh(count: int) -> list[bytes]:
         nonlocal nonce
@@ -131,7 +138,7 @@ def sweep(
     }
     for _ in range(passes):
         for setting in settings:
-            restarted = apply(native, manager, setting, running)
+            restarted = apply(native, setting, running, next(versions))
             running = setting.runtime
             classify_all(url, fresh(warm_up if restarted else 32), 4)
             for c in levels:

@@ -28,6 +28,7 @@ class Ranked(BaseModel):
 class ModelRef(BaseModel):
     name: str
     version: str
+    digest: str = Field(description="the model archive's content digest (a short SHA-256)")
 
 
 class HandlerClassification(BaseModel):

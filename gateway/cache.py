@@ -1,5 +1,6 @@
-"""Answers cached in Redis under a key that changes whenever the answer could: image bytes, model,
-its version, the handler's preprocessing and what was asked (top_k, or an explanation). Redis trouble
+"""Answers cached in Redis under a key that changes whenever the answer could: image bytes, model, its
+version and archive digest (a re-exported archive never serves its predecessor's answers), the
+handler's preprocessing and what was asked (top_k, or an explanation). Redis trouble
 of any kind skips the cache (fail-open): an answer never waits on or fails because of the cache. Writes
 go out after the answer."""
 
@@ -30,9 +31,12 @@ def image_digest(data: bytes | bytearray) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def cache_key(digest: str, model: str, version: str, preprocessing: str, asked: int | str) -> str:
-    """``asked``: the classification's top_k, or ``EXPLANATION``."""
-    return f"fromsoft:answer:v1:{model}:{version}:{preprocessing}:{asked}:{digest}"
+def cache_key(
+    image: str, model: str, version: str, archive: str, preprocessing: str, asked: int | str
+) -> str:
+    """``image``: the upload's SHA-256; ``archive``: the model archive's content digest; ``asked``: the
+    classification's top_k, or ``EXPLANATION``."""
+    return f"fromsoft:answer:v2:{model}:{version}:{archive}:{preprocessing}:{asked}:{image}"
 
 
 class AnswerCache:

@@ -36,7 +36,7 @@ LATENCY = Histogram(
 )
 UPSTREAM_LATENCY = Histogram(
     "gateway_upstream_request_duration_seconds",
-    "Calls to TorchServe by endpoint (predictions, explanations, describe), answered or failed",
+    "Calls to TorchServe by endpoint (predictions, explanations), answered or failed",
     ["endpoint"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
@@ -66,6 +66,27 @@ MODEL_WORKERS = Gauge(
     ["model", "version", "status"],
     multiprocess_mode="livemax",
 )
+DECLARED_MODEL = Gauge(
+    "gateway_declared_model_info",
+    "1 for the version the declared state makes the default, as this replica's reconciler last read it",
+    ["model", "version"],
+    multiprocess_mode="livemax",
+)
+DECLARED_VALID = Gauge(
+    "gateway_declared_state_valid",
+    "0 while the declared file is invalid and the replica keeps serving its last valid state",
+    multiprocess_mode="livemin",
+)
+REPLICA_CONVERGED = Gauge(
+    "gateway_replica_converged",
+    "1 while this replica serves the declared state, as its reconciler last reported",
+    multiprocess_mode="livemin",
+)
+RECONCILER_REPORTED = Gauge(
+    "gateway_reconciler_report_timestamp_seconds",
+    "When this replica's reconciler last reported (Unix time): it also renews TorchServe's keys",
+    multiprocess_mode="livemax",
+)
 READY_WORKERS = Gauge(
     "gateway_model_ready_workers",
     "READY workers of the version served by default: 0 until TorchServe first answers, and while it does not",
@@ -80,27 +101,32 @@ def redis_breaker_changed(is_open: bool) -> None:
 
 
 class ModelGauges:
-    """``model``'s served version and workers, from each snapshot of gateway.model_state. A label set the
-    latest snapshot no longer has (a version unregistered, a worker now READY) is set to 0."""
+    """``model``'s served and declared default and its workers, from each report gateway.model_state
+    reads. A label set the latest report no longer has (a version unregistered, a worker now READY) is
+    set to 0."""
 
     def __init__(self, model: str) -> None:
         self.model = model
         self.versions: set[tuple[str, str]] = set()
+        self.declared: set[tuple[str, str]] = set()
         self.workers: set[tuple[str, str, str]] = set()
         READY_WORKERS.labels(model).set(0)
 
-    def show(self, default_version: str, versions: list[dict[str, Any]]) -> None:
-        self.versions = _replace(SERVED_MODEL, self.versions, {(self.model, default_version): 1})
+    def show(self, default_version: str | None, versions: list[dict[str, Any]], report: Any) -> None:
+        """``report``: the replica's (ops.replica_status.ReplicaStatus)."""
+        served = {(self.model, default_version): 1} if default_version else {}
+        self.versions = _replace(SERVED_MODEL, self.versions, served)
+        declared = report.models.get(self.model)
+        wanted = declared.declared_default if declared else None
+        self.declared = _replace(DECLARED_MODEL, self.declared, {(self.model, wanted): 1} if wanted else {})
         counts = Tally(
             (self.model, v["version"], str(w.get("status"))) for v in versions for w in v.get("workers", [])
         )
         self.workers = _replace(MODEL_WORKERS, self.workers, counts)
         READY_WORKERS.labels(self.model).set(counts[(self.model, default_version, "READY")])
-
-    def unreachable(self) -> None:
-        """TorchServe did not answer: no worker is known to serve (the served version is kept)."""
-        self.workers = _replace(MODEL_WORKERS, self.workers, {})
-        READY_WORKERS.labels(self.model).set(0)
+        DECLARED_VALID.set(1 if report.declared_valid else 0)
+        REPLICA_CONVERGED.set(1 if report.converged else 0)
+        RECONCILER_REPORTED.set(report.updated_at)
 
 
 def _replace(gauge: Gauge, shown: set[Any], values: dict[Any, int]) -> set[Any]:
@@ -122,7 +148,7 @@ class KeyExpiry(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
             KEY_EXPIRY,
-            "When each TorchServe key expires (Unix time); handler.token_keeper renews it at half-life",
+            "When TorchServe's inference key expires (Unix time); the reconciler renews it at half-life",
             labels=["kind"],
         )
         for kind, expires_at in sorted(self.expiries().items()):

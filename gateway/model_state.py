@@ -1,39 +1,46 @@
-"""What TorchServe serves right now, as a snapshot every gateway worker keeps: the default version, every
-version's workers, and the handler's own description (labels, preprocessing version, provenance).
-Refreshed every few seconds, so ``set-default`` on a new version changes cache keys within that time,
-and ``GET /api/v1/models`` answers from it without a management-API call per request."""
+"""What this replica's TorchServe serves, as every gateway worker sees it: the default version, every
+version's workers, and the handler's own description of the default (labels, preprocessing version,
+digest, provenance). It comes from the report the replica's reconciler writes (ops.replica_status), not
+from TorchServe's management API, whose key the gateway does not hold.
+
+The report is looked at on every request (one ``stat``; read again only when it changed), so a new
+default changes the cache keys as soon as the reconciler has reported it, and ``GET /api/v1/models``
+answers from memory. A refresher keeps the metrics current when no request comes.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-
-import orjson
 
 from gateway.errors import ApiError
 from gateway.metrics import ModelGauges
-from gateway.upstream import RETRY_AFTER, TorchServeClient
+from gateway.upstream import RETRY_AFTER
+from ops.replica_status import ModelView, ReplicaStatus, Worker, read
 
 logger = logging.getLogger(__name__)
 
 
-def _workers(described: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"id": w.get("id"), "status": w.get("status")} for w in described.get("workers", [])]
+def _workers(workers: list[Worker]) -> list[dict[str, Any]]:
+    return [{"id": w.id, "status": w.status} for w in workers]
 
 
 @dataclass
 class ModelState:
-    client: TorchServeClient
+    status_file: Path | None
     model: str
     refresh_seconds: float
     default_version: str | None = None
+    declared_default: str | None = None
     workers: list[dict[str, Any]] = field(default_factory=list)  # the default version's
     versions: list[dict[str, Any]] = field(default_factory=list)  # every version, with its workers
-    description: dict[str, Any] = field(default_factory=dict)
-    refreshed_at: float = 0.0
+    description: dict[str, Any] = field(default_factory=dict)  # the default version's, by its handler
+    report: ReplicaStatus | None = None
+    _seen: tuple[int, int] | None = None  # the report's (mtime, size) when last read
+    _trouble: str | None = None  # why the last look found no report
     gauges: ModelGauges = field(init=False)  # the snapshot as metrics
 
     def __post_init__(self) -> None:
@@ -41,46 +48,51 @@ class ModelState:
 
     @property
     def ready(self) -> bool:
-        return bool(self.workers) and all(w.get("status") == "READY" for w in self.workers)
+        """The replica converged since it last had no READY default, and the default has a READY worker."""
+        ready_workers = any(w.get("status") == "READY" for w in self.workers)
+        return self.report is not None and self.report.ready and ready_workers
 
-    async def refresh(self) -> None:
-        default, every = await asyncio.gather(
-            self.client.describe(self.model), self.client.describe_all(self.model)
-        )
-        version = str(default[0]["modelVersion"])
-        self.workers = _workers(default[0])
-        self.versions = [
-            {
-                "version": str(v["modelVersion"]),
-                "default": str(v["modelVersion"]) == version,
-                "workers": _workers(v),
-            }
-            for v in every
-        ]
-        if version != self.default_version or not self.description:
-            self.description = await self._custom_description()
-        self.default_version = version
-        self.refreshed_at = time.monotonic()
-        self.gauges.show(version, self.versions)
+    @property
+    def not_ready_because(self) -> str:
+        if self.report is None:
+            return "the replica has not reported yet"
+        return "; ".join(self.report.pending[:2]) or "the model's workers are not READY"
 
-    async def _custom_description(self) -> dict[str, Any]:
+    def refresh(self) -> None:
+        """Read the report again if it changed since the last look."""
+        if self.status_file is None:
+            return
         try:
-            described = (await self.client.describe(self.model, customized=True))[0]
-        except ApiError:
-            return {}
-        raw = described.get("customizedMetadata")
-        while isinstance(raw, str | bytes):  # TorchServe hands the handler's JSON back as a string
-            try:
-                raw = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                return {}
-        return raw[0] if isinstance(raw, list) and raw else raw if isinstance(raw, dict) else {}
+            stat = self.status_file.stat()
+            if (stat.st_mtime_ns, stat.st_size) == self._seen:
+                return
+            report = read(self.status_file)
+        except (OSError, ValueError) as exc:
+            if str(exc) != self._trouble:  # once per kind of trouble, not once per request
+                logger.info("no report from the replica's reconciler at %s: %s", self.status_file, exc)
+                self._trouble = str(exc)
+            return
+        self._trouble = None
+        self._seen = (stat.st_mtime_ns, stat.st_size)
+        self._show(report)
 
-    async def current_version(self) -> str:
-        """The default version, refreshing inline when none is known yet (e.g. TorchServe was starting)
-        or the refresher has fallen behind."""
-        if self.default_version is None or time.monotonic() - self.refreshed_at > 4 * self.refresh_seconds:
-            await self.refresh()
+    def _show(self, report: ReplicaStatus) -> None:
+        self.report = report
+        served = report.models.get(self.model, ModelView())
+        default = served.version(served.default)
+        self.default_version = served.default if default is not None else None
+        self.declared_default = served.declared_default
+        self.workers = _workers(default.workers) if default else []
+        self.description = default.description if default else {}
+        self.versions = [
+            {"version": v.version, "default": v.version == served.default, "workers": _workers(v.workers)}
+            for v in served.versions
+        ]
+        self.gauges.show(self.default_version, self.versions, report)
+
+    def current_version(self) -> str:
+        """The default version as the replica last reported it."""
+        self.refresh()
         if self.default_version is None:
             raise ApiError(503, "model_unavailable", "no model is being served yet", RETRY_AFTER)
         return self.default_version
@@ -89,12 +101,23 @@ class ModelState:
     def preprocessing_version(self) -> str:
         return str(self.description.get("preprocessing_version", "unknown"))
 
+    @property
+    def digest(self) -> str:
+        """The default version's archive digest, as its handler reported it."""
+        return str(self.description.get("model", {}).get("digest", "unknown"))
+
     def view(self) -> dict[str, Any]:
         """The public, read-only view of the snapshot (``GET /api/v1/models``)."""
         description = self.description
         return {
             "models": [
-                {"name": self.model, "default_version": self.default_version, "versions": self.versions}
+                {
+                    "name": self.model,
+                    "default_version": self.default_version,
+                    "declared_default_version": self.declared_default,
+                    "digest": description.get("model", {}).get("digest"),
+                    "versions": self.versions,
+                }
             ],
             "labels": description.get("labels", []),
             "provenance": description.get("provenance", {}),
@@ -103,15 +126,11 @@ class ModelState:
         }
 
     async def run(self) -> None:
-        """Refresh forever. Whatever a refresh raises (TorchServe away, an answer of an unexpected shape,
-        a bug) is logged and the next refresh tried: a dead refresher would freeze the default version."""
+        """Refresh forever, so that the metrics follow the report without traffic. Whatever a refresh
+        raises is logged and the next tried: a dead refresher would leave the metrics frozen."""
         while True:
             try:
-                await self.refresh()
-            except ApiError as exc:
-                logger.info("model state not refreshed: %s", exc.message)
-                self.gauges.unreachable()
+                self.refresh()
             except Exception:
                 logger.exception("model state refresh failed; trying again in %.1f s", self.refresh_seconds)
-                self.gauges.unreachable()
             await asyncio.sleep(self.refresh_seconds)

@@ -51,7 +51,9 @@ class Services:
         return cls(
             settings=settings,
             client=client,
-            state=ModelState(client, settings.model_name, settings.model_refresh_seconds),
+            state=ModelState(
+                settings.replica_status_file, settings.model_name, settings.model_refresh_seconds
+            ),
             cache=AnswerCache(redis, settings.cache_ttl_seconds, breaker),
             admission=Admission(redis, breaker, limiter),
             redis=redis,
@@ -68,11 +70,10 @@ def _ms_since(started: float) -> float:
 
 
 async def _cached(services: Services, digest: str, asked: int | str) -> dict[str, Any] | None:
-    """The answer cached for this image under the model's current default version."""
-    version = await services.state.current_version()
-    key = cache_key(
-        digest, services.settings.model_name, version, services.state.preprocessing_version, asked
-    )
+    """The answer cached for this image under the model's current default version and archive."""
+    state = services.state
+    version = state.current_version()
+    key = cache_key(digest, state.model, version, state.digest, state.preprocessing_version, asked)
     return await services.cache.get(key)
 
 
@@ -83,15 +84,10 @@ def _cache_behind(
     asked: int | str,
     body: dict[str, Any],
 ) -> None:
-    """Cache ``body`` under the version and preprocessing that actually answered: a request racing a
-    set-default never caches under the wrong version."""
-    key = cache_key(
-        digest,
-        services.settings.model_name,
-        answered_by.model.version,
-        answered_by.preprocessing_version,
-        asked,
-    )
+    """Cache ``body`` under the version, archive and preprocessing that actually answered: a request
+    racing a set-default never caches under the wrong version."""
+    model = answered_by.model
+    key = cache_key(digest, model.name, model.version, model.digest, answered_by.preprocessing_version, asked)
     services.cache.put_behind(key, body)
 
 
@@ -135,6 +131,6 @@ async def explain(services: Services, upload: Upload) -> dict[str, Any]:
 
 
 async def models_view(services: Services) -> dict[str, Any]:
-    """Read-only, from the model snapshot the refresher keeps (no management-API call per request)."""
-    await services.state.current_version()  # refreshes inline only when the snapshot is missing or stale
+    """Read-only, from the replica's report (gateway.model_state)."""
+    services.state.current_version()
     return {**services.state.view(), "max_upload_bytes": services.settings.max_upload_bytes}

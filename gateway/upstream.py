@@ -1,5 +1,7 @@
-"""TorchServe over kept-alive connections (gateway.http_pool): tokens, timeouts, and its failures in our
-error shape."""
+"""TorchServe's inference API over kept-alive connections (gateway.http_pool): its key, timeouts, and
+its failures in our error shape. The gateway holds the inference key alone, from the file the replica's
+reconciler writes for it; it never calls the management API (its view of the model comes from the
+reconciler's report: gateway.model_state)."""
 
 from __future__ import annotations
 
@@ -20,72 +22,64 @@ from gateway.request_context import current
 
 logger = logging.getLogger(__name__)
 RETRY_AFTER = {"Retry-After": "5"}
-KINDS = ("inference", "management")  # the keys TorchServe's key file holds for its two APIs
+KIND = "inference"  # the one key the gateway's key file holds
 
 
 class Tokens:
-    """Bearer tokens from the settings, or from TorchServe's key file (re-read when it changes), and
-    when the file says each key expires (a metric: gateway.metrics.KeyExpiry)."""
+    """The inference key from the settings, or from the key file the reconciler writes in TorchServe's
+    format (re-read when it changes), and when it expires (a metric: gateway.metrics.KeyExpiry)."""
 
     def __init__(self, settings: Settings) -> None:
         self.key_file: Path | None = settings.torchserve_key_file
-        self.fixed = {
-            "inference": settings.torchserve_inference_token,
-            "management": settings.torchserve_management_token,
-        }
+        self.fixed = settings.torchserve_inference_token
         self._mtime = -1.0
-        self._keys: dict[str, str] = {}
+        self._key: str | None = None
         self._expiries: dict[str, float] = {}
 
-    def header(self, kind: str) -> dict[str, str]:
-        token = self.fixed.get(kind) or self._from_file(kind)
+    def header(self) -> dict[str, str]:
+        token = self.fixed or self._from_file()
         return {"Authorization": f"Bearer {token}"} if token else {}
 
-    def renewed(self, kind: str) -> bool:
-        """Whether the key file now holds another ``kind`` key than the one last read: TorchServe renewed
-        it (handler.token_keeper) between our reading it and TorchServe checking it."""
-        if self.fixed.get(kind) or self.key_file is None:
+    def renewed(self) -> bool:
+        """Whether the key file now holds another key than the one last read: TorchServe renewed it (the
+        reconciler asked) between our reading it and TorchServe checking it."""
+        if self.fixed or self.key_file is None:
             return False
-        before = self._keys.get(kind)
-        return self._from_file(kind, force=True) not in (None, before)
+        before = self._key
+        return self._from_file(force=True) not in (None, before)
 
     def expiries(self) -> dict[str, float]:
-        """Unix time at which each key in the key file expires (none without a key file)."""
-        self._from_file("inference")
+        """Unix time at which the key in the key file expires (none without a key file)."""
+        self._from_file()
         return dict(self._expiries)
 
-    def _from_file(self, kind: str, force: bool = False) -> str | None:
+    def _from_file(self, force: bool = False) -> str | None:
         if self.key_file is None:
             return None
         try:
             mtime = self.key_file.stat().st_mtime
             if force or mtime != self._mtime:
-                data = orjson.loads(self.key_file.read_bytes())
-                self._keys = {k: data[k]["key"] for k in KINDS if k in data}
-                self._expiries = {
-                    k: datetime.fromisoformat(data[k]["expiration time"]).timestamp()
-                    for k in KINDS
-                    if "expiration time" in data.get(k, {})
-                }
+                entry = orjson.loads(self.key_file.read_bytes())[KIND]
+                self._key = entry["key"]
+                self._expiries = {KIND: datetime.fromisoformat(entry["expiration time"]).timestamp()}
                 self._mtime = mtime
         except (OSError, ValueError, KeyError) as exc:
-            logger.warning("cannot read TorchServe key file %s: %s", self.key_file, exc)
-        return self._keys.get(kind)
+            logger.warning("cannot read the gateway's key file %s: %s", self.key_file, exc)
+        return self._key
 
 
 class TorchServeClient:
-    """Keep-alive connections to both TorchServe APIs (gateway.http_pool), with the tokens, the timeouts
-    and TorchServe's failures in our error shape. No cookies are kept: nothing travels between users."""
+    """Keep-alive connections to TorchServe's inference API (gateway.http_pool), with the key, the
+    timeouts and TorchServe's failures in our error shape. No cookies are kept: nothing travels between
+    users."""
 
     def __init__(self, settings: Settings) -> None:
         timeouts = (settings.upstream_connect_timeout, settings.upstream_read_timeout)
         self.inference = HttpPool(settings.torchserve_inference_url, *timeouts)
-        self.management = HttpPool(settings.torchserve_management_url, *timeouts)
         self.tokens = Tokens(settings)
 
     async def close(self) -> None:
         await self.inference.close()
-        await self.management.close()
 
     async def predict(
         self, model: str, image: bytes | bytearray, content_type: str, explain: bool = False
@@ -97,44 +91,29 @@ class TorchServeClient:
         headers = {"Content-Type": content_type}
         if (context := current()) is not None:
             headers["X-Request-ID"] = context.request_id
-        answer = await self._authorized(self.inference, "POST", path, endpoint, image, headers)
+        answer = await self._authorized("POST", path, endpoint, image, headers)
         return parse_answer(*answer, model)
-
-    async def describe(self, model: str, customized: bool = False) -> list[dict[str, Any]]:
-        query = "?customized=true" if customized else ""
-        return parse_answer(*await self._manage(f"/models/{quote(model, safe='')}{query}", "describe"), model)
-
-    async def describe_all(self, model: str) -> list[dict[str, Any]]:
-        return parse_answer(*await self._manage(f"/models/{quote(model, safe='')}/all", "describe"), model)
-
-    async def _manage(self, path: str, endpoint: str) -> tuple[int, bytes]:
-        return await self._authorized(self.management, "GET", path, endpoint)
 
     async def _authorized(
         self,
-        pool: HttpPool,
         method: str,
         path: str,
         endpoint: str,
         body: bytes | bytearray = b"",
         headers: dict[str, str] | None = None,
     ) -> tuple[int, bytes]:
-        """The call with the current key for ``pool``'s API; asked again, once, with the new key when
-        TorchServe refused one it had just replaced."""
-        kind = "inference" if pool is self.inference else "management"
+        """The call with the current key; asked again, once, with the new key when TorchServe refused one
+        it had just replaced."""
         headers = headers or {}
-        status, content = await self._send(
-            pool, method, path, endpoint, body, {**headers, **self.tokens.header(kind)}
-        )
-        if refused_token(status, content) and self.tokens.renewed(kind):
+        status, content = await self._send(method, path, endpoint, body, {**headers, **self.tokens.header()})
+        if refused_token(status, content) and self.tokens.renewed():
             status, content = await self._send(
-                pool, method, path, endpoint, body, {**headers, **self.tokens.header(kind)}
+                method, path, endpoint, body, {**headers, **self.tokens.header()}
             )
         return status, content
 
     async def _send(
         self,
-        pool: HttpPool,
         method: str,
         path: str,
         endpoint: str,
@@ -144,7 +123,7 @@ class TorchServeClient:
         """The status and the whole body: the read timeout covers the body as well as the headers."""
         started = time.perf_counter()
         try:
-            answer = await pool.request(method, path, body, headers)
+            answer = await self.inference.request(method, path, body, headers)
         except TimeoutError:  # before OSError: TimeoutError is one
             raise ApiError(
                 504, "upstream_timeout", "the model server did not answer in time", RETRY_AFTER

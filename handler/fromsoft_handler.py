@@ -28,6 +28,7 @@ from handler.gradcam import grad_cam
 from handler.image_decode import ImageRejectedError, decode_image, payload_bytes
 from handler.settings import ServingSettings
 from inference.architectures import architecture
+from inference.archive_digest import digest_of_folder
 from inference.preprocessing import Preprocessing, eval_transform
 from inference.runtime import OnnxRunner, Runner, TorchRunner, load_eager, load_torchscript
 from inference.scoring import answer, calibrated
@@ -58,6 +59,8 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
             "name": self.manifest["model"]["modelName"],
             "version": self.manifest["model"]["modelVersion"],
             "arch": self.meta["arch"],
+            # what answered, beside its name and version: a re-exported archive keys the cache anew
+            "digest": digest_of_folder(model_dir),
         }
         self.preprocessing_version = self.pre.version
         self.runner: Runner = self._load_runner(model_dir, self.meta["form"], threads)

@@ -1,5 +1,4 @@
-"""The settings of everything on TorchServe's side (the handler in its workers, the configuration
-rendered for TorchServe, the token keeper), read from the environment in one place. The archive's
+"""The handler's settings in TorchServe's workers, read from the environment in one place. The archive's
 ``model-config.yaml`` (its ``handler:`` section) gives the handler's defaults and the environment
 overrides them, so that one ``MAX_UPLOAD_BYTES`` set for the stack reaches nginx, the gateway,
 TorchServe and this handler alike."""
@@ -14,8 +13,6 @@ from typing import Any
 from inference.formats import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES
 from inference.session_options import SPIN_WAIT
 
-DEFAULT_TOKEN_EXPIRATION_MIN = 60.0  # TorchServe's own default for token_expiration_min
-
 
 @dataclass(frozen=True)
 class ServingSettings:
@@ -23,7 +20,6 @@ class ServingSettings:
     spin_wait: bool = SPIN_WAIT  # FROMSOFT_SPIN_WAIT (1/0): ONNX Runtime's threads spin after a run
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # MAX_UPLOAD_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS  # MAX_IMAGE_PIXELS
-    token_expiration_min: float = DEFAULT_TOKEN_EXPIRATION_MIN  # TS_TOKEN_EXPIRATION_MIN: the keys' lifetime
 
     @classmethod
     def load(
@@ -40,5 +36,4 @@ class ServingSettings:
             spin_wait=str(pick("FROMSOFT_SPIN_WAIT", "spin_wait", cls.spin_wait)).lower() in ("1", "true"),
             max_upload_bytes=int(pick("MAX_UPLOAD_BYTES", "max_upload_bytes", cls.max_upload_bytes)),
             max_pixels=int(pick("MAX_IMAGE_PIXELS", "max_pixels", cls.max_pixels)),
-            token_expiration_min=float(env.get("TS_TOKEN_EXPIRATION_MIN", cls.token_expiration_min)),
         )

@@ -17,10 +17,12 @@ WRITE_BEHIND_WAIT = 0.05
 
 
 def gateway_env(torchserve: TorchServe, redis_url: str, **overrides: str) -> dict[str, str]:
+    """The gateway of ``torchserve``'s replica: its inference API, the key and the report its reconciler
+    writes."""
     env = {
         "TORCHSERVE_INFERENCE_URL": torchserve.inference_url,
-        "TORCHSERVE_MANAGEMENT_URL": torchserve.management_url,
-        "TORCHSERVE_KEY_FILE": str(torchserve.key_file),
+        "TORCHSERVE_KEY_FILE": str(torchserve.gateway_key_file),
+        "REPLICA_STATUS_FILE": str(torchserve.status_file),
         "REDIS_URL": redis_url,
         "MODEL_REFRESH_SECONDS": "1",
     }

@@ -40,7 +40,7 @@ def start_nginx(workdir: Path, gateway_port: int, web_root: Path, edge: EdgeSett
         prefix,
         worker_user=default_worker_user(),
         listen=f"127.0.0.1:{port}",
-        gateway=f"127.0.0.1:{gateway_port}",
+        gateways=[f"127.0.0.1:{gateway_port}"],
         web_root=web_root,
         edge=edge,
     )

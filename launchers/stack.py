@@ -1,5 +1,6 @@
 """The native stack as `make up` runs it (scripts/stack.sh), on free loopback ports with its own state
-folder, for tests and benchmarks that need the whole thing."""
+folder, for tests and benchmarks that need the whole thing (replica 1 on the ports chosen here, further
+replicas on free ones that stack.sh records)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 from launchers import REPO
+from launchers.torchserve import models
+from ops.settings import DECLARED_FILE_NAME
 
 PORTS = (
     "WEB_PORT",
@@ -55,13 +58,28 @@ class NativeStack:
     def web(self) -> str:
         return self.url("WEB_PORT")
 
+    def key_file(self, replica: int = 1) -> Path:
+        """TorchServe's key file of ``replica``."""
+        return self.var_dir / "replicas" / str(replica) / "torchserve" / "key_file.json"
+
+    def port(self, replica: int, name: str) -> int:
+        """A port of ``replica`` (TS_MANAGEMENT_PORT, GATEWAY_PORT, ...), as stack.sh chose it."""
+        ports = (self.var_dir / "replicas" / str(replica) / "ports.env").read_text().split()
+        return int(dict(line.split("=", 1) for line in ports)[name])
+
     @property
-    def key_file(self) -> Path:
-        return self.var_dir / "torchserve" / "key_file.json"
+    def status_dir(self) -> Path:
+        """Where every replica's reconciler reports (REPLICA_STATUS_DIR)."""
+        return self.var_dir / "status"
 
     def pid(self, component: str) -> int:
-        """The process group of ``component`` (nginx, gateway, token_keeper, torchserve, redis)."""
+        """The process group of ``component``: nginx, redis, or torchserve-N, reconciler-N, gateway-N."""
         return int((self.var_dir / "run" / f"{component}.pid").read_text())
+
+    def models(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``python -m ops.models ARGS`` against this stack's declared state and replicas."""
+        store = Path(self.env["MODEL_STORE"])
+        return models(store, store / DECLARED_FILE_NAME, self.status_dir, *args)
 
     def up(self) -> subprocess.CompletedProcess[str]:
         started = stack("up", self.env)

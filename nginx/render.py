@@ -68,7 +68,7 @@ def default_worker_user() -> str | None:
 
 def render(
     listen: str,
-    gateway: str,
+    gateways: list[str],
     web_root: Path,
     prefix: Path,
     temp_root: Path | None = None,
@@ -86,7 +86,8 @@ def render(
         "PREFIX": str(prefix.resolve()),
         "TEMP": str((temp_root or prefix / "tmp").resolve()),
         "LISTEN": listen,
-        "GATEWAY": gateway,
+        # one serving replica's gateway each; nginx spreads requests over them
+        "GATEWAYS": "\n".join(f"        server {address};" for address in gateways),
         "WEB_ROOT": str(web_root.resolve()),
         "MAX_BODY": str(edge.max_body_bytes),
         "MAX_UPLOAD_MB": f"{edge.max_upload_bytes / (1024 * 1024):g}",
@@ -140,7 +141,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--prefix", type=Path, required=True, help="folder for pid, logs and temp files")
     parser.add_argument("--listen", default="127.0.0.1:8000")
-    parser.add_argument("--gateway", default="127.0.0.1:8001", help="host:port of the gateway")
+    parser.add_argument(
+        "--gateway",
+        action="append",
+        dest="gateways",
+        help="host:port of a replica's gateway, once per replica (default 127.0.0.1:8001)",
+    )
     parser.add_argument("--web-root", type=Path, default=Path("frontend/dist"))
     parser.add_argument(
         "--worker-user",
@@ -155,7 +161,7 @@ def main() -> None:
         args.prefix,
         worker_user=None if args.worker_user in (None, "none") else args.worker_user,
         listen=args.listen,
-        gateway=args.gateway,
+        gateways=args.gateways or ["127.0.0.1:8001"],
         web_root=args.web_root,
         edge=EdgeSettings.from_env(),
         mime_types=args.mime_types,

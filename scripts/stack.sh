@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# The native stack on loopback: Redis, TorchServe, the gateway (several workers) and nginx.
+# The native stack on loopback: Redis, SERVING_REPLICAS serving units (each a TorchServe, the reconciler
+# beside it and its own gateway: the Kubernetes serving pod's shape) and nginx in front of the gateways.
 #   scripts/stack.sh run     start, wait until ready, stay in the foreground; Ctrl-C stops everything
 #   scripts/stack.sh up      start in the background (make up)
 #   scripts/stack.sh down    stop everything it started (make down)
 #   scripts/stack.sh status  what is running
-#   scripts/stack.sh restart NAME   one component again (nginx, gateway, token_keeper, torchserve, redis)
+#   scripts/stack.sh restart NAME   one component again: nginx, redis, or torchserve-N, reconciler-N,
+#                                   gateway-N of replica N (1, 2, ...)
 # Every process runs in its own session and is stopped by process group, so nothing is left behind.
-# State (configs, PIDs, logs, TorchServe's tokens) lives under $VAR_DIR (default var/, git-ignored).
+# State (configs, PIDs, logs, each replica's keys and report) lives under $VAR_DIR (default var/,
+# git-ignored). Replica 1 listens on the ports below; further replicas on free ones, kept in their folder.
+# Every replica converges to the declared state, $MODEL_STORE/models.yaml (python -m ops.models).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 VAR_DIR=$(realpath -m "${VAR_DIR:-var}")
+SERVING_REPLICAS=${SERVING_REPLICAS:-1}
 WEB_PORT=${WEB_PORT:-8000}
 GATEWAY_PORT=${GATEWAY_PORT:-8001}
 GATEWAY_WORKERS=${GATEWAY_WORKERS:-2}
@@ -23,17 +28,30 @@ TS_GRPC_PORT=${TS_GRPC_PORT:-7070}
 TS_GRPC_MANAGEMENT_PORT=${TS_GRPC_MANAGEMENT_PORT:-7071}
 TS_WORKER_PORT=${TS_WORKER_PORT:-9000}
 MODEL_STORE=$(realpath -m "${MODEL_STORE:-model_store}")
+MODELS_FILE=$(realpath -m "${MODELS_FILE:-$MODEL_STORE/models.yaml}")
 MODEL_NAME=${MODEL_NAME:-fromsoft}
 WEB_ROOT=$(realpath -m "${WEB_ROOT:-frontend/dist}")
 RATE_LIMIT=${RATE_LIMIT:-10/minute;3/second}
 READY_TIMEOUT=${READY_TIMEOUT:-240}
 PY=${PY:-$ROOT/.venv/bin/python}
-COMPONENTS=(nginx gateway token_keeper torchserve redis)
 RUN=$VAR_DIR/run
 LOGS=$VAR_DIR/log
+STATUS=$VAR_DIR/status
+UNIT=(torchserve reconciler gateway)  # one serving unit, in the order it starts
+export MODEL_STORE MODELS_FILE REPLICA_STATUS_DIR=$STATUS
 
 say() { echo "stack: $*" 2>/dev/null || true; }  # never fatal: the reader may be gone (Ctrl-C on `| tee`)
 die() { echo "stack: error: $*" >&2; exit 1; }
+
+[[ $SERVING_REPLICAS =~ ^[1-9][0-9]?$ ]] || die "SERVING_REPLICAS must be 1 to 99, not '$SERVING_REPLICAS'"
+
+components() { # every component of the running (or the configured) stack, in the order they stop
+  local n count=$SERVING_REPLICAS
+  [ -f "$RUN/replicas" ] && count=$(cat "$RUN/replicas")
+  echo nginx
+  for ((n = 1; n <= count; n++)); do echo "gateway-$n reconciler-$n torchserve-$n"; done
+  echo redis
+}
 
 alive() { # component -> 0 if its recorded process group still has a process
   local pid
@@ -62,11 +80,12 @@ stop_component() {
 }
 
 down() {
-  local any=0
-  for name in "${COMPONENTS[@]}"; do
+  local any=0 name
+  for name in $(components); do
     if [ -f "$RUN/$name.pid" ]; then any=1; stop_component "$name"; fi
   done
   if [ -f "$RUN/cleanup" ]; then xargs -d '\n' rm -rf <"$RUN/cleanup"; rm -f "$RUN/cleanup"; fi
+  rm -rf "$STATUS" "$RUN/replicas"  # a stopped replica's report would read as one still converging
   if [ $any -eq 1 ]; then say "stopped"; else say "not running"; fi
 }
 
@@ -85,9 +104,48 @@ web_root_for_nginx() {
   fi
 }
 
-# One function per component: `up` starts them in order, `restart NAME` one of them again.
-TS_DIR=$VAR_DIR/torchserve
+# --- Each replica's ports and settings ------------------------------------------------------------------
+replica_dir() { echo "$VAR_DIR/replicas/$1"; }
 
+choose_ports() { # replica -> its ports.env: replica 1's from the settings above, the others' free ones
+  local n=$1 file
+  file="$(replica_dir "$n")/ports.env"
+  mkdir -p "$(dirname "$file")"
+  if [ "$n" -eq 1 ]; then
+    printf '%s\n' "TS_INFERENCE_PORT=$TS_INFERENCE_PORT" "TS_MANAGEMENT_PORT=$TS_MANAGEMENT_PORT" \
+      "TS_METRICS_PORT=$TS_METRICS_PORT" "TS_GRPC_PORT=$TS_GRPC_PORT" \
+      "TS_GRPC_MANAGEMENT_PORT=$TS_GRPC_MANAGEMENT_PORT" "TS_WORKER_PORT=$TS_WORKER_PORT" \
+      "GATEWAY_PORT=$GATEWAY_PORT" >"$file"
+  else
+    "$PY" -c "
+from launchers.procs import free_port
+names = ('TS_INFERENCE_PORT', 'TS_MANAGEMENT_PORT', 'TS_METRICS_PORT', 'TS_GRPC_PORT',
+         'TS_GRPC_MANAGEMENT_PORT', 'TS_WORKER_PORT', 'GATEWAY_PORT')
+print('\n'.join(f'{name}={free_port()}' for name in names))" >"$file"
+  fi
+}
+
+port_of() { # replica variable -> the port
+  sed -n "s/^$2=//p" "$(replica_dir "$1")/ports.env"
+}
+
+in_unit() { # replica command... : the command with the replica's settings (ops.settings) exported
+  local n=$1 dir
+  shift
+  dir=$(replica_dir "$n")
+  (
+    set -a
+    # shellcheck disable=SC1091
+    . "$dir/ports.env"
+    TS_BIND=127.0.0.1 TS_WORKDIR=$dir/torchserve REPLICA_ID=$n
+    TORCHSERVE_MANAGEMENT_URL=http://127.0.0.1:$TS_MANAGEMENT_PORT
+    TORCHSERVE_KEY_FILE=$dir/torchserve/key_file.json GATEWAY_KEY_FILE=$dir/unit/gateway-keys.json
+    set +a
+    "$@"
+  )
+}
+
+# --- One function per component: `up` starts them in order, `restart NAME` one of them again -----------
 start_redis() {
   say "starting redis on 127.0.0.1:$REDIS_PORT"
   mkdir -p "$VAR_DIR/redis"
@@ -96,55 +154,73 @@ start_redis() {
 }
 
 start_torchserve() {
-  say "starting TorchServe (inference :$TS_INFERENCE_PORT, management :$TS_MANAGEMENT_PORT, loopback only)"
-  local ts=$TS_DIR models
-  mkdir -p "$ts/tmp" "$ts/logs"
-  rm -f "$ts/key_file.json"
-  models=$(cd "$MODEL_STORE" && ls -1 ./*.mar | head -1 | xargs basename)
-  [ -f "$MODEL_STORE/$MODEL_NAME.mar" ] && models="$MODEL_NAME.mar"
-  "$PY" -m handler.ts_config config.properties \
-    --set "inference_address=http://127.0.0.1:$TS_INFERENCE_PORT" \
-    --set "management_address=http://127.0.0.1:$TS_MANAGEMENT_PORT" \
-    --set "metrics_address=http://127.0.0.1:$TS_METRICS_PORT" \
-    --set "grpc_inference_port=$TS_GRPC_PORT" --set "grpc_management_port=$TS_GRPC_MANAGEMENT_PORT" \
-    --set "initial_worker_port=$TS_WORKER_PORT" --set "model_store=$MODEL_STORE" --set "load_models=$models" \
-    >"$ts/config.properties"
-  (cd "$ts" && TMPDIR="$ts/tmp" TEMP="$ts/tmp" LOG_LOCATION="$ts/logs" METRICS_LOCATION="$ts/logs" \
-    PATH="$(dirname "$PY"):$PATH" start torchserve "$LOGS/torchserve.log" "$(dirname "$PY")/torchserve" --start \
-    --foreground --ncs --ts-config "$ts/config.properties" --log-config "$ROOT/log4j2.xml" --model-store "$MODEL_STORE")
+  local n=$1
+  say "starting TorchServe $n (inference :$(port_of "$n" TS_INFERENCE_PORT), management" \
+    ":$(port_of "$n" TS_MANAGEMENT_PORT), loopback only)"
+  mkdir -p "$(replica_dir "$n")/torchserve"
+  in_unit "$n" start "torchserve-$n" "$LOGS/torchserve-$n.log" "$PY" -m ops.torchserve
 }
 
-start_token_keeper() {
-  say "starting the token keeper (TorchServe's keys live ${TS_TOKEN_EXPIRATION_MIN:-60} min; renewed at half)"
-  start token_keeper "$LOGS/token_keeper.log" "$PY" -m handler.token_keeper --key-file "$TS_DIR/key_file.json" \
-    --management-url "http://127.0.0.1:$TS_MANAGEMENT_PORT"
+start_reconciler() {
+  local n=$1
+  say "starting reconciler $n (converges TorchServe $n to $MODELS_FILE; renews its keys)"
+  in_unit "$n" start "reconciler-$n" "$LOGS/reconciler-$n.log" "$PY" -m ops.reconciler
 }
 
 start_gateway() {
-  say "starting the gateway on 127.0.0.1:$GATEWAY_PORT ($GATEWAY_WORKERS workers)"
-  rm -rf "$VAR_DIR/gateway/prometheus"  # last run's counts; python -m gateway creates it afresh
-  TORCHSERVE_INFERENCE_URL="http://127.0.0.1:$TS_INFERENCE_PORT" \
-    TORCHSERVE_MANAGEMENT_URL="http://127.0.0.1:$TS_MANAGEMENT_PORT" \
-    TORCHSERVE_KEY_FILE="$TS_DIR/key_file.json" MODEL_NAME="$MODEL_NAME" \
-    REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" RATE_LIMIT="$RATE_LIMIT" \
-    PROMETHEUS_MULTIPROC_DIR="$VAR_DIR/gateway/prometheus" \
-    start gateway "$LOGS/gateway.log" "$PY" -m gateway --host 127.0.0.1 --port "$GATEWAY_PORT" \
+  local n=$1 dir port
+  dir=$(replica_dir "$n")
+  port=$(port_of "$n" GATEWAY_PORT)
+  say "starting gateway $n on 127.0.0.1:$port ($GATEWAY_WORKERS workers)"
+  rm -rf "$dir/prometheus"  # last run's counts; python -m gateway creates it afresh
+  TORCHSERVE_INFERENCE_URL="http://127.0.0.1:$(port_of "$n" TS_INFERENCE_PORT)" \
+    TORCHSERVE_KEY_FILE="$dir/unit/gateway-keys.json" REPLICA_STATUS_FILE="$STATUS/$n.json" \
+    MODEL_NAME="$MODEL_NAME" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" RATE_LIMIT="$RATE_LIMIT" \
+    PROMETHEUS_MULTIPROC_DIR="$dir/prometheus" \
+    start "gateway-$n" "$LOGS/gateway-$n.log" "$PY" -m gateway --host 127.0.0.1 --port "$port" \
     --workers "$GATEWAY_WORKERS"
 }
 
 start_nginx() {
   say "starting nginx on 127.0.0.1:$WEB_PORT"
-  local spill  # where nginx spills large bodies; a folder of its own when www-data cannot reach var/
+  # spill: where nginx spills large bodies; a folder of its own when www-data cannot reach var/
+  local spill n gateways=()
+  for ((n = 1; n <= $(cat "$RUN/replicas"); n++)); do
+    gateways+=(--gateway "127.0.0.1:$(port_of "$n" GATEWAY_PORT)")
+  done
   spill=$("$PY" -m nginx.render --out "$VAR_DIR/nginx/nginx.conf" --prefix "$VAR_DIR/nginx" \
-    --listen "127.0.0.1:$WEB_PORT" --gateway "127.0.0.1:$GATEWAY_PORT" --web-root "$(web_root_for_nginx)")
+    --listen "127.0.0.1:$WEB_PORT" "${gateways[@]}" --web-root "$(web_root_for_nginx)")
   case "$spill" in "$VAR_DIR"/*) ;; *) echo "$spill" >>"$RUN/cleanup" ;; esac
   start nginx "$LOGS/nginx.log" "$(command -v nginx || echo /usr/sbin/nginx)" -p "$VAR_DIR/nginx" \
     -c "$VAR_DIR/nginx/nginx.conf" -e "$VAR_DIR/nginx/error.log" -g "daemon off;"
 }
 
+start_component() { # NAME or NAME-N
+  case "$1" in
+    nginx | redis) "start_$1" ;;
+    torchserve-* | reconciler-* | gateway-*) "start_${1%-*}" "${1##*-}" ;;
+  esac
+}
+
+declare_if_missing() {
+  [ -f "$MODELS_FILE" ] && return
+  local archive
+  archive=$(cd "$MODEL_STORE" && ls -1 ./*.mar | head -1 | xargs basename)
+  [ -f "$MODEL_STORE/$MODEL_NAME.mar" ] && archive="$MODEL_NAME.mar"
+  say "no declared model state yet: declaring $archive in $MODELS_FILE"
+  "$PY" -m ops.models add "$archive" --no-wait >/dev/null
+}
+
+ready() { # every gateway answers /readyz 200: its replica has converged to the declared state
+  "$PY" - "$@" <<'EOF' 2>/dev/null
+import sys, httpx
+sys.exit(any(httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code != 200 for port in sys.argv[1:]))
+EOF
+}
+
 up() {
   mkdir -p "$RUN" "$LOGS"
-  for name in "${COMPONENTS[@]}"; do
+  for name in $(components); do
     if alive "$name"; then say "already running (make down to stop it); web: http://127.0.0.1:$WEB_PORT"; exit 0; fi
   done
   compgen -G "$MODEL_STORE/*.mar" >/dev/null || die "no model archive in $MODEL_STORE (make demo trains one)"
@@ -153,13 +229,23 @@ up() {
     port_busy "${!var}" && die "port ${!var} ($var) is already in use; free it or set $var to another port"
   done
   [ -f "$WEB_ROOT/index.html" ] || say "note: no built front end in $WEB_ROOT; the API still answers at /api/v1"
+  declare_if_missing
+  "$PY" -m ops.models apply --no-wait >/dev/null || die "the declared state is invalid (python -m ops.models show)"
+  rm -rf "$STATUS"
+  echo "$SERVING_REPLICAS" >"$RUN/replicas"
+  local n ports=()
+  for ((n = 1; n <= SERVING_REPLICAS; n++)); do choose_ports "$n"; ports+=("$(port_of "$n" GATEWAY_PORT)"); done
 
-  for name in redis torchserve token_keeper gateway nginx; do "start_$name"; done
+  start_redis
+  for ((n = 1; n <= SERVING_REPLICAS; n++)); do
+    for part in "${UNIT[@]}"; do "start_$part" "$n"; done
+  done
+  start_nginx
 
-  say "waiting for the model's workers (up to ${READY_TIMEOUT}s)"
+  say "waiting for $SERVING_REPLICAS replica(s) to converge to the declared state (up to ${READY_TIMEOUT}s)"
   local waited=0
-  until "$PY" -c "import httpx,sys; sys.exit(httpx.get('http://127.0.0.1:$GATEWAY_PORT/readyz', timeout=2).status_code != 200)" 2>/dev/null; do
-    for name in "${COMPONENTS[@]}"; do
+  until ready "${ports[@]}"; do
+    for name in $(components); do
       alive "$name" || { down >/dev/null; die "$name exited while starting; see $LOGS/$name.log"; }
     done
     waited=$((waited + 1))
@@ -167,7 +253,7 @@ up() {
     sleep 1
   done
   say "ready: http://127.0.0.1:$WEB_PORT  (API: http://127.0.0.1:$WEB_PORT/api/v1/classify)"
-  say "logs: $LOGS/  TorchServe management (operators only, token in $TS_DIR/key_file.json): http://127.0.0.1:$TS_MANAGEMENT_PORT"
+  say "logs: $LOGS/  models: .venv/bin/python -m ops.models show  (declared in $MODELS_FILE)"
 }
 
 case "${1:-}" in
@@ -180,7 +266,7 @@ case "${1:-}" in
     trap 'say ""; down; exit 0' INT TERM
     say "Ctrl-C stops everything"
     while true; do
-      for name in "${COMPONENTS[@]}"; do
+      for name in $(components); do
         alive "$name" || { say "$name stopped unexpectedly; see $LOGS/$name.log"; down; exit 1; }
       done
       sleep 2
@@ -188,13 +274,13 @@ case "${1:-}" in
     ;;
   restart)  # one component again (after a crash, or a test's fault), the others untouched
     name=${2:-}
-    [[ " ${COMPONENTS[*]} " == *" $name "* ]] || die "usage: $0 restart ${COMPONENTS[*]// /|}"
+    [[ " $(components | tr '\n' ' ') " == *" $name "* ]] || die "usage: $0 restart $(components | tr '\n' ' ')"
     mkdir -p "$RUN" "$LOGS"
     stop_component "$name"
-    "start_$name"
+    start_component "$name"
     ;;
   status)
-    for name in "${COMPONENTS[@]}"; do
+    for name in $(components); do
       if alive "$name"; then echo "$name: running (pid $(cat "$RUN/$name.pid"))"; else echo "$name: stopped"; fi
     done
     ;;

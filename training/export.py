@@ -28,6 +28,8 @@ import yaml
 from inference.labels import DISPLAY_NAMES, LABELS, index_to_name
 from inference.preprocessing import eval_transform
 from inference.runtime import FORMS, OnnxRunner, Runner, TorchRunner, load_torchscript
+from ops import declared
+from ops.settings import DECLARED_FILE_NAME
 from training.checkpoint import checkpoint_preprocessing, load_for_inference
 from training.data import Row, open_rgb, read_manifest
 from training.metrics import macro_f1
@@ -90,6 +92,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--calibration-images", type=int, default=96, help="training images that calibrate int8 (default 96)"
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite an archive of the same file name, or reuse a version the model store declares",
+    )
+
+
+def refusal(args: argparse.Namespace) -> str | None:
+    """Why this export must not run without ``--force``: archives are immutable once in the store (a
+    replica may serve one, and its digest keys cached answers), and a declared version names one archive."""
+    target = args.model_store / f"{args.archive_name or args.name}.mar"
+    if target.exists():
+        return f"{target} exists: export under another --archive-name (and --version), or --force"
+    declared_file = args.model_store / DECLARED_FILE_NAME
+    try:
+        state = declared.parse(declared_file.read_text())
+    except FileNotFoundError:
+        return None
+    except declared.InvalidDeclarationError as exc:
+        return f"{declared_file} is invalid ({exc}); mend it before exporting"
+    model = state.models.get(args.name)
+    if model is not None and args.version in model.versions:
+        archive = model.versions[args.version].archive
+        return (
+            f"{args.name} {args.version} is already declared in {declared_file} ({archive}): "
+            "use another --version, or --force"
+        )
+    return None
 
 
 def split_images(run_dir: Path, split: str, count: int | None = None) -> list[Row]:
@@ -322,6 +352,9 @@ def archive(
 
 
 def main(args: argparse.Namespace) -> int:
+    if not args.force and (why := refusal(args)) is not None:
+        print(f"export: error: {why}")
+        return 2
     model, checkpoint = load_for_inference(args.run_dir / "checkpoints" / "best.pt")
     torch.set_num_threads(args.threads)
     test = test_set(args.run_dir, checkpoint)

@@ -19,14 +19,17 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, case_sensitive=False, extra="ignore")
 
     torchserve_inference_url: str = "http://127.0.0.1:8080"
-    torchserve_management_url: str = "http://127.0.0.1:8081"
-    torchserve_key_file: Path | None = None  # TorchServe's key_file.json; tokens are re-read when it changes
+    # The inference key, in a file the replica's reconciler writes (re-read when it changes); the gateway
+    # never holds the management key.
+    torchserve_key_file: Path | None = None
     torchserve_inference_token: str | None = None
-    torchserve_management_token: str | None = None
+    # This replica's report (ops.replica_status): what TorchServe serves, read instead of the management
+    # API; without it the gateway knows of no model and answers 503.
+    replica_status_file: Path | None = None
     model_name: str = "fromsoft"
     upstream_connect_timeout: float = 1.0
     upstream_read_timeout: float = 30.0
-    model_refresh_seconds: float = 3.0
+    model_refresh_seconds: float = 3.0  # how often the metrics of the report are refreshed without traffic
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_timeout: float = 0.05  # connect and read: a sick Redis costs at most this much

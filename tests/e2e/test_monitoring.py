@@ -38,7 +38,10 @@ EXPECTED = [
     'gateway_model_workers{model="fromsoft", version="1.0", status="READY"}',
     'gateway_model_ready_workers{model="fromsoft"}',
     'gateway_torchserve_key_expiry_timestamp_seconds{kind="inference"}',
-    'gateway_torchserve_key_expiry_timestamp_seconds{kind="management"}',
+    'gateway_declared_model_info{model="fromsoft", version="1.0"}',
+    "gateway_declared_state_valid",
+    "gateway_replica_converged",
+    "gateway_reconciler_report_timestamp_seconds",
     'ts_inference_requests_total{model_name="fromsoft"}',
     'ts_queue_latency_microseconds{model_name="fromsoft"}',
     "CPUUtilization",
@@ -92,8 +95,8 @@ def logs(native: NativeStack) -> dict[str, Path]:
     found = {
         "nginx access": var / "nginx" / "access.log",
         "nginx error": var / "nginx" / "error.log",
-        "TorchServe model": var / "torchserve" / "logs" / "model_log.log",
-        "TorchServe": var / "torchserve" / "logs" / "ts_log.log",
+        "TorchServe model": var / "replicas" / "1" / "torchserve" / "logs" / "model_log.log",
+        "TorchServe": var / "replicas" / "1" / "torchserve" / "logs" / "ts_log.log",
     }
     found.update({f"{p.stem} (stack)": p for p in (var / "log").glob("*.log")})
     return found
@@ -116,7 +119,7 @@ def test_one_upload_is_found_by_its_id_in_the_answer_and_every_log(native, traff
     wait_until(lambda: bool(lines_with_id("TorchServe model")), 15, "the ID in TorchServe's model log")
     [nginx] = [json.loads(line) for line in lines_with_id("nginx access")]
     assert (nginx["uri"], nginx["status"]) == ("/api/v1/classify", 200)
-    [gateway] = [json.loads(line) for line in lines_with_id("gateway (stack)")]
+    [gateway] = [json.loads(line) for line in lines_with_id("gateway-1 (stack)")]
     assert (gateway["route"], gateway["status"], gateway["cached"]) == ("/api/v1/classify", 200, False)
     [handler] = [json.loads(line.split("MODEL_LOG - ", 1)[1]) for line in lines_with_id("TorchServe model")]
     assert handler["kind"] == "classify"
@@ -125,7 +128,7 @@ def test_one_upload_is_found_by_its_id_in_the_answer_and_every_log(native, traff
 
 
 def test_no_torchserve_key_is_in_any_log(native, traffic):
-    keys = [entry["key"] for entry in json.loads(native.key_file.read_text()).values()]
+    keys = [entry["key"] for entry in json.loads(native.key_file().read_text()).values()]
     assert len(keys) == 3  # inference, management, API
     for name, path in logs(native).items():
         text = path.read_text(errors="replace")

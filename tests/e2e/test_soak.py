@@ -1,5 +1,6 @@
 """A minute of the fault-and-soak run (`make soak` runs it longer): under steady mixed traffic through
-nginx, Redis dies, a worker dies, a new version becomes the default, workers scale and nginx reloads;
+nginx to two serving replicas, Redis dies, a worker dies, a new version becomes the default on both,
+workers scale, one replica's whole TorchServe dies and starts again, and nginx reloads;
 every request is answered, in the right shape, with no unexpected 5xx, and every fault is recovered
 from within 30 s. benchmarks/soak.py exits 1 when a target is missed."""
 
@@ -18,7 +19,8 @@ def test_a_minute_of_faults_under_load_meets_every_target(model_store: Path, tmp
     )
     figures = json.loads(out.read_text())
     assert all(figures["targets"].values()), run.stdout[-4000:]
-    assert len(figures["faults"]) == 6
+    assert len(figures["faults"]) == 7
+    assert figures["replicas"] == 2
     assert figures["requests"] > 300
     assert {"classify", "repeat", "explain", "bad upload"} <= set(figures["by_kind"])
     assert figures["by_status"].get("200", 0) > figures["requests"] / 2

@@ -1,4 +1,5 @@
-"""Probes and metrics: /healthz (alive), /readyz (the default model's workers are all READY), /metrics."""
+"""Probes and metrics: /healthz (alive), /readyz (the replica has converged to the declared state and its
+default version has a READY worker), /metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from fastapi import APIRouter, Response
 
 from gateway.answers import ErrorBody
 from gateway.api.deps import ServicesDep
-from gateway.errors import ApiError, error_response
+from gateway.errors import error_response
 from gateway.metrics import render
 from gateway.responses import JsonResponse
 from gateway.upstream import RETRY_AFTER
@@ -21,12 +22,9 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"model": ErrorBody, "description": "not ready yet"}})
 async def readyz(deps: ServicesDep) -> JsonResponse:
-    try:
-        await deps.state.refresh()
-    except ApiError as exc:
-        return error_response(503, "not_ready", exc.message, RETRY_AFTER)
+    deps.state.refresh()
     if not deps.state.ready:
-        return error_response(503, "not_ready", "the model's workers are still loading", RETRY_AFTER)
+        return error_response(503, "not_ready", deps.state.not_ready_because, RETRY_AFTER)
     redis = "ok" if await deps.cache.ping() else "degraded"  # no cache means slower, not unready
     return JsonResponse(
         {

@@ -7,7 +7,6 @@ import time
 import httpx
 import pytest
 
-from handler.manage import ManagementClient
 from launchers.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
 from launchers.nginx import start_nginx
 from launchers.procs import free_port, wait_until
@@ -63,21 +62,17 @@ def test_a_real_screenshot_is_classified(edge, screenshots):
 
 
 def test_a_new_default_version_is_not_answered_from_the_old_cache(edge, torchserve, frames):
-    manager = ManagementClient(torchserve.management_url, torchserve.key_file)
     assert classify(edge.url, frames[2]).json()["model"]["version"] == "1.0"
     time.sleep(WRITE_BEHIND_WAIT)
     assert classify(edge.url, frames[2]).json()["cached"] is True
-    manager.register("fromsoft-2.0.mar")
+    torchserve.models("add", "fromsoft-2.0.mar", "--default")  # returns once the replica serves it
     try:
-        manager.set_default("fromsoft", "2.0")
-        time.sleep(2.5)  # the gateway refreshes the default version every second
-        after = classify(edge.url, frames[2]).json()
+        after = classify(edge.url, frames[2]).json()  # the gateway reads the replica's report per request
         assert after["cached"] is False
         assert after["model"]["version"] == "2.0"
     finally:
-        manager.set_default("fromsoft", "1.0")
-        manager.unregister("fromsoft", "2.0")
-        time.sleep(2.5)
+        torchserve.models("set-default", "fromsoft", "1.0")
+        torchserve.models("remove", "fromsoft", "2.0")
 
 
 def test_redis_dying_mid_run_does_not_stop_classification_and_caching_resumes(edge, redis_server, frames):
@@ -237,7 +232,7 @@ def test_torchserve_down_gives_503_and_a_timeout_gives_504(torchserve, redis_ser
             torchserve,
             redis_server.url,
             TORCHSERVE_INFERENCE_URL=f"http://127.0.0.1:{closed}",
-            TORCHSERVE_MANAGEMENT_URL=f"http://127.0.0.1:{closed}",
+            REPLICA_STATUS_FILE=str(tmp_path / "no-report.json"),
             RATE_LIMIT="2/minute",
         ),
         wait_ready=False,

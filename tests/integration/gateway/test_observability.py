@@ -115,9 +115,12 @@ def test_metrics_move_by_route_template_and_status_after_real_requests(edge, gat
     assert value(after, "gateway_served_model_info", model="fromsoft", version="1.0") == 1
     assert value(after, "gateway_model_workers", model="fromsoft", version="1.0", status="READY") == 1
     assert value(after, "gateway_model_ready_workers", model="fromsoft") == 1
-    expiry = "gateway_torchserve_key_expiry_timestamp_seconds"
-    expiries = [value(after, expiry, kind=kind) for kind in ("inference", "management")]
-    assert all(time.time() < expires <= time.time() + 3600 for expires in expiries), expiries
+    expires = value(after, "gateway_torchserve_key_expiry_timestamp_seconds", kind="inference")
+    assert time.time() < expires <= time.time() + 3600
+    assert value(after, "gateway_declared_model_info", model="fromsoft", version="1.0") == 1
+    assert value(after, "gateway_declared_state_valid") == 1
+    assert value(after, "gateway_replica_converged") == 1
+    assert time.time() - 30 < value(after, "gateway_reconciler_report_timestamp_seconds") <= time.time()
 
 
 def test_refusals_and_the_redis_breaker_show_in_the_metrics(torchserve, frames, tmp_path):

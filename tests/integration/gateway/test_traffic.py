@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +21,8 @@ from launchers.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
 from launchers.procs import LoopbackServer
 from launchers.redis import RedisServer
 from launchers.torchserve import TorchServe
+from ops import replica_status
+from ops.replica_status import ModelView, ReplicaStatus, VersionView, Worker
 
 
 def upload(image: bytes) -> dict[str, tuple[str, bytes, str]]:
@@ -200,29 +203,28 @@ def test_ipv6_clients_share_a_bucket_per_64_and_ipv4_clients_one_per_address(
         gateway.stop()
 
 
-def management_calls(gateway: LoopbackServer) -> float:
-    """How many calls this gateway has made to TorchServe's management API (its own upstream metric)."""
-    metrics = httpx.get(f"{gateway.url}/metrics").text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in metrics.splitlines()
-        if line.startswith('gateway_upstream_request_duration_seconds_count{endpoint="describe"}')
-    )
-
-
-def test_the_models_view_comes_from_the_snapshot_and_is_rate_limited(torchserve, redis_server, tmp_path):
+def test_the_models_view_comes_from_the_replica_report_and_is_rate_limited(
+    torchserve, redis_server, tmp_path
+):
+    """The gateway holds the inference key alone and never calls the management API."""
     redis_server.client().flushall()
     env = gateway_env(torchserve, redis_server.url, RATE_LIMIT="5/minute", MODEL_REFRESH_SECONDS="60")
+    assert set(json.loads(Path(env["TORCHSERVE_KEY_FILE"]).read_text())) == {"inference"}
     gateway = start_gateway(tmp_path, env)
     try:
-        before = management_calls(gateway)
-        assert before > 0  # the snapshot was taken at start
         views = [httpx.get(f"{gateway.url}/api/v1/models") for _ in range(6)]
         assert [v.status_code for v in views] == [200] * 5 + [429]
-        assert management_calls(gateway) == before  # no management call per request
+        endpoints = {
+            line.split('endpoint="')[1].split('"')[0]
+            for line in httpx.get(f"{gateway.url}/metrics").text.splitlines()
+            if line.startswith("gateway_upstream_request_duration_seconds_count{")
+        }
+        assert endpoints <= {"predictions", "explanations"}
         view = views[0].json()
         assert view["models"][0]["name"] == "fromsoft"
         assert view["models"][0]["default_version"] == "1.0"
+        assert view["models"][0]["declared_default_version"] == "1.0"
+        assert view["models"][0]["digest"] == torchserve.status().models["fromsoft"].version("1.0").digest
         assert view["models"][0]["versions"][0]["workers"][0]["status"] == "READY"
         assert view["max_upload_bytes"] == 5 * 1024 * 1024
         assert [label["label"] for label in view["labels"]][:1] == ["bloodborne"]
@@ -231,8 +233,8 @@ def test_the_models_view_comes_from_the_snapshot_and_is_rate_limited(torchserve,
 
 
 class WrongShapes(BaseHTTPRequestHandler):
-    """A TorchServe stand-in that describes its model like TorchServe and answers every prediction with
-    JSON of the wrong shape: a fault the real server cannot be asked to produce."""
+    """A TorchServe stand-in that answers every prediction with JSON of the wrong shape: a fault the real
+    server cannot be asked to produce."""
 
     predictions = 0
 
@@ -246,15 +248,6 @@ class WrongShapes(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        workers = [{"id": "9000", "status": "READY"}]
-        if "customized" in self.path:
-            self._json(
-                [{"modelVersion": "1.0", "customizedMetadata": json.dumps({"preprocessing_version": "x"})}]
-            )
-        else:
-            self._json([{"modelName": "fromsoft", "modelVersion": "1.0", "workers": workers}])
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
@@ -270,9 +263,14 @@ def test_an_upstream_answer_of_the_wrong_shape_is_a_502_and_never_cached(redis_s
     fake = ThreadingHTTPServer(("127.0.0.1", 0), WrongShapes)
     threading.Thread(target=fake.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{fake.server_address[1]}"
+    served = VersionView(version="1.0", archive="fromsoft.mar", workers=[Worker(status="READY")])
+    report = ReplicaStatus(
+        replica="fake", ready=True, models={"fromsoft": ModelView(default="1.0", versions=[served])}
+    )
+    replica_status.write(report, tmp_path / "fake.json")  # what a reconciler would say of the stand-in
     env = {
         "TORCHSERVE_INFERENCE_URL": url,
-        "TORCHSERVE_MANAGEMENT_URL": url,
+        "REPLICA_STATUS_FILE": str(tmp_path / "fake.json"),
         "REDIS_URL": redis_server.url,
         "RATE_LIMIT": "100/minute",
     }

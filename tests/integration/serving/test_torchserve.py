@@ -1,14 +1,14 @@
-"""Our archive in a real TorchServe: inference, tokens, explanations and model management."""
+"""Our archive in a real TorchServe: inference, tokens, explanations, and registration pinned to the store
+(declared-state changes: tests/integration/serving/test_declared_state.py)."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from handler.manage import ManagementClient
 from inference.labels import LABELS
-from launchers.procs import wait_until
 from launchers.torchserve import TorchServe
+from ops.torchserve_api import ManagementClient, ManagementError
 
 
 def predict(
@@ -29,7 +29,7 @@ def manager(torchserve: TorchServe) -> ManagementClient:
 
 
 def test_archive_loads_with_every_worker_ready(torchserve, manager):
-    described = manager.describe("fromsoft")
+    described = manager.default("fromsoft")
     assert described[0]["modelVersion"] == "1.0"
     assert described[0]["workers"]
     assert all(w["status"] == "READY" for w in described[0]["workers"])
@@ -80,36 +80,8 @@ def test_an_explanation_is_a_gradcam_grid(torchserve, frame):
 
 def test_registration_only_accepts_archives_already_in_the_store(manager):
     for url in ("http://127.0.0.1:9/evil.mar", "file:///etc/passwd", "../fromsoft.mar"):
-        with pytest.raises(RuntimeError, match="404"):
-            manager.register(url)
-
-
-def test_register_a_version_make_it_default_scale_and_unregister(torchserve, manager, frame):
-    manager.register("fromsoft-2.0.mar")
-    try:
-        versions = {d["modelVersion"] for d in manager.describe("fromsoft")}
-        assert versions == {"1.0", "2.0"}
-        manager.set_default("fromsoft", "2.0")
-        assert predict(torchserve, frame).json()["model"]["version"] == "2.0"
-
-        manager.scale("fromsoft", 2, 2, version="2.0")
-
-        def two_ready() -> bool:
-            workers = manager.describe("fromsoft", "2.0")[0]["workers"]
-            return len(workers) == 2 and all(w["status"] == "READY" for w in workers)
-
-        # synchronous=true returns once the worker is started; READY can follow a moment later.
-        wait_until(two_ready, 60, "two READY workers")
-        manager.scale("fromsoft", 1, 1, version="2.0")
-        assert len(manager.describe("fromsoft", "2.0")[0]["workers"]) == 1
-
-        with pytest.raises(RuntimeError, match="403"):
-            manager.unregister("fromsoft", "2.0")  # the default version cannot be removed
-    finally:
-        manager.set_default("fromsoft", "1.0")
-        manager.unregister("fromsoft", "2.0")
-    assert {d["modelVersion"] for d in manager.describe("fromsoft")} == {"1.0"}
-    assert predict(torchserve, frame).json()["model"]["version"] == "1.0"
+        with pytest.raises(ManagementError, match="404"):
+            manager.register(url, workers=1)
 
 
 def test_prometheus_metrics_are_served_on_the_metrics_port(torchserve, frame):

@@ -28,12 +28,16 @@ def test_compose_file_follows_the_compose_specification():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_compose_publishes_only_the_web_port_and_management_on_loopback():
+def test_compose_publishes_only_the_web_port_and_the_serving_unit_scales_without_fixed_ports():
     services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
     published = {name: s.get("ports", []) for name, s in services.items() if s.get("ports")}
     assert published.pop("web") == ["${WEB_PORT:-8000}:8080"]
-    assert published.pop("torchserve") == ["127.0.0.1:${TS_MANAGEMENT_PORT:-8081}:8081"]
-    assert all(port.startswith("127.0.0.1:") for ports in published.values() for port in ports), published
+    assert published.pop("prometheus") == ["127.0.0.1:9090:9090"]  # the monitoring profile's, on loopback
+    assert published == {}
+    serving = services["serving"]
+    assert serving["deploy"]["replicas"] == "${SERVING_REPLICAS:-1}"
+    assert not any("keys" in volume for volume in serving["volumes"])  # each replica keeps its own
+    assert serving["volumes"][0].endswith(":/home/model-server/model-store:ro")
     assert (
         yaml.safe_load((REPO / "docker-compose.yml").read_text())["networks"]["backend"]["internal"] is True
     )
@@ -41,9 +45,11 @@ def test_compose_publishes_only_the_web_port_and_management_on_loopback():
 
 def test_compose_services_wait_for_healthy_dependencies():
     services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
-    for name in ("redis", "torchserve", "gateway", "web"):
+    for name in ("redis", "serving", "web"):
         assert "healthcheck" in services[name], name
-    for name, deps in (("gateway", ("redis", "torchserve")), ("web", ("gateway",))):
+    assert "ops.reconciler --check" in services["serving"]["healthcheck"]["test"][1]
+    assert "/readyz" in services["serving"]["healthcheck"]["test"][1]  # ready: converged to the declaration
+    for name, deps in (("serving", ("redis",)), ("web", ("serving",))):
         for dep in deps:
             assert services[name]["depends_on"][dep]["condition"] == "service_healthy"
 
@@ -67,7 +73,9 @@ def test_every_base_image_is_a_build_arg_defaulting_to_a_public_image(dockerfile
         assert re.fullmatch(r"[a-z0-9.-]+:[\w.-]+", args[base[2:-1]]), "an official image with its tag"
 
 
-def test_kubernetes_runs_the_images_compose_builds():
+def test_kubernetes_runs_the_images_the_build_script_makes():
+    """Compose runs the TorchServe image as its whole serving unit; Kubernetes splits the unit into
+    containers, the gateway in its own image (all three built by scripts/container_images.sh)."""
     services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
     built = {s["image"] for s in services.values() if "build" in s}
     ours = {
@@ -77,12 +85,23 @@ def test_kubernetes_runs_the_images_compose_builds():
         if doc["kind"] == "Deployment"
         for container in doc["spec"]["template"]["spec"]["containers"]
     }
-    assert ours == built == {f"fromsoft-lens/{n}:0.1.0" for n in ("torchserve", "gateway", "web")}
+    assert built == {f"fromsoft-lens/{n}:0.1.0" for n in ("torchserve", "web")}
+    assert ours == {f"fromsoft-lens/{n}:0.1.0" for n in ("torchserve", "gateway", "web")}
+    script = (REPO / "scripts" / "container_images.sh").read_text()
+    assert {line.split()[1] for line in script.splitlines() if line.startswith("  build ")} == {
+        "torchserve",
+        "gateway",
+        "web",
+    }
 
 
 def test_every_kustomization_resource_exists_and_validates_against_kubernetes_schemas():
-    resources = yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"]
-    assert sorted(resources) == sorted(p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    resources = kustomization["resources"]
+    generated = {f for generator in kustomization["configMapGenerator"] for f in generator["files"]}
+    assert generated == {"models.yaml"}
+    others = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"} - generated
+    assert sorted(resources) == sorted(others)
     result = run(BIN / "kubernetes-validate", *(K8S / r for r in resources))
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -91,15 +110,30 @@ def _documents(name: str) -> list[dict]:
     return [d for d in yaml.safe_load_all((K8S / name).read_text()) if d]
 
 
-def test_torchserve_listens_on_the_pod_loopback_with_tokens_and_scales_with_its_gateway():
+def test_torchserve_listens_on_the_pod_loopback_and_the_gateway_holds_the_inference_key_alone():
     deployment, service, hpa = _documents("serving.yaml")
-    containers = {c["name"]: c for c in deployment["spec"]["template"]["spec"]["containers"]}
+    pod = deployment["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in pod["containers"]}
+    assert list(containers) == ["torchserve", "reconciler", "gateway"]
     assert {"name": "TS_BIND", "value": "127.0.0.1"} in containers["torchserve"]["env"]
     assert "ports" not in containers["torchserve"]  # nothing outside the pod reaches it
-    env = {e["name"]: e["value"] for e in containers["gateway"]["env"]}
-    assert env["TORCHSERVE_KEY_FILE"] == "/keys/key_file.json"
+    env = {e["name"]: e.get("value") for e in containers["gateway"]["env"]}
+    assert env["TORCHSERVE_KEY_FILE"] == "/unit/gateway-keys.json"  # the reconciler's copy
+    mounts = {m["name"] for m in containers["gateway"]["volumeMounts"]}
+    assert mounts == {"unit"}  # not TorchServe's own key file, with the management and API keys
+    reconciler = {e["name"]: e.get("value") for e in containers["reconciler"]["env"]}
+    assert reconciler["MODELS_FILE"] == "/home/model-server/declared/models.yaml"
+    declared = next(v for v in pod["volumes"] if v["name"] == "declared")
+    assert declared["configMap"]["name"] == "models"  # kustomization.yaml's generator, hashed
     assert service["spec"]["ports"][0]["port"] == 8001
     assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+
+
+def test_the_shipped_declaration_is_a_valid_declared_state():
+    from ops.declared import parse
+
+    state = parse((K8S / "models.yaml").read_text())
+    assert state.models["fromsoft"].default == "1.0"
 
 
 def test_network_policies_admit_only_the_gateway_to_redis_and_only_web_to_the_gateway():
@@ -119,3 +153,9 @@ def test_kserve_example_uses_the_torchserve_runtime_format():
     model = service["spec"]["predictor"]["model"]
     assert model["modelFormat"]["name"] == "pytorch"
     assert model["storageUri"].startswith("pvc://")
+
+
+def test_the_kserve_example_says_its_runtime_is_going_and_how_its_configuration_is_made():
+    text = (REPO / "deploy" / "kserve" / "inferenceservice.yaml").read_text()
+    assert "kserve/kserve#5638" in text
+    assert "python -m ops.kserve_config" in text

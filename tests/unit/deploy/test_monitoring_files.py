@@ -100,18 +100,19 @@ def test_compose_runs_the_same_jobs_on_its_own_hosts():
     assert prometheus["profiles"] == ["monitoring"]
     mounts = {v.split(":")[1]: v.split(":")[0] for v in prometheus["volumes"]}
     assert mounts == {
-        "/etc/prometheus/prometheus.yml": "./monitoring/prometheus.yml",
+        "/etc/prometheus/prometheus.yml": "./monitoring/prometheus.compose.yml",
         "/etc/prometheus/alerts.yml": "./monitoring/alerts.yml",
-        "/etc/prometheus/targets": "./monitoring/targets",
     }
-    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
-    ports = {"gateway": "8001", "torchserve": "8082"}  # the gateway's port and TorchServe's metrics API
-    for job in config["scrape_configs"]:
-        [target_file] = job["file_sd_configs"][0]["files"]
-        [group] = yaml.safe_load((MONITORING / target_file).read_text())
-        assert group["targets"] == [f"{job['job_name']}:{ports[job['job_name']]}"]
-        assert job["job_name"] in compose
-        assert set(compose[job["job_name"]]["networks"]) & set(prometheus["networks"])
+    native = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    config = yaml.safe_load((MONITORING / "prometheus.compose.yml").read_text())
+    assert config["rule_files"] == native["rule_files"]
+    assert [job["job_name"] for job in config["scrape_configs"]] == [
+        j["job_name"] for j in native["scrape_configs"]
+    ]
+    ports = {"gateway": 8001, "torchserve": 8082}  # the gateway's port and TorchServe's metrics API
+    for job in config["scrape_configs"]:  # every replica of the serving unit, found by name
+        assert job["dns_sd_configs"] == [{"names": ["serving"], "type": "A", "port": ports[job["job_name"]]}]
+    assert set(compose["serving"]["networks"]) & set(prometheus["networks"])
 
 
 def test_kubernetes_monitoring_runs_the_same_jobs_and_rules():

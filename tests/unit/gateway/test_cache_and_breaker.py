@@ -9,18 +9,20 @@ from gateway.ratelimit import RateLimiter
 
 
 def test_cache_key_changes_with_every_input_that_changes_the_answer():
+    """A re-exported archive under the same version (another digest) never meets its predecessor's answers."""
     digest = image_digest(b"image bytes")
-    base = cache_key(digest, "fromsoft", "1.0", "abc", 3)
+    base = cache_key(digest, "fromsoft", "1.0", "e1192af13e3b", "abc", 3)
     assert digest == hashlib.sha256(b"image bytes").hexdigest()
     variants = [
-        cache_key(image_digest(b"other bytes"), "fromsoft", "1.0", "abc", 3),
-        cache_key(digest, "other", "1.0", "abc", 3),
-        cache_key(digest, "fromsoft", "2.0", "abc", 3),
-        cache_key(digest, "fromsoft", "1.0", "def", 3),
-        cache_key(digest, "fromsoft", "1.0", "abc", 5),
+        cache_key(image_digest(b"other bytes"), "fromsoft", "1.0", "e1192af13e3b", "abc", 3),
+        cache_key(digest, "other", "1.0", "e1192af13e3b", "abc", 3),
+        cache_key(digest, "fromsoft", "2.0", "e1192af13e3b", "abc", 3),
+        cache_key(digest, "fromsoft", "1.0", "9ae98536f156", "abc", 3),
+        cache_key(digest, "fromsoft", "1.0", "e1192af13e3b", "def", 3),
+        cache_key(digest, "fromsoft", "1.0", "e1192af13e3b", "abc", 5),
     ]
-    assert len({base, *variants}) == 6
-    assert cache_key(digest, "fromsoft", "1.0", "abc", 3) == base
+    assert len({base, *variants}) == 7
+    assert cache_key(digest, "fromsoft", "1.0", "e1192af13e3b", "abc", 3) == base
 
 
 def test_breaker_opens_after_repeated_failures_then_half_opens_after_the_cooldown():

@@ -1,53 +1,85 @@
-"""The model-state refresher keeps going whatever a refresh raises: a dead refresher would freeze the
-default version (and with it the cache keys) until the worker restarts."""
+"""The gateway's view of the model comes from its replica's report (ops.replica_status): a new default
+is seen on the next request, a missing or unreadable report keeps the last view, and the replica is
+ready only once its reconciler converged and the default has a READY worker."""
 
-import asyncio
+from __future__ import annotations
+
 import logging
-from typing import Any
+from pathlib import Path
 
 import pytest
 
+from gateway.errors import ApiError
 from gateway.model_state import ModelState
+from ops import replica_status
+from ops.replica_status import ModelView, ReplicaStatus, VersionView, Worker
 
 
-class FlakyTorchServe:
-    """Answers like TorchServe's management API, after failing its first calls in a way TorchServe
-    cannot be made to: an answer of an unexpected shape, then a bug's exception."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def describe(self, model: str, customized: bool = False) -> list[dict[str, Any]]:
-        self.calls += 1
-        if self.calls == 1:
-            return [{"no modelVersion": True}]  # KeyError inside refresh
-        if self.calls == 2:
-            raise RuntimeError("something nobody expected")
-        if customized:
-            return [{"customizedMetadata": '{"preprocessing_version": "abc", "labels": []}'}]
-        return [{"modelVersion": "2.0", "workers": [{"id": "9000", "status": "READY"}]}]
-
-    async def describe_all(self, model: str) -> list[dict[str, Any]]:
-        return [{"modelVersion": "2.0", "workers": [{"id": "9000", "status": "READY"}]}]
-
-
-def test_the_refresher_logs_any_exception_and_tries_again(caplog: pytest.LogCaptureFixture):
-    async def scenario() -> ModelState:
-        state = ModelState(FlakyTorchServe(), "fromsoft", refresh_seconds=0.01)  # type: ignore[arg-type]
-        refresher = asyncio.create_task(state.run())
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if state.ready:
-                break
-        refresher.cancel()
-        return state
-
-    with caplog.at_level(logging.ERROR, logger="gateway.model_state"):
-        state = asyncio.run(scenario())
-    assert state.ready
-    assert state.default_version == "2.0"
-    assert state.preprocessing_version == "abc"
-    assert state.view()["models"][0]["versions"] == [
-        {"version": "2.0", "default": True, "workers": [{"id": "9000", "status": "READY"}]}
+def report(default: str, ready: bool = True, status: str = "READY") -> ReplicaStatus:
+    versions = [
+        VersionView(
+            version=v,
+            archive=f"fromsoft-{v}.mar",
+            workers=[Worker(id="9000", status=status, pid=1)],
+            digest=f"{v[0]}" * 12,
+            description={"preprocessing_version": f"pre-{v}", "model": {"digest": f"{v[0]}" * 12}},
+        )
+        for v in ("1.0", "2.0")
     ]
-    assert len([r for r in caplog.records if "refresh failed" in r.message]) == 2
+    model = ModelView(default=default, declared_default=default, versions=versions)
+    return ReplicaStatus(replica="1", ready=ready, converged=ready, models={"fromsoft": model})
+
+
+def test_a_new_default_is_seen_on_the_next_request(tmp_path: Path):
+    path = tmp_path / "1.json"
+    replica_status.write(report("1.0"), path)
+    state = ModelState(path, "fromsoft", refresh_seconds=1)
+    assert (state.current_version(), state.digest, state.preprocessing_version) == (
+        "1.0",
+        "1" * 12,
+        "pre-1.0",
+    )
+    replica_status.write(report("2.0"), path)
+    assert (state.current_version(), state.digest, state.preprocessing_version) == (
+        "2.0",
+        "2" * 12,
+        "pre-2.0",
+    )
+    assert state.view()["models"][0]["versions"] == [
+        {"version": "1.0", "default": False, "workers": [{"id": "9000", "status": "READY"}]},
+        {"version": "2.0", "default": True, "workers": [{"id": "9000", "status": "READY"}]},
+    ]
+
+
+def test_an_unreadable_report_keeps_the_last_view(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    path = tmp_path / "1.json"
+    replica_status.write(report("1.0"), path)
+    state = ModelState(path, "fromsoft", refresh_seconds=1)
+    state.refresh()
+    caplog.set_level(logging.INFO, logger="gateway.model_state")
+    path.write_text('{"replica": "1", "mod')  # not what the reconciler writes (it replaces whole files)
+    assert state.current_version() == "1.0"
+    path.unlink()
+    assert state.current_version() == "1.0"
+    assert len([r for r in caplog.records if "no report from the replica's reconciler" in r.message]) == 2
+
+
+def test_without_a_report_no_model_is_served(tmp_path: Path):
+    for state in (ModelState(tmp_path / "none.json", "fromsoft", 1), ModelState(None, "fromsoft", 1)):
+        with pytest.raises(ApiError) as refused:
+            state.current_version()
+        assert (refused.value.status, refused.value.code) == (503, "model_unavailable")
+        assert not state.ready
+
+
+def test_ready_means_converged_with_a_ready_default(tmp_path: Path):
+    path = tmp_path / "1.json"
+    state = ModelState(path, "fromsoft", refresh_seconds=1)
+    for written, expected in [
+        (report("1.0", ready=False), False),
+        (report("1.0", status="UNLOADING"), False),
+        (report("1.0"), True),
+    ]:
+        replica_status.write(written, path)
+        state.refresh()
+        assert state.ready is expected

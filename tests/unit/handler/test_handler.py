@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from handler.fromsoft_handler import FromSoftHandler
+from inference.archive_digest import digest_of_folder
 from inference.formats import DEFAULT_MAX_UPLOAD_BYTES
 from inference.labels import LABELS, UNKNOWN_LABEL
 from inference.preprocessing import eval_transform
@@ -38,7 +41,9 @@ def assert_answer(result: dict) -> None:
     assert probs == sorted(probs, reverse=True)
     assert sum(probs) == pytest.approx(1.0, abs=1e-4)
     assert result["confidence"] == pytest.approx(probs[0])
-    assert result["model"] == {"name": "fromsoft", "version": "1.0", "arch": "tiny"}
+    model = dict(result["model"])
+    assert re.fullmatch(r"[0-9a-f]{12}", model.pop("digest"))  # inference.archive_digest of the folder
+    assert model == {"name": "fromsoft", "version": "1.0", "arch": "tiny"}
     assert set(result["timings_ms"]) == {"decode", "preprocess", "inference", "postprocess"}
     assert len(result["preprocessing_version"]) == 12
 
@@ -239,6 +244,7 @@ def test_a_description_in_a_batch_of_classifications_is_answered_alone(handler):
     results = [json.loads(o) for o in handler.handle([{"body": encode(frame(), "JPEG")}, {}], context)]
     assert_answer(results[0])
     assert results[1]["model"]["name"] == "fromsoft"
+    assert results[1]["model"]["digest"] == digest_of_folder(Path(handler.model_dir))
     assert "labels" in results[1]
 
 

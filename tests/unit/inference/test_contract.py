@@ -4,6 +4,8 @@ that keys the cache, the architectures and their eager form, and the one directi
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -91,9 +93,10 @@ def imported_modules(package: str) -> set[tuple[str, str]]:
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [
-        ("inference", ("training", "handler", "gateway", "launchers", "tests", "benchmarks")),
-        ("handler", ("training", "gateway", "tests", "benchmarks")),
+        ("inference", ("training", "handler", "gateway", "ops", "launchers", "tests", "benchmarks")),
+        ("handler", ("training", "gateway", "ops", "tests", "benchmarks")),
         ("gateway", ("training", "handler", "tests", "benchmarks")),
+        ("ops", ("training", "handler", "gateway", "launchers", "tests", "benchmarks")),
         ("training", ("handler", "gateway", "tests", "benchmarks")),
         ("benchmarks", ("tests",)),
         ("launchers", ("tests", "benchmarks")),
@@ -104,6 +107,18 @@ def test_imports_run_one_way(package, forbidden):
         (name, module) for name, module in imported_modules(package) if module.split(".")[0] in forbidden
     )
     assert wrong == [], f"{package} must not import {', '.join(forbidden)}"
+
+
+def test_the_gateway_takes_only_the_replica_report_from_ops():
+    """ops/ holds the operator's tools; the gateway reads the report format, ops.replica_status, alone."""
+    used = {module for _, module in imported_modules("gateway") if module.split(".")[0] == "ops"}
+    assert used == {"ops.replica_status"}
+
+
+def test_the_operator_tools_do_not_load_torch():
+    """The reconciler runs beside TorchServe in a small container; torch alone takes several times that."""
+    code = "import sys, ops.reconciler, ops.models, ops.torchserve; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
 
 
 def test_the_eval_transform_is_torchvisions_bit_for_bit_without_torch():

@@ -1,0 +1,3 @@
+"""The operator's tools, never inside a model archive: the declared model state and its tool
+(``python -m ops.models``), the reconciler that converges each replica to it and keeps TorchServe's keys
+fresh (``python -m ops.reconciler``), and the one way TorchServe is started (``python -m ops.torchserve``)."""

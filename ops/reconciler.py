@@ -1,0 +1,278 @@
+"""One beside each TorchServe: converges it to the declared model state and keeps its keys fresh.
+
+Every RECONCILE_SECONDS it reads the declared file and what TorchServe serves, applies the plan
+(ops.plan) through the management API on loopback, renews TorchServe's keys at half their lifetime, hands
+the gateway its inference key, and reports (ops.replica_status). At start TorchServe serves nothing: the
+replica is ready once it has converged, so a new or restarted replica needs no history. An invalid
+declared file changes nothing: the last valid state stays applied and the report says why.
+
+    python -m ops.reconciler            # settings from the environment (ops.settings)
+    python -m ops.reconciler --check    # exit 0 while it reports and the keys are fresh (a probe)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+import httpx
+
+from ops import keys, replica_status
+from ops.archives import inspect
+from ops.declared import DeclaredState, InvalidDeclarationError, load
+from ops.plan import Plan, Register, Scale, ServedModel, ServedVersion, SetDefault, Step, Unregister, plan
+from ops.replica_status import ModelView, ReplicaStatus, VersionView, Worker
+from ops.settings import OpsSettings
+from ops.torchserve_api import ManagementClient, ManagementError
+
+logger = logging.getLogger("reconciler")
+AGAIN_SECONDS = 0.2  # after a change, look again this soon: the next step may already be possible
+UNREACHABLE = (httpx.HTTPError, ManagementError, OSError, ValueError, KeyError)
+
+
+def _workers(described: dict[str, Any]) -> list[Worker]:
+    return [
+        Worker(id=w.get("id"), status=w.get("status"), pid=w.get("pid")) for w in described.get("workers", [])
+    ]
+
+
+class Reconciler:
+    def __init__(self, settings: OpsSettings, client: ManagementClient | None = None) -> None:
+        self.settings = settings
+        url, key_file = settings.torchserve_management_url, settings.torchserve_key_file
+        self.client = client or ManagementClient(url, key_file)
+        self.declared: tuple[DeclaredState, str] | None = None  # the last valid declaration and revision
+        self.invalid: str | None = None
+        self.ready = False
+        self.last_error: str | None = None
+        # (model, version) -> (its workers' pids, the handler's description): asked again when they change
+        self.descriptions: dict[tuple[str, str], tuple[tuple[int | None, ...], dict[str, Any]]] = {}
+
+    # -- keys -------------------------------------------------------------------------------------------
+    def keep_keys(self) -> bool:
+        """Renew what is due and hand the gateway its key; False while TorchServe has written none."""
+        key_file = self.settings.torchserve_key_file
+        try:
+            data = keys.read(key_file)
+        except FileNotFoundError:
+            return False
+        lifetime = self.settings.ts_token_expiration_min * 60
+        for kind in keys.due(keys.seconds_left(data), lifetime):
+            keys.renew(self.client.http, data, kind)
+            logger.info("renewed TorchServe's %s key", kind)
+            data = keys.read(key_file)
+        if self.settings.gateway_key_file is not None:
+            keys.write_gateway_keys(data, self.settings.gateway_key_file)
+        return True
+
+    # -- the declared state -----------------------------------------------------------------------------
+    def read_declared(self) -> None:
+        try:
+            self.declared = load(self.settings.declared_file, self.settings.model_store)
+        except InvalidDeclarationError as exc:
+            if str(exc) != self.invalid:
+                kept = f"revision {self.declared[1]}" if self.declared else "nothing yet"
+                logger.error("the declared state is invalid; keeping %s: %s", kept, exc)
+            self.invalid = str(exc)
+            return
+        if self.invalid is not None:
+            logger.info("the declared state is valid again (revision %s)", self.declared[1])
+        self.invalid = None
+
+    # -- what TorchServe serves -------------------------------------------------------------------------
+    def observe(self) -> dict[str, ModelView]:
+        views = {}
+        for name in self.client.models():
+            default = str(self.client.default(name)[0]["modelVersion"])
+            versions = [self._version(name, described) for described in self.client.describe_all(name)]
+            views[name] = ModelView(default=default, versions=versions)
+        return views
+
+    def _version(self, name: str, described: dict[str, Any]) -> VersionView:
+        version = str(described["modelVersion"])
+        workers = _workers(described)
+        pids = tuple(sorted(w.pid or 0 for w in workers if w.status == "READY"))
+        known = self.descriptions.get((name, version))
+        if pids and (known is None or known[0] != pids):
+            try:
+                description = self.client.describe_custom(name, version).get("customizedMetadata", {})
+                self.descriptions[(name, version)] = (pids, _parsed(description))
+            except UNREACHABLE as exc:
+                logger.info("%s %s: no description yet: %s", name, version, exc)
+        description = self.descriptions.get((name, version), ((), {}))[1]
+        return VersionView(
+            version=version,
+            archive=str(described.get("modelUrl", "")),
+            workers=workers,
+            digest=description.get("model", {}).get("digest"),
+            description=description,
+            batch_size=described.get("batchSize"),
+            max_batch_delay=described.get("maxBatchDelay"),
+        )
+
+    # -- one cycle --------------------------------------------------------------------------------------
+    def cycle(self) -> bool:
+        """Read, plan, apply, report; True when something was changed (look again soon)."""
+        status = ReplicaStatus(replica=self.settings.replica_id, last_error=self.last_error)
+        try:
+            if not self.keep_keys():
+                status.pending = ["TorchServe is starting (no key file yet)"]
+                return self._report(status, Plan(), changed=False)
+            self.read_declared()
+            views = self.observe()
+        except UNREACHABLE as exc:
+            status.torchserve = "unreachable"
+            status.pending = [f"TorchServe does not answer: {exc}"]
+            self.ready = False
+            return self._report(status, Plan(), changed=False)
+        status.torchserve = "up"
+        status.models = views
+        if self.declared is None:
+            status.pending = ["no valid declared state yet"]
+            return self._report(status, Plan(), changed=False)
+        state, _ = self.declared
+        for name, model in state.models.items():
+            views.setdefault(name, ModelView()).declared_default = model.default
+        digests = {
+            (name, version): inspect(self.settings.model_store / spec.archive).digest
+            for name, model in state.models.items()
+            for version, spec in model.versions.items()
+        }
+        todo = plan(state, digests, {name: _served(view) for name, view in views.items() if view.versions})
+        changed = self.apply(todo.steps)
+        status.last_error = self.last_error
+        return self._report(status, todo, changed)
+
+    def apply(self, steps: list[Step]) -> bool:
+        """Each step in order, stopping at the first that fails (the next cycle plans again)."""
+        for step in steps:
+            logger.info("applying: %s", step)
+            try:
+                self._call(step)
+            except UNREACHABLE as exc:
+                self.last_error = f"{step}: {exc}"
+                logger.error("%s failed: %s", step, exc)
+                return True
+            self.last_error = None
+        return bool(steps)
+
+    def _call(self, step: Step) -> None:
+        if isinstance(step, Register):
+            self.client.register(step.archive, step.workers, step.batch_size, step.max_batch_delay)
+        elif isinstance(step, SetDefault):
+            self.client.set_default(step.model, step.version)
+        elif isinstance(step, Scale):
+            self.client.scale(step.model, step.version, step.workers)
+        elif isinstance(step, Unregister):
+            self.client.unregister(step.model, step.version)
+            self.descriptions.pop((step.model, step.version), None)
+
+    def _report(self, status: ReplicaStatus, todo: Plan, changed: bool) -> bool:
+        status.revision = self.declared[1] if self.declared else None
+        status.declared_valid = self.invalid is None
+        status.declared_error = self.invalid
+        status.pending = status.pending or [str(step) for step in todo.steps] + todo.waiting
+        status.converged = status.torchserve == "up" and self.declared is not None and todo.converged
+        if status.converged and not self.ready:
+            logger.info("converged to revision %s", status.revision)
+        if status.converged:
+            self.ready = True
+        elif self.declared is not None and not _every_default_ready(self.declared[0], status.models):
+            self.ready = False
+        status.ready = self.ready
+        replica_status.write(status, self.settings.status_file)
+        return changed
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                changed = self.cycle()
+            except Exception:  # a bug must not end convergence or key renewal: logged, tried again
+                logger.exception("reconcile cycle failed")
+                changed = False
+            stop.wait(AGAIN_SECONDS if changed else self.settings.reconcile_seconds)
+
+
+def _parsed(raw: Any) -> dict[str, Any]:
+    """The handler's description: TorchServe hands it back as a JSON string, sometimes in a list."""
+    while isinstance(raw, str | bytes):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return {}
+    if isinstance(raw, list):
+        raw = raw[0] if raw else {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def _served(view: ModelView) -> ServedModel:
+    return ServedModel(
+        default=str(view.default),
+        versions={
+            v.version: ServedVersion(
+                archive=v.archive,
+                batch_size=int(v.batch_size or 0),
+                max_batch_delay=int(v.max_batch_delay or 0),
+                workers=len(v.workers),
+                ready=v.ready,
+                digest=v.digest,
+            )
+            for v in view.versions
+        },
+    )
+
+
+def _every_default_ready(state: DeclaredState, models: dict[str, ModelView]) -> bool:
+    """Each declared model has a default version with a READY worker (whichever version it is)."""
+    for name in state.models:
+        view = models.get(name)
+        version = view.version(view.default) if view else None
+        if version is None or version.ready == 0:
+            return False
+    return True
+
+
+def check(settings: OpsSettings) -> bool:
+    """The probe: this replica reported lately and TorchServe's keys are fresh."""
+    try:
+        status = replica_status.read(settings.status_file)
+        data = keys.read(settings.torchserve_key_file)
+    except (OSError, ValueError):
+        return False
+    lifetime = settings.ts_token_expiration_min * 60
+    return status.age() < settings.stale_after_seconds and keys.fresh(data, lifetime)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ops.reconciler", description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 0 while it reports and the keys are fresh")
+    args = parser.parse_args(argv)
+    settings = OpsSettings()
+    if args.check:
+        return 0 if check(settings) else 1
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per management call every few seconds
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    logger.info(
+        "replica %s: converging %s to %s every %.1f s; reporting to %s",
+        settings.replica_id,
+        settings.torchserve_management_url,
+        settings.declared_file,
+        settings.reconcile_seconds,
+        settings.status_file,
+    )
+    started = time.monotonic()
+    Reconciler(settings).run(stop)
+    logger.info("stopped after %.0f s", time.monotonic() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

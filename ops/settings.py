@@ -1,0 +1,58 @@
+"""The operator side's one settings object, read from the environment: where the declared state and
+the archives are, where each replica reports, and how TorchServe is reached and started. The native
+stack, compose and Kubernetes set the same variables (README, Configuration)."""
+
+from __future__ import annotations
+
+import socket
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from inference.formats import DEFAULT_MAX_UPLOAD_BYTES
+
+DECLARED_FILE_NAME = "models.yaml"
+
+
+class OpsSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, case_sensitive=False, extra="ignore")
+
+    model_store: Path = Path("model_store")  # MODEL_STORE: the archives
+    models_file: Path | None = None  # MODELS_FILE: the declared state (default MODEL_STORE/models.yaml)
+    # Where every replica's reconciler writes what it serves (one JSON file per replica), read by
+    # `ops.models show` and by the replica's own gateway.
+    replica_status_dir: Path = Path("var/status")  # REPLICA_STATUS_DIR
+    replica_id: str = Field(default_factory=socket.gethostname)  # REPLICA_ID (the pod's or container's name)
+    # REPLICA_STATUS_FILE: where this replica reports, when not REPLICA_STATUS_DIR/REPLICA_ID.json (a
+    # Kubernetes pod reports in a volume of its own, to its own gateway alone)
+    replica_status_file: Path | None = None
+    stale_after_seconds: float = 30.0  # STALE_AFTER_SECONDS: an older report is not a running replica
+
+    torchserve_management_url: str = "http://127.0.0.1:8081"  # TORCHSERVE_MANAGEMENT_URL
+    torchserve_key_file: Path = Path("key_file.json")  # TORCHSERVE_KEY_FILE: TorchServe's, all three keys
+    gateway_key_file: Path | None = None  # GATEWAY_KEY_FILE: written for the gateway, the inference key only
+    reconcile_seconds: float = 2.0  # RECONCILE_SECONDS: how often the declared file and TorchServe are read
+    ts_token_expiration_min: float = 60.0  # TS_TOKEN_EXPIRATION_MIN: the keys' lifetime, renewed at half
+
+    # How `python -m ops.torchserve` starts TorchServe (the listeners keep config.properties' ports).
+    ts_bind: str = "127.0.0.1"  # TS_BIND: the inference and management listeners' address
+    ts_metrics_bind: str | None = None  # TS_METRICS_BIND: the metrics listener's (default TS_BIND)
+    ts_inference_port: int = 8080  # TS_INFERENCE_PORT
+    ts_management_port: int = 8081  # TS_MANAGEMENT_PORT
+    ts_metrics_port: int = 8082  # TS_METRICS_PORT
+    ts_grpc_port: int = 7070  # TS_GRPC_PORT
+    ts_grpc_management_port: int = 7071  # TS_GRPC_MANAGEMENT_PORT
+    ts_worker_port: int = 9000  # TS_WORKER_PORT: the first worker's socket port
+    ts_workdir: Path = Path(".")  # TS_WORKDIR: key_file.json, logs and temporary files go here
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # MAX_UPLOAD_BYTES: the whole stack's upload limit
+
+    @cached_property
+    def declared_file(self) -> Path:
+        return self.models_file or self.model_store / DECLARED_FILE_NAME
+
+    @cached_property
+    def status_file(self) -> Path:
+        """This replica's report."""
+        return self.replica_status_file or self.replica_status_dir / f"{self.replica_id}.json"
