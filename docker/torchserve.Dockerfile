@@ -1,4 +1,8 @@
-# TorchServe 0.12 with our handler and the training pipeline (the compose `training` profile runs it).
+# TorchServe 0.12 with our handler, the operator's tools (ops/: the reconciler, the one way to start
+# TorchServe, the declared-state tool), the gateway and the training pipeline. One image, several roles by
+# command: `python -m ops.torchserve` (the default), `python -m ops.reconciler` and the gateway are the
+# serving pod's containers in Kubernetes; `serving-unit` runs all three as compose's scalable serving
+# unit; `python -m ops.models` and the training profile run as one-off compose services.
 # PYTHON_IMAGE: any Debian bookworm image with Python 3.11 (the test here passes a local stand-in).
 # torch and torchvision come from TORCH_INDEX_URL, by default PyTorch's CPU index (PyPI's x86_64 wheels are
 # the CUDA build, several GB). With TORCH_INDEX_URL empty they come only from a folder of wheels the
@@ -16,7 +20,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends openjdk-17-jre-headless curl tini \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 1000 model-server \
-    && install -d -o 1000 -g 1000 /home/model-server/model-store /home/model-server/keys
+    && install -d -o 1000 -g 1000 /home/model-server/model-store /home/model-server/ts \
+        /home/model-server/unit /home/model-server/status
 COPY requirements/torch.txt /tmp/requirements/
 # torch first, in its own layer (several GB: only requirements/torch.txt invalidates it); then everything
 # else from PyPI, torch's own dependencies included, with torch already satisfied.
@@ -28,24 +33,30 @@ RUN --mount=type=bind,from=wheels,target=/wheels \
 COPY requirements/ /tmp/requirements/
 RUN --mount=type=bind,from=wheels,target=/wheels \
     /opt/venv/bin/pip install --no-cache-dir --find-links /wheels -c /tmp/requirements/constraints.txt \
-        -r /tmp/requirements/serving.txt -r /tmp/requirements/training.txt \
+        -r /tmp/requirements/serving.txt -r /tmp/requirements/training.txt -r /tmp/requirements/gateway.txt \
     && rm -rf /tmp/requirements
 
 WORKDIR /app
 COPY config.properties log4j2.xml ./
 COPY inference/ inference/
 COPY handler/ handler/
+COPY ops/ ops/
+COPY gateway/ gateway/
 COPY training/ training/
 COPY scripts/train_demo.sh scripts/
-COPY docker/torchserve-entrypoint.sh /usr/local/bin/torchserve-entrypoint
+COPY docker/serving-unit.sh /usr/local/bin/serving-unit
 
-# The handler imports the shared core (inference/) from /app; TorchServe's own logs go to the console and
-# /tmp, the handler's request lines to the console too (log4j2.xml). It writes key_file.json (its tokens)
-# to its working directory: a volume the gateway reads.
-ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app LOG_LOCATION=/tmp/torchserve/logs \
-    METRICS_LOCATION=/tmp/torchserve/logs MODEL_LOG_CONSOLE_LEVEL=info
+# The handler imports the shared core (inference/) from /app; TorchServe's own logs go to the console,
+# the handler's request lines too (log4j2.xml). TorchServe's key file stays in its own working folder;
+# the reconciler writes the gateway's key (the inference key alone) and this replica's report beside it.
+ENV PATH=/opt/venv/bin:$PATH PYTHONPATH=/app MODEL_LOG_CONSOLE_LEVEL=info \
+    MODEL_STORE=/home/model-server/model-store TS_WORKDIR=/home/model-server/ts \
+    TORCHSERVE_KEY_FILE=/home/model-server/ts/key_file.json \
+    GATEWAY_KEY_FILE=/home/model-server/unit/gateway-keys.json REPLICA_STATUS_DIR=/home/model-server/status \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 USER 1000
-WORKDIR /home/model-server/keys
-EXPOSE 8080 8081 8082
-# tini as PID 1 passes SIGTERM to TorchServe's launcher and its Java server, which as PID 1 would ignore it.
-ENTRYPOINT ["tini", "-g", "--", "torchserve-entrypoint"]
+EXPOSE 8001 8080 8081 8082
+# tini as PID 1 passes SIGTERM to every process of the group (TorchServe's launcher and its Java server,
+# which as PID 1 would ignore it).
+ENTRYPOINT ["tini", "-g", "--"]
+CMD ["python", "-m", "ops.torchserve"]

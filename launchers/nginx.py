@@ -29,7 +29,10 @@ class Nginx(LoopbackServer):
             shutil.rmtree(self.temp_root, ignore_errors=True)
 
 
-def start_nginx(workdir: Path, gateway_port: int, web_root: Path, edge: EdgeSettings | None = None) -> Nginx:
+def start_nginx(
+    workdir: Path, gateway_port: int | list[int], web_root: Path, edge: EdgeSettings | None = None
+) -> Nginx:
+    """``gateway_port``: one gateway's, or every replica's."""
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(binary).exists():
         require_binary("nginx", "apt-get install nginx")
@@ -40,7 +43,10 @@ def start_nginx(workdir: Path, gateway_port: int, web_root: Path, edge: EdgeSett
         prefix,
         worker_user=default_worker_user(),
         listen=f"127.0.0.1:{port}",
-        gateways=[f"127.0.0.1:{gateway_port}"],
+        gateways=[
+            f"127.0.0.1:{port}"
+            for port in (gateway_port if isinstance(gateway_port, list) else [gateway_port])
+        ],
         web_root=web_root,
         edge=edge,
     )

@@ -87,7 +87,7 @@ def render(
         "TEMP": str((temp_root or prefix / "tmp").resolve()),
         "LISTEN": listen,
         # one serving replica's gateway each; nginx spreads requests over them
-        "GATEWAYS": "\n".join(f"        server {address};" for address in gateways),
+        "GATEWAYS": "\n".join(f"        server {address} max_fails=0;" for address in gateways),
         "WEB_ROOT": str(web_root.resolve()),
         "MAX_BODY": str(edge.max_body_bytes),
         "MAX_UPLOAD_MB": f"{edge.max_upload_bytes / (1024 * 1024):g}",

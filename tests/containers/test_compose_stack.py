@@ -1,8 +1,10 @@
 """The compose stack built and run under podman, checked through its published ports (make test-containers).
 
 The images are built from the Dockerfiles (scripts/container_images.sh), the training profile trains
-the tiny model into the fresh model-store volume, docker-compose.yml comes up unchanged, and every
-service must pass its own healthcheck. Everything the project made is removed at the end.
+the tiny model into the fresh model-store volume and declares it, docker-compose.yml comes up unchanged
+with two serving replicas, and every container must pass its own healthcheck. The `ops` service changes
+the declared state, and both replicas follow before it returns. Everything the project made is removed
+at the end.
 """
 
 from __future__ import annotations
@@ -19,50 +21,27 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmarks.soak_faults import new_archive
 from inference.labels import LABELS
 from launchers.gateway import WRITE_BEHIND_WAIT
 from launchers.procs import free_port, wait_until
-from tests.conftest import REPO
-from tests.support.compose import LOCAL_REDIS_IMAGE, ComposeStack, podman, podman_env, require_container_tools
+from tests.support.compose import ARTIFACTS, LOCAL_REDIS_IMAGE, ComposeStack, podman, podman_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # a cold build took 4-7 minutes here
 PROJECT = "fromsoft-lens-test"
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-ARTIFACTS = REPO / "artifacts" / "containers"
-
-
-def build_images() -> None:
-    """The three images (podman's layer cache makes this quick when nothing changed)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    report = ARTIFACTS / "build.jsonl"
-    report.unlink(missing_ok=True)
-    proc = subprocess.run(
-        ["bash", "scripts/container_images.sh"],
-        cwd=REPO,
-        env={**podman_env(), "BUILD_REPORT": str(report), "BUILD_LOG_DIR": str(ARTIFACTS)},
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    (ARTIFACTS / "build.log").write_text(proc.stdout + proc.stderr)  # each base's and image's seconds
-    if proc.returncode != 0:
-        pytest.fail(
-            f"building the images failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}", pytrace=False
-        )
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[ComposeStack]:
-    require_container_tools()
-    build_images()
+def stack(images: None) -> Iterator[ComposeStack]:
     env = {
         "WEB_PORT": str(free_port()),
-        "TS_MANAGEMENT_PORT": str(free_port()),
+        "SERVING_REPLICAS": "2",
         "REDIS_IMAGE": LOCAL_REDIS_IMAGE,
         "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
         "TRAIN_ARCH": "tiny",
         "TRAIN_IMAGES": "280",
-        "TS_TOKEN_EXPIRATION_MIN": "1",  # the token keeper renews them within the test's minutes
+        "TS_TOKEN_EXPIRATION_MIN": "1",  # the reconciler renews them within the test's minutes
         "RATE_LIMIT": "100/minute",  # limits are tested on the native stack; here they get in the way
     }
     compose = ComposeStack(PROJECT, env, ARTIFACTS / "compose.log")
@@ -75,10 +54,10 @@ def stack() -> Iterator[ComposeStack]:
         (ARTIFACTS / "healthy.json").write_text(json.dumps(took, indent=1))
         yield compose
     finally:
-        for service in compose.services:  # the services' own output, for a failure's post-mortem
-            with (ARTIFACTS / f"{service}.log").open("w") as log:
+        for container in [c["Names"][0] for c in compose.containers()]:  # for a failure's post-mortem
+            with (ARTIFACTS / f"{container}.log").open("w") as log:
                 subprocess.run(
-                    ["podman", "logs", f"{PROJECT}_{service}_1"],
+                    ["podman", "logs", container],
                     env=podman_env(),
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -94,11 +73,14 @@ def web(stack: ComposeStack) -> str:
     return f"http://127.0.0.1:{stack.env['WEB_PORT']}"
 
 
-@pytest.fixture(scope="module")
-def management_key(stack: ComposeStack) -> str:
-    """The token from the ts-keys volume, read as the README tells an operator to."""
-    key_file = podman("exec", stack.container("torchserve"), "cat", "key_file.json").stdout
-    return json.loads(key_file)["management"]["key"]
+def keys_of(stack: ComposeStack, replica: str) -> dict:
+    """TorchServe's key file inside one serving replica (no volume holds it)."""
+    return json.loads(podman("exec", replica, "cat", "/home/model-server/ts/key_file.json").stdout)
+
+
+def ops(stack: ComposeStack, *args: str) -> subprocess.CompletedProcess[str]:
+    """`compose run --rm ops ARGS`, as the README tells an operator."""
+    return stack.compose("--profile", "ops", "run", "--rm", "ops", *args, timeout=300)
 
 
 def test_the_page_and_its_script_load_through_the_web_port(web):
@@ -161,22 +143,23 @@ def test_an_oversize_upload_gets_413_json(web, size, who):
     assert response.json()["error"]["code"] == "payload_too_large", who
 
 
-def test_torchserve_management_answers_on_the_host_loopback_only(stack, web, management_key):
-    port = stack.env["TS_MANAGEMENT_PORT"]
-    models = httpx.get(
-        f"http://127.0.0.1:{port}/models",
-        headers={"Authorization": f"Bearer {management_key}"},
-        timeout=10,
+def test_nothing_but_the_web_port_is_published_and_management_stays_inside_each_unit(stack, web):
+    bindings = {name: podman("port", name).stdout.split() for name in stack.replicas("serving")}
+    assert bindings == {name: [] for name in stack.replicas("serving")}
+    assert podman("port", stack.container("redis")).stdout.split() == []
+    web_port = podman("port", stack.container("web")).stdout.split()
+    assert web_port == ["8080/tcp", "->", f"0.0.0.0:{stack.env['WEB_PORT']}"]
+    # TorchServe's management API answers on the unit's loopback, with the key that stays in the unit.
+    replica = stack.replicas("serving")[0]
+    key = keys_of(stack, replica)["management"]["key"]
+    script = (
+        "import urllib.request, sys; r = urllib.request.Request('http://127.0.0.1:8081/models', "
+        f"headers={{'Authorization': 'Bearer {key}'}}); print(urllib.request.urlopen(r).read().decode())"
     )
-    assert models.status_code == 200, models.text
-    assert [m["modelName"] for m in models.json()["models"]] == ["fromsoft"]
-    assert httpx.get(f"http://127.0.0.1:{port}/models", timeout=10).status_code in (400, 401)
-    # Published on 127.0.0.1 alone, and nothing else of TorchServe's, Redis's or the gateway's is.
-    bindings = {s: podman("port", stack.container(s)).stdout.split() for s in stack.services}
-    assert bindings["torchserve"] == ["8081/tcp", "->", f"127.0.0.1:{port}"]
-    assert bindings["redis"] == bindings["gateway"] == []
-    assert bindings["web"] == ["8080/tcp", "->", f"0.0.0.0:{stack.env['WEB_PORT']}"]
-    # Not through the web port.
+    models = podman("exec", replica, "python", "-c", script)
+    assert [m["modelName"] for m in json.loads(models.stdout)["models"]] == ["fromsoft"]
+    gateway_keys = podman("exec", replica, "cat", "/home/model-server/unit/gateway-keys.json").stdout
+    assert list(json.loads(gateway_keys)) == ["inference"]
     for path in ("/models", "/models/fromsoft", "/predictions/fromsoft", "/metrics", "/ping"):
         response = httpx.get(web + path, timeout=10)
         assert response.status_code == 404, path
@@ -184,11 +167,10 @@ def test_torchserve_management_answers_on_the_host_loopback_only(stack, web, man
 
 
 def test_the_training_profile_trained_the_served_model_into_the_model_store_volume(stack, web):
-    volume = f"{PROJECT}_model-store"
-    mountpoint = Path(json.loads(podman("volume", "inspect", volume).stdout)[0]["Mountpoint"])
-    archive = mountpoint / "fromsoft.mar"
+    archive = store_of(stack) / "fromsoft.mar"
     assert archive.is_file()
     assert archive.stat().st_uid == 1000  # written by the image's unprivileged user
+    assert "fromsoft.mar" in (store_of(stack) / "models.yaml").read_text()  # and declared
     served = httpx.get(f"{web}/api/v1/models", timeout=10)
     assert served.status_code == 200, served.text
     assert served.json()["arch"] == "tiny"
@@ -203,40 +185,73 @@ def test_the_training_profile_trained_the_served_model_into_the_model_store_volu
     assert worker_status() == "READY"
 
 
-def test_redis_and_torchserve_sit_on_the_internal_network(stack):
-    """Redis has no route out of the stack; TorchServe's second network only carries its published port."""
+def test_redis_sits_on_the_internal_network(stack):
+    """Redis has no route out of the stack; the serving units reach it there and web on the frontend."""
     networks = {
         s: sorted(json.loads(podman("inspect", stack.container(s)).stdout)[0]["NetworkSettings"]["Networks"])
         for s in stack.services
     }
     assert networks == {
         "redis": [f"{PROJECT}_backend"],
-        "torchserve": [f"{PROJECT}_backend", f"{PROJECT}_management"],
-        "token-keeper": [f"{PROJECT}_backend"],
-        "gateway": [f"{PROJECT}_backend", f"{PROJECT}_frontend"],
+        "serving": [f"{PROJECT}_backend", f"{PROJECT}_frontend"],
         "web": [f"{PROJECT}_frontend"],
     }
     assert json.loads(podman("network", "inspect", f"{PROJECT}_backend").stdout)[0]["internal"] is True
 
 
-def keeper_log(stack: ComposeStack) -> str:
-    logs = podman("logs", stack.container("token-keeper"))
-    return logs.stdout + logs.stderr
+def test_the_reconcilers_renew_the_keys_and_the_gateways_follow(stack, web, screenshots: Path):
+    """TorchServe's keys live one minute here: each replica's reconciler renews its own, and
+    classifications go on through both."""
+    replicas = stack.replicas("serving")
+    before = {name: keys_of(stack, name) for name in replicas}
+
+    def renewed(name: str) -> bool:
+        logs = podman("logs", name)
+        return "renewed TorchServe's inference key" in logs.stdout + logs.stderr
+
+    wait_until(lambda: all(map(renewed, replicas)), 120, "a renewal in every replica")
+    for name in replicas:
+        assert keys_of(stack, name)["inference"]["key"] != before[name]["inference"]["key"]
+    assert before[replicas[0]]["inference"]["key"] != before[replicas[1]]["inference"]["key"]
+    for shot in sorted(screenshots.rglob("*.png"))[:4]:  # not sent before: the models answer, new keys
+        response = httpx.post(
+            f"{web}/api/v1/classify", files={"file": (shot.name, shot.read_bytes(), "image/png")}, timeout=60
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["cached"] is False
+    assert all(stack.health(name) == "healthy" for name in replicas)
 
 
-def test_the_token_keeper_renews_the_keys_and_the_gateway_follows(stack, web, screenshots: Path):
-    """TorchServe's keys live one minute here: the keeper renews them and classifications go on."""
-    keys_before = json.loads(podman("exec", stack.container("torchserve"), "cat", "key_file.json").stdout)
-    deadline = time.monotonic() + 120
-    while "renewed TorchServe's inference key" not in keeper_log(stack):
-        assert time.monotonic() < deadline, "the token keeper renewed nothing in two minutes"
-        time.sleep(2)
-    keys_after = json.loads(podman("exec", stack.container("torchserve"), "cat", "key_file.json").stdout)
-    assert keys_after["inference"]["key"] != keys_before["inference"]["key"]
-    shot = sorted(screenshots.rglob("*.png"))[0]  # not sent before: the model answers, with the new key
-    response = httpx.post(
-        f"{web}/api/v1/classify", files={"file": (shot.name, shot.read_bytes(), "image/png")}, timeout=60
-    )
-    assert response.status_code == 200, response.text
-    assert response.json()["cached"] is False
-    assert stack.health("token-keeper") == "healthy"
+def test_the_ops_service_switches_the_default_on_every_replica_before_it_returns(stack, web, frames_for_test):
+    store = store_of(stack)
+    new_archive(store, store / "fromsoft.mar", "2.0")
+    (store / "fromsoft-2.0.mar").chmod(0o644)
+    switched = ops(stack, "add", "fromsoft-2.0.mar", "--default", "--timeout", "240")
+    assert "every running replica serves revision" in switched.stdout
+    shown = json.loads(ops(stack, "show", "--json").stdout)
+    assert len(shown["replicas"]) == 2
+    assert all(r["converged"] and r["serving"]["fromsoft"]["default"] == "2.0" for r in shown["replicas"])
+    for image in frames_for_test:  # spread over both replicas by nginx
+        response = httpx.post(
+            f"{web}/api/v1/classify", files={"file": ("f.jpg", image, "image/jpeg")}, timeout=60
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["model"]["version"] == "2.0"
+
+
+def store_of(stack: ComposeStack) -> Path:
+    """The model-store volume, as the host sees it."""
+    volume = f"{PROJECT}_model-store"
+    return Path(json.loads(podman("volume", "inspect", volume).stdout)[0]["Mountpoint"])
+
+
+@pytest.fixture
+def frames_for_test() -> list[bytes]:
+    """Images never sent before (noise frames)."""
+    out = []
+    for seed in range(6):
+        pixels = np.random.default_rng(100 + seed).integers(0, 256, (360, 640, 3), dtype=np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, "JPEG")
+        out.append(buffer.getvalue())
+    return out

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "artifacts" / "containers"  # build and run logs, kept for a failure's post-mortem
 CONTAINERS_CONF = REPO / "docker" / "podman" / "containers.conf"
 # The stand-in for redis:7.4-alpine that scripts/container_images.sh builds (Docker Hub is out of reach).
 LOCAL_REDIS_IMAGE = "localhost/fromsoft-lens-base/redis:7-bookworm"
@@ -47,7 +48,7 @@ class ComposeStack:
     project: str
     env: dict[str, str]
     log_path: Path
-    services: tuple[str, ...] = ("redis", "torchserve", "token-keeper", "gateway", "web")
+    services: tuple[str, ...] = ("redis", "serving", "web")
     compose_bin: str = field(default_factory=lambda: str(Path(sys.executable).with_name("podman-compose")))
 
     def compose(
@@ -68,14 +69,18 @@ class ComposeStack:
         return proc
 
     def container(self, service: str) -> str:
-        """The name of the service's one container."""
-        names = [
+        """The name of the service's one container (its first replica's, for a scaled service)."""
+        return self.replicas(service)[0]
+
+    def replicas(self, service: str) -> list[str]:
+        """The names of the service's containers, in order."""
+        names = sorted(
             c["Names"][0]
             for c in self.containers()
             if c["Labels"].get("com.docker.compose.service") == service
-        ]
-        assert len(names) == 1, f"{service}: containers {names}"
-        return names[0]
+        )
+        assert names, f"{service}: no container"
+        return names
 
     def containers(self) -> list[dict]:
         out = podman("ps", "-a", "--filter", f"label={PROJECT_LABEL}={self.project}", "--format", "json")
@@ -91,10 +96,9 @@ class ComposeStack:
         }
         return {kind: names for kind, names in found.items() if names}
 
-    def health(self, service: str) -> str:
-        """Run the service's own healthcheck once: podman 4.3 schedules healthchecks with systemd timers,
+    def health(self, name: str) -> str:
+        """Run a container's own healthcheck once: podman 4.3 schedules healthchecks with systemd timers,
         which a machine without systemd never fires, so the test runs them itself."""
-        name = self.container(service)
         state = json.loads(podman("inspect", name).stdout)[0]["State"]
         if state["Status"] != "running":
             return state["Status"]
@@ -102,18 +106,19 @@ class ComposeStack:
         return "healthy" if result.returncode == 0 else (result.stdout + result.stderr).strip() or "unhealthy"
 
     def wait_healthy(self, timeout: float) -> dict[str, float]:
-        """Wait for every service, in the order of their depends_on, to pass its healthcheck; returns the
-        seconds each took from the call."""
+        """Wait for every container of every service, in the order of their depends_on, to pass its
+        healthcheck; returns the seconds each took from the call."""
         started = time.monotonic()
         took: dict[str, float] = {}
         for service in self.services:
-            while (status := self.health(service)) != "healthy":
-                if time.monotonic() - started > timeout:
-                    logs = podman("logs", "--tail", "40", self.container(service), check=False)
-                    what = f"{service} not healthy after {timeout:.0f} s: {status}"
-                    pytest.fail(f"{what}\n{logs.stdout}{logs.stderr}", pytrace=False)
-                time.sleep(2)
-            took[service] = time.monotonic() - started
+            for name in self.replicas(service):
+                while (status := self.health(name)) != "healthy":
+                    if time.monotonic() - started > timeout:
+                        logs = podman("logs", "--tail", "40", name, check=False)
+                        what = f"{name} not healthy after {timeout:.0f} s: {status}"
+                        pytest.fail(f"{what}\n{logs.stdout}{logs.stderr}", pytrace=False)
+                    time.sleep(2)
+                took[name] = time.monotonic() - started
         return took
 
     def down(self) -> None:
