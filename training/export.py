@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from model_archiver.model_archiver_error import ModelArchiverError
+from model_archiver.model_packaging_utils import ModelExportUtils
 
 from inference.labels import DISPLAY_NAMES, LABELS, index_to_name
 from inference.preprocessing import eval_transform
@@ -54,12 +56,27 @@ def batch_delay(text: str) -> int:
     return delay
 
 
+def model_name(text: str) -> str:
+    """A name torch-model-archiver accepts (its own rule: a letter or digit, then letters, digits, '_',
+    '-' and '.'): the archive is written as ``<name>.mar`` in the model store, so a name with a slash or
+    a leading dot could otherwise place it outside the store or hide it."""
+    try:
+        ModelExportUtils.check_model_name_regex_or_exit(text)
+    except ModelArchiverError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a model or archive name is a letter or digit followed by letters, digits, "
+            "'_', '-' and '.' (torch-model-archiver's rule); no slashes"
+        ) from None
+    return text
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="run directory with checkpoints/best.pt")
     parser.add_argument("--model-store", type=Path, default=REPO / "model_store", help="default model_store/")
-    parser.add_argument("--name", default="fromsoft", help="model name (default fromsoft)")
+    parser.add_argument("--name", type=model_name, default="fromsoft", help="model name (default fromsoft)")
     parser.add_argument(
         "--archive-name",
+        type=model_name,
         help="file name in the store without .mar (default: the model name; use another to add a version)",
     )
     parser.add_argument("--version", default="1.0", help="model version (default 1.0)")

@@ -1,9 +1,11 @@
-"""export refuses a batch delay TorchServe would misread."""
+"""export refuses a batch delay TorchServe would misread, and a name that would put the archive outside
+the model store."""
 
 import argparse
 
 import pytest
 
+from training.__main__ import main as training_cli
 from training.export import add_arguments
 
 
@@ -21,3 +23,24 @@ def test_a_zero_batch_delay_is_refused_with_the_reason(capsys):
     with pytest.raises(SystemExit):
         parse("--max-batch-delay", "0")
     assert "waits its default 100 ms" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--name", "--archive-name"])
+@pytest.mark.parametrize("name", ["../../x", "sub/fromsoft", "/tmp/fromsoft", ".hidden", "-x", "a b", ""])
+def test_a_name_outside_torch_model_archivers_rule_is_refused_with_the_rule(flag, name, capsys):
+    with pytest.raises(SystemExit):
+        parse(f"{flag}={name}")
+    assert "torch-model-archiver's rule" in capsys.readouterr().err
+
+
+def test_names_the_archiver_accepts_are_kept():
+    args = parse("--name", "fromsoft", "--archive-name", "fromsoft-2.0_b")
+    assert (args.name, args.archive_name) == ("fromsoft", "fromsoft-2.0_b")
+
+
+def test_a_name_from_a_config_file_is_checked_too(tmp_path, capsys):
+    config = tmp_path / "export.yaml"
+    config.write_text("archive_name: ../../outside\n")
+    with pytest.raises(SystemExit):
+        training_cli(["export", str(tmp_path), "--config", str(config)])
+    assert "torch-model-archiver's rule" in capsys.readouterr().err
