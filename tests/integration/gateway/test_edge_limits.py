@@ -1,6 +1,6 @@
-"""nginx at the edge against what one client can do to it, on loopback and bounded: slow uploads filling
-the folder bodies spill to, and the answers nginx makes itself, each in the one error shape with the
-security headers.
+"""nginx at the edge against what one client can do to it, on loopback and bounded: a flood of stalled
+half-sent headers (slowloris), slow uploads filling the folder bodies spill to, and the answers nginx
+makes itself, each in the one error shape with the security headers.
 
 nginx alone, from the project's template, in front of a port nobody listens on: none of this reaches
 the gateway (a request that gets through is answered 503 gateway_unavailable).
@@ -11,18 +11,24 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import resource
+import selectors
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from launchers.nginx import Nginx, start_nginx
 from launchers.procs import free_port, wait_until
 from nginx.render import EdgeSettings, default_worker_user
 
+FLOOD = 1100  # more connections than the old single worker had (1024)
+CUT_OFF = 15  # seconds by which every stalled connection must be gone (client_header_timeout is 10 s)
 SECURITY_HEADERS = (
     "X-Request-ID",
     "X-Content-Type-Options",
@@ -82,6 +88,108 @@ def assert_error_answer(headers: dict[str, list[str]], body: bytes, code: str) -
     assert error["code"] == code
     assert error["message"]
     assert error["request_id"] == headers["x-request-id"][0]
+
+
+@contextmanager
+def stalled_headers(address: str, port: int, count: int) -> Iterator[list[socket.socket]]:
+    """``count`` connections from ``address`` that each send part of a request header, then nothing."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < count + 200:
+        assert hard >= count + 200, f"the test needs {count + 200} open files; the hard limit is {hard}"
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count + 200, hard))
+    with ExitStack() as stack:
+        sockets = []
+        for _ in range(count):
+            sock = stack.enter_context(connect_from(address, port))
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: fromsoft\r\nX-Slow: ")
+            sockets.append(sock)
+        yield sockets
+
+
+def closed_by_the_server(sockets: list[socket.socket], deadline: float) -> tuple[int, int]:
+    """How many of ``sockets`` the server closed before ``deadline`` (monotonic), and how many of those
+    it reset rather than closed politely."""
+    selector = selectors.DefaultSelector()
+    for sock in sockets:
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ)
+    closed = reset = 0
+    while closed < len(sockets) and time.monotonic() < deadline:
+        for key, _ in selector.select(timeout=max(0.0, min(0.5, deadline - time.monotonic()))):
+            selector.unregister(key.fileobj)
+            closed += 1
+            try:
+                key.fileobj.recv(1)  # type: ignore[union-attr]
+            except ConnectionResetError:
+                reset += 1
+    selector.close()
+    return closed, reset
+
+
+def test_a_slowloris_flood_from_one_address_leaves_the_site_to_others_and_is_cut_off(edge):
+    with stalled_headers("127.0.0.5", edge.port, FLOOD) as flood:
+        opened = time.monotonic()
+        with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.6"), timeout=2) as other:
+            for _ in range(5):  # another visitor is still served, at once
+                assert other.get(f"{edge.url}/").status_code == 200
+        # The flooding address holds its connections for the header timeout, not a minute: every one is
+        # reset (reset_timedout_connection), freeing its socket and buffers at once.
+        closed, reset = closed_by_the_server(flood, opened + CUT_OFF)
+        assert (closed, reset) == (FLOOD, FLOOD)
+    assert "worker_connections are not enough" not in (edge.prefix / "error.log").read_text()
+
+
+def test_one_address_has_at_most_edge_limit_conn_requests_in_progress(web_root, tmp_path):
+    limit = 4
+    edge = start_nginx(tmp_path, free_port(), web_root, EdgeSettings(limit_conn=limit))
+    upload = b"POST /api/v1/classify HTTP/1.1\r\nHost: fromsoft\r\nContent-Type: image/png\r\n"
+    upload += b"Content-Length: 1048576\r\n\r\n" + b"\x89PNG\r\n\x1a\n"  # then the body stalls
+    try:
+        with ExitStack() as stack:
+            uploads = [stack.enter_context(connect_from("127.0.0.7", edge.port, 1)) for _ in range(limit + 3)]
+            answered = []
+            for sock in uploads:
+                sock.sendall(upload)
+                time.sleep(0.05)  # in order: the first ``limit`` are in progress when the others arrive
+            for sock in uploads:
+                try:
+                    answered.append(sock.recv(4096).split(b"\r\n", 1)[0])
+                except TimeoutError:
+                    answered.append(b"still sending its body")
+            assert answered == [b"still sending its body"] * limit + [b"HTTP/1.1 429 Too Many Requests"] * 3
+            status, _, _ = exchange(
+                edge.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "127.0.0.8"
+            )
+            assert status == 200  # another address is not affected
+    finally:
+        edge.stop()
+
+
+def test_an_ipv6_client_is_limited_by_its_64_and_an_ipv4_one_by_its_address(web_root, tmp_path):
+    """Behind a trusted proxy (127.0.0.1 here) the client is the one X-Forwarded-For names."""
+    settings = EdgeSettings(trusted_proxies=("127.0.0.1/32",), limit_rate=1, limit_burst=1)
+    edge = start_nginx(tmp_path, free_port(), web_root, settings)
+
+    def status(client: str) -> int:
+        request = f"GET /api/v1/models HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: {client}\r\n"
+        return exchange(edge.port, f"{request}Connection: close\r\n\r\n".encode())[0]
+
+    try:
+        # Two requests at once per client (rate 1 and burst 1); beyond them, a 429.
+        assert [status(c) for c in ("2001:db8:1:2::a", "2001:db8:1:2::b", "2001:db8:1:2:ffff::1")] == [
+            503,
+            503,
+            429,
+        ]
+        assert status("2001:db8:1:3::a") == 503  # the next /64 is another client
+        assert [status(c) for c in ("203.0.113.1", "203.0.113.1", "203.0.113.1", "203.0.113.2")] == [
+            503,
+            503,
+            429,
+            503,
+        ]
+    finally:
+        edge.stop()
 
 
 NGINX_ANSWERS = [

@@ -1,6 +1,6 @@
 """The rendered nginx configuration, read as text: the security headers reach every location that adds
-a header of its own, and nginx's own error bodies are JSON in the one error shape.
-tests/integration/gateway/test_edge_limits.py runs it for real."""
+a header of its own, nginx's own error bodies are JSON in the one error shape, and the worker count is
+checked before nginx sees it. tests/integration/gateway/test_edge_limits.py runs it for real."""
 
 from __future__ import annotations
 
@@ -68,3 +68,15 @@ def test_each_of_nginxs_own_errors_answers_json_in_the_one_error_shape(error):
 def test_the_upload_limit_is_named_in_the_413s_message():
     body = locations(rendered(EdgeSettings(max_upload_bytes=3 * 1024 * 1024)))["= /_edge_error/too_large"]
     assert "larger than 3 MB" in body
+
+
+@pytest.mark.parametrize(("value", "rendered_as"), [("auto", "auto"), ("2", "2"), (" 4 ", "4")])
+def test_edge_workers_is_auto_or_a_count(value, rendered_as):
+    edge = EdgeSettings.from_env({"EDGE_WORKERS": value})
+    assert f"worker_processes {rendered_as};" in rendered(edge)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", ""])
+def test_any_other_edge_workers_is_refused_before_nginx_starts(value):
+    with pytest.raises(ValueError, match="EDGE_WORKERS"):
+        EdgeSettings.from_env({"EDGE_WORKERS": value})
