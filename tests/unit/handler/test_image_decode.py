@@ -77,7 +77,7 @@ def test_a_half_transparent_png_reduced_first_stays_close_to_compositing_the_who
 
 
 @pytest.mark.parametrize("size", [(640, 360), (3840, 2160)])
-def test_16_bit_grey_is_scaled_down_by_its_depth_whether_or_not_it_is_reduced(size):
+def test_16_bit_grey_is_scaled_down_by_its_depth_whether_or_not_it_is_reduced(size: tuple[int, int]):
     """A dark 16-bit frame stays dark: its values are read as 16-bit even once widened to reduce it."""
     decoded = decode_image(uniform_png(*size, "I;16", (200 * 257).to_bytes(2, "big")), TARGET)
     assert decoded.getextrema() == ((200, 200),) * 3
