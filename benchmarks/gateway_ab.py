@@ -18,7 +18,7 @@ from typing import Any
 
 from benchmarks.common import machine, serving_parser, summary, write_json
 from benchmarks.gateway_latency import KeepAlive, direct_client
-from benchmarks.images import run_data, synthetic_frames
+from benchmarks.images import run_frames
 from launchers import REPO
 from launchers.gateway import gateway_env, start_gateway
 from launchers.procs import LoopbackServer
@@ -40,7 +40,7 @@ def main() -> None:
     parser = serving_parser(__doc__.split("\n")[0], "gateway_ab.json", rounds=10)
     parser.add_argument("--ref", action="append", default=[], help="a commit to compare (repeatable)")
     args = parser.parse_args()
-    images = synthetic_frames(run_data(args.run), args.images)
+    images = run_frames(args.run, args.images)
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import machine, serving_parser, summary, write_json
-from benchmarks.images import run_data, synthetic_frames
+from benchmarks.images import run_frames
 from launchers import REPO
 from launchers.gateway import gateway_env, start_gateway
 from launchers.procs import LoopbackServer, ManagedProcess, free_port, port_open, wait_until
@@ -68,7 +68,7 @@ def start_forwarder(workdir: Path, torchserve: TorchServe) -> LoopbackServer:
 
 def main() -> None:
     args = serving_parser(__doc__.split("\n")[0], "gateway.json", rounds=5).parse_args()
-    images = synthetic_frames(run_data(args.run), args.images)
+    images = run_frames(args.run, args.images)
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.common import machine, summary, write_json
-from benchmarks.images import run_data, screenshot_groups, synthetic_frames
+from benchmarks.images import run_frames, screenshot_groups
 from inference.labels import index_to_name
 from launchers.torchserve import start_torchserve
 
@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("artifacts/bench/handler_vs_stock.json"))
     args = parser.parse_args()
 
-    synthetic = synthetic_frames(run_data(args.run), args.synthetic)
+    synthetic = run_frames(args.run, args.synthetic)
     groups = {"synthetic 640x360": synthetic, **screenshot_groups()}
     groups = {name: images for name, images in groups.items() if images}
     with tempfile.TemporaryDirectory() as tmp:

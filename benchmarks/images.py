@@ -11,11 +11,21 @@ REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO.parent / "shared" / "screenshots"
 
 
-def run_data(run_dir: Path) -> Path:
-    """The data a run was prepared from: ``RUN/data`` (make train-demo), else prepare's own record of it."""
-    if (run_dir / "data").is_dir():
-        return run_dir / "data"
-    return Path(json.loads((run_dir / "prepare_report.json").read_text())["data_root"])
+def run_frames(run_dir: Path, count: int) -> list[bytes]:
+    """Up to ``count`` synthetic frames from the data ``run_dir`` was prepared from: ``RUN/data`` (make
+    train-demo), else the folder prepare recorded. Every benchmark sends them, so a clone without them
+    stops here with what is missing, instead of dividing by an empty image set later."""
+    data_root = run_dir / "data"
+    report = run_dir / "prepare_report.json"
+    if not data_root.is_dir() and report.is_file():
+        data_root = Path(json.loads(report.read_text())["data_root"])
+    frames = synthetic_frames(data_root, count)
+    if not frames:
+        raise SystemExit(
+            f"no frames to send: {data_root / 'FromSoftwareImages'} holds no .jpg frames (the data "
+            f"{run_dir} was prepared from; `make train-demo` synthesizes them into {run_dir / 'data'})"
+        )
+    return frames
 
 
 def synthetic_frames(data_root: Path, count: int) -> list[bytes]:

@@ -39,7 +39,7 @@ import yaml
 from benchmarks import forms, inference_alone, peers, stages, torchserve_sweep
 from benchmarks.common import machine, replace_section, summary, write_json
 from benchmarks.handler_vs_stock import stock_archive
-from benchmarks.images import REPO, distinct, distinct_uploads, run_data, screenshot_groups, synthetic_frames
+from benchmarks.images import REPO, distinct, distinct_uploads, run_frames, screenshot_groups
 from benchmarks.memory import PeakMemory
 from handler.settings import ServingSettings
 from launchers.gateway import gateway_env, start_gateway
@@ -174,8 +174,8 @@ def parse_args() -> argparse.Namespace:
 
 def image_set(run: Path) -> tuple[list[bytes], str]:
     """The images measured, and a caption that says what they are."""
-    synthetic = synthetic_frames(run_data(run), 12)
-    real = screenshot_groups()
+    real = screenshot_groups()  # notes it when ../shared/screenshots is absent: they are optional
+    synthetic = run_frames(run, 12)  # exits with what is missing: every part of the bench sends them
     large = real["real 1080p"][:6] + real["real 4K"][:6]
     caption = f"{len(synthetic)} synthetic 640x360 frames"
     if large:
@@ -363,7 +363,7 @@ def main() -> None:
     images, caption = image_set(args.run)
     pool = [images[i % len(images)] for i in range(args.requests)]
     results, targets = measure_modes(args, images, pool)
-    frames = synthetic_frames(run_data(args.run), 24)
+    frames = run_frames(args.run, 24)
     beside = measure_against_peers(args, frames)
     form_results = forms.measure_forms(args.run)
     targets.update(peer_targets(beside, form_results, args))

@@ -19,7 +19,7 @@ import httpx
 import uvloop
 
 from benchmarks.common import machine, serving_parser, summary, write_json
-from benchmarks.images import run_data, synthetic_frames
+from benchmarks.images import run_frames
 from gateway.http_pool import HttpPool
 from launchers.torchserve import TorchServe, start_torchserve
 
@@ -66,7 +66,7 @@ async def compare(torchserve: TorchServe, images: list[bytes], rounds: int) -> d
 
 def main() -> None:
     args = serving_parser(__doc__.split("\n")[0], "upstream_clients.json", rounds=3).parse_args()
-    images = synthetic_frames(run_data(args.run), args.images)
+    images = run_frames(args.run, args.images)
     with tempfile.TemporaryDirectory() as tmp:
         torchserve = start_torchserve(args.model_store.resolve(), Path(tmp) / "ts")
         try:

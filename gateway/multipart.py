@@ -8,6 +8,7 @@ and send it on, that is a second copy and a disk round trip per upload.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from python_multipart.exceptions import FormParserError
@@ -15,6 +16,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from gateway.errors import ApiError
 
+logger = logging.getLogger(__name__)
 MAX_PARTS = 8  # a form with the image and a few small fields at most
 
 
@@ -75,8 +77,9 @@ async def file_field(chunks: AsyncIterator[bytes], content_type: str, field: str
         async for chunk in chunks:
             parser.write(chunk)
         parser.finalize()
-    except FormParserError as exc:
-        raise ApiError(400, "invalid_multipart", f"the multipart body is malformed: {exc}") from None
+    except FormParserError as exc:  # its words go to the log under the request's ID, not to the client
+        logger.info("malformed multipart body: %s: %s", type(exc).__name__, exc)
+        raise ApiError(400, "invalid_multipart", "the multipart body is malformed") from None
     if found.data is None:
         raise ApiError(422, "missing_file", f"send the image as the multipart field {field!r}")
     return found.data

@@ -27,10 +27,10 @@ REQUEST_ID = {
 }
 UPLOAD_ERRORS = {
     400: ("empty or corrupt image, or malformed multipart", {}),
-    413: ("over MAX_UPLOAD_BYTES, or over 40 megapixels", {}),
+    413: ("over MAX_UPLOAD_BYTES, or more pixels than MAX_IMAGE_PIXELS (twice a 4K frame)", {}),
     415: ("not a JPEG, PNG or WebP image, judged by its bytes", {}),
     422: ("no multipart field 'file', or a bad top_k", {}),
-    429: ("rate limited", RETRY_AFTER),
+    429: ("rate limited (a large image costs a unit per PIXELS_PER_UNIT pixels, started)", RETRY_AFTER),
     502: ("the model server's answer had the wrong shape", {}),
     503: ("the model server is starting, down or busy, or this worker is at MAX_IN_FLIGHT", RETRY_AFTER),
     504: ("the model server did not answer in time", {}),

@@ -120,9 +120,11 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
             if len(images) > 1
             else map(self._prepare, images.values())
         )
+        details: dict[int, str | None] = {}  # a refused image's decoder error: for the log only
         for index, outcome in zip(images, outcomes, strict=True):
             if isinstance(outcome, ImageRejectedError):
                 results[index] = self._reject(index, outcome)
+                details[index] = outcome.detail
             else:
                 prepared[wanted[index]].append((index, *outcome))
         if prepared["classify"]:
@@ -134,15 +136,22 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
         handler_ms = round((time.perf_counter() - started) * 1000, 2)
         context.metrics.add_time("HandlerTime", handler_ms, None, "ms")
         for index in images:
-            self._log(context, index, wanted[index], results[index], handler_ms, len(data))
+            detail = details.get(index)
+            self._log(context, index, wanted[index], results[index], handler_ms, len(data), detail)
         return [json.dumps(result) for result in results]
 
     @staticmethod
     def _log(
-        context: Any, index: int, kind: str, result: dict[str, Any], handler_ms: float, batch: int
+        context: Any,
+        index: int,
+        kind: str,
+        result: dict[str, Any],
+        handler_ms: float,
+        batch: int,
+        detail: str | None = None,
     ) -> None:
         """Request ``index``'s line: its ID (the header in whatever case it was sent), what it asked for,
-        its error code if refused, and the batch's size and time."""
+        its error code and the decoder's own words if refused, and the batch's size and time."""
         headers = context.get_all_request_header(index) or {}
         request_id = next((str(v)[:128] for k, v in headers.items() if k.lower() == "x-request-id"), None)
         error = result.get("error", {}).get("code")
@@ -150,6 +159,7 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
             "request_id": request_id,
             "kind": kind,
             "error": error,
+            "detail": detail,
             "batch": batch,
             "handler_ms": handler_ms,
         }

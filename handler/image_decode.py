@@ -19,9 +19,13 @@ from inference.preprocessing import cover_size
 
 @dataclass(frozen=True)
 class ImageRejectedError(Exception):
+    """``message`` is fixed text the client may read; ``detail`` (a library's own words on what it met)
+    goes to the log under the request's ID only."""
+
     status: int
     code: str
     message: str
+    detail: str | None = None
 
     def body(self) -> dict[str, dict[str, str]]:
         return {"error": {"code": self.code, "message": self.message}}
@@ -41,14 +45,33 @@ def payload_bytes(entry: object) -> bytes | bytearray:
     raise ImageRejectedError(415, "unsupported_media_type", "send the image bytes with an image Content-Type")
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """Any mode screenshots come in -> 8-bit RGB (alpha on black, 16-bit scaled down, CMYK converted)."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        wide = np.asarray(img, dtype=np.uint32)
-        scale = 257 if img.mode.startswith("I;16") or wide.max() > 255 else 1
-        img = Image.fromarray((wide // scale).clip(0, 255).astype(np.uint8), "L")
+def _reducible(img: Image.Image) -> Image.Image:
+    """``img`` in a mode Pillow can box-filter: a palette looked up to the colours it stands for, 16-bit
+    grey widened to 32-bit, bilevel to 8-bit grey (each one pass in C); any other mode as it is."""
     if img.mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        return img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("I;16", "I;16B", "I;16L"):
+        return img.convert("I")
+    return img.convert("L") if img.mode == "1" else img
+
+
+def _reduced(img: Image.Image, target: tuple[int, int]) -> Image.Image:
+    """Shrunk by the largest whole factor that still covers ``target``, before any conversion to RGB.
+    PNG and WebP have no draft mode: a large one is decoded whole, and the conversions that follow
+    (alpha, 16-bit, palette) would otherwise read every pixel of it again, several bytes each."""
+    height, width = cover_size(img.size, target)
+    factor = min(img.width // width, img.height // height)
+    return _reducible(img).reduce(factor) if factor >= 2 else img
+
+
+def _to_rgb(img: Image.Image, sixteen_bit: bool) -> Image.Image:
+    """Any mode screenshots come in -> 8-bit RGB (alpha on black, 16-bit scaled down, CMYK converted).
+    ``sixteen_bit``: the decoded frame was 16-bit grey, whatever its values (now mode I)."""
+    img = _reducible(img)
+    if img.mode == "I":
+        wide = np.asarray(img, dtype=np.uint32)
+        scale = 257 if sixteen_bit or wide.max() > 255 else 1
+        img = Image.fromarray((wide // scale).clip(0, 255).astype(np.uint8), "L")
     if img.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
         rgba = img if img.mode == "RGBA" else img.convert("RGBA")
         if rgba.getchannel("A").getextrema()[0] == 255:  # fully opaque, as screenshots nearly always are
@@ -68,8 +91,9 @@ def decode_image(
     """Validate and decode one upload to RGB, as small as it can be while still covering ``target``.
 
     JPEGs decode in draft mode (the DCT scales by 1/2, 1/4 or 1/8 for free), which makes 4K
-    screenshots several times cheaper, and large PNGs are reduced by a whole factor; the result still
-    covers the model's input size.
+    screenshots several times cheaper; PNG and WebP, decoded whole, are reduced by a whole factor before
+    any mode conversion. The result still covers the model's input size. For an 8-bit RGB image the order
+    changes nothing: it needs no conversion.
     """
     if not data:
         raise ImageRejectedError(400, "empty_payload", "the request carried no image")
@@ -94,17 +118,15 @@ def decode_image(
                 img.draft("RGB", (wanted_w, wanted_h))
             img.load()
             ImageOps.exif_transpose(img, in_place=True)  # a copy otherwise, even when nothing turns
-            rgb = _to_rgb(img)
-            # What draft mode does for JPEG, a box filter does for large PNGs: shrink by a whole factor
-            # while still covering the target, so the resize that follows has far fewer pixels to read.
-            height, width = cover_size(rgb.size, target)
-            factor = min(rgb.width // width, rgb.height // height)
-            return rgb.reduce(factor) if reduce and factor >= 2 else rgb
+            sixteen_bit = img.mode.startswith("I;16")
+            return _to_rgb(_reduced(img, target) if reduce else img, sixteen_bit)
     except ImageRejectedError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejectedError(413, "image_too_large", str(exc)) from None
+        raise ImageRejectedError(
+            413, "image_too_large", f"the image has more than {max_pixels} pixels", str(exc)
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageRejectedError(
-            400, "invalid_image", f"the {fmt} image is truncated or corrupt ({exc})"
+            400, "invalid_image", f"the {fmt} image is truncated or corrupt", f"{type(exc).__name__}: {exc}"
         ) from None

@@ -19,7 +19,7 @@ from PIL import Image
 
 # Bump when the eval transform below or the handler's decoding (handler.image_decode) changes the
 # tensor a given upload becomes.
-REVISION = "1"
+REVISION = "2"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 IMAGENET_STD = (0.229, 0.224, 0.225)

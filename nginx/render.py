@@ -20,14 +20,106 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
+SNIPPETS = Path(__file__).resolve().parent  # security_headers.conf, included by the configuration
+ERRORS_PREFIX = "/_edge_error/"  # the internal locations of nginx's own error answers
 TEMP_DIRS = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
 MULTIPART_OVERHEAD = 64 * 1024  # multipart headers and boundaries around the image
 DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
 
+@dataclass(frozen=True)
+class EdgeError:
+    """An answer nginx makes itself (``error_page``): the statuses it stands for, the status it sends,
+    its error code and message (``{max_upload_mb}`` filled in), and Retry-After when it is worth
+    retrying. The gateway's own errors pass through untouched (``proxy_intercept_errors off``)."""
+
+    location: str  # under ERRORS_PREFIX
+    statuses: tuple[int, ...]
+    status: int
+    code: str
+    message: str
+    retry_after: int | None = None
+
+
+EDGE_ERRORS = (
+    EdgeError("bad_request", (400,), 400, "bad_request", "the request is malformed"),
+    # 403: a folder of the front end without an index: nothing there to tell apart from a missing path.
+    EdgeError("not_found", (403, 404), 404, "not_found", "no such path"),
+    EdgeError("method_not_allowed", (405,), 405, "method_not_allowed", "that method is not allowed here"),
+    EdgeError("too_large", (413,), 413, "payload_too_large", "the image is larger than {max_upload_mb} MB"),
+    EdgeError("uri_too_long", (414,), 414, "uri_too_long", "the URL is too long"),
+    EdgeError(
+        "rate_limited",
+        (429,),
+        429,
+        "rate_limited",
+        "too many requests from this address at once; try again in a moment",
+        retry_after=1,
+    ),
+    EdgeError("header_too_large", (494,), 431, "header_too_large", "the request headers are too large"),
+    # nginx's own 500 is nearly always a resource it ran out of: above all, the folder request bodies
+    # spill to is full (a size-capped tmpfs, docs/security.md). Worth retrying shortly, never a bare 500.
+    EdgeError(
+        "overloaded",
+        (500,),
+        503,
+        "overloaded",
+        "the server is too busy to take this request; try again shortly",
+        retry_after=5,
+    ),
+    EdgeError("not_implemented", (501,), 501, "not_implemented", "that transfer encoding is not supported"),
+    EdgeError(
+        "unavailable",
+        (502, 503, 504),
+        503,
+        "gateway_unavailable",
+        "the service is starting or down; try again shortly",
+        retry_after=5,
+    ),
+    EdgeError(
+        "http_version_not_supported", (505,), 505, "http_version_not_supported", "use HTTP/1.1 or HTTP/1.0"
+    ),
+)
+
+
+def error_pages(max_upload_mb: str) -> str:
+    """The ``error_page`` lines and the internal locations that answer them, for the server block. URIs,
+    not named locations: nginx cannot redirect a request whose request line it could not parse (a 400,
+    414 or 505) to a named location, and would answer a bare 500 instead."""
+    lines = []
+    for error in EDGE_ERRORS:
+        statuses = " ".join(map(str, error.statuses))
+        message = error.message.format(max_upload_mb=max_upload_mb)
+        body = (
+            f'{{"error":{{"code":"{error.code}","message":"{message}","request_id":"$fromsoft_request_id"}}}}'
+        )
+        lines += [
+            f"        error_page {statuses} ={error.status} {ERRORS_PREFIX}{error.location};",
+            f"        location = {ERRORS_PREFIX}{error.location} {{",
+            "            internal;",
+            "            default_type application/json;",
+        ]
+        if error.retry_after is not None:
+            # A location with an add_header of its own inherits none of the server's: hence the include.
+            lines += [
+                f"            include {SNIPPETS}/security_headers.conf;",
+                f"            add_header Retry-After {error.retry_after} always;",
+            ]
+        lines += [f"            return {error.status} '{body}';", "        }"]
+    return "\n".join(lines)
+
+
 def _cidrs(value: str) -> tuple[str, ...]:
     """Comma-separated addresses or networks, checked (nginx would refuse a bad one only at start)."""
     return tuple(str(ipaddress.ip_network(p.strip(), strict=False)) for p in value.split(",") if p.strip())
+
+
+def _workers(value: str) -> str:
+    """EDGE_WORKERS: "auto" or a whole number of at least 1 (nginx would refuse others only at start)."""
+    value = value.strip()
+    if value != "auto" and not (value.isdigit() and int(value) >= 1):
+        raise ValueError(f"EDGE_WORKERS must be 'auto' or a whole number of at least 1, not {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -42,7 +134,11 @@ class EdgeSettings:
     # upload queue (every dropped file at once) never meets it; a flood does.
     limit_rate: int = 20  # EDGE_LIMIT_RATE: requests per second to /api/
     limit_burst: int = 100  # EDGE_LIMIT_BURST: requests above the rate served at once before 429s
-    limit_conn: int = 32  # EDGE_LIMIT_CONN: open /api/ requests at a time
+    limit_conn: int = 32  # EDGE_LIMIT_CONN: requests in progress at a time, anywhere on the site
+    # EDGE_WORKERS: nginx worker processes. "auto" is one per core nginx sees, which in a container is
+    # every core of the host, not its CPU limit: set it to the limit there (an idle worker with its 4096
+    # connections' structures took 5.7 MB here, 4.3 MB with 1024).
+    workers: str = "auto"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> EdgeSettings:
@@ -54,6 +150,7 @@ class EdgeSettings:
             limit_rate=int(env.get("EDGE_LIMIT_RATE", defaults.limit_rate)),
             limit_burst=int(env.get("EDGE_LIMIT_BURST", defaults.limit_burst)),
             limit_conn=int(env.get("EDGE_LIMIT_CONN", defaults.limit_conn)),
+            workers=_workers(env.get("EDGE_WORKERS", defaults.workers)),
         )
 
     @property
@@ -81,8 +178,12 @@ def render(
     if real_ip:
         real_ip += "    real_ip_header X-Forwarded-For;\n    real_ip_recursive on;\n"
     id_proxies = "".join(f"        {cidr} 1;\n" for cidr in edge.trusted_proxies)
+    max_upload_mb = f"{edge.max_upload_bytes / (1024 * 1024):g}"
     values = {
         "USER": f"user {worker_user};" if worker_user else "",
+        "WORKERS": edge.workers,
+        "SNIPPETS": str(SNIPPETS),
+        "ERROR_PAGES": error_pages(max_upload_mb),
         "PREFIX": str(prefix.resolve()),
         "TEMP": str((temp_root or prefix / "tmp").resolve()),
         "LISTEN": listen,
@@ -90,7 +191,6 @@ def render(
         "GATEWAYS": "\n".join(f"        server {address} max_fails=0;" for address in gateways),
         "WEB_ROOT": str(web_root.resolve()),
         "MAX_BODY": str(edge.max_body_bytes),
-        "MAX_UPLOAD_MB": f"{edge.max_upload_bytes / (1024 * 1024):g}",
         "REAL_IP": real_ip.rstrip("\n"),
         "ID_PROXIES": id_proxies.rstrip("\n"),
         "LIMIT_RATE": str(edge.limit_rate),

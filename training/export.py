@@ -29,6 +29,7 @@ from inference.labels import DISPLAY_NAMES, LABELS, index_to_name
 from inference.preprocessing import eval_transform
 from inference.runtime import FORMS, OnnxRunner, Runner, TorchRunner, load_torchscript
 from ops import declared
+from ops.names import checked_name
 from ops.settings import DECLARED_FILE_NAME
 from training.checkpoint import checkpoint_preprocessing, load_for_inference
 from training.data import Row, open_rgb, read_manifest
@@ -56,15 +57,26 @@ def batch_delay(text: str) -> int:
     return delay
 
 
+def model_name(text: str) -> str:
+    """A name torch-model-archiver accepts (ops.names): the archive is written as ``<name>.mar`` in the
+    model store, so a name with a slash or a leading dot could otherwise place it outside the store or
+    hide it; the version names the archive in the declared state and in URLs alike."""
+    try:
+        return checked_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="run directory with checkpoints/best.pt")
     parser.add_argument("--model-store", type=Path, default=REPO / "model_store", help="default model_store/")
-    parser.add_argument("--name", default="fromsoft", help="model name (default fromsoft)")
+    parser.add_argument("--name", type=model_name, default="fromsoft", help="model name (default fromsoft)")
     parser.add_argument(
         "--archive-name",
+        type=model_name,
         help="file name in the store without .mar (default: the model name; use another to add a version)",
     )
-    parser.add_argument("--version", default="1.0", help="model version (default 1.0)")
+    parser.add_argument("--version", type=model_name, default="1.0", help="model version (default 1.0)")
     parser.add_argument(
         "--form",
         default="auto",

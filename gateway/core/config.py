@@ -10,7 +10,12 @@ from typing import Annotated
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from inference.formats import DEFAULT_MAX_UPLOAD_BYTES, MULTIPART_OVERHEAD
+from inference.formats import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    DEFAULT_PIXELS_PER_UNIT,
+    MULTIPART_OVERHEAD,
+)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -45,6 +50,8 @@ class Settings(BaseSettings):
         ipaddress.ip_network("::1/128"),
     ]
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # the whole stack's one upload limit (README)
+    max_image_pixels: int = DEFAULT_MAX_PIXELS  # width x height, read from the header: the handler's too
+    pixels_per_unit: int = DEFAULT_PIXELS_PER_UNIT  # an upload costs a rate-limit unit per this many, started
     # Requests under /api/ at once per worker; beyond it a 503 at once. Each may hold an upload in memory:
     # the cap bounds the worker's memory (BENCHMARKS.md, memory) instead of a queue that grows with load.
     max_in_flight: int = 12

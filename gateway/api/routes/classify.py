@@ -1,7 +1,10 @@
 """POST /api/v1/classify and /api/v1/explain: HTTP in, a plain service call, HTTP out.
 
 The rate limiter decides on the client's address first; the upload is read only once the request is
-admitted, so a client over its limit costs one Redis round trip and never a buffered upload.
+admitted, so a client over its limit costs one Redis round trip and never a buffered upload. An image
+of more than ``PIXELS_PER_UNIT`` pixels (a 4K frame) then pays the rest of its price, one unit per
+``PIXELS_PER_UNIT`` started: PNG and WebP have no draft mode, so the worker decodes every pixel, and a
+changed byte makes any image a cache miss. That second round trip is only for such images.
 
 Plain Starlette routes, not FastAPI path operations: they take nothing from FastAPI's dependency and
 parameter machinery but the request, and that machinery cost about 0.25 ms of every upload on our
@@ -18,24 +21,36 @@ from starlette.routing import Route
 
 from gateway import services
 from gateway.api.deps import admit, services_of
+from gateway.ratelimit import Decision
 from gateway.request_context import current
 from gateway.responses import JsonResponse
-from gateway.validation import parse_top_k, read_upload
+from gateway.services import Services
+from gateway.validation import Upload, parse_top_k, read_upload
 
 
 async def classify(request: Request) -> JsonResponse:
     deps = services_of(request)
     decision = await admit(request, deps)
     top_k = parse_top_k(request.query_params.get("top_k"))
-    upload = await read_upload(request, deps.settings.max_upload_bytes, deps.settings.max_body_bytes)
+    upload, decision = await _priced_upload(request, deps, decision)
     return _answer(await services.classify(deps, upload, top_k), decision.headers())
 
 
 async def explain(request: Request) -> JsonResponse:
     deps = services_of(request)
     decision = await admit(request, deps, cost=deps.settings.explain_cost)  # a backward pass costs more
-    upload = await read_upload(request, deps.settings.max_upload_bytes, deps.settings.max_body_bytes)
+    upload, decision = await _priced_upload(request, deps, decision)
     return _answer(await services.explain(deps, upload), decision.headers())
+
+
+async def _priced_upload(request: Request, deps: Services, admitted: Decision) -> tuple[Upload, Decision]:
+    """The upload, and the limiter's decision once its pixels beyond the first unit are paid for."""
+    settings = deps.settings
+    upload = await read_upload(
+        request, settings.max_upload_bytes, settings.max_body_bytes, settings.max_image_pixels
+    )
+    extra = upload.units(settings.pixels_per_unit) - 1
+    return upload, (await admit(request, deps, cost=extra) if extra else admitted)
 
 
 def _answer(body: dict[str, Any], headers: dict[str, str]) -> JsonResponse:

@@ -11,6 +11,7 @@ from launchers.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
 from launchers.nginx import start_nginx
 from launchers.procs import free_port, wait_until
 from launchers.redis import RedisServer
+from tests.support.images import uniform_png
 
 
 def classify(base: str, image: bytes, top_k: int = 3, **kwargs) -> httpx.Response:
@@ -59,6 +60,32 @@ def test_a_real_screenshot_is_classified(edge, screenshots):
         f"{edge.url}/api/v1/classify", files={"file": (path.name, path.read_bytes(), "image/png")}, timeout=60
     )
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("size", "mode", "pixel", "status", "code"),
+    [
+        ((6000, 6000), "I;16", (30000).to_bytes(2, "big"), 413, "image_too_large"),
+        ((6000, 6000), "RGBA", bytes([200, 30, 30, 128]), 413, "image_too_large"),
+        ((7680, 2160), "I;16", (30000).to_bytes(2, "big"), 200, None),
+        ((7680, 2160), "RGBA", bytes([200, 30, 30, 128]), 200, None),
+    ],
+    ids=["6000x6000-16-bit", "6000x6000-half-transparent", "twice-4K-16-bit", "twice-4K-half-transparent"],
+)
+def test_a_small_png_of_many_pixels_is_answered_within_a_second(edge, size, mode, pixel, status, code):
+    """Refused from its header by the gateway over twice 4K; up to it, reduced by the worker before its
+    conversion. About 100 KB each: a cache miss costs what its pixels cost, not what its bytes do."""
+    image = uniform_png(*size, mode, pixel)
+    started = time.perf_counter()
+    response = httpx.post(
+        f"{edge.url}/api/v1/classify", content=image, headers={"Content-Type": "image/png"}, timeout=60
+    )
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.0
+    if code is None:
+        assert response.status_code == status, response.text
+    else:
+        assert_error(response, status, code)
 
 
 def test_a_new_default_version_is_not_answered_from_the_old_cache(edge, torchserve, frames):

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import re
+import time
 import zlib
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from inference.archive_digest import digest_of_folder
 from inference.formats import DEFAULT_MAX_UPLOAD_BYTES
 from inference.labels import LABELS, UNKNOWN_LABEL
 from inference.preprocessing import eval_transform
+from tests.support.images import uniform_png
 from tests.unit.handler.conftest import MockContext, make_model_dir, run
 from training.synthesize import render_clip
 
@@ -270,6 +272,44 @@ def test_each_request_of_a_batch_is_logged_under_its_own_id_and_never_with_its_t
     ]
     assert all(line["batch"] == 4 and line["handler_ms"] > 0 for line in lines)
     assert "s3cretKey" not in caplog.text
+
+
+def test_a_refused_image_gets_fixed_words_and_its_decoders_go_to_the_log_under_its_id(handler, caplog):
+    truncated = encode(frame(), "PNG")[:-200]
+    context = MockContext(handler.model_dir, "model.onnx", [{"X-Request-ID": "gateway-id-0003"}])
+    with caplog.at_level(logging.INFO, logger="handler.fromsoft_handler"):
+        out = handler.handle([{"body": truncated}], context)
+    assert json.loads(out[0])["error"] == {
+        "code": "invalid_image",
+        "message": "the PNG image is truncated or corrupt",
+    }
+    line = next(json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith("{"))
+    assert line["request_id"] == "gateway-id-0003"
+    assert line["error"] == "invalid_image"
+    assert line["detail"] == "OSError: image file is truncated"  # Pillow's own words, logged only
+
+
+@pytest.mark.parametrize(
+    ("size", "mode", "pixel", "status"),
+    [
+        ((6000, 6000), "I;16", (30000).to_bytes(2, "big"), 413),
+        ((6000, 6000), "RGBA", bytes([200, 30, 30, 128]), 413),
+        ((7680, 2160), "I;16", (30000).to_bytes(2, "big"), None),
+        ((7680, 2160), "RGBA", bytes([200, 30, 30, 128]), None),
+    ],
+)
+def test_a_small_upload_of_many_pixels_is_answered_within_a_second(handler, size, mode, pixel, status):
+    """Refused from its header over twice 4K, reduced before its conversion up to it."""
+    data = uniform_png(*size, mode, pixel)
+    assert len(data) < 200_000
+    started = time.perf_counter()
+    results, context = run(handler, [data])
+    assert time.perf_counter() - started < 1.0
+    if status is None:
+        assert context.statuses == {}
+        assert_answer(results[0])
+    else:
+        assert_error(results, context, 0, status, "image_too_large")
 
 
 @pytest.mark.parametrize(("form", "tolerance"), [("eager", 1e-4), ("torchscript", 1e-4), ("onnx-int8", 0.05)])

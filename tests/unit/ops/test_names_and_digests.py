@@ -26,6 +26,23 @@ def test_anything_else_is_refused(name):
         checked_name(name)
 
 
+@pytest.mark.parametrize("name", ["fromsoft", "v1_2.3", "A-b.c", "../x", ".x", "-x", "a b", "a/b", "ü", ""])
+def test_the_rule_is_torch_model_archivers(name):
+    from model_archiver.model_packaging_utils import ModelArchiverError, ModelExportUtils
+
+    try:
+        ModelExportUtils.check_model_name_regex_or_exit(name)
+        archiver = True
+    except ModelArchiverError:
+        archiver = False
+    try:
+        checked_name(name)
+        ours = True
+    except ValueError:
+        ours = False
+    assert ours is archiver
+
+
 def test_archives_are_mar_file_names_only():
     assert checked_archive("fromsoft-2.0.mar") == "fromsoft-2.0.mar"
     for bad in ("fromsoft", "../fromsoft.mar", "http://x/y.mar", "/etc/x.mar"):

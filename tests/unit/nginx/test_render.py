@@ -1,0 +1,82 @@
+"""The rendered nginx configuration, read as text: the security headers reach every location that adds
+a header of its own, nginx's own error bodies are JSON in the one error shape, and the worker count is
+checked before nginx sees it. tests/integration/gateway/test_edge_limits.py runs it for real."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from nginx.render import EDGE_ERRORS, SNIPPETS, EdgeSettings, render
+
+README_HEADERS = {
+    "X-Request-ID",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+    "Permissions-Policy",
+    "Content-Security-Policy",
+}
+
+
+def rendered(edge: EdgeSettings | None = None) -> str:
+    return render("127.0.0.1:8000", "127.0.0.1:8001", Path("/srv/web"), Path("/srv/nginx"), edge=edge)
+
+
+def locations(text: str) -> dict[str, str]:
+    """Each location block's body by its match: from its line to the first line that is only a brace
+    (the JSON bodies hold braces of their own; the blocks nest none)."""
+    blocks = re.finditer(r"location ([^{\n]+)\{\n(.*?)\n\s*\}\n", text, re.DOTALL)
+    return {m[1].strip(): m[2] for m in blocks}
+
+
+def test_the_snippet_holds_every_header_the_readme_promises():
+    snippet = (SNIPPETS / "security_headers.conf").read_text()
+    names = set(re.findall(r"^add_header (\S+) .* always;$", snippet, re.MULTILINE))
+    assert names == README_HEADERS
+
+
+def test_the_server_and_every_location_adding_a_header_of_its_own_include_the_snippet():
+    text = rendered()
+    include = f"include {SNIPPETS}/security_headers.conf;"
+    server = text[text.index("server {") :]
+    assert include in server.split("location", 1)[0]
+    adding = {
+        name: body for name, body in locations(text).items() if re.search(r"^\s*add_header ", body, re.M)
+    }
+    assert adding  # 429 and 503 add Retry-After
+    for name, body in adding.items():
+        assert include in body, name
+
+
+@pytest.mark.parametrize("error", EDGE_ERRORS, ids=[e.code for e in EDGE_ERRORS])
+def test_each_of_nginxs_own_errors_answers_json_in_the_one_error_shape(error):
+    body = locations(rendered())[f"= /_edge_error/{error.location}"]
+    returned = re.search(rf"return {error.status} '(.*)';", body)
+    assert returned is not None
+    answer = json.loads(returned[1].replace("$fromsoft_request_id", "0123456789abcdef"))
+    assert answer == {
+        "error": {"code": error.code, "message": answer["error"]["message"], "request_id": "0123456789abcdef"}
+    }
+    assert "internal;" in body  # never reachable by its URI from outside
+    assert ("add_header Retry-After" in body) == (error.retry_after is not None)
+
+
+def test_the_upload_limit_is_named_in_the_413s_message():
+    body = locations(rendered(EdgeSettings(max_upload_bytes=3 * 1024 * 1024)))["= /_edge_error/too_large"]
+    assert "larger than 3 MB" in body
+
+
+@pytest.mark.parametrize(("value", "rendered_as"), [("auto", "auto"), ("2", "2"), (" 4 ", "4")])
+def test_edge_workers_is_auto_or_a_count(value, rendered_as):
+    edge = EdgeSettings.from_env({"EDGE_WORKERS": value})
+    assert f"worker_processes {rendered_as};" in rendered(edge)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", ""])
+def test_any_other_edge_workers_is_refused_before_nginx_starts(value):
+    with pytest.raises(ValueError, match="EDGE_WORKERS"):
+        EdgeSettings.from_env({"EDGE_WORKERS": value})
