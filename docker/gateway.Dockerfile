@@ -1,6 +1,6 @@
 # The gateway: FastAPI under uvicorn; no torch in this image.
 # PYTHON_IMAGE: any Debian bookworm image with Python 3.11 (the test here passes a local stand-in).
-ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
+ARG PYTHON_IMAGE=docker.io/library/python:3.11.7-slim-bookworm
 FROM ${PYTHON_IMAGE}
 
 COPY requirements/gateway.txt requirements/constraints.txt /tmp/requirements/

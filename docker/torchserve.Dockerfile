@@ -7,7 +7,7 @@
 # torch and torchvision come from TORCH_INDEX_URL, by default PyTorch's CPU index (PyPI's x86_64 wheels are
 # the CUDA build, several GB). With TORCH_INDEX_URL empty they come only from a folder of wheels the
 # build is given, read-only: --build-context wheels=DIR --build-arg TORCH_INDEX_URL=
-ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
+ARG PYTHON_IMAGE=docker.io/library/python:3.11.7-slim-bookworm
 
 # Empty unless the build is given a folder under this name.
 FROM scratch AS wheels

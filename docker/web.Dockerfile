@@ -3,8 +3,8 @@
 # the EDGE_LIMIT_* settings are read from the container's environment, and runs nginx as an
 # unprivileged user on port 8080. Its nginx is Debian's, the one the native stack and its tests run.
 # NODE_IMAGE / PYTHON_IMAGE: the bases (the test here passes local stand-ins).
-ARG NODE_IMAGE=node:20.20-bookworm-slim
-ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
+ARG NODE_IMAGE=docker.io/library/node:20.20-bookworm-slim
+ARG PYTHON_IMAGE=docker.io/library/python:3.11.7-slim-bookworm
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /frontend

@@ -73,18 +73,25 @@ def checked(shape: type[Shape], answer: Any) -> Shape:
 
 
 # -- what the gateway answers its clients -------------------------------------------------------------
-class Classification(BaseModel):
+class ClassificationBody(BaseModel):
+    """A classification as the cache holds it."""
+
     label: str = Field(description='a game\'s label, or "unknown" under the calibrated threshold')
     name: str = Field(description='the game\'s name, or "Not recognised"')
     confidence: float = Field(ge=0, le=1)
     top_k: list[Ranked]
     model: ModelRef
     sha256: str = Field(description="the image's SHA-256, hex")
+
+
+class Classification(ClassificationBody):
     cached: bool
     timings_ms: dict[str, float]
 
 
-class Explanation(BaseModel):
+class ExplanationBody(BaseModel):
+    """An explanation as the cache holds it."""
+
     label: str
     name: str
     rows: int
@@ -92,6 +99,9 @@ class Explanation(BaseModel):
     heatmap: list[list[float]] = Field(description="rows x cols values in [0, 1]: where the model looked")
     model: ModelRef
     sha256: str
+
+
+class Explanation(ExplanationBody):
     cached: bool
 
 

@@ -12,9 +12,11 @@ import logging
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from gateway.answers import ClassificationBody, ExplanationBody
 from gateway.breaker import CircuitBreaker
 from gateway.metrics import CACHE
 
@@ -37,6 +39,21 @@ def cache_key(
     """``image``: the upload's SHA-256; ``archive``: the model archive's content digest; ``asked``: the
     classification's top_k, or ``EXPLANATION``."""
     return f"fromsoft:answer:v2:{model}:{version}:{archive}:{preprocessing}:{asked}:{image}"
+
+
+def answers_its_key(key: str, entry: Any) -> bool:
+    """Whether ``entry`` is an answer of the right shape for ``key``: its kind and top_k, and the image,
+    model, version and archive the key names. Whoever can write to Redis could otherwise change every
+    visitor's answer for an image, or break it (an entry of another shape was a 500 for everyone)."""
+    *_, model, version, archive, _, asked, image = key.split(":")
+    shape = ExplanationBody if asked == EXPLANATION else ClassificationBody
+    try:
+        body = shape.model_validate(entry)
+    except ValidationError:
+        return False
+    named = (body.sha256, body.model.name, body.model.version, body.model.digest)
+    kind = isinstance(body, ExplanationBody) or len(body.top_k) == int(asked)
+    return kind and named == (image, model, version, archive)
 
 
 class AnswerCache:
@@ -68,12 +85,19 @@ class AnswerCache:
             self._failed("get", exc)
             return None
         self.breaker.success()
+        if not raw:
+            CACHE.labels("miss").inc()
+            return None
         try:
-            answer = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:  # not ours, or cut short: ask the model again
+            answer = orjson.loads(raw)
+        except orjson.JSONDecodeError:
             answer = None
-        CACHE.labels("hit" if answer is not None else "miss").inc()
-        return answer
+        if not answers_its_key(key, answer):  # not ours, cut short or forged: ask the model again
+            logger.warning("a cached entry does not answer its key; ignored: %s", key)
+            CACHE.labels("rejected").inc()
+            return None
+        CACHE.labels("hit").inc()
+        return dict(answer)
 
     async def put(self, key: str, value: dict[str, Any]) -> None:
         if self.breaker.is_open:

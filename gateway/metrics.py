@@ -42,7 +42,8 @@ UPSTREAM_LATENCY = Histogram(
 )
 CACHE = Counter(
     "gateway_cache_lookups_total",
-    "Answer-cache lookups by result: hit, miss, error (Redis failed), skipped (breaker open)",
+    "Answer-cache lookups by result: hit, miss, rejected (an entry that does not answer its key), error "
+    "(Redis failed), skipped (breaker open)",
     ["result"],
 )
 RATE_LIMITED = Counter("gateway_rate_limited_total", "Requests refused by the rate limiter (429)")

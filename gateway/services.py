@@ -32,8 +32,9 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
+        redis_address = settings.redis_address()
         redis = Redis.from_url(
-            settings.redis_url,
+            redis_address,
             socket_timeout=settings.redis_timeout,
             socket_connect_timeout=settings.redis_timeout,
             retry_on_timeout=False,
@@ -44,7 +45,7 @@ class Services:
         )
         limiter = RateLimiter(
             settings.rate_limit,
-            settings.redis_url,
+            redis_address,
             settings.redis_timeout,
             report=settings.rate_limit_headers,
         )

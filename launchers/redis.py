@@ -34,22 +34,14 @@ class RedisServer:
     def start(self) -> RedisServer:
         binary = require_binary("redis-server", "apt-get install redis-server")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        argv = [
-            binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(self.workdir),
-        ]
-        if self.password:
-            argv += ["--requirepass", self.password]
-        self.proc = ManagedProcess(argv, self.workdir / f"redis-{self.port}.log")
+        # A configuration file, as the native stack writes it: a password never goes on a command line.
+        config = self.workdir / f"redis-{self.port}.conf"
+        lines = [f"port {self.port}", "bind 127.0.0.1", 'save ""', "appendonly no", f'dir "{self.workdir}"']
+        config.write_text(
+            "\n".join([*lines, *([f"requirepass {self.password}"] if self.password else [])]) + "\n"
+        )
+        config.chmod(0o600)
+        self.proc = ManagedProcess([binary, str(config)], self.workdir / f"redis-{self.port}.log")
         wait_until(self.responds, 20, "redis-server", self.proc)
         return self
 

@@ -122,14 +122,14 @@ EOF
 build() { # name, then podman build arguments
   local name=$1 started=$SECONDS elapsed size
   shift
-  podman build --network host --pull=never --layers -t "fromsoft-lens/$name:$VERSION" \
+  podman build --network host --pull=never --layers -t "ghcr.io/fromsoft-lens/$name:$VERSION" \
     -f "docker/$name.Dockerfile" "$@" . >"${BUILD_LOG_DIR:-/tmp}/fromsoft-build-$name.log" 2>&1 \
     || { tail -40 "${BUILD_LOG_DIR:-/tmp}/fromsoft-build-$name.log" >&2; die "building $name failed"; }
   elapsed=$((SECONDS - started))
-  size=$(podman image inspect --format '{{.Size}}' "fromsoft-lens/$name:$VERSION")
-  say "fromsoft-lens/$name:$VERSION: ${elapsed} s, $((size / 1000000)) MB"
+  size=$(podman image inspect --format '{{.Size}}' "ghcr.io/fromsoft-lens/$name:$VERSION")
+  say "ghcr.io/fromsoft-lens/$name:$VERSION: ${elapsed} s, $((size / 1000000)) MB"
   if [ -n "${BUILD_REPORT:-}" ]; then
-    printf '{"image": "fromsoft-lens/%s:%s", "seconds": %d, "bytes": %d}\n' \
+    printf '{"image": "ghcr.io/fromsoft-lens/%s:%s", "seconds": %d, "bytes": %d}\n' \
       "$name" "$VERSION" "$elapsed" "$size" >>"$BUILD_REPORT"
   fi
 }

@@ -11,6 +11,7 @@ PYTHON=${PYTHON:-python3.11}
 declare -A need=(
   [java]=openjdk-17-jre-headless
   [redis-server]=redis-server
+  [logrotate]=logrotate  # the native stack's logs (scripts/stack.sh)
   [nginx]=nginx
   [chromium]=chromium
   # make test's monitoring checks: promtool (the rules and their tests) and a real Prometheus scraping

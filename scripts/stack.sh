@@ -5,8 +5,8 @@
 #   scripts/stack.sh up      start in the background (make up)
 #   scripts/stack.sh down    stop everything it started (make down)
 #   scripts/stack.sh status  what is running
-#   scripts/stack.sh restart NAME   one component again: nginx, redis, or torchserve-N, reconciler-N,
-#                                   gateway-N of replica N (1, 2, ...)
+#   scripts/stack.sh restart NAME   one component again: nginx, redis, logrotate, or torchserve-N,
+#                                   reconciler-N, gateway-N of replica N (1, 2, ...)
 # Every process runs in its own session and is stopped by process group, so nothing is left behind.
 # State (configs, PIDs, logs, each replica's keys and report) lives under $VAR_DIR (default var/,
 # git-ignored). Replica 1 listens on the ports below; further replicas on free ones, kept in their folder.
@@ -33,10 +33,13 @@ MODEL_NAME=${MODEL_NAME:-fromsoft}
 WEB_ROOT=$(realpath -m "${WEB_ROOT:-frontend/dist}")
 RATE_LIMIT=${RATE_LIMIT:-10/minute;3/second}
 READY_TIMEOUT=${READY_TIMEOUT:-240}
+LOG_MAX_SIZE=${LOG_MAX_SIZE:-50M}
+LOG_ROTATE_SECONDS=${LOG_ROTATE_SECONDS:-300}
 PY=${PY:-$ROOT/.venv/bin/python}
 RUN=$VAR_DIR/run
 LOGS=$VAR_DIR/log
 STATUS=$VAR_DIR/status
+REDIS_PASSWORD_FILE=$VAR_DIR/redis/password
 UNIT=(torchserve reconciler gateway)  # one serving unit, in the order it starts
 export MODEL_STORE MODELS_FILE REPLICA_STATUS_DIR=$STATUS
 
@@ -48,7 +51,7 @@ die() { echo "stack: error: $*" >&2; exit 1; }
 components() { # every component of the running (or the configured) stack, in the order they stop
   local n count=$SERVING_REPLICAS
   [ -f "$RUN/replicas" ] && count=$(cat "$RUN/replicas")
-  echo nginx
+  echo nginx logrotate
   for ((n = 1; n <= count; n++)); do echo "gateway-$n reconciler-$n torchserve-$n"; done
   echo redis
 }
@@ -147,10 +150,26 @@ in_unit() { # replica command... : the command with the replica's settings (ops.
 
 # --- One function per component: `up` starts them in order, `restart NAME` one of them again -----------
 start_redis() {
-  say "starting redis on 127.0.0.1:$REDIS_PORT"
+  say "starting redis on 127.0.0.1:$REDIS_PORT (password in $REDIS_PASSWORD_FILE)"
   mkdir -p "$VAR_DIR/redis"
-  start redis "$LOGS/redis.log" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$VAR_DIR/redis"
+  # A password of its own, kept across restarts, and the configuration that holds it: neither is ever on
+  # a command line, where every user's `ps` would show it.
+  (
+    umask 077
+    [ -s "$REDIS_PASSWORD_FILE" ] || head -c 24 /dev/urandom | base64 >"$REDIS_PASSWORD_FILE"
+    printf '%s\n' "port $REDIS_PORT" "bind 127.0.0.1" 'save ""' "appendonly no" "dir \"$VAR_DIR/redis\"" \
+      "requirepass $(cat "$REDIS_PASSWORD_FILE")" >"$VAR_DIR/redis/redis.conf"
+  )
+  start redis "$LOGS/redis.log" redis-server "$VAR_DIR/redis/redis.conf"
+}
+
+start_logrotate() {
+  say "rotating the stack's logs over $LOG_MAX_SIZE (checked every ${LOG_ROTATE_SECONDS}s, 5 kept)"
+  # TorchServe rolls its own (log4j2.xml); these are the processes' outputs and nginx's logs.
+  printf '%s\n' "\"$LOGS/*.log\" \"$VAR_DIR/nginx/*.log\" {" "  size $LOG_MAX_SIZE" "  rotate 5" "  compress" \
+    "  missingok" "  notifempty" "  copytruncate" "}" >"$VAR_DIR/logrotate.conf"
+  start logrotate "$LOGS/logrotate.log" bash -c "while true; do logrotate -s '$RUN/logrotate.state' \
+    '$VAR_DIR/logrotate.conf'; sleep $LOG_ROTATE_SECONDS; done"
 }
 
 start_torchserve() {
@@ -175,7 +194,8 @@ start_gateway() {
   rm -rf "$dir/prometheus"  # last run's counts; python -m gateway creates it afresh
   TORCHSERVE_INFERENCE_URL="http://127.0.0.1:$(port_of "$n" TS_INFERENCE_PORT)" \
     TORCHSERVE_KEY_FILE="$dir/unit/gateway-keys.json" REPLICA_STATUS_FILE="$STATUS/$n.json" \
-    MODEL_NAME="$MODEL_NAME" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" RATE_LIMIT="$RATE_LIMIT" \
+    MODEL_NAME="$MODEL_NAME" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" REDIS_PASSWORD_FILE="$REDIS_PASSWORD_FILE" \
+    RATE_LIMIT="$RATE_LIMIT" \
     PROMETHEUS_MULTIPROC_DIR="$dir/prometheus" \
     start "gateway-$n" "$LOGS/gateway-$n.log" "$PY" -m gateway --host 127.0.0.1 --port "$port" \
     --workers "$GATEWAY_WORKERS"
@@ -197,7 +217,7 @@ start_nginx() {
 
 start_component() { # NAME or NAME-N
   case "$1" in
-    nginx | redis) "start_$1" ;;
+    nginx | redis | logrotate) "start_$1" ;;
     torchserve-* | reconciler-* | gateway-*) "start_${1%-*}" "${1##*-}" ;;
   esac
 }
@@ -241,6 +261,7 @@ up() {
     for part in "${UNIT[@]}"; do "start_$part" "$n"; done
   done
   start_nginx
+  start_logrotate
 
   say "waiting for $SERVING_REPLICAS replica(s) to converge to the declared state (up to ${READY_TIMEOUT}s)"
   local waited=0

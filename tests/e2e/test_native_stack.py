@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import subprocess
 import time
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from launchers.gateway import WRITE_BEHIND_WAIT
-from launchers.procs import port_open
+from launchers.procs import port_open, wait_until
 from launchers.stack import PORTS, NativeStack, stack
 
 
@@ -31,6 +33,8 @@ def test_up_classify_cache_and_down_leaves_nothing_behind(
         model_store,
         RATE_LIMIT="100/minute",
         MAX_UPLOAD_BYTES=str(8 * 1024 * 1024),  # one setting for nginx, gateway, TorchServe, handler
+        LOG_MAX_SIZE="1k",  # rotated at once, checked every second
+        LOG_ROTATE_SECONDS="1",
     )
     up = stack("up", native.env)
     try:
@@ -65,15 +69,40 @@ def test_up_classify_cache_and_down_leaves_nothing_behind(
         refused = httpx.post(f"{web}/api/v1/classify", content=too_big, headers={"Content-Type": "image/png"})
         assert refused.status_code == 413
         assert refused.json()["error"]["code"] == "payload_too_large"
+
+        # Redis answers only with the stack's password, which is on no command line.
+        port = native.env["REDIS_PORT"]
+        assert b"NOAUTH" in redis_cli(port, "ping")
+        password = (tmp_path / "var" / "redis" / "password").read_text().strip()
+        assert redis_cli(port, "ping", password=password) == b"PONG\n"
+        assert not [line for line in command_lines() if password in line]
+        # Logs rotate: the gateway's and nginx's outputs, compressed, while they keep writing.
+        wait_until(lambda: bool(list((tmp_path / "var").rglob("*.log.1.gz"))), 30, "a rotated log")
     finally:
         pids = [int(p.read_text()) for p in (tmp_path / "var" / "run").glob("*.pid")]
         down = native.down()
     assert down.returncode == 0, down.stderr
-    assert len(pids) == 5  # nginx, gateway, token keeper, TorchServe, Redis
+    assert len(pids) == 6  # nginx, log rotation, Redis, and a replica's TorchServe, reconciler, gateway
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists(), f"process {pid} survived make down"
     for name in PORTS:
         assert not port_open(int(native.env[name])), f"{name} {native.env[name]} still open"
+
+
+def redis_cli(port: str, *args: str, password: str | None = None) -> bytes:
+    """redis-cli with the password in its environment (REDISCLI_AUTH), not on its command line."""
+    env = {"PATH": "/usr/bin:/bin", **({"REDISCLI_AUTH": password} if password else {})}
+    return subprocess.run(["redis-cli", "-p", port, *args], env=env, capture_output=True, check=True).stdout
+
+
+def command_lines() -> list[str]:
+    """Every process's command line, as `ps` shows them to every user."""
+    lines = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):  # ended meanwhile
+                lines.append((proc / "cmdline").read_bytes().decode(errors="replace"))
+    return lines
 
 
 def test_a_port_in_use_is_named(model_store: Path, tmp_path: Path):

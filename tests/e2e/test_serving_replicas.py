@@ -78,7 +78,7 @@ def test_a_default_switch_under_load_reaches_both_replicas_and_survives_a_restar
     assert after
     assert set(after) == {"2.0"}, f"{after.count('1.0')} of {len(after)} answered by 1.0 after the switch"
     assert {r.json()["model"]["version"] for r in after_restart} == {"2.0"}
-    assert len(pids) == 2 + 3 * 2  # nginx, Redis, and TorchServe, reconciler, gateway per replica
+    assert len(pids) == 3 + 3 * 2  # nginx, log rotation, Redis, and TorchServe, reconciler, gateway each
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists(), f"process {pid} survived make down"
     for name in PORTS:

@@ -70,7 +70,8 @@ def test_every_base_image_is_a_build_arg_defaulting_to_a_public_image(dockerfile
         if base == "scratch" or base in stages:
             continue
         assert re.fullmatch(r"\$\{\w+\}", base), base
-        assert re.fullmatch(r"[a-z0-9.-]+:[\w.-]+", args[base[2:-1]]), "an official image with its tag"
+        official = r"docker\.io/library/[a-z0-9.-]+:[\w.-]+(@sha256:[0-9a-f]{64})?"
+        assert re.fullmatch(official, args[base[2:-1]]), "an official image, its registry, its tag"
 
 
 def test_kubernetes_runs_the_images_the_build_script_makes():
@@ -85,8 +86,8 @@ def test_kubernetes_runs_the_images_the_build_script_makes():
         if doc["kind"] == "Deployment"
         for container in doc["spec"]["template"]["spec"]["containers"]
     }
-    assert built == {f"fromsoft-lens/{n}:0.1.0" for n in ("torchserve", "web")}
-    assert ours == {f"fromsoft-lens/{n}:0.1.0" for n in ("torchserve", "gateway", "web")}
+    assert built == {f"ghcr.io/fromsoft-lens/{n}:0.1.0" for n in ("torchserve", "web")}
+    assert ours == {f"ghcr.io/fromsoft-lens/{n}:0.1.0" for n in ("torchserve", "gateway", "web")}
     script = (REPO / "scripts" / "container_images.sh").read_text()
     assert {line.split()[1] for line in script.splitlines() if line.startswith("  build ")} == {
         "torchserve",
@@ -120,7 +121,7 @@ def test_torchserve_listens_on_the_pod_loopback_and_the_gateway_holds_the_infere
     env = {e["name"]: e.get("value") for e in containers["gateway"]["env"]}
     assert env["TORCHSERVE_KEY_FILE"] == "/unit/gateway-keys.json"  # the reconciler's copy
     mounts = {m["name"] for m in containers["gateway"]["volumeMounts"]}
-    assert mounts == {"unit"}  # not TorchServe's own key file, with the management and API keys
+    assert mounts == {"unit", "redis-auth", "gateway-tmp"}  # not TorchServe's key file (management, API keys)
     reconciler = {e["name"]: e.get("value") for e in containers["reconciler"]["env"]}
     assert reconciler["MODELS_FILE"] == "/home/model-server/declared/models.yaml"
     declared = next(v for v in pod["volumes"] if v["name"] == "declared")
@@ -138,7 +139,7 @@ def test_the_shipped_declaration_is_a_valid_declared_state():
 
 def test_network_policies_admit_only_the_gateway_to_redis_and_only_web_to_the_gateway():
     policies = {p["metadata"]["name"]: p for p in _documents("network-policies.yaml")}
-    assert policies["default-deny-ingress"]["spec"]["podSelector"] == {}
+    assert policies["default-deny"]["spec"]["podSelector"] == {}
     redis = policies["redis-from-gateway"]["spec"]
     assert redis["podSelector"]["matchLabels"] == {"app": "redis"}
     assert redis["ingress"][0]["from"] == [{"podSelector": {"matchLabels": {"app": "serving"}}}]

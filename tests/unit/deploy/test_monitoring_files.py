@@ -141,11 +141,14 @@ def test_kubernetes_monitoring_runs_the_same_jobs_and_rules():
     assert {"name": "TS_METRICS_BIND", "value": "0.0.0.0"} in torchserve["env"]
 
 
-def test_only_the_monitoring_namespace_reaches_the_metrics_ports():
+def test_only_prometheus_in_the_monitoring_namespace_reaches_the_metrics_ports():
     policy = next(d for d in documents(K8S / "monitoring" / "metrics.yaml") if d["kind"] == "NetworkPolicy")
     [rule] = policy["spec"]["ingress"]
     monitoring = {"kubernetes.io/metadata.name": "monitoring"}
-    assert rule["from"] == [{"namespaceSelector": {"matchLabels": monitoring}}]
+    prometheus = {"app.kubernetes.io/name": "prometheus"}
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": monitoring}, "podSelector": {"matchLabels": prometheus}}
+    ]
     assert sorted(p["port"] for p in rule["ports"]) == [8001, 8082]
     validate = Path(sys.executable).parent / "kubernetes-validate"
     result = subprocess.run(

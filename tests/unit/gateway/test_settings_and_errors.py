@@ -2,6 +2,7 @@ import ipaddress
 
 import orjson
 import pytest
+import redis
 
 from gateway.core.config import Settings
 from gateway.errors import ApiError
@@ -69,3 +70,13 @@ def test_torchserve_answers_map_to_our_error_shape(upstream, status, code):
 
 def test_a_good_answer_passes_through():
     assert parse_answer(*response(200, {"label": "sekiro"}), "fromsoft") == {"label": "sekiro"}
+
+
+def test_the_redis_password_comes_from_its_file_into_the_address(tmp_path):
+    secret = tmp_path / "redis-password"
+    secret.write_text("s3cr/t:+@\n")
+    settings = Settings(redis_url="redis://redis:6379/0", redis_password_file=secret)
+    address = settings.redis_address()
+    assert address == "redis://:s3cr%2Ft%3A%2B%40@redis:6379/0"
+    assert redis.Redis.from_url(address).connection_pool.connection_kwargs["password"] == "s3cr/t:+@"
+    assert Settings(redis_url="redis://127.0.0.1:6379/0").redis_address() == "redis://127.0.0.1:6379/0"
