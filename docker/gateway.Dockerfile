@@ -12,8 +12,9 @@ RUN python -m venv /opt/venv \
 WORKDIR /app
 COPY gateway/ gateway/
 COPY inference/ inference/
-# The format of the replica's report it reads (the rest of ops/ is the operator's, not the gateway's).
-COPY ops/__init__.py ops/replica_status.py ops/
+# The formats it shares with the operator's tools, the replica's report and the canary's counters (the
+# rest of ops/ is the operator's, not the gateway's).
+COPY ops/__init__.py ops/replica_status.py ops/canary.py ops/
 
 ENV PATH=/opt/venv/bin:$PATH PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 USER 1000

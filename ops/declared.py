@@ -6,9 +6,11 @@ it differs from the archive's own. Every replica's reconciler converges to it; o
     models:
       fromsoft:
         default: "2.0"
+        canary: {version: "3.0", share: 0.1}
         versions:
           "1.0": {archive: fromsoft.mar, workers: 1}
           "2.0": {archive: fromsoft-2.0.mar, workers: 2, digest: 3f2a9c0d1e2b, batch_size: 4}
+          "3.0": {archive: fromsoft-3.0.mar}
 
 A file is checked whole before anything acts on it (its shape, names, the default among the versions,
 each archive present in the store and saying the name and version it is declared under, its digest when
@@ -54,16 +56,34 @@ class VersionSpec(BaseModel):
     max_batch_delay: int | None = Field(default=None, ge=0, le=10_000)  # ms; default: the archive's
 
 
+class CanarySpec(BaseModel):
+    """A version that answers in the shadow of the default for ``share`` of the images (by their hash,
+    so an image is always in or always out): visitors get the default's answer, and the two are
+    compared (gateway.canary)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Version
+    share: float = Field(gt=0, le=1)
+
+
 class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     default: Version
     versions: dict[Version, VersionSpec] = Field(min_length=1)
+    canary: CanarySpec | None = None
 
     @model_validator(mode="after")
     def _default_is_declared(self) -> ModelSpec:
         if self.default not in self.versions:
             raise ValueError(f"default {self.default!r} is not one of the versions {sorted(self.versions)}")
+        if self.canary is not None and self.canary.version not in self.versions:
+            raise ValueError(
+                f"canary {self.canary.version!r} is not one of the versions {sorted(self.versions)}"
+            )
+        if self.canary is not None and self.canary.version == self.default:
+            raise ValueError(f"canary {self.canary.version!r} is the default version")
         return self
 
 

@@ -6,6 +6,8 @@ converges to, then waits until every running replica reports it has (README, Man
     python -m ops.models set-default fromsoft 2.0
     python -m ops.models scale fromsoft [2.0] --workers 2
     python -m ops.models remove fromsoft 1.0
+    python -m ops.models canary fromsoft 2.0 --share 0.1    # or: canary fromsoft --off
+    python -m ops.models promote fromsoft                   # the canary becomes the default, if it agrees
     python -m ops.models apply [FILE]
 
 Archives are file names in the model store (MODEL_STORE); the file is MODELS_FILE (default
@@ -24,9 +26,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from ops import declared, replica_status
 from ops.archives import ArchiveError, inspect
-from ops.declared import DeclaredState, InvalidDeclarationError, ModelSpec, VersionSpec
+from ops.canary import Figures, counters_key, redis_address
+from ops.declared import CanarySpec, DeclaredState, InvalidDeclarationError, ModelSpec, VersionSpec
 from ops.names import checked_archive, checked_name
 from ops.replica_status import ReplicaStatus
 from ops.settings import OpsSettings
@@ -99,6 +104,8 @@ def default_set(name: str, version: str) -> Change:
             raise RefusedError(
                 f"{name} {version} is not declared (versions: {', '.join(sorted(model.versions))})"
             )
+        if model.canary is not None and version == model.canary.version:
+            raise RefusedError(f"{name} {version} is the canary: `promote {name}` makes it the default")
         return _with_model(state, name, model.model_copy(update={"default": version}))
 
     return change
@@ -125,10 +132,80 @@ def removed(name: str, version: str) -> Change:
             raise RefusedError(f"{name} {version} is not declared")
         if version == model.default:
             raise RefusedError(f"{name} {version} is the default version: make another the default first")
+        if model.canary is not None and version == model.canary.version:
+            raise RefusedError(f"{name} {version} is the canary: `canary {name} --off` first")
         versions = {v: spec for v, spec in model.versions.items() if v != version}
         return _with_model(state, name, model.model_copy(update={"versions": versions}))
 
     return change
+
+
+def canary_set(name: str, version: str | None, share: float) -> Change:
+    """``version`` None: no canary."""
+
+    def change(state: DeclaredState) -> DeclaredState:
+        model = _model(state, name)
+        if version is None:
+            return _with_model(state, name, model.model_copy(update={"canary": None}))
+        if version not in model.versions:
+            raise RefusedError(f"{name} {version} is not declared: `add` its archive first")
+        canary = CanarySpec.model_construct(version=version, share=share)  # checked with the whole file
+        return _with_model(state, name, model.model_copy(update={"canary": canary}))
+
+    return change
+
+
+def promoted(name: str) -> Change:
+    """The canary becomes the default; the old default stays declared until removed."""
+
+    def change(state: DeclaredState) -> DeclaredState:
+        model = _model(state, name)
+        if model.canary is None:
+            raise RefusedError(f"{name} has no canary to promote")
+        update = {"default": model.canary.version, "canary": None}
+        return _with_model(state, name, model.model_copy(update=update))
+
+    return change
+
+
+def canary_figures(settings: OpsSettings, name: str) -> tuple[str, str, Figures]:
+    """The declared canary of ``name``, its default, and the comparisons every gateway counted in Redis."""
+    state, _ = declared.load(settings.declared_file, settings.model_store)
+    model = _model(state, name)
+    if model.canary is None:
+        raise RefusedError(f"{name} has no canary to promote")
+    address = redis_address(settings.redis_url, settings.redis_password_file)
+    client = redis.Redis.from_url(address, socket_timeout=5)
+    try:
+        raw = client.hgetall(counters_key(name, model.default, model.canary.version))
+    except redis.RedisError as exc:
+        raise RefusedError(
+            f"cannot read the canary's comparisons from Redis ({settings.redis_url}): {exc}"
+        ) from None
+    finally:
+        client.close()
+    return model.default, model.canary.version, Figures.from_hash(raw)
+
+
+def judged(figures: Figures, min_agreement: float, min_comparisons: int) -> str | None:
+    """Why a canary with these figures is not promoted (None: it may be)."""
+    if figures.comparisons < min_comparisons:
+        return f"{figures.comparisons} comparisons, fewer than {min_comparisons}"
+    if (figures.agreement or 0.0) < min_agreement:
+        return f"agreement {figures.agreement:.1%}, under {min_agreement:.0%}"
+    return None
+
+
+def described(default: str, candidate: str, figures: Figures) -> str:
+    def share(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    return (
+        f"{candidate} against {default}: {figures.comparisons} comparisons, agreement "
+        f'{share(figures.agreement)}; "Not recognised" {share(figures.unknown_share("default"))} ({default}) '
+        f"and {share(figures.unknown_share('candidate'))} ({candidate}); {figures.error} error(s), "
+        f"{figures.skipped} skipped under load"
+    )
 
 
 def edit(settings: OpsSettings, change: Change) -> str:
@@ -226,6 +303,8 @@ def print_overview(found: dict[str, Any]) -> None:
         print(f"  INVALID: {state['error']}")
     for name, model in state["models"].items():
         print(f"  {name}: default {model['default']}")
+        if canary := model.get("canary"):
+            print(f"    canary: {canary['version']}, shadowing {canary['share']:.0%} of the images")
         for version, spec in model["versions"].items():
             extra = "".join(
                 f", {k} {spec[k]}" for k in ("batch_size", "max_batch_delay", "digest") if k in spec
@@ -285,6 +364,20 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("remove", parents=[waits], help="stop serving a version (not the default)")
     p.add_argument("model")
     p.add_argument("version")
+    p = sub.add_parser("canary", parents=[waits], help="shadow the default with a declared version")
+    p.add_argument("model")
+    p.add_argument("version", nargs="?")
+    p.add_argument(
+        "--share", type=float, default=0.1, help="share of the images compared, by hash (default 0.1)"
+    )
+    p.add_argument("--off", action="store_true", help="no canary")
+    p = sub.add_parser("promote", parents=[waits], help="make the canary the default, if it agreed enough")
+    p.add_argument("model")
+    p.add_argument(
+        "--min-agreement", type=float, default=0.95, help="top-1 agreement at least (default 0.95)"
+    )
+    p.add_argument("--min-comparisons", type=int, default=30, help="comparisons at least (default 30)")
+    p.add_argument("--force", action="store_true", help="promote whatever the figures")
     p = sub.add_parser(
         "apply", parents=[waits], help="check FILE and make it the declared state (or check the current one)"
     )
@@ -311,6 +404,18 @@ def change_for(args: argparse.Namespace, settings: OpsSettings) -> Change | None
         return scaled(checked_name(args.model), version, args.workers)
     if args.command == "remove":
         return removed(checked_name(args.model), checked_name(args.version, "version"))
+    if args.command == "canary":
+        if args.off == bool(args.version):
+            raise RefusedError("give a version (and --share), or --off")
+        version = None if args.off else checked_name(args.version, "version")
+        return canary_set(checked_name(args.model), version, args.share)
+    if args.command == "promote":
+        default, candidate, figures = canary_figures(settings, checked_name(args.model))
+        print(f"models: {args.model} {described(default, candidate, figures)}")
+        why = judged(figures, args.min_agreement, args.min_comparisons)
+        if why is not None and not args.force:
+            raise RefusedError(f"not promoted: {why} (--force promotes anyway)")
+        return promoted(args.model)
     if args.file is not None:
         new = declared.parse(args.file.read_text())
         return lambda _current: new

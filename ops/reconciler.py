@@ -26,7 +26,7 @@ from ops import keys, replica_status
 from ops.archives import inspect
 from ops.declared import DeclaredState, InvalidDeclarationError, load
 from ops.plan import Plan, Register, Scale, ServedModel, ServedVersion, SetDefault, Step, Unregister, plan
-from ops.replica_status import ModelView, ReplicaStatus, VersionView, Worker
+from ops.replica_status import Canary, ModelView, ReplicaStatus, VersionView, Worker
 from ops.settings import OpsSettings
 from ops.torchserve_api import ManagementClient, ManagementError
 
@@ -137,7 +137,9 @@ class Reconciler:
             return self._report(status, Plan(), changed=False)
         state, _ = self.declared
         for name, model in state.models.items():
-            views.setdefault(name, ModelView()).declared_default = model.default
+            view = views.setdefault(name, ModelView())
+            view.declared_default = model.default
+            view.canary = Canary(**model.canary.model_dump()) if model.canary else None
         digests = {
             (name, version): inspect(self.settings.model_store / spec.archive).digest
             for name, model in state.models.items()

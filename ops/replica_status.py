@@ -38,9 +38,15 @@ class VersionView(BaseModel):
         return sum(1 for w in self.workers if w.status == "READY")
 
 
+class Canary(BaseModel):
+    version: str
+    share: float
+
+
 class ModelView(BaseModel):
     default: str | None = None  # served by default now
     declared_default: str | None = None
+    canary: Canary | None = None  # declared; shadowed by the gateway once its workers are READY
     versions: list[VersionView] = Field(default_factory=list)
 
     def version(self, version: str | None) -> VersionView | None:

@@ -30,6 +30,11 @@ class OpsSettings(BaseSettings):
     replica_status_file: Path | None = None
     stale_after_seconds: float = 30.0  # STALE_AFTER_SECONDS: an older report is not a running replica
 
+    # Where the gateways count a canary's comparisons (`ops.models promote` reads them): REDIS_URL, and
+    # REDIS_PASSWORD_FILE (natively var/redis/password).
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_password_file: Path | None = None
+
     torchserve_management_url: str = "http://127.0.0.1:8081"  # TORCHSERVE_MANAGEMENT_URL
     torchserve_key_file: Path = Path("key_file.json")  # TORCHSERVE_KEY_FILE: TorchServe's, all three keys
     gateway_key_file: Path | None = None  # GATEWAY_KEY_FILE: written for the gateway, the inference key only

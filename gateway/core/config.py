@@ -6,7 +6,6 @@ import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -17,6 +16,7 @@ from inference.formats import (
     DEFAULT_PIXELS_PER_UNIT,
     MULTIPART_OVERHEAD,
 )
+from ops.canary import redis_address
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -82,11 +82,7 @@ class Settings(BaseSettings):
 
     def redis_address(self) -> str:
         """REDIS_URL with the password from REDIS_PASSWORD_FILE, read when the worker starts."""
-        if self.redis_password_file is None:
-            return self.redis_url
-        password = quote(self.redis_password_file.read_text().strip(), safe="")
-        parts = urlsplit(self.redis_url)
-        return urlunsplit(parts._replace(netloc=f":{password}@{parts.netloc.rsplit('@', 1)[-1]}"))
+        return redis_address(self.redis_url, self.redis_password_file)
 
     @property
     def max_body_bytes(self) -> int:

@@ -109,10 +109,11 @@ def test_imports_run_one_way(package, forbidden):
     assert wrong == [], f"{package} must not import {', '.join(forbidden)}"
 
 
-def test_the_gateway_takes_only_the_replica_report_from_ops():
-    """ops/ holds the operator's tools; the gateway reads the report format, ops.replica_status, alone."""
+def test_the_gateway_takes_only_the_formats_it_shares_from_ops():
+    """ops/ holds the operator's tools; the gateway takes the two formats it shares with them alone: the
+    replica's report (ops.replica_status) and the canary's counters (ops.canary)."""
     used = {module for _, module in imported_modules("gateway") if module.split(".")[0] == "ops"}
-    assert used == {"ops.replica_status"}
+    assert used == {"ops.replica_status", "ops.canary"}
 
 
 def test_the_operator_tools_do_not_load_torch():

@@ -161,3 +161,39 @@ def test_show_lists_the_declared_state_and_each_replica(env, store, make_archive
     out = capsys.readouterr().out
     assert "a: converged" in out
     assert "b: DRIFT" in out
+
+
+def test_a_canary_is_a_declared_version_other_than_the_default(env, store, make_archive: MakeArchive, capsys):
+    make_archive("fromsoft.mar", "fromsoft", "1.0")
+    make_archive("fromsoft-2.0.mar", "fromsoft", "2.0")
+    run("add", "fromsoft.mar")
+    capsys.readouterr()
+    assert run("canary", "fromsoft", "2.0", "--share", "0.2") == 2
+    assert "fromsoft 2.0 is not declared: `add` its archive first" in capsys.readouterr().err
+    run("add", "fromsoft-2.0.mar")
+    assert run("canary", "fromsoft", "2.0", "--share", "0.2") == 0
+    assert state(store)["fromsoft"]["canary"] == {"version": "2.0", "share": 0.2}
+    for argv, message in [
+        (["canary", "fromsoft", "1.0"], "canary '1.0' is the default version"),
+        (["canary", "fromsoft", "2.0", "--share", "1.5"], "models.fromsoft.canary.share: Input should be less than or equal to 1"),
+        (["remove", "fromsoft", "2.0"], "fromsoft 2.0 is the canary: `canary fromsoft --off` first"),
+        (["set-default", "fromsoft", "2.0"], "`promote fromsoft` makes it the default"),
+        (["canary", "fromsoft"], "give a version (and --share), or --off"),
+    ]:
+        assert run(*argv) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    assert run("canary", "fromsoft", "--off") == 0
+    assert "canary" not in state(store)["fromsoft"]
+
+
+def test_promotion_is_judged_by_agreement_over_enough_comparisons():
+    from ops.canary import Figures
+    from ops.models import described, judged
+
+    few = Figures(agree=20, disagree=0)
+    assert judged(few, 0.95, 30) == "20 comparisons, fewer than 30"
+    disagreeing = Figures(agree=40, disagree=10, default_unknown=5, candidate_unknown=25)
+    assert judged(disagreeing, 0.95, 30) == "agreement 80.0%, under 95%"
+    assert judged(Figures(agree=58, disagree=2), 0.95, 30) is None
+    text = described("1.0", "2.0", disagreeing)
+    assert 'agreement 80.0%; "Not recognised" 10.0% (1.0) and 50.0% (2.0)' in text
