@@ -75,7 +75,7 @@ def web(stack: ComposeStack) -> str:
 
 def keys_of(stack: ComposeStack, replica: str) -> dict:
     """TorchServe's key file inside one serving replica (no volume holds it)."""
-    return json.loads(podman("exec", replica, "cat", "/home/model-server/ts/key_file.json").stdout)
+    return json.loads(podman("exec", replica, "cat", "/tmp/torchserve/key_file.json").stdout)
 
 
 def ops(stack: ComposeStack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -111,8 +111,9 @@ def test_a_real_screenshot_classifies_and_its_repeat_comes_from_the_cache(web, s
 
 
 def test_one_upload_is_found_by_its_id_in_the_web_gateway_and_torchserve_logs(stack, web):
-    """The compose stack's logs are its containers' output: nginx's access log, the gateway's JSON lines
-    and TorchServe's model log (the handler's line) all name the ID the answer carries."""
+    """The compose stack's logs are its containers' output: nginx's access log in web's, and in the serving
+    replica that answered, the gateway's JSON line and TorchServe's model log (the handler's line), each
+    naming the ID the answer carries."""
     pixels = np.random.default_rng(20).integers(0, 256, (360, 640, 3), dtype=np.uint8)
     image = io.BytesIO()
     Image.fromarray(pixels).save(image, "JPEG")
@@ -121,11 +122,17 @@ def test_one_upload_is_found_by_its_id_in_the_web_gateway_and_torchserve_logs(st
     assert response.status_code == 200, response.text
     request_id = response.headers["X-Request-ID"]
 
-    def logged(service: str) -> bool:
-        logs = podman("logs", stack.container(service))
-        return request_id in logs.stdout + logs.stderr
+    def lines(container: str) -> list[str]:
+        logs = podman("logs", container)
+        return [line for line in (logs.stdout + logs.stderr).splitlines() if request_id in line]
 
-    wait_until(lambda: all(map(logged, ("web", "gateway", "torchserve"))), 30, f"{request_id} in every log")
+    def everywhere() -> bool:
+        serving = [line for name in stack.replicas("serving") for line in lines(name)]
+        gateway = [line for line in serving if '"logger":"gateway.access"' in line]
+        handler = [line for line in serving if "MODEL_LOG" in line]
+        return bool(lines(stack.container("web")) and gateway and handler)
+
+    wait_until(everywhere, 30, f"{request_id} in every log")
 
 
 @pytest.mark.parametrize(
@@ -158,7 +165,7 @@ def test_nothing_but_the_web_port_is_published_and_management_stays_inside_each_
     )
     models = podman("exec", replica, "python", "-c", script)
     assert [m["modelName"] for m in json.loads(models.stdout)["models"]] == ["fromsoft"]
-    gateway_keys = podman("exec", replica, "cat", "/home/model-server/unit/gateway-keys.json").stdout
+    gateway_keys = podman("exec", replica, "cat", "/tmp/unit/gateway-keys.json").stdout
     assert list(json.loads(gateway_keys)) == ["inference"]
     for path in ("/models", "/models/fromsoft", "/predictions/fromsoft", "/metrics", "/ping"):
         response = httpx.get(web + path, timeout=10)

@@ -51,14 +51,24 @@ def pod_yaml(default: str) -> str:
     for volume in spec["volumes"]:
         if "persistentVolumeClaim" in volume:
             volume["persistentVolumeClaim"]["claimName"] = STORE
+        if (
+            "secret" in volume
+        ):  # podman 4.3 panics on a Secret volume in a Deployment: the same file, a ConfigMap
+            volume["configMap"] = {"name": volume.pop("secret")["secretName"]}
     config_map = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "models"},
         "data": {"models.yaml": declared(default)},
     }
+    password = {  # the Secret the operator creates (deploy/k8s/base/redis.yaml), which the gateway reads
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "redis-auth"},
+        "data": {"redis-password": "kube-play-test"},
+    }
     assert deployment["spec"]["replicas"] == 2
-    return yaml.safe_dump_all([config_map, deployment])
+    return yaml.safe_dump_all([config_map, password, deployment])
 
 
 @pytest.fixture(scope="module")
