@@ -175,7 +175,7 @@ def test_a_canary_is_a_declared_version_other_than_the_default(env, store, make_
     assert state(store)["fromsoft"]["canary"] == {"version": "2.0", "share": 0.2}
     for argv, message in [
         (["canary", "fromsoft", "1.0"], "canary '1.0' is the default version"),
-        (["canary", "fromsoft", "2.0", "--share", "1.5"], "models.fromsoft.canary.share: Input should be less"),
+        (["canary", "fromsoft", "2.0", "--share", "1.5"], "models.fromsoft.canary.share: Input"),
         (["remove", "fromsoft", "2.0"], "fromsoft 2.0 is the canary: `canary fromsoft --off` first"),
         (["set-default", "fromsoft", "2.0"], "`promote fromsoft` makes it the default"),
         (["canary", "fromsoft"], "give a version (and --share), or --off"),
