@@ -111,6 +111,17 @@ def test_large_png_reduced_first_stays_close_to_full_decoding(handler):
     assert float(np.abs(fast - eval_transform(img, handler.pre)).mean()) < 0.05
 
 
+def test_a_letterboxed_screenshot_is_answered_as_the_game_alone(handler):
+    """A 16:9 game on a 16:10 screen: the bars are cut before preprocessing (inference.borders)."""
+    game = frame(size=(640, 360))
+    boxed = Image.new("RGB", (640, 400))
+    boxed.paste(game, (0, 20))
+    alone, _ = run(handler, [encode(game, "PNG")])
+    results, context = run(handler, [encode(boxed, "PNG")])
+    assert context.statuses == {}
+    assert results[0]["probabilities"] == alone[0]["probabilities"]
+
+
 def scene(size: tuple[int, int]) -> Image.Image:
     """A game-like frame (smooth regions, edges, a HUD) rather than noise, at the given size."""
     with Image.open(io.BytesIO(render_clip("elden_ring", 0, 1, seed=0)[0])) as img:
