@@ -100,6 +100,7 @@ def imported_modules(package: str) -> set[tuple[str, str]]:
         ("training", ("handler", "gateway", "tests", "benchmarks")),
         ("benchmarks", ("tests",)),
         ("launchers", ("tests", "benchmarks")),
+        ("client", ("gateway", "handler", "training", "ops", "launchers", "nginx", "tests", "benchmarks")),
     ],
 )
 def test_imports_run_one_way(package, forbidden):
@@ -113,6 +114,13 @@ def test_the_gateway_takes_only_the_replica_report_from_ops():
     """ops/ holds the operator's tools; the gateway reads the report format, ops.replica_status, alone."""
     used = {module for _, module in imported_modules("gateway") if module.split(".")[0] == "ops"}
     assert used == {"ops.replica_status"}
+
+
+def test_the_folder_cli_takes_only_the_format_rules_from_the_project():
+    """client/ talks to the stack over its public API; of the project it shares what files are sent."""
+    project = {"inference", "gateway", "handler", "training", "ops", "launchers", "nginx", "benchmarks"}
+    used = {module for _, module in imported_modules("client") if module.split(".")[0] in project}
+    assert used == {"inference.formats"}
 
 
 def test_the_operator_tools_do_not_load_torch():
