@@ -50,6 +50,8 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
         properties = context.system_properties
         model_dir = Path(properties["model_dir"])
         self.meta = json.loads((model_dir / "model_meta.json").read_text())
+        card = model_dir / "model_card.json"  # written by training export since the card existed
+        self.card = json.loads(card.read_text()) if card.is_file() else None
         config = getattr(context, "model_yaml_config", None) or {}
         self.settings = ServingSettings.load(config.get("handler", {}) if isinstance(config, dict) else {})
         threads = self.settings.threads
@@ -230,6 +232,7 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
             "temperature": self.temperature,
             "unknown_threshold": self.threshold,
             "provenance": self.meta.get("provenance", {}),
+            "model_card": self.card,
             "multi_image_requests": MAX_IMAGES,  # the gateway sends a batch's misses in one request
         }
 
