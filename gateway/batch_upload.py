@@ -1,9 +1,9 @@
 """Reading a batch (POST /api/v1/classify/batch), once it is admitted: multipart field ``files`` repeated,
-at most ``BATCH_MAX_FILES`` of them, the whole body within the batch's limit (``max_batch_body_bytes``,
-from MAX_UPLOAD_BYTES as nginx's is). Going over either stops the upload with a 413 as the body streams
-in. Each file is then checked as a single upload is (gateway.validation), and one that fails the checks
-is refused alone: its ``ApiError`` takes its place in the list, and a file over MAX_UPLOAD_BYTES is
-never held past that size.
+at most ``BATCH_MAX_FILES`` of them (a 422 as the one more begins), the whole body within the batch's
+limit (``max_batch_body_bytes``, from MAX_UPLOAD_BYTES as nginx's is; a 413 as the body streams in).
+Each file is then checked as a single upload is (gateway.validation), and one that fails the checks is
+refused alone: its ``ApiError`` takes its place in the list, and a file over MAX_UPLOAD_BYTES is never
+held past that size.
 
 The client may declare how many files it sends (``count``): the limiter then admits the whole batch
 before the body is read (gateway.api.routes.classify), so a batch over the client's remaining budget
@@ -24,18 +24,17 @@ Item = Upload | ApiError  # a file of the batch, or why it alone is refused
 
 
 def too_many_files(limit: int) -> ApiError:
-    return ApiError(413, "too_many_files", f"a batch holds at most {limit} files")
+    """A 422, as for any field over its schema's maximum (the body's size has its own 413)."""
+    return ApiError(422, "too_many_files", f"a batch holds at most {limit} files")
 
 
 def parse_count(raw: str | None, limit: int) -> int | None:
-    """The files the client says it sends, when it says: a whole number from 1; over ``limit`` is the
-    batch's 413 at once, before anything is read."""
+    """The files the client says it sends, when it says: a whole number from 1 to ``limit``, else a 422
+    before anything is read."""
     if raw is None:
         return None
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and int(raw) >= 1):
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= limit):
         raise ApiError(422, "invalid_request", f"count: must be a whole number from 1 to {limit}")
-    if int(raw) > limit:
-        raise too_many_files(limit)
     return int(raw)
 
 
@@ -59,6 +58,8 @@ async def read_batch(request: Request, settings: Settings, declared: int | None)
     )
     if not parts:
         raise ApiError(422, "missing_file", f"send the images as the multipart field {FIELD!r}, repeated")
+    if not all(part.is_file for part in parts):  # a text field: what a form sends when no file was chosen
+        raise ApiError(422, "invalid_request", f"each part of the field {FIELD!r} must be a file")
     if declared is not None and len(parts) != declared:
         raise ApiError(422, "count_mismatch", f"count said {declared} files; the body holds {len(parts)}")
     items: list[Item] = []

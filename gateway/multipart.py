@@ -27,6 +27,7 @@ class Part:
     counts them): the caller refuses that file alone."""
 
     max_bytes: int | None
+    is_file: bool = True  # sent as a file (with a file name), not as a text field
     data: bytearray = field(default_factory=bytearray)
     size: int = 0
 
@@ -84,7 +85,7 @@ class _Files:
             if self.beyond is not None:
                 raise self.beyond
             return
-        self._keeping = Part(self.max_bytes)
+        self._keeping = Part(self.max_bytes, is_file=b"filename" in params)
         self.found.append(self._keeping)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:

@@ -42,12 +42,13 @@ UPLOAD_ERRORS = {
 
 BATCH_ERRORS = {
     **UPLOAD_ERRORS,
-    413: (
-        f"more than BATCH_MAX_FILES files, or a body over {BATCH_UPLOADS} x MAX_UPLOAD_BYTES",
+    413: (f"a body over the batch's limit, {BATCH_UPLOADS} x MAX_UPLOAD_BYTES", {}),
+    415: ("not multipart/form-data", {}),
+    422: (
+        f"no multipart field '{FIELD}' or a part of it that is not a file, more than BATCH_MAX_FILES files, "
+        "a bad top_k or count, or a count the body does not hold",
         {},
     ),
-    415: ("not multipart/form-data", {}),
-    422: (f"no multipart field '{FIELD}', a bad top_k or count, or a count the body does not hold", {}),
     429: ("rate limited: a unit per file (and per PIXELS_PER_UNIT pixels of a large one)", RETRY_AFTER),
 }
 TOP_K = {

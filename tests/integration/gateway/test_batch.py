@@ -84,11 +84,15 @@ def test_a_repeat_is_answered_from_the_cache_file_by_file(edge, frames):
     assert again[0]["top_k"] == results[1]["top_k"]
 
 
-@pytest.mark.parametrize("params", [{}, {"count": 17}], ids=["counted", "declared"])
-def test_seventeen_files_are_refused_whole_in_the_error_shape(edge, frames, params):
+@pytest.mark.parametrize(
+    ("params", "status", "code"),
+    [({}, 422, "too_many_files"), ({"count": 17}, 422, "invalid_request")],
+    ids=["counted", "declared"],
+)
+def test_seventeen_files_are_refused_whole_in_the_error_shape(edge, frames, params, status, code):
     response = batch(edge.url, [distinct(frames[9], i) for i in range(17)], **params)
-    assert response.status_code == 413
-    assert response.json()["error"]["code"] == "too_many_files"
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
     assert response.json()["error"]["request_id"] == response.headers["X-Request-ID"]
 
 
