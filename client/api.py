@@ -49,9 +49,9 @@ class Lens:
         view = (await self._send("GET", "/api/v1/models")).json()
         return Limits(view["max_upload_bytes"], view["batch_max_files"], view["batch_max_bytes"])
 
-    async def classify(self, batch: list[Found], top_k: int) -> list[dict[str, Any]]:
-        """Each file's answer or refusal, in the order of ``batch``."""
-        files = [("files", (item.path.name, item.path.read_bytes(), item.content_type)) for item in batch]
+    async def classify(self, batch: list[tuple[Found, bytes]], top_k: int) -> list[dict[str, Any]]:
+        """Each file's answer or refusal, in the order of ``batch`` (each file with its bytes)."""
+        files = [("files", (item.path.name, data, item.content_type)) for item, data in batch]
         params = {"top_k": top_k, "count": len(batch)}  # admitted or refused before the upload
         return list(
             (await self._send("POST", "/api/v1/classify/batch", params=params, files=files)).json()["results"]

@@ -85,11 +85,17 @@ async def send_all(lens: Lens, todo: list[Found], limits: Limits, args: argparse
 
     async def send(batch: list[Found]) -> None:
         async with slots:
+            readable = []
+            for item in batch:  # a file may have gone or changed hands since the walk
+                try:
+                    readable.append((item, item.path.read_bytes()))
+                except OSError as exc:
+                    run.record(item.path, {"error": {"code": "not_sent", "message": f"unreadable: {exc}"}})
             try:
-                answers = await lens.classify(batch, args.top_k)
+                answers = await lens.classify(readable, args.top_k) if readable else []
             except BatchRefusedError as refused:
-                answers = [{"error": {"code": refused.code, "message": refused.message}}] * len(batch)
-        for item, answer in zip(batch, answers, strict=True):
+                answers = [{"error": {"code": refused.code, "message": refused.message}}] * len(readable)
+        for (item, _), answer in zip(readable, answers, strict=True):
             run.record(item.path, answer)
         progress.update(len(batch))
 

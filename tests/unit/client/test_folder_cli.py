@@ -124,7 +124,9 @@ def test_a_429_is_waited_out_as_retry_after_says_then_the_batch_goes_again(tmp_p
     async def run() -> list:
         async with httpx.AsyncClient(transport=httpx.MockTransport(server)) as client:
             image = jpeg(tmp_path / "shot.jpg")
-            return await Lens("http://lens", client).classify([inspect(image, 10**6)], 3)
+            return await Lens("http://lens", client).classify(
+                [(inspect(image, 10**6), image.read_bytes())], 3
+            )
 
     assert asyncio.run(run())[0]["label"] == "sekiro"
     assert sent[1] - sent[0] >= 1.0
@@ -132,11 +134,11 @@ def test_a_429_is_waited_out_as_retry_after_says_then_the_batch_goes_again(tmp_p
 
 def test_a_batch_refused_whole_says_why_in_the_apis_words(tmp_path):
     def server(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(413, json={"error": {"code": "too_many_files", "message": "at most 16"}})
+        return httpx.Response(422, json={"error": {"code": "too_many_files", "message": "at most 16"}})
 
     async def run() -> None:
         async with httpx.AsyncClient(transport=httpx.MockTransport(server)) as client:
-            await Lens("http://lens", client).classify([inspect(jpeg(tmp_path / "s.jpg"), 10**6)], 3)
+            await Lens("http://lens", client).classify([(inspect(jpeg(tmp_path / "s.jpg"), 10**6), b"")], 3)
 
     with pytest.raises(BatchRefusedError) as refused:
         asyncio.run(run())
