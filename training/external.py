@@ -115,11 +115,12 @@ def border_effect(
     return effect
 
 
-def _border_lines(section: dict[str, Any]) -> list[str]:
-    borders = section["borders"]
+def border_table(borders: dict[str, Any], images: int) -> list[str]:
+    """What cutting borders did (``border_effect``'s figures), in words and a table: the report's and
+    the model card's."""
     lines = [
         f"Uniform borders (letterbox, pillarbox) are cut before the model looks: {borders['cut']} of the "
-        f"{section['images']} images had some. The same images centred on wider screens, with black bars:",
+        f"{images} images had some. The same images centred on wider screens, with black bars:",
         "",
         "| framing | borders | accuracy | macro F1 | Not recognised | named correctly |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -128,7 +129,7 @@ def _border_lines(section: dict[str, Any]) -> list[str]:
         framing, treatment = key.rsplit(", ", 1)
         cells = " | ".join(f"{figures[k]:.4f}" for k in EFFECT_FIGURES)
         lines.append(f"| {framing} | {treatment} | {cells} |")
-    return [*lines, ""]
+    return lines
 
 
 def markdown(section: dict[str, Any]) -> list[str]:
@@ -172,5 +173,5 @@ def markdown(section: dict[str, Any]) -> list[str]:
         lines.append(f"| {DISPLAY_NAMES[label]} | " + " | ".join(str(n) for n in row) + " |")
     lines += ["", "![external confusion matrix](external_confusion_matrix.png)", ""]
     if "borders" in section:
-        lines += _border_lines(section)
+        lines += [*border_table(section["borders"], section["images"]), ""]
     return lines

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.labels import DISPLAY_NAMES, LABELS, UNKNOWN_NAME
-from training.external import AS_SENT, EFFECT_FIGURES
+from training.external import EFFECT_FIGURES, border_table
 
 INTENDED_USE = (
     "Say which of seven FromSoftware games a screenshot comes from, or answer "
@@ -148,22 +148,6 @@ def build(run_dir: Path, name: str, version: str) -> dict[str, Any]:
     return card
 
 
-def _borders(borders: dict[str, Any]) -> list[str]:
-    lines = [
-        f"Uniform borders are cut before the model looks; {borders['cut']} images of the set had some. "
-        f"The same images centred on wider screens, with black bars ({AS_SENT}: as they are):",
-        "",
-        "| framing | borders | accuracy | macro F1 | Not recognised | named correctly |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for key, figures in borders["figures"].items():
-        framing, treatment = key.rsplit(", ", 1)
-        lines.append(
-            f"| {framing} | {treatment} | " + " | ".join(f"{figures[k]:.3f}" for k in EFFECT_FIGURES) + " |"
-        )
-    return lines
-
-
 def markdown(card: dict[str, Any]) -> str:
     data, test, unknown, external = card["data"], card["test"], card["unknown"], card["external"]
     calibration = card["calibration"]
@@ -213,7 +197,7 @@ def markdown(card: dict[str, Any]) -> str:
             f"{external['not_recognised_rate']:.4f}, named correctly {external['named_correctly']:.4f}.",
         ]
         if external["borders"]:
-            lines += ["", *_borders(external["borders"])]
+            lines += ["", *border_table(external["borders"], external["images"])]
     lines += ["", "## Limitations", "", *(f"- {item}" for item in card["limitations"]), ""]
     return "\n".join(lines)
 

@@ -101,7 +101,7 @@ def test_an_external_measure_is_told_with_its_border_table_and_no_server_path(tm
     assert "/srv/private" not in json.dumps(card) + text
     assert "named the right game for 2.5%" in " ".join(card["limitations"])
     assert "synthetic frames only" not in " ".join(card["limitations"])
-    assert "| on a 21:9 screen | kept | 0.373 | 0.165 | 0.975 | 0.025 |" in text
+    assert "| on a 21:9 screen | kept | 0.3730 | 0.1650 | 0.9750 | 0.0250 |" in text
 
 
 def test_classes_with_few_test_images_are_named_as_uncertain(tmp_path):
