@@ -326,7 +326,14 @@ def measure_against_peers(args: argparse.Namespace, frames: list[bytes]) -> dict
         # Warm-up: TorchServe's JVM keeps getting faster for several hundred requests.
         warm = distinct_uploads(frames, args.warm_up, 10**12)
         stages.classify_all(f"{native.web}/api/v1/classify", warm, 4)
-        groups = {name: native.pid(name) for name in ("nginx", "gateway", "redis", "torchserve")}
+        # Replica 1's serving unit: the native stack names its components by replica (launchers.stack).
+        components = {
+            "nginx": "nginx",
+            "gateway": "gateway-1",
+            "redis": "redis",
+            "torchserve": "torchserve-1",
+        }
+        groups = {name: native.pid(component) for name, component in components.items()}
         by_stage = {
             c: stages.stage_means(native.web, metrics, frames, c, args.stage_requests, 10**13 * c, groups)
             for c in stage_levels
