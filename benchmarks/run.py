@@ -7,11 +7,13 @@ Five ways of answering the same images with the same model:
   miss    the whole stack through nginx and the gateway, distinct image bytes (cache misses)
   hit     the whole stack, the same bytes again (cache hits)
 each at concurrency 1, 2, 4 and 8: throughput, latency p50/p95/p99, and peak RSS of the serving
-processes. Then, on the native stack as `make up` runs it: our stack beside LitServe and a plain FastAPI
-app serving the same model (benchmarks/peers.py), where one request's time goes (benchmarks/stages.py),
-TorchServe's batching and threads swept (benchmarks/torchserve_sweep.py); and the serving forms, int8
-beside float32, in this process (benchmarks/forms.py). Medians over rounds; ratios from this one run.
-Writes artifacts/bench/stack.json and the section of BENCHMARKS.md between its bench markers.
+processes; and on the same stack a batch of 8 distinct images against 8 single requests
+(benchmarks/batch.py). Then, on the native stack as `make up` runs it: our stack beside LitServe and a
+plain FastAPI app serving the same model (benchmarks/peers.py), where one request's time goes
+(benchmarks/stages.py), TorchServe's batching and threads swept (benchmarks/torchserve_sweep.py); and
+the serving forms, int8 beside float32, in this process (benchmarks/forms.py). Medians over rounds;
+ratios from this one run. Writes artifacts/bench/stack.json and the section of BENCHMARKS.md between its
+bench markers.
 
     .venv/bin/python -m benchmarks.run [--rounds 3] [--requests 48] [--quick]
 """
@@ -36,7 +38,7 @@ from typing import Any
 import httpx
 import yaml
 
-from benchmarks import forms, inference_alone, peers, stages, torchserve_sweep
+from benchmarks import batch, forms, inference_alone, peers, stages, torchserve_sweep
 from benchmarks.common import machine, replace_section, summary, write_json
 from benchmarks.handler_vs_stock import stock_archive
 from benchmarks.images import REPO, distinct, distinct_uploads, run_frames, screenshot_groups
@@ -247,8 +249,10 @@ def hits_at_the_gateway(client: httpx.Client, url: str, pool: list[bytes]) -> tu
     return at_gateway, inside
 
 
-def measure_modes(args: argparse.Namespace, images: list[bytes], pool: list[bytes]) -> tuple[dict, dict]:
-    """The five modes at every concurrency, and the targets they decide."""
+def measure_modes(
+    args: argparse.Namespace, images: list[bytes], pool: list[bytes]
+) -> tuple[dict, dict, dict]:
+    """The five modes at every concurrency, the targets they decide, and the batch row."""
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as servers:
         stack = start_servers(args, Path(tmp), servers)
         ts, edge = stack.ts, stack.edge
@@ -272,6 +276,7 @@ def measure_modes(args: argparse.Namespace, images: list[bytes], pool: list[byte
             calls["hit"](image)
         cells = measure_modes_interleaved(calls, groups, pool, args.levels, args.rounds)
         at_gateway, inside = hits_at_the_gateway(public, stack.gateway.url, pool)
+        batched = batch.measure(edge.url, images, rounds=5 * args.rounds, first=10**14)
 
     results = {
         mode: {
@@ -295,7 +300,7 @@ def measure_modes(args: argparse.Namespace, images: list[bytes], pool: list[byte
         "macro_f1_trained": json.loads(report.read_text())["macro_f1"] if report.is_file() else None,
         "macro_f1_served": served_macro_f1(args.run, limit),
     }
-    return results, targets
+    return results, targets, batched
 
 
 def archived_serving(archive: Path) -> tuple[int, float, int]:
@@ -321,7 +326,14 @@ def measure_against_peers(args: argparse.Namespace, frames: list[bytes]) -> dict
         # Warm-up: TorchServe's JVM keeps getting faster for several hundred requests.
         warm = distinct_uploads(frames, args.warm_up, 10**12)
         stages.classify_all(f"{native.web}/api/v1/classify", warm, 4)
-        groups = {name: native.pid(name) for name in ("nginx", "gateway", "redis", "torchserve")}
+        # Replica 1's serving unit: the native stack names its components by replica (launchers.stack).
+        components = {
+            "nginx": "nginx",
+            "gateway": "gateway-1",
+            "redis": "redis",
+            "torchserve": "torchserve-1",
+        }
+        groups = {name: native.pid(component) for name, component in components.items()}
         by_stage = {
             c: stages.stage_means(native.web, metrics, frames, c, args.stage_requests, 10**13 * c, groups)
             for c in stage_levels
@@ -362,13 +374,13 @@ def main() -> None:
     args = parse_args()
     images, caption = image_set(args.run)
     pool = [images[i % len(images)] for i in range(args.requests)]
-    results, targets = measure_modes(args, images, pool)
+    results, targets, batched = measure_modes(args, images, pool)
     frames = run_frames(args.run, 24)
     beside = measure_against_peers(args, frames)
     form_results = forms.measure_forms(args.run)
     targets.update(peer_targets(beside, form_results, args))
     table = render_table(results, args.levels, targets, args, caption)
-    table += "\n\n" + "\n".join(sections(beside, form_results, args))
+    table += "\n\n" + "\n".join([*batch.markdown(batched), "", *sections(beside, form_results, args)])
     print(table)
     payload = {
         "machine": machine(),
@@ -378,6 +390,7 @@ def main() -> None:
         "rounds": args.rounds,
         "results": results,
         "targets": targets,
+        "batch": batched,
         **beside,
         "forms": form_results,
     }

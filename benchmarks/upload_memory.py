@@ -109,7 +109,7 @@ def main() -> None:
     native.up()
     try:
         web = native.web
-        groups = {name: native.pid(name) for name in ("gateway", "nginx")}
+        groups = {"gateway": native.pid("gateway-1"), "nginx": native.pid("nginx")}  # replica 1's gateway
         results = {
             "many clients": scenario(web, images, [f"127.0.0.{10 + i}" for i in range(len(images))], groups),
             "one client": scenario(web, images, ["127.0.0.9"] * len(images), groups),

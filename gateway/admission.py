@@ -26,18 +26,19 @@ class Admission:
     breaker: CircuitBreaker
     limiter: RateLimiter
 
-    async def admit(self, client: str, cost: int = 1) -> Decision:
-        """The limiter's decision for ``client`` on a request worth ``cost`` units. Every limit is asked
-        on one pipeline: one round trip whatever the number of limits."""
+    async def admit(self, client: str, cost: int = 1, taken: int = 0) -> Decision:
+        """The limiter's decision for ``client`` on a request worth ``cost`` units, beyond the ``taken``
+        it already paid (gateway.ratelimit.units). Every limit is asked on one pipeline: one round trip
+        whatever the number of limits."""
         if self.breaker.is_open:
-            return await self.limiter.decide_locally(client, cost)
+            return await self.limiter.decide_locally(client, cost, taken)
         pipe = self.redis.pipeline(transaction=False)
-        self.limiter.queue(pipe, client, cost)
+        self.limiter.queue(pipe, client, cost, taken)
         try:
             replies = await pipe.execute()
         except (RedisError, OSError) as exc:
             self.breaker.failure()
             logger.warning("Redis failed: rate limits counted in process: %s", exc)
-            return await self.limiter.decide_locally(client, cost)
+            return await self.limiter.decide_locally(client, cost, taken)
         self.breaker.success()
         return await self.limiter.decide(client, replies)

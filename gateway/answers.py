@@ -61,15 +61,29 @@ class HandlerExplanation(BaseModel):
         return self
 
 
+class Refusal(BaseModel):
+    code: str
+    message: str
+
+
+class HandlerRefusal(BaseModel):
+    """The handler's refusal of one image of a multi-image request, in that image's place."""
+
+    error: Refusal
+
+
+def wrong_shape() -> ApiError:
+    message = "the model server gave an answer of the wrong shape; try again"
+    return ApiError(502, "bad_upstream_answer", message)
+
+
 def checked(shape: type[Shape], answer: Any) -> Shape:
     """``answer`` as ``shape``, or the 502 for an answer of the wrong shape."""
     try:
         return shape.model_validate(answer)
     except ValidationError as exc:
         logger.error("TorchServe's answer is not a %s: %s", shape.__name__, exc.errors()[:3])
-        raise ApiError(
-            502, "bad_upstream_answer", "the model server gave an answer of the wrong shape; try again"
-        ) from None
+        raise wrong_shape() from None
 
 
 # -- what the gateway answers its clients -------------------------------------------------------------
@@ -119,6 +133,12 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class BatchAnswer(BaseModel):
+    results: list[Classification | ErrorBody] = Field(
+        description="one per file, in the order sent: its classification, or why that file alone failed"
+    )
+
+
 class Worker(BaseModel):
     id: str | None
     status: str | None
@@ -143,3 +163,8 @@ class ModelsView(BaseModel):
     unknown_threshold: float | None
     arch: str | None
     max_upload_bytes: int
+    model_card: dict[str, Any] | None = Field(
+        None, description="the served model's card (training.model_card); null for an archive without one"
+    )
+    batch_max_files: int = Field(description="files in one POST /api/v1/classify/batch at most")
+    batch_max_bytes: int = Field(description="a batch's request body at most, multipart framing included")

@@ -123,6 +123,7 @@ class ModelState:
             "provenance": description.get("provenance", {}),
             "unknown_threshold": description.get("unknown_threshold"),
             "arch": description.get("model", {}).get("arch"),
+            "model_card": description.get("model_card"),
         }
 
     async def run(self) -> None:

@@ -1,5 +1,5 @@
-"""The one file of a multipart upload, parsed as the body streams in (python-multipart's parser, the one
-Starlette uses), into one buffer in memory.
+"""The files of a multipart upload (the one of /classify, the several of /classify/batch), parsed as the
+body streams in (python-multipart's parser, the one Starlette uses), each into one buffer in memory.
 
 Starlette's form parser spools every file over 1 MB to a temporary file through its thread pool and
 hands it back as a file to read again: for an image the gateway must hold in memory anyway, to hash it
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -17,25 +18,51 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from gateway.errors import ApiError
 
 logger = logging.getLogger(__name__)
-MAX_PARTS = 8  # a form with the image and a few small fields at most
+MAX_PARTS = 8  # beside the files: a few small fields at most
 
 
-class _FileField:
-    """Parser callbacks that keep the data of the first part named ``field`` and skip the rest."""
+@dataclass
+class Part:
+    """One file of the form. Past ``max_bytes`` its bytes are dropped as they come (only ``size`` still
+    counts them): the caller refuses that file alone."""
 
-    def __init__(self, field: str) -> None:
-        self.field = field.encode()
-        self.data: bytearray | None = None
+    max_bytes: int | None
+    is_file: bool = True  # sent as a file (with a file name), not as a text field
+    data: bytearray = field(default_factory=bytearray)
+    size: int = 0
+
+    @property
+    def too_large(self) -> bool:
+        return self.max_bytes is not None and self.size > self.max_bytes
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.too_large:
+            self.data.clear()
+        else:
+            self.data += chunk
+
+
+class _Files:
+    """Parser callbacks that keep the parts named ``name``, up to ``limit`` of them, and skip the rest.
+    One more such part is ``beyond``, raised as it begins, or skipped when ``beyond`` is None."""
+
+    def __init__(self, name: str, limit: int, beyond: ApiError | None, max_bytes: int | None) -> None:
+        self.name = name.encode()
+        self.limit = limit
+        self.beyond = beyond
+        self.max_bytes = max_bytes
+        self.found: list[Part] = []
         self.parts = 0
-        self._keeping = False
+        self._keeping: Part | None = None
         self._header = bytearray()
         self._value = bytearray()
         self._disposition = b""
 
     def on_part_begin(self) -> None:
         self.parts += 1
-        if self.parts > MAX_PARTS:
-            raise ApiError(400, "invalid_multipart", f"the form has more than {MAX_PARTS} parts")
+        if self.parts > self.limit + MAX_PARTS:
+            raise ApiError(400, "invalid_multipart", f"the form has more than {self.limit + MAX_PARTS} parts")
         self._disposition = b""
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
@@ -52,26 +79,38 @@ class _FileField:
 
     def on_headers_finished(self) -> None:
         _, params = parse_options_header(self._disposition)
-        self._keeping = params.get(b"name") == self.field and self.data is None
-        if self._keeping:
-            self.data = bytearray()
+        if params.get(b"name") != self.name:
+            return
+        if len(self.found) == self.limit:
+            if self.beyond is not None:
+                raise self.beyond
+            return
+        self._keeping = Part(self.max_bytes, is_file=b"filename" in params)
+        self.found.append(self._keeping)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._keeping:
-            self.data += data[start:end]  # type: ignore[operator]  # set when the part began
+        if self._keeping is not None:
+            self._keeping.add(data[start:end])
 
     def on_part_end(self) -> None:
-        self._keeping = False
+        self._keeping = None
 
 
-async def file_field(chunks: AsyncIterator[bytes], content_type: str, field: str = "file") -> bytearray:
-    """The bytes of ``field``: 400 for a malformed body, 422 when the field is missing."""
+async def file_parts(
+    chunks: AsyncIterator[bytes],
+    content_type: str,
+    name: str,
+    limit: int,
+    beyond: ApiError | None = None,
+    max_bytes: int | None = None,
+) -> list[Part]:
+    """The parts named ``name``, in the order sent (see ``_Files``); 400 for a malformed body."""
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if not boundary:
         raise ApiError(400, "invalid_multipart", "the multipart body has no boundary")
-    found = _FileField(field)
-    callbacks = {name: getattr(found, name) for name in dir(found) if name.startswith("on_")}
+    found = _Files(name, limit, beyond, max_bytes)
+    callbacks = {event: getattr(found, event) for event in dir(found) if event.startswith("on_")}
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
     try:
         async for chunk in chunks:
@@ -80,6 +119,13 @@ async def file_field(chunks: AsyncIterator[bytes], content_type: str, field: str
     except FormParserError as exc:  # its words go to the log under the request's ID, not to the client
         logger.info("malformed multipart body: %s: %s", type(exc).__name__, exc)
         raise ApiError(400, "invalid_multipart", "the multipart body is malformed") from None
-    if found.data is None:
-        raise ApiError(422, "missing_file", f"send the image as the multipart field {field!r}")
-    return found.data
+    return found.found
+
+
+async def file_field(chunks: AsyncIterator[bytes], content_type: str, name: str = "file") -> bytearray:
+    """The bytes of the first part named ``name`` (others of that name are skipped): 400 for a
+    malformed body, 422 when the field is missing."""
+    parts = await file_parts(chunks, content_type, name, limit=1)
+    if not parts:
+        raise ApiError(422, "missing_file", f"send the image as the multipart field {name!r}")
+    return parts[0].data

@@ -8,22 +8,25 @@ milliseconds per upload here, and one middleware does the three jobs for the pri
   directly never picks the ID it is logged under. It goes back in the ``X-Request-ID`` header and every
   error body, and on to TorchServe (gateway.request_context). asgi-correlation-id does the rest of this
   job but believes the header from anyone.
-- **Route.** The template comes from a dict of the app's paths, not from the router: the in-flight cap
-  answers before routing, and plain Starlette routes (classify, explain) leave nothing in the scope
-  that names them. A path the app does not serve is ``unmatched``, so a scan cannot mint label values.
-  Every route of the gateway is a fixed path; one with path parameters is refused at start rather than
-  counted as ``unmatched``.
+- **Route.** The template comes from the app's paths, not from the router: the in-flight cap answers
+  before routing, and plain Starlette routes (classify, explain) leave nothing in the scope that names
+  them. A fixed path is one dict lookup; a path with parameters (``/api/v1/results/{sha256}``) is
+  matched by its pattern and counted under its template. A path the app does not serve is
+  ``unmatched``, so a scan cannot mint label values.
 - **When.** Counted at the response's start, so that the client is not kept waiting for it (the latency
   is time to headers); the log line is written once the answer has gone out.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi.routing import iter_route_contexts
+from starlette.routing import compile_path
 
 from gateway.client_ip import is_trusted
 from gateway.core.config import Network
@@ -34,16 +37,28 @@ from gateway.request_context import accepted_request_id, begin
 UNMATCHED = "unmatched"
 
 
-def route_templates(routes: Sequence[Any]) -> dict[str, str]:
-    """Path -> template for every route of the app, included routers' too."""
+@dataclass(frozen=True)
+class Templates:
+    """The route template of a request's path: the app's fixed paths, then its paths with parameters."""
+
+    fixed: dict[str, str]
+    patterns: tuple[tuple[re.Pattern[str], str], ...]
+
+    def get(self, path: str, default: str = UNMATCHED) -> str:
+        if (template := self.fixed.get(path)) is not None:
+            return template
+        return next((template for regex, template in self.patterns if regex.match(path)), default)
+
+
+def route_templates(routes: Sequence[Any]) -> Templates:
+    """The templates of every route of the app, included routers' too."""
     paths = [context.path for context in iter_route_contexts(routes) if context.path]
-    if any("{" in path for path in paths):
-        raise ValueError(f"routes with path parameters need a matcher in gateway.observability: {paths}")
-    return {path: path for path in paths}
+    fixed = {path: path for path in paths if "{" not in path}
+    return Templates(fixed, tuple((compile_path(path)[0], path) for path in paths if "{" in path))
 
 
 class Observability:
-    def __init__(self, app: Any, templates: dict[str, str], trusted_proxies: Sequence[Network]) -> None:
+    def __init__(self, app: Any, templates: Templates, trusted_proxies: Sequence[Network]) -> None:
         self.app = app
         self.templates = templates
         self.trusted_proxies = trusted_proxies

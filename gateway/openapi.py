@@ -1,7 +1,8 @@
-"""The gateway's OpenAPI schema: FastAPI's own for its routes, plus classify and explain, which are
-plain Starlette routes (gateway.api.routes.classify) that FastAPI does not describe by itself. Their
-request bodies (multipart field ``file`` or a raw image), ``top_k``, answers and every error are taken
-from the same models the gateway validates with (gateway.answers)."""
+"""The gateway's OpenAPI schema: FastAPI's own for its routes, plus classify, its batch, explain and the
+shared results, which are plain Starlette routes (gateway.api.routes) that FastAPI does not describe by
+itself. Their request bodies (multipart field ``file``, a raw image, or field ``files`` repeated),
+parameters, answers and every error are taken from the same models and limits the gateway validates
+with (gateway.answers)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from gateway.answers import Classification, ErrorBody, Explanation
+from gateway.answers import BatchAnswer, Classification, ErrorBody, Explanation
+from gateway.batch_upload import FIELD
+from gateway.core.config import Settings
 from gateway.validation import TOP_K_DEFAULT, TOP_K_MAX
-from inference.formats import CONTENT_TYPES
+from inference.formats import BATCH_UPLOADS, CONTENT_TYPES
 
 REF = "#/components/schemas/{model}"
 RETRY_AFTER = {"Retry-After": {"required": True, "schema": {"type": "integer"}, "description": "seconds"}}
@@ -37,8 +40,55 @@ UPLOAD_ERRORS = {
 }
 
 
+BATCH_ERRORS = {
+    **UPLOAD_ERRORS,
+    413: (f"a body over the batch's limit, {BATCH_UPLOADS} x MAX_UPLOAD_BYTES", {}),
+    415: ("not multipart/form-data", {}),
+    422: (
+        f"no multipart field '{FIELD}' or a part of it that is not a file, more than BATCH_MAX_FILES files, "
+        "a bad top_k or count, or a count the body does not hold",
+        {},
+    ),
+    429: ("rate limited: a unit per file (and per PIXELS_PER_UNIT pixels of a large one)", RETRY_AFTER),
+}
+TOP_K = {
+    "name": "top_k",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": TOP_K_MAX, "default": TOP_K_DEFAULT},
+    "description": "how many games to list, best first",
+}
+
+
 def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": REF.format(model=model.__name__)}
+
+
+def _operation(
+    summary: str,
+    answer: type[BaseModel],
+    parameters: list[dict[str, Any]],
+    errors: dict[int, tuple[str, dict[str, Any]]],
+    body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An operation answering ``answer``, or ``ErrorBody`` with each of ``errors``' statuses."""
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "the answer",
+            "content": {"application/json": {"schema": _ref(answer)}},
+            "headers": REQUEST_ID,
+        }
+    }
+    for status, (why, headers) in errors.items():
+        responses[str(status)] = {
+            "description": why,
+            "content": {"application/json": {"schema": _ref(ErrorBody)}},
+            "headers": {**REQUEST_ID, **headers},
+        }
+    operation = {"summary": summary, "parameters": parameters, "responses": responses}
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": body}
+    return operation
 
 
 def _upload_operation(
@@ -50,55 +100,79 @@ def _upload_operation(
         "required": ["file"],
         "properties": {"file": {"type": "string", "format": "binary"}},
     }
-    responses: dict[str, Any] = {
-        "200": {
-            "description": "the answer",
-            "content": {"application/json": {"schema": _ref(answer)}},
-            "headers": REQUEST_ID,
-        }
+    raw = {content_type: binary for content_type in (*CONTENT_TYPES.values(), "application/octet-stream")}
+    body = {"multipart/form-data": {"schema": form}, **raw}
+    return _operation(summary, answer, parameters, UPLOAD_ERRORS, body)
+
+
+def _batch_operation(settings: Settings) -> dict[str, Any]:
+    files = {
+        "type": "array",
+        "items": {"type": "string", "format": "binary"},
+        "minItems": 1,
+        "maxItems": settings.batch_max_files,
     }
-    for status, (why, headers) in UPLOAD_ERRORS.items():
-        responses[str(status)] = {
-            "description": why,
-            "content": {"application/json": {"schema": _ref(ErrorBody)}},
-            "headers": {**REQUEST_ID, **headers},
-        }
-    return {
-        "summary": summary,
-        "parameters": parameters,
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {"schema": form},
-                **{
-                    content_type: binary
-                    for content_type in (*CONTENT_TYPES.values(), "application/octet-stream")
-                },
-            },
+    form = {"type": "object", "required": [FIELD], "properties": {FIELD: files}}
+    count = {
+        "name": "count",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": settings.batch_max_files},
+        "description": "how many files the body holds: the whole batch is then admitted by the rate "
+        "limiter (or refused with 429) before its body is read; must match the body",
+    }
+    return _operation(
+        "Several screenshots at once: one answer per file, in the order sent",
+        BatchAnswer,
+        [TOP_K, count],
+        BATCH_ERRORS,
+        {
+            "multipart/form-data": {
+                "schema": form,
+                "encoding": {FIELD: {"contentType": ", ".join(CONTENT_TYPES.values())}},
+            }
         },
-        "responses": responses,
+    )
+
+
+RESULT_ERRORS = {
+    404: ("no answer for that image is cached for the version served now (images are never stored)", {}),
+    422: ("a malformed sha256, or a bad top_k", {}),
+    429: ("rate limited", RETRY_AFTER),
+    503: ("no model is served yet, or this worker is at MAX_IN_FLIGHT", RETRY_AFTER),
+}
+
+
+def _result_operation() -> dict[str, Any]:
+    sha256 = {
+        "name": "sha256",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "description": "the image's SHA-256, as its classification named it",
     }
+    return _operation(
+        "A share link's answer: the classification the cache holds for that image",
+        Classification,
+        [sha256, TOP_K],
+        RESULT_ERRORS,
+    )
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, settings: Settings) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            described = (Classification, Explanation, ErrorBody, BatchAnswer)
             _, definitions = models_json_schema(
-                [(model, "serialization") for model in (Classification, Explanation, ErrorBody)],
-                ref_template=REF,
+                [(model, "serialization") for model in described], ref_template=REF
             )
             schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions["$defs"])
-            top_k = {
-                "name": "top_k",
-                "in": "query",
-                "required": False,
-                "schema": {"type": "integer", "minimum": 1, "maximum": TOP_K_MAX, "default": TOP_K_DEFAULT},
-                "description": "how many games to list, best first",
-            }
             schema["paths"]["/api/v1/classify"] = {
-                "post": _upload_operation("Which game is this screenshot from?", Classification, [top_k])
+                "post": _upload_operation("Which game is this screenshot from?", Classification, [TOP_K])
             }
+            schema["paths"]["/api/v1/classify/batch"] = {"post": _batch_operation(settings)}
+            schema["paths"]["/api/v1/results/{sha256}"] = {"get": _result_operation()}
             schema["paths"]["/api/v1/explain"] = {
                 "post": _upload_operation(
                     "Where the model looked (Grad-CAM of its top class)", Explanation, []

@@ -46,10 +46,11 @@ class Decision:
         return headers
 
 
-def units(item: RateLimitItem, cost: int) -> int:
-    """What a request worth ``cost`` takes from ``item``'s window: never more than the whole window, so
-    a costly request (an explanation) can still be made under a tight limit such as 3/second."""
-    return min(cost, item.amount)
+def units(item: RateLimitItem, cost: int, taken: int = 0) -> int:
+    """What a request worth ``cost`` takes from ``item``'s window, when it already took ``taken`` units
+    (a batch pays for its files once it has read them): never more than the whole window all told, so
+    a costly request (an explanation, a batch) can still be made under a tight limit such as 3/second."""
+    return max(0, min(cost, item.amount - taken))
 
 
 class RateLimiter:
@@ -74,21 +75,22 @@ class RateLimiter:
         self.shared = MovingWindowRateLimiter(shared)
         self.local = MovingWindowRateLimiter(MemoryStorage())
 
-    def queue(self, pipe: Pipeline, client: str, cost: int = 1) -> None:
+    def queue(self, pipe: Pipeline, client: str, cost: int = 1, taken: int = 0) -> None:
         """Queue one acquisition per limit on ``pipe``; their replies go to ``decide``."""
         now = time.time()
         for item in self.items:
             key = f"{RedisStorage.PREFIX}:{item.key_for(client)}"
-            pipe.eval(ACQUIRE_MOVING_WINDOW, 1, key, now, item.amount, item.get_expiry(), units(item, cost))
+            amount = units(item, cost, taken)
+            pipe.eval(ACQUIRE_MOVING_WINDOW, 1, key, now, item.amount, item.get_expiry(), amount)
 
     async def decide(self, client: str, replies: Sequence[Any]) -> Decision:
         """The decision from the queued acquisitions' replies (the script answers 1, or nil for no). A
         verdict Redis gave stands even if reading its window for the headers then fails."""
         return await self._decide(self.shared, client, [bool(reply) for reply in replies])
 
-    async def decide_locally(self, client: str, cost: int = 1) -> Decision:
+    async def decide_locally(self, client: str, cost: int = 1, taken: int = 0) -> Decision:
         """In-process counts while Redis is unavailable: each worker counts alone, so looser, never off."""
-        acquired = [await self.local.hit(item, client, cost=units(item, cost)) for item in self.items]
+        acquired = [await self.local.hit(item, client, cost=units(item, cost, taken)) for item in self.items]
         return await self._decide(self.local, client, acquired)
 
     async def _decide(self, limiter: MovingWindowRateLimiter, client: str, acquired: list[bool]) -> Decision:

@@ -3,6 +3,7 @@ functions that routes call (testable without HTTP)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,11 +15,12 @@ from gateway.answers import HandlerClassification, HandlerExplanation, checked
 from gateway.breaker import CircuitBreaker
 from gateway.cache import EXPLANATION, AnswerCache, cache_key, image_digest
 from gateway.core.config import Settings
+from gateway.errors import ApiError
 from gateway.metrics import redis_breaker_changed
 from gateway.model_state import ModelState
 from gateway.ratelimit import RateLimiter
 from gateway.upstream import TorchServeClient
-from gateway.validation import Upload
+from gateway.validation import TOP_K_MAX, Upload
 
 
 @dataclass
@@ -66,11 +68,11 @@ class Services:
         await self.redis.aclose()
 
 
-def _ms_since(started: float) -> float:
+def ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-async def _cached(services: Services, digest: str, asked: int | str) -> dict[str, Any] | None:
+async def cached(services: Services, digest: str, asked: int | str) -> dict[str, Any] | None:
     """The answer cached for this image under the model's current default version and archive."""
     state = services.state
     version = state.current_version()
@@ -96,13 +98,22 @@ async def classify(services: Services, upload: Upload, top_k: int) -> dict[str, 
     """The cached answer, or the model's (checked, then cached)."""
     started = time.perf_counter()
     digest = image_digest(upload.data)
-    if (cached := await _cached(services, digest, top_k)) is not None:
-        return {**cached, "cached": True, "timings_ms": {"total": _ms_since(started)}}
+    if (hit := await cached(services, digest, top_k)) is not None:
+        return {**hit, "cached": True, "timings_ms": {"total": ms_since(started)}}
 
     upstream_started = time.perf_counter()
     raw = await services.client.predict(services.settings.model_name, upload.data, upload.content_type)
-    upstream_ms = _ms_since(upstream_started)
     answer = checked(HandlerClassification, raw)
+    body = classified(services, digest, answer, top_k, ms_since(upstream_started))
+    body["timings_ms"]["total"] = ms_since(started)
+    return body
+
+
+def classified(
+    services: Services, digest: str, answer: HandlerClassification, top_k: int, upstream_ms: float
+) -> dict[str, Any]:
+    """The model's answer for the image ``digest`` as the client gets it, cached behind; its timings
+    lack the total, which the caller knows."""
     body = {
         "label": answer.label,
         "name": answer.name,
@@ -113,15 +124,31 @@ async def classify(services: Services, upload: Upload, top_k: int) -> dict[str, 
     }
     _cache_behind(services, digest, answer, top_k, body)
     timings = {k: round(v, 3) for k, v in answer.timings_ms.items()}
-    timings.update(upstream=upstream_ms, total=_ms_since(started))
-    return {**body, "cached": False, "timings_ms": timings}
+    return {**body, "cached": False, "timings_ms": {**timings, "upstream": upstream_ms}}
+
+
+async def shared(services: Services, digest: str, top_k: int) -> dict[str, Any]:
+    """The answer cached for the image ``digest`` under the version served by default now: from any
+    classification of it that listed at least ``top_k`` games, cut to ``top_k``; 404 when none is."""
+    started = time.perf_counter()
+    asked = range(top_k, TOP_K_MAX + 1)
+    for hit in await asyncio.gather(*(cached(services, digest, k) for k in asked)):
+        if hit is not None:
+            top = hit["top_k"][:top_k]
+            return {**hit, "top_k": top, "cached": True, "timings_ms": {"total": ms_since(started)}}
+    raise ApiError(
+        404,
+        "not_found",
+        "no answer for that image is cached for the model served now (images are never stored): "
+        "classify it again",
+    )
 
 
 async def explain(services: Services, upload: Upload) -> dict[str, Any]:
     """Grad-CAM of the top class: the cached explanation, or the model's (checked, then cached)."""
     digest = image_digest(upload.data)
-    if (cached := await _cached(services, digest, EXPLANATION)) is not None:
-        return {**cached, "cached": True}
+    if (hit := await cached(services, digest, EXPLANATION)) is not None:
+        return {**hit, "cached": True}
     raw = await services.client.predict(
         services.settings.model_name, upload.data, upload.content_type, explain=True
     )
@@ -134,4 +161,10 @@ async def explain(services: Services, upload: Upload) -> dict[str, Any]:
 async def models_view(services: Services) -> dict[str, Any]:
     """Read-only, from the replica's report (gateway.model_state)."""
     services.state.current_version()
-    return {**services.state.view(), "max_upload_bytes": services.settings.max_upload_bytes}
+    settings = services.settings
+    limits = {
+        "max_upload_bytes": settings.max_upload_bytes,
+        "batch_max_files": settings.batch_max_files,
+        "batch_max_bytes": settings.max_batch_body_bytes,
+    }
+    return {**services.state.view(), **limits}

@@ -40,21 +40,25 @@ class Upload:
         return max(1, math.ceil(self.pixels / pixels_per_unit))
 
 
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, "payload_too_large", f"the image is larger than {limit / (1024 * 1024):g} MB")
+def megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB"
 
 
-async def _counted(request: Request, max_body_bytes: int, max_image_bytes: int) -> AsyncIterator[bytes]:
-    """The body's chunks, refused with 413 as soon as they add up to more than ``max_body_bytes`` (the
-    image limit plus room for multipart headers)."""
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"the image is larger than {megabytes(limit)}")
+
+
+async def counted(request: Request, max_body_bytes: int, refusal: ApiError) -> AsyncIterator[bytes]:
+    """The body's chunks, refused with ``refusal`` (a 413) as soon as they add up to more than
+    ``max_body_bytes``, or at once when Content-Length says they will."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_body_bytes:
-        raise _too_large(max_image_bytes)
+        raise refusal
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_body_bytes:
-            raise _too_large(max_image_bytes)
+            raise refusal
         yield chunk
 
 
@@ -78,11 +82,12 @@ def image_pixels(data: bytes | bytearray, fmt: str, max_pixels: int) -> int:
 
 async def read_upload(request: Request, max_image_bytes: int, max_body_bytes: int, max_pixels: int) -> Upload:
     content_type = request.headers.get("content-type", "")
+    body = counted(request, max_body_bytes, too_large(max_image_bytes))
     if content_type.lower().startswith("multipart/form-data"):
-        data = await file_field(_counted(request, max_body_bytes, max_image_bytes), content_type)
+        data = await file_field(body, content_type)
     elif content_type.lower().startswith(("image/", "application/octet-stream")):
         data = bytearray()
-        async for chunk in _counted(request, max_body_bytes, max_image_bytes):
+        async for chunk in body:
             data += chunk
     else:
         raise ApiError(
@@ -90,10 +95,16 @@ async def read_upload(request: Request, max_image_bytes: int, max_body_bytes: in
             "unsupported_media_type",
             "send a JPEG, PNG or WebP as multipart field 'file' or as the body with an image Content-Type",
         )
+    return checked_image(data, max_image_bytes, max_pixels)
+
+
+def checked_image(data: bytearray, max_image_bytes: int, max_pixels: int) -> Upload:
+    """One uploaded file as an ``Upload``, or the ApiError that refuses it: empty, too large, not an image
+    we accept (judged by its bytes), or too many pixels (from its header)."""
     if not data:
         raise ApiError(400, "empty_payload", "the request carried no image")
     if len(data) > max_image_bytes:
-        raise _too_large(max_image_bytes)
+        raise too_large(max_image_bytes)
     fmt = sniff_format(data)
     if fmt is None:
         raise ApiError(415, "unsupported_media_type", "that file is not a JPEG, PNG or WebP image")

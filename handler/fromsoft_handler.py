@@ -1,8 +1,11 @@
 """TorchServe handler: which FromSoftware game is this screenshot from?
 
 decode -> validate -> preprocess -> infer -> postprocess, each a plain function in this package, so
-that tests call them without the Java server. One bad image in a batch gets its own 4xx status and
-JSON error while its neighbours succeed. TorchServe allows one class per handler module: this is it.
+that tests call them without the Java server (TorchServe's ``preprocess`` is ``decode`` and
+``transform`` here, its ``inference`` is ``infer``, its ``postprocess`` is ``answer``). One bad image in
+a batch gets its own 4xx status and JSON error while its neighbours succeed; a request may carry
+several images (inference.multi_image), answered as one list. TorchServe allows one class per handler
+module: this is it.
 
 Each classification or explanation is logged on one JSON line under the gateway's X-Request-ID
 (TorchServe copies the worker's output into its model_log), so one upload can be followed from nginx's
@@ -25,17 +28,19 @@ from PIL import Image
 from ts.torch_handler.base_handler import BaseHandler
 
 from handler.gradcam import grad_cam
-from handler.image_decode import ImageRejectedError, decode_image, payload_bytes
+from handler.image_decode import ImageRejectedError, decode_image, payload_bytes, request_images
 from handler.settings import ServingSettings
 from inference.architectures import architecture
 from inference.archive_digest import digest_of_folder
+from inference.multi_image import COUNT_HEADER, MAX_IMAGES
 from inference.preprocessing import Preprocessing, eval_transform
 from inference.runtime import OnnxRunner, Runner, TorchRunner, load_eager, load_torchscript
 from inference.scoring import answer, calibrated
 
 logger = logging.getLogger(__name__)
 HEATMAP_GRID = (9, 16)  # rows, cols: 16:9 like the frames
-Prepared = tuple[int, np.ndarray, dict[str, float]]  # index in the batch, input (3, H, W), timings
+Place = tuple[int, int | None]  # the request in the batch, and the image's place in a multi-image one
+Prepared = tuple[Place, np.ndarray, dict[str, float]]  # where its answer goes, input (3, H, W), timings
 
 
 class FromSoftHandler(BaseHandler):  # type: ignore[misc]
@@ -45,6 +50,8 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
         properties = context.system_properties
         model_dir = Path(properties["model_dir"])
         self.meta = json.loads((model_dir / "model_meta.json").read_text())
+        card = model_dir / "model_card.json"  # written by training export since the card existed
+        self.card = json.loads(card.read_text()) if card.is_file() else None
         config = getattr(context, "model_yaml_config", None) or {}
         self.settings = ServingSettings.load(config.get("handler", {}) if isinstance(config, dict) else {})
         threads = self.settings.threads
@@ -103,63 +110,92 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
     # -- TorchServe entry point -----------------------------------------------------------------------
     def handle(self, data: list[Any], context: Any) -> list[Any]:
         """One answer per request of the batch. Each request says by its own headers what it asks for
-        (TorchServe batches classifications, explanations and descriptions from different clients
-        together): each is answered as it asked, and a bad image fails alone."""
+        (TorchServe batches classifications, explanations, multi-image classifications and descriptions
+        from different clients together): each is answered as it asked, and a bad image fails alone, in
+        its own request or in its place of a multi-image request's list."""
         self.context = context
         started = time.perf_counter()
         results: list[Any] = [None] * len(data)
         wanted = [self._wanted(context, index) for index in range(len(data))]
-        images = {index: data[index] for index, want in enumerate(wanted) if want != "describe"}
-        for index in set(range(len(data))) - images.keys():  # GET /models/<name>?customized=true
-            results[index] = self.describe()
-        prepared: dict[str, list[Prepared]] = {"classify": [], "explain": []}
-        # Pillow releases the GIL while decoding and resizing: a batch's images are prepared in parallel;
-        # a single image here, without a hop to another thread.
-        outcomes = (
-            self.pool.map(self._prepare, images.values())
-            if len(images) > 1
-            else map(self._prepare, images.values())
-        )
-        details: dict[int, str | None] = {}  # a refused image's decoder error: for the log only
-        for index, outcome in zip(images, outcomes, strict=True):
-            if isinstance(outcome, ImageRejectedError):
-                results[index] = self._reject(index, outcome)
-                details[index] = outcome.detail
+        images: list[tuple[Place, Any]] = []  # every image of the batch, and where its answer goes
+        for index, (entry, want) in enumerate(zip(data, wanted, strict=True)):
+            if want == "describe":  # GET /models/<name>?customized=true
+                results[index] = self.describe()
+            elif want == "classify_many":
+                try:
+                    payloads = request_images(entry, _header(context, index, COUNT_HEADER))
+                except ImageRejectedError as rejected:
+                    results[index] = self._reject(index, rejected)
+                    continue
+                results[index] = [None] * len(payloads)
+                images += [((index, slot), payload) for slot, payload in enumerate(payloads)]
             else:
-                prepared[wanted[index]].append((index, *outcome))
-        if prepared["classify"]:
-            self._classify(prepared["classify"], results)
-        if prepared["explain"]:
-            self._explain(prepared["explain"], results)
+                images.append(((index, None), entry))
+        refused = self._prepare_all(images, wanted, results)
         for index in range(len(data)):
             context.set_response_content_type(index, "application/json")
         handler_ms = round((time.perf_counter() - started) * 1000, 2)
         context.metrics.add_time("HandlerTime", handler_ms, None, "ms")
-        for index in images:
-            detail = details.get(index)
-            self._log(context, index, wanted[index], results[index], handler_ms, len(data), detail)
+        for index, want in enumerate(wanted):
+            if want != "describe":
+                self._log(context, index, want, results[index], handler_ms, len(data), refused.get(index, []))
         return [json.dumps(result) for result in results]
+
+    def _prepare_all(
+        self, images: list[tuple[Place, Any]], wanted: list[str], results: list[Any]
+    ) -> dict[int, list[str | None]]:
+        """Decode and preprocess every image, then answer them: the classifications of every request in
+        one run of the model, the explanations one by one. Returns the decoders' own words on the images
+        refused, by request: for the log only."""
+        # Pillow releases the GIL while decoding and resizing: a batch's images are prepared in parallel;
+        # a single image here, without a hop to another thread.
+        payloads = [payload for _, payload in images]
+        outcomes = self.pool.map(self._prepare, payloads) if len(images) > 1 else map(self._prepare, payloads)
+        prepared: dict[str, list[Prepared]] = {"classify": [], "explain": []}
+        refused: dict[int, list[str | None]] = {}
+        for (place, _), outcome in zip(images, outcomes, strict=True):
+            if isinstance(outcome, ImageRejectedError):
+                self._place(results, place, self._reject(place[0], outcome, place[1]))
+                refused.setdefault(place[0], []).append(outcome.detail)
+            else:
+                prepared["explain" if wanted[place[0]] == "explain" else "classify"].append((place, *outcome))
+        if prepared["classify"]:
+            self._classify(prepared["classify"], results)
+        if prepared["explain"]:
+            self._explain(prepared["explain"], results)
+        return refused
+
+    @staticmethod
+    def _place(results: list[Any], place: Place, answer: dict[str, Any]) -> None:
+        index, slot = place
+        if slot is None:
+            results[index] = answer
+        else:
+            results[index][slot] = answer
 
     @staticmethod
     def _log(
         context: Any,
         index: int,
         kind: str,
-        result: dict[str, Any],
+        result: Any,
         handler_ms: float,
         batch: int,
-        detail: str | None = None,
+        details: list[str | None],
     ) -> None:
         """Request ``index``'s line: its ID (the header in whatever case it was sent), what it asked for,
-        its error code and the decoder's own words if refused, and the batch's size and time."""
-        headers = context.get_all_request_header(index) or {}
-        request_id = next((str(v)[:128] for k, v in headers.items() if k.lower() == "x-request-id"), None)
-        error = result.get("error", {}).get("code")
+        its error code and the decoder's own words on what was refused, the images it carried, and the
+        batch's size and time."""
+        request_id = _header(context, index, "X-Request-ID")
+        many = isinstance(result, list)
+        answers = result if many else [result]
         line = {
-            "request_id": request_id,
+            "request_id": request_id[:128] if request_id else None,
             "kind": kind,
-            "error": error,
-            "detail": detail,
+            "error": None if many else result.get("error", {}).get("code"),
+            "detail": (details or None) if many else next(iter(details), None),
+            "images": len(answers),
+            "refused": sum(1 for answer in answers if "error" in answer),
             "batch": batch,
             "handler_ms": handler_ms,
         }
@@ -168,11 +204,13 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
     @staticmethod
     def _wanted(context: Any, index: int) -> str:
         """What request ``index`` asks for: TorchServe marks explanations and customized descriptions
-        with a header of that request's own."""
+        with a header of that request's own; the gateway marks a multi-image request with its count."""
         if context.get_request_header(index, "describe") == "True":
             return "describe"
         if context.get_request_header(index, "explain") == "True":
             return "explain"
+        if _header(context, index, COUNT_HEADER) is not None:
+            return "classify_many"
         return "classify"
 
     def _prepare(self, entry: Any) -> tuple[np.ndarray, dict[str, float]] | ImageRejectedError:
@@ -194,6 +232,8 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
             "temperature": self.temperature,
             "unknown_threshold": self.threshold,
             "provenance": self.meta.get("provenance", {}),
+            "model_card": self.card,
+            "multi_image_requests": MAX_IMAGES,  # the gateway sends a batch's misses in one request
         }
 
     def _classify(self, inputs: list[Prepared], results: list[Any]) -> None:
@@ -202,21 +242,22 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
         t1 = time.perf_counter()
         answers = self.answer(logits)
         postprocess = (time.perf_counter() - t1) * 1000 / len(inputs)
-        for (index, _, timings), result in zip(inputs, answers, strict=True):
+        for (place, _, timings), result in zip(inputs, answers, strict=True):
             timings["inference"] = (t1 - t0) * 1000
             timings["postprocess"] = postprocess
-            results[index] = {
+            answered = {
                 **result,
                 "model": self.model_info,
                 "preprocessing_version": self.preprocessing_version,
                 "timings_ms": {k: round(v, 3) for k, v in timings.items()},
             }
+            self._place(results, place, answered)
 
     def _explain(self, inputs: list[Prepared], results: list[Any]) -> None:
         if self._explainer is None:  # loaded on the first explanation: most workers never need it
             self._explainer = self._eager_model(self.model_dir)
         layer = self._explainer.get_submodule(architecture(self.meta["arch"]).gradcam_layer)
-        for index, array, _ in inputs:
+        for (index, _), array, _ in inputs:  # explanations are single-image requests
             heatmap, top = grad_cam(self._explainer, layer, torch.from_numpy(array), HEATMAP_GRID)
             label = self.labels[top]
             results[index] = {
@@ -229,6 +270,15 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
                 "preprocessing_version": self.preprocessing_version,
             }
 
-    def _reject(self, index: int, rejected: ImageRejectedError) -> dict[str, Any]:
-        self.context.set_response_status(rejected.status, rejected.code.replace("_", " "), index)
+    def _reject(self, index: int, rejected: ImageRejectedError, slot: int | None = None) -> dict[str, Any]:
+        """The refusal's body; request ``index`` gets its status unless the image is one ``slot`` of a
+        multi-image request, which answers 200 with the refusal in that image's place."""
+        if slot is None:
+            self.context.set_response_status(rejected.status, rejected.code.replace("_", " "), index)
         return rejected.body()
+
+
+def _header(context: Any, index: int, name: str) -> str | None:
+    """Request ``index``'s header ``name``, in whatever case it was sent."""
+    headers = context.get_all_request_header(index) or {}
+    return next((str(v) for k, v in headers.items() if k.lower() == name.lower()), None)

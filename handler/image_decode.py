@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from inference.formats import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES, sniff_format
+from inference.multi_image import MAX_IMAGES, field
 from inference.preprocessing import cover_size
 
 
@@ -43,6 +44,15 @@ def payload_bytes(entry: object) -> bytes | bytearray:
     if isinstance(value, bytes | bytearray):
         return value
     raise ImageRejectedError(415, "unsupported_media_type", "send the image bytes with an image Content-Type")
+
+
+def request_images(entry: object, count: str | None) -> list[object]:
+    """The images of a multi-image request (inference.multi_image), in order: what each of its fields
+    holds, for ``payload_bytes`` to check one by one. ``count``: the request's own count header."""
+    if count is None or not count.isdigit() or not 1 <= int(count) <= MAX_IMAGES:
+        raise ImageRejectedError(400, "invalid_request", f"the image count must be 1 to {MAX_IMAGES}")
+    fields = entry if isinstance(entry, dict) else {}
+    return [fields.get(field(index), b"") for index in range(int(count))]
 
 
 def _reducible(img: Image.Image) -> Image.Image:

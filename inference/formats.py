@@ -22,6 +22,18 @@ DEFAULT_MAX_PIXELS = 2 * 3840 * 2160
 # the size from the image's header): a 4K screenshot or smaller costs one, an image at the cap two.
 DEFAULT_PIXELS_PER_UNIT = 3840 * 2160
 MULTIPART_OVERHEAD = 64 * 1024  # room for multipart headers and boundaries around the image
+# BATCH_MAX_FILES: images in one POST /api/v1/classify/batch.
+DEFAULT_BATCH_MAX_FILES = 16
+# A batch's body may hold this many MAX_UPLOAD_BYTES (a 16-file batch of typical 1 MB screenshots fits):
+# nginx's limit on /api/v1/classify/batch and the gateway's, both from MAX_UPLOAD_BYTES. It is also the
+# share of the gateway's in-flight cap a batch takes (gateway.in_flight), so that the memory a worker
+# may hold stays MAX_IN_FLIGHT uploads' worth.
+BATCH_UPLOADS = 4
+
+
+def batch_body_bytes(max_upload_bytes: int) -> int:
+    """The most a batch's request body may weigh, images and multipart framing together."""
+    return BATCH_UPLOADS * max_upload_bytes + MULTIPART_OVERHEAD
 
 
 def sniff_format(data: bytes | bytearray) -> str | None:

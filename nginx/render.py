@@ -23,8 +23,10 @@ TEMPLATE = Path(__file__).with_name("nginx.conf.template")
 SNIPPETS = Path(__file__).resolve().parent  # security_headers.conf, included by the configuration
 ERRORS_PREFIX = "/_edge_error/"  # the internal locations of nginx's own error answers
 TEMP_DIRS = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
+# inference.formats' values (a unit test holds them equal): the web image has no more than this folder.
 MULTIPART_OVERHEAD = 64 * 1024  # multipart headers and boundaries around the image
 DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+BATCH_UPLOADS = 4  # a batch's body may weigh this many MAX_UPLOAD_BYTES
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,13 @@ EDGE_ERRORS = (
     # 403: a folder of the front end without an index: nothing there to tell apart from a missing path.
     EdgeError("not_found", (403, 404), 404, "not_found", "no such path"),
     EdgeError("method_not_allowed", (405,), 405, "method_not_allowed", "that method is not allowed here"),
-    EdgeError("too_large", (413,), 413, "payload_too_large", "the image is larger than {max_upload_mb} MB"),
+    EdgeError(
+        "too_large",
+        (413,),
+        413,
+        "payload_too_large",
+        "the image is larger than {max_upload_mb} MB (a batch: {max_batch_mb} MB)",
+    ),
     EdgeError("uri_too_long", (414,), 414, "uri_too_long", "the URL is too long"),
     EdgeError(
         "rate_limited",
@@ -82,14 +90,14 @@ EDGE_ERRORS = (
 )
 
 
-def error_pages(max_upload_mb: str) -> str:
+def error_pages(max_upload_mb: str, max_batch_mb: str) -> str:
     """The ``error_page`` lines and the internal locations that answer them, for the server block. URIs,
     not named locations: nginx cannot redirect a request whose request line it could not parse (a 400,
     414 or 505) to a named location, and would answer a bare 500 instead."""
     lines = []
     for error in EDGE_ERRORS:
         statuses = " ".join(map(str, error.statuses))
-        message = error.message.format(max_upload_mb=max_upload_mb)
+        message = error.message.format(max_upload_mb=max_upload_mb, max_batch_mb=max_batch_mb)
         body = (
             f'{{"error":{{"code":"{error.code}","message":"{message}","request_id":"$fromsoft_request_id"}}}}'
         )
@@ -157,6 +165,11 @@ class EdgeSettings:
     def max_body_bytes(self) -> int:
         return self.max_upload_bytes + MULTIPART_OVERHEAD
 
+    @property
+    def max_batch_body_bytes(self) -> int:
+        """The batch's body limit, the gateway's own too (inference.formats.batch_body_bytes)."""
+        return BATCH_UPLOADS * self.max_upload_bytes + MULTIPART_OVERHEAD
+
 
 def default_worker_user() -> str | None:
     """A root master hands requests to an unprivileged worker; a non-root master runs them itself."""
@@ -179,11 +192,12 @@ def render(
         real_ip += "    real_ip_header X-Forwarded-For;\n    real_ip_recursive on;\n"
     id_proxies = "".join(f"        {cidr} 1;\n" for cidr in edge.trusted_proxies)
     max_upload_mb = f"{edge.max_upload_bytes / (1024 * 1024):g}"
+    max_batch_mb = f"{edge.max_batch_body_bytes / (1024 * 1024):g}"
     values = {
         "USER": f"user {worker_user};" if worker_user else "",
         "WORKERS": edge.workers,
         "SNIPPETS": str(SNIPPETS),
-        "ERROR_PAGES": error_pages(max_upload_mb),
+        "ERROR_PAGES": error_pages(max_upload_mb, max_batch_mb),
         "PREFIX": str(prefix.resolve()),
         "TEMP": str((temp_root or prefix / "tmp").resolve()),
         "LISTEN": listen,
@@ -191,6 +205,7 @@ def render(
         "GATEWAYS": "\n".join(f"        server {address} max_fails=0;" for address in gateways),
         "WEB_ROOT": str(web_root.resolve()),
         "MAX_BODY": str(edge.max_body_bytes),
+        "MAX_BATCH_BODY": str(edge.max_batch_body_bytes),
         "REAL_IP": real_ip.rstrip("\n"),
         "ID_PROXIES": id_proxies.rstrip("\n"),
         "LIMIT_RATE": str(edge.limit_rate),

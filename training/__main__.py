@@ -15,6 +15,7 @@ COMMANDS = {
     "evaluate": ("training.evaluate", "test-split metrics, calibration and the unknown threshold"),
     "photos": ("training.photos", "write photos that are no game's screenshots, for evaluate --ood-dir"),
     "export": ("training.export", "package the best checkpoint as a TorchServe archive"),
+    "card": ("training.model_card", "render an evaluated run's model card as markdown"),
 }
 
 

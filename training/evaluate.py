@@ -25,12 +25,21 @@ import seaborn as sns
 import torch
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
+from inference.borders import trim_borders
 from inference.labels import DISPLAY_NAMES, LABELS
+from inference.preprocessing import eval_transform
 from inference.scoring import calibrated, known
 from training.calibration import expected_calibration_error, fit_temperature, unknown_threshold
 from training.checkpoint import checkpoint_preprocessing, load_for_inference
-from training.data import IMAGE_FORMATS, Row, make_loader, read_manifest
-from training.external import external_metrics, external_rows
+from training.data import IMAGE_FORMATS, Row, make_loader, open_rgb, read_manifest
+from training.external import (
+    AS_SENT,
+    EFFECT_FIGURES,
+    border_effect,
+    external_metrics,
+    external_rows,
+    framings,
+)
 from training.external import markdown as external_markdown
 from training.metrics import macro_f1
 from training.prepare import PrepareError, class_folders
@@ -262,6 +271,29 @@ def _kept_report(args: argparse.Namespace, digest: str) -> dict[str, Any] | None
     return report if same == (digest, args.keep, args.target_accuracy) else None
 
 
+def _framed_logits(
+    model: torch.nn.Module, checkpoint: dict[str, Any], rows: list[Row]
+) -> tuple[dict[tuple[str, bool], np.ndarray], int]:
+    """Logits of every external image in each framing (training.external.framings), borders cut and
+    kept (as sent and cut is the section's own), and how many images as sent had borders to cut. Each
+    image is decoded once: the set may hold 4K PNGs."""
+    pre = checkpoint_preprocessing(checkpoint)
+    found: dict[tuple[str, bool], list[np.ndarray]] = {}
+    cut = 0
+    model.eval()
+    for row in rows:
+        image = open_rgb(row.path)
+        cut += trim_borders(image) is not image
+        shown = framings(image)
+        keys = [(name, c) for name in shown for c in (True, False) if (name, c) != (AS_SENT, True)]
+        arrays = np.stack([eval_transform(shown[name], pre, cut_borders=c) for name, c in keys])
+        with torch.inference_mode():
+            logits = model(torch.from_numpy(arrays)).float().numpy()
+        for key, values in zip(keys, logits, strict=True):
+            found.setdefault(key, []).append(values)
+    return {key: np.stack(values) for key, values in found.items()}, cut
+
+
 def external_section(
     args: argparse.Namespace, model: torch.nn.Module, checkpoint: dict[str, Any], report: dict[str, Any]
 ) -> dict[str, Any]:
@@ -272,6 +304,10 @@ def external_section(
     probs = _probs(logits, report["temperature"])
     section = {"root": str(args.external.resolve()), **left_out}
     section.update(external_metrics(probs, labels.numpy(), report["unknown_threshold"]))
+    framed, cut = _framed_logits(model, checkpoint, rows)
+    figures = {f"{AS_SENT}, cut": {k: section[k] for k in EFFECT_FIGURES}}
+    figures.update(border_effect(framed, labels.numpy(), report["temperature"], report["unknown_threshold"]))
+    section["borders"] = {"cut": cut, "figures": figures}
     _plot_confusion(
         np.array(section["confusion_matrix"]),
         args.run_dir / "external_confusion_matrix.png",

@@ -31,6 +31,7 @@ from inference.runtime import FORMS, OnnxRunner, Runner, TorchRunner, load_torch
 from ops import declared
 from ops.names import checked_name
 from ops.settings import DECLARED_FILE_NAME
+from training import model_card
 from training.checkpoint import checkpoint_preprocessing, load_for_inference
 from training.data import Row, open_rgb, read_manifest
 from training.metrics import macro_f1
@@ -45,6 +46,7 @@ SERIALIZED_FILES = {
 }
 # What the handler imports inside the TorchServe worker: the shared core and the handler, whole.
 PACKAGES = ("inference", "handler")
+CARD_FILE = "model_card.json"  # the handler's description carries it (handler.fromsoft_handler)
 
 
 def batch_delay(text: str) -> int:
@@ -316,9 +318,12 @@ def model_config(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def stage_files(stage: Path, meta: dict[str, Any], forms_dir: Path, form: str) -> list[Path]:
+def stage_files(
+    stage: Path, meta: dict[str, Any], forms_dir: Path, form: str, card: dict[str, Any] | None
+) -> list[Path]:
     """The archive's extra files: the handler's packages (the shared core and the handler, whole),
-    the model's description and, beside any other form, the eager weights Grad-CAM needs."""
+    the model's description, its card (training.model_card) and, beside any other form, the eager
+    weights Grad-CAM needs."""
     # The archiver copies a folder's contents to the archive root: packages go one level down.
     packages = stage / "packages"
     for package in PACKAGES:
@@ -326,10 +331,23 @@ def stage_files(stage: Path, meta: dict[str, Any], forms_dir: Path, form: str) -
     (stage / "model_meta.json").write_text(json.dumps(meta, indent=2))
     (stage / "index_to_name.json").write_text(json.dumps(index_to_name(), indent=2))
     extra = [packages, stage / "model_meta.json", stage / "index_to_name.json"]
+    if card is not None:
+        (stage / CARD_FILE).write_text(json.dumps(card, indent=2))
+        (stage / "MODEL_CARD.md").write_text(model_card.markdown(card))
+        extra += [stage / CARD_FILE, stage / "MODEL_CARD.md"]
     if form != "eager":
         shutil.copy(forms_dir / "weights.pt", stage / "weights.pt")
         extra.append(stage / "weights.pt")
     return extra
+
+
+def card_of(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The run's model card, or None (with a warning) for a run that was never evaluated."""
+    try:
+        return model_card.build(args.run_dir, args.name, args.version)
+    except FileNotFoundError as exc:
+        print(f"export: warning: no model card: {exc}")
+        return None
 
 
 def archive(
@@ -341,7 +359,8 @@ def archive(
 ) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         stage = Path(tmp)
-        extra = stage_files(stage, model_meta(args.run_dir, checkpoint, form, comparison), forms_dir, form)
+        meta = model_meta(args.run_dir, checkpoint, form, comparison)
+        extra = stage_files(stage, meta, forms_dir, form, card_of(args))
         (stage / "model-config.yaml").write_text(yaml.safe_dump(model_config(args)))
         built = stage / "built"
         built.mkdir()

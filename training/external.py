@@ -16,12 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
 from inference.labels import DISPLAY_NAMES, LABELS, UNKNOWN_NAME
-from inference.scoring import known
+from inference.scoring import calibrated, known
 from training.data import Row
 from training.prepare import index_root
+
+# What cutting uniform borders (inference.borders) does to the set: as its images are, and each image
+# centred on a wider screen, as a 16:9 game is shown on a 16:10 monitor or a 21:9 ultrawide.
+AS_SENT = "as sent"
+SCREENS = {"on a 16:10 screen": 16 / 10, "on a 21:9 screen": 21 / 9}
+EFFECT_FIGURES = ("accuracy", "macro_f1", "not_recognised_rate", "named_correctly")
 
 
 def run_hashes(run_dir: Path) -> set[str]:
@@ -83,6 +90,48 @@ def external_metrics(probs: np.ndarray, y_true: np.ndarray, threshold: float) ->
     }
 
 
+def framings(image: Image.Image) -> dict[str, Image.Image]:
+    """``image`` as sent, and centred on each of ``SCREENS`` with black bars where it does not fill it."""
+    framed = {AS_SENT: image}
+    for name, aspect in SCREENS.items():
+        size = (
+            max(image.width, round(image.height * aspect)),
+            max(image.height, round(image.width / aspect)),
+        )
+        canvas = Image.new("RGB", size)
+        canvas.paste(image, ((size[0] - image.width) // 2, (size[1] - image.height) // 2))
+        framed[name] = canvas
+    return framed
+
+
+def border_effect(
+    logits: dict[tuple[str, bool], np.ndarray], y_true: np.ndarray, temperature: float, threshold: float
+) -> dict[str, dict[str, float]]:
+    """The set's headline figures for each framing, borders cut and kept (``logits`` by (framing, cut))."""
+    effect: dict[str, dict[str, float]] = {}
+    for (framing, cut), values in logits.items():
+        figures = external_metrics(calibrated(values, temperature), y_true, threshold)
+        effect[f"{framing}, {'cut' if cut else 'kept'}"] = {k: figures[k] for k in EFFECT_FIGURES}
+    return effect
+
+
+def border_table(borders: dict[str, Any], images: int) -> list[str]:
+    """What cutting borders did (``border_effect``'s figures), in words and a table: the report's and
+    the model card's."""
+    lines = [
+        f"Uniform borders (letterbox, pillarbox) are cut before the model looks: {borders['cut']} of the "
+        f"{images} images had some. The same images centred on wider screens, with black bars:",
+        "",
+        "| framing | borders | accuracy | macro F1 | Not recognised | named correctly |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for key, figures in borders["figures"].items():
+        framing, treatment = key.rsplit(", ", 1)
+        cells = " | ".join(f"{figures[k]:.4f}" for k in EFFECT_FIGURES)
+        lines.append(f"| {framing} | {treatment} | {cells} |")
+    return lines
+
+
 def markdown(section: dict[str, Any]) -> list[str]:
     """The report's own section for the external set; the test-split figures above it stay as they were."""
     left_out = section["copies_of_run_images"]
@@ -123,4 +172,6 @@ def markdown(section: dict[str, Any]) -> list[str]:
     for label, row in zip(LABELS, section["confusion_matrix"], strict=True):
         lines.append(f"| {DISPLAY_NAMES[label]} | " + " | ".join(str(n) for n in row) + " |")
     lines += ["", "![external confusion matrix](external_confusion_matrix.png)", ""]
+    if "borders" in section:
+        lines += [*border_table(section["borders"], section["images"]), ""]
     return lines

@@ -1,8 +1,9 @@
 // End-to-end scenarios in Debian's Chromium (driven by playwright-core; browsers cannot be downloaded
 // here) against the real stack. tests/e2e/test_frontend_e2e.py starts the stack and runs this file.
 // Env: BASE_URL, SCREENSHOT (a real screenshot), UNKNOWN_SCREENSHOT (a real screenshot the served model
-// answers "Not recognised"), OUT_DIR (page screenshots), CHROMIUM (browser path). The served model is
-// trained on synthetic frames, so the page must say so before anything is dropped.
+// answers "Not recognised"), BATCH_SHOTS (five real screenshots, comma-separated), OUT_DIR (page
+// screenshots), CHROMIUM (browser path). The served model is trained on synthetic frames, so the page
+// must say so before anything is dropped.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -18,7 +19,12 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync"],
 });
-const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+// The clipboard is granted so that "Copy link" can be read back.
+const context = await browser.newContext({
+  viewport: { width: 1280, height: 900 },
+  permissions: ["clipboard-read", "clipboard-write"],
+});
+const page = await context.newPage();
 const step = async (name, run) => {
   try {
     await run();
@@ -86,8 +92,44 @@ await step("about", async () => {
   await page.getByTestId("about").getByText("It knows:").waitFor({ timeout: 30_000 });
 });
 
+await step("batch", async () => {
+  const before = await cards.count();
+  await upload(process.env.BATCH_SHOTS.split(","));
+  await cards.nth(before + 4).waitFor({ timeout: 30_000 }); // five new cards, before the older ones
+  for (let i = 0; i < 5; i += 1) await cards.nth(i).getByTestId("verdict").waitFor({ timeout: 60_000 });
+});
+
+let shared = "";
+await step("share-link", async () => {
+  const card = cards.first();
+  const verdict = await card.getByTestId("verdict").innerText();
+  await card.getByRole("button", { name: "Copy link" }).click();
+  await card.getByText("Link copied").waitFor({ timeout: 10_000 });
+  shared = await page.evaluate(() => navigator.clipboard.readText());
+  if (!/\/r\/[0-9a-f]{64}$/.test(shared)) throw new Error(`not a share link: ${shared}`);
+  await page.goto(shared);
+  const answer = page.getByRole("article").getByTestId("verdict");
+  await answer.waitFor({ timeout: 30_000 });
+  if ((await answer.innerText()) !== verdict) throw new Error(`the link shows ${await answer.innerText()}, not ${verdict}`);
+});
+
+await step("history", async () => {
+  await page.goto(base);
+  const names = page.getByTestId("history-name");
+  await names.first().waitFor({ timeout: 30_000 });
+  const kept = await names.count();
+  if (kept < 5) throw new Error(`expected the last results in the history, found ${kept}`);
+  await page.reload();
+  await names.first().waitFor({ timeout: 30_000 });
+  if ((await names.count()) !== kept) throw new Error("a reload lost part of the history");
+  await page.getByTestId("history").getByRole("button", { name: "Clear" }).click();
+  await page.getByTestId("history").getByText("Nothing yet.").waitFor({ timeout: 10_000 });
+  await page.reload();
+  await page.getByTestId("history").getByText("Nothing yet.").waitFor({ timeout: 30_000 });
+});
+
 await step("rate-limited", async () => {
-  for (let i = 0; i < 8; i += 1) {
+  for (let i = 0; i < 45; i += 1) {
     await upload(shot);
     const card = cards.first();
     await card.locator("[data-testid=verdict], [role=alert]").first().waitFor({ timeout: 60_000 });

@@ -3,12 +3,19 @@ import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import App from "./App";
 import { ApiError } from "./api/errors";
-import type { Classification, ModelsView, Provenance } from "./api/types";
+import type { Classification, ModelCard, ModelsView, Provenance } from "./api/types";
 import { SYNTHETIC_WHY } from "./components/SyntheticNotice";
 
-vi.mock("./api/client", () => ({ classify: vi.fn(), explain: vi.fn(), models: vi.fn() }));
+vi.mock("./api/client", () => ({
+  classify: vi.fn(),
+  classifyBatch: vi.fn(),
+  explain: vi.fn(),
+  models: vi.fn(),
+  sharedResult: vi.fn(),
+}));
 const client = await import("./api/client");
 const classify = vi.mocked(client.classify);
+const classifyBatch = vi.mocked(client.classifyBatch);
 const models = vi.mocked(client.models);
 
 function view(provenance: Provenance): ModelsView {
@@ -19,6 +26,8 @@ function view(provenance: Provenance): ModelsView {
     unknown_threshold: 0.9,
     arch: "efficientnet_lite0",
     max_upload_bytes: 5 * 1024 * 1024,
+    batch_max_files: 16,
+    batch_max_bytes: 20 * 1024 * 1024,
   };
 }
 const synthetic = view({ data_kind: "synthetic", synthetic_images: 2800, data_root: "synthetic frames (the embedded default)" });
@@ -43,21 +52,68 @@ async function loaded() {
 }
 
 beforeEach(() => {
+  localStorage.clear();
   classify.mockReset();
   classify.mockReturnValue(new Promise(() => undefined));
+  classifyBatch.mockReset();
+  classifyBatch.mockReturnValue(new Promise(() => undefined));
   models.mockReset();
   models.mockResolvedValue(synthetic);
 });
 
 describe("the page", () => {
-  it("queues several files as separate cards", async () => {
+  it("queues several files as separate cards, sent together as one batch", async () => {
     render(<App />);
+    await loaded();
     const files = ["a.jpg", "b.png", "c.webp"].map(
       (name, i) => new File([new Uint8Array(10)], name, { type: ["image/jpeg", "image/png", "image/webp"][i] }),
     );
     await userEvent.upload(screen.getByTestId("file-input"), files);
     expect(screen.getAllByRole("article")).toHaveLength(3);
     expect(screen.getAllByLabelText("Upload progress")).toHaveLength(3);
+    expect(classifyBatch).toHaveBeenCalledTimes(1);
+    expect(classifyBatch.mock.calls[0][0]).toEqual(files);
+    expect(classify).not.toHaveBeenCalled();
+  });
+
+  it("gives each card of a batch its own answer, and a file refused alone its own words", async () => {
+    const recognised = { ...notRecognised, label: "sekiro", name: "Sekiro: Shadows Die Twice", confidence: 0.97 };
+    const refusal = { error: { code: "invalid_image", message: "the JPEG image is truncated or corrupt", request_id: "id-1" } };
+    classifyBatch.mockResolvedValue({ results: [recognised, refusal] });
+    render(<App />);
+    await loaded();
+    await userEvent.upload(screen.getByTestId("file-input"), [shot(), shot()]);
+    const [first, second] = screen.getAllByRole("article"); // in the order dropped
+    await waitFor(() => expect(first).toHaveTextContent("Sekiro: Shadows Die Twice"));
+    expect(second).toHaveTextContent("the JPEG image is truncated or corrupt");
+    expect(second).toHaveTextContent("id-1");
+  });
+
+  it("sends a lone file to /classify, and never a file it refused", async () => {
+    render(<App />);
+    await loaded();
+    await userEvent.upload(screen.getByTestId("file-input"), [shot(), new File(["x"], "huge.png", { type: "image/png" }).slice(0, 0, "image/png") as File]);
+    expect(classify).toHaveBeenCalledTimes(1);
+    expect(classifyBatch).not.toHaveBeenCalled();
+    expect(screen.getByRole("alert")).toHaveTextContent("is empty");
+  });
+
+  it("refuses a file over the stack's upload limit inline, without uploading", async () => {
+    models.mockResolvedValue({ ...synthetic, max_upload_bytes: 5 * 1024 * 1024 });
+    render(<App />);
+    await loaded();
+    const huge = new File([new Uint8Array(6 * 1024 * 1024)], "huge.png", { type: "image/png" });
+    await userEvent.upload(screen.getByTestId("file-input"), huge);
+    expect(screen.getByRole("alert")).toHaveTextContent("huge.png is 6 MB; the limit is 5 MB.");
+    expect(classify).not.toHaveBeenCalled();
+  });
+
+  it("takes the limit the stack announces, not a constant of its own", async () => {
+    models.mockResolvedValue({ ...synthetic, max_upload_bytes: 8 * 1024 * 1024 });
+    render(<App />);
+    await loaded();
+    await userEvent.upload(screen.getByTestId("file-input"), new File([new Uint8Array(7 * 1024 * 1024)], "big.png", { type: "image/png" }));
+    expect(classify).toHaveBeenCalledTimes(1);
   });
 
   it("opens the drop zone's file picker from the keyboard", async () => {
@@ -80,7 +136,7 @@ describe("the page", () => {
 
 describe("the models view", () => {
   it("is fetched once at load and shared by the notice, the cards and the about panel", async () => {
-    classify.mockResolvedValue(notRecognised);
+    classifyBatch.mockResolvedValue({ results: [notRecognised, { ...notRecognised, sha256: "cd" }] });
     render(<App />);
     await screen.findByTestId("synthetic-notice");
     await userEvent.upload(screen.getByTestId("file-input"), [shot(), shot()]);
@@ -109,12 +165,8 @@ describe("a model trained on synthetic frames", () => {
   });
 
   it("explains each Not recognised card in the notice's words, and not a recognised one", async () => {
-    classify.mockResolvedValueOnce(notRecognised).mockResolvedValueOnce({
-      ...notRecognised,
-      label: "sekiro",
-      name: "Sekiro: Shadows Die Twice",
-      confidence: 0.97,
-    });
+    const recognised = { ...notRecognised, label: "sekiro", name: "Sekiro: Shadows Die Twice", confidence: 0.97 };
+    classifyBatch.mockResolvedValue({ results: [notRecognised, recognised] });
     render(<App />);
     await screen.findByTestId("synthetic-notice");
     await userEvent.upload(screen.getByTestId("file-input"), [shot(), shot()]);
@@ -140,5 +192,63 @@ describe.each([
     expect(await screen.findByTestId("verdict")).toHaveTextContent("Not recognised");
     expect(screen.queryByTestId("synthetic-notice")).not.toBeInTheDocument();
     expect(screen.queryByTestId("why-not-recognised")).not.toBeInTheDocument();
+  });
+});
+
+describe("the history", () => {
+  it("keeps each answer in this browser across a reload, and Clear empties it", async () => {
+    classify.mockResolvedValue({ ...notRecognised, label: "sekiro", name: "Sekiro: Shadows Die Twice", confidence: 0.97 });
+    const { unmount } = render(<App />);
+    await userEvent.upload(screen.getByTestId("file-input"), shot());
+    await waitFor(() => expect(screen.getByTestId("history")).toHaveTextContent("Sekiro: Shadows Die Twice"));
+    expect(screen.getByTestId("history").querySelector("a")).toHaveAttribute("href", "/r/ab");
+    unmount();
+    render(<App />); // a reload: the page starts again from storage
+    expect(screen.getByTestId("history")).toHaveTextContent("97.0%");
+    expect(screen.queryAllByRole("article")).toHaveLength(0);
+    await userEvent.click(screen.getByRole("button", { name: "Clear" }));
+    expect(screen.getByTestId("history")).toHaveTextContent("Nothing yet.");
+    expect(JSON.parse(localStorage.getItem("fromsoft-lens:history") ?? "null")).toEqual([]);
+  });
+});
+
+describe("the about panel", () => {
+  it("shows the served model's card: per class, the threshold, the outside set and the limitations", async () => {
+    const card: ModelCard = {
+      name: "fromsoft",
+      version: "1.0",
+      arch: "efficientnet_lite0",
+      form: "onnx-int8",
+      intended_use: "Say which of seven FromSoftware games a screenshot comes from.",
+      data: { kind: "synthetic", source: "synthetic", images: 2800, synthetic_images: 2800 },
+      test: {
+        images: 280,
+        accuracy: 0.99,
+        macro_f1: 0.987,
+        per_class: { sekiro: { name: "Sekiro: Shadows Die Twice", precision: 1, recall: 0.95, f1: 0.974, support: 20 } },
+      },
+      calibration: { temperature: 1.7, ece_before: 0.08, ece_after: 0.01 },
+      unknown: { threshold: 0.62, coverage: 0.97, accuracy_above: 0.99 },
+      external: {
+        set: "screenshots",
+        images: 118,
+        accuracy: 0.373,
+        macro_f1: 0.165,
+        not_recognised_rate: 0.975,
+        named_correctly: 0.025,
+        borders: { cut: 1, figures: { "on a 21:9 screen, kept": { accuracy: 0.2, macro_f1: 0.1, not_recognised_rate: 0.99, named_correctly: 0 } } },
+      },
+      limitations: ["It learned from synthetic frames only."],
+    };
+    models.mockResolvedValue({ ...synthetic, model_card: card });
+    render(<App />);
+    await loaded();
+    const shown = screen.getByTestId("model-card");
+    expect(shown).toHaveTextContent("Model card: fromsoft 1.0");
+    expect(shown).toHaveTextContent("0.974");
+    expect(shown).toHaveTextContent("Under 62.0% calibrated confidence");
+    expect(shown).toHaveTextContent("On 118 screenshots from outside its data (screenshots)");
+    expect(shown).toHaveTextContent("on a 21:9 screen, kept");
+    expect(screen.getByRole("list", { name: "Limitations" })).toHaveTextContent("synthetic frames only");
   });
 });

@@ -1,30 +1,75 @@
 import { useCallback, useState } from "react";
-import { ModelsProvider } from "./api/models";
+import { ModelsProvider, useModels } from "./api/models";
+import type { Classification } from "./api/types";
 import { AboutPanel } from "./components/AboutPanel";
 import { DropZone } from "./components/DropZone";
+import { HistoryPanel } from "./components/HistoryPanel";
+import { SharedResult } from "./components/SharedResult";
 import { ShotCard } from "./components/ShotCard";
 import { SyntheticNotice } from "./components/SyntheticNotice";
+import { limitsOf, submitAll, type Submit } from "./lib/batches";
+import { thumbnail, useHistory } from "./lib/history";
+import { sharedHash } from "./lib/share";
+import { checkFile } from "./lib/validate";
 
 interface Queued {
   id: number;
   file: File;
+  rejection: string | null;
+  submit?: Submit;
 }
 
 let nextId = 0;
 
-export default function App() {
+/** Dropped files become cards at once: the refused ones say why, the others travel in batches
+ * (lib/batches). Each answer joins the history. */
+function Queue({ onResult }: { onResult: (result: Classification, file: File) => void }) {
+  const { view } = useModels();
   const [queue, setQueue] = useState<Queued[]>([]);
+  const add = useCallback(
+    (files: File[]) => {
+      // Judged once, against the limit the stack announced (MAX_UPLOAD_BYTES).
+      const judged = files.map((file) => ({ file, rejection: checkFile(file, view?.max_upload_bytes ?? null) }));
+      const submits = submitAll(
+        judged.filter((j) => !j.rejection).map((j) => j.file),
+        limitsOf(view),
+      );
+      let next = 0;
+      const cards = judged.map((j) => ({ id: nextId++, ...j, submit: j.rejection ? undefined : submits[next++] }));
+      setQueue((q) => [...cards, ...q]);
+    },
+    [view],
+  );
+  return (
+    <>
+      <DropZone onFiles={add} />
+      <section aria-label="Results" className="mt-8 grid gap-6 sm:grid-cols-2 lg:grid-cols-3">
+        {queue.map(({ id, file, rejection, submit }) => (
+          <ShotCard key={id} file={file} rejection={rejection} submit={submit} onResult={(result) => onResult(result, file)} />
+        ))}
+      </section>
+    </>
+  );
+}
+
+export default function App() {
   const [aboutOpen, setAboutOpen] = useState(false);
-  const add = useCallback((files: File[]) => {
-    setQueue((q) => [...files.map((file) => ({ id: nextId++, file })), ...q]);
-  }, []);
+  const history = useHistory();
+  const { remember } = history;
+  const shared = sharedHash(window.location.pathname);
+  const onResult = useCallback(
+    (result: Classification, file: File) => void thumbnail(file).then((picture) => remember(result, picture)),
+    [remember],
+  );
 
   return (
     <ModelsProvider>
       <div className="mx-auto max-w-6xl px-4 py-8 sm:py-12">
         <header className="mb-8 flex flex-wrap items-end justify-between gap-4">
           <div>
-            <h1 className="font-display text-4xl tracking-wide text-gaslamp sm:text-5xl">FromSoft Lens</h1>
+            <h1 className="font-display text-4xl tracking-wide text-gaslamp sm:text-5xl">
+              <a href="/">FromSoft Lens</a>
+            </h1>
             <p className="mt-2 text-moon">Which FromSoftware game is this screenshot from?</p>
           </div>
           <button
@@ -42,13 +87,15 @@ export default function App() {
             <AboutPanel />
           </section>
         )}
-        <SyntheticNotice />
-        <DropZone onFiles={add} />
-        <section aria-label="Results" className="mt-8 grid gap-6 sm:grid-cols-2 lg:grid-cols-3">
-          {queue.map(({ id, file }) => (
-            <ShotCard key={id} file={file} />
-          ))}
-        </section>
+        {shared ? (
+          <SharedResult sha256={shared} history={history.entries} />
+        ) : (
+          <>
+            <SyntheticNotice />
+            <Queue onResult={onResult} />
+          </>
+        )}
+        <HistoryPanel entries={history.entries} onClear={history.clear} />
         <footer className="mt-12 text-center text-xs text-ash">
           Bloodborne · Dark Souls · Dark Souls II · Dark Souls III · Demon's Souls · Elden Ring · Sekiro
         </footer>

@@ -34,16 +34,25 @@ def client_of(request: Request, settings: Settings) -> str:
     return limit_key(client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies))
 
 
-async def admit(request: Request, deps: Services, cost: int = 1) -> Decision:
+async def admit(
+    request: Request, deps: Services, cost: int = 1, taken: int = 0, files: int | None = None
+) -> Decision:
     """The limiter's decision on this client; a refusal becomes the 429 (Retry-After, X-RateLimit-*)
-    before anything else about the request is read."""
-    decision = await deps.admission.admit(client_of(request, deps.settings), cost)
+    before anything else about the request is read. ``files``: the batch's, which the 429 names with
+    what is left of the client's budget."""
+    decision = await deps.admission.admit(client_of(request, deps.settings), cost, taken)
     if not decision.allowed:
         RATE_LIMITED.inc()
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"too many requests; try again in {decision.reset_seconds} s",
-            decision.headers(),
-        )
+        raise ApiError(429, "rate_limited", _refused(decision, cost + taken, files), decision.headers())
     return decision
+
+
+def _refused(decision: Decision, cost: int, files: int | None) -> str:
+    wait = f"try again in {decision.reset_seconds} s"
+    if files is None:
+        return f"too many requests; {wait}"
+    left = decision.remaining or 0
+    batch = f"this batch of {files} files costs {cost} requests and "
+    if left == 0:
+        return f"{batch}none are left in this window; {wait}"
+    return f"{batch}only {left} are left in this window: send at most {left} files now, or {wait}"

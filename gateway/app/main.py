@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from gateway.api.routes import classify, health, models
+from gateway.api.routes import classify, health, models, results
 from gateway.core.config import Settings, get_settings
 from gateway.errors import install_error_handlers
 from gateway.in_flight import InFlightLimit
@@ -18,6 +18,7 @@ from gateway.observability import Observability, route_templates
 from gateway.openapi import install_openapi
 from gateway.responses import JsonResponse
 from gateway.services import Services
+from inference.formats import BATCH_UPLOADS
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,12 +46,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
 
-    app.router.routes.extend(classify.routes)
+    app.router.routes.extend([*classify.routes, *results.routes])
     for module in (models, health):
         app.include_router(module.router)
-    install_openapi(app)
+    install_openapi(app, settings)
 
-    app.add_middleware(InFlightLimit, limit=settings.max_in_flight)
+    # A batch may hold BATCH_UPLOADS uploads' worth of memory: it takes as many places under the cap.
+    app.add_middleware(
+        InFlightLimit, limit=settings.max_in_flight, weights={"/api/v1/classify/batch": BATCH_UPLOADS}
+    )
     # The outermost: the cap's 503s get an ID and are counted too.
     app.add_middleware(
         Observability, templates=route_templates(app.routes), trusted_proxies=settings.trusted_proxies

@@ -11,10 +11,12 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from inference.formats import (
+    DEFAULT_BATCH_MAX_FILES,
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_UPLOAD_BYTES,
     DEFAULT_PIXELS_PER_UNIT,
     MULTIPART_OVERHEAD,
+    batch_body_bytes,
 )
 from ops.canary import redis_address
 
@@ -56,6 +58,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # the whole stack's one upload limit (README)
     max_image_pixels: int = DEFAULT_MAX_PIXELS  # width x height, read from the header: the handler's too
     pixels_per_unit: int = DEFAULT_PIXELS_PER_UNIT  # an upload costs a rate-limit unit per this many, started
+    batch_max_files: int = DEFAULT_BATCH_MAX_FILES  # images in one /api/v1/classify/batch request
     # Requests under /api/ at once per worker; beyond it a 503 at once. Each may hold an upload in memory:
     # the cap bounds the worker's memory (BENCHMARKS.md, memory) instead of a queue that grows with load.
     max_in_flight: int = 12
@@ -88,6 +91,11 @@ class Settings(BaseSettings):
     def max_body_bytes(self) -> int:
         """The upload limit plus room for multipart headers and boundaries."""
         return self.max_upload_bytes + MULTIPART_OVERHEAD
+
+    @property
+    def max_batch_body_bytes(self) -> int:
+        """A batch's body limit, from MAX_UPLOAD_BYTES as nginx derives its own (inference.formats)."""
+        return batch_body_bytes(self.max_upload_bytes)
 
 
 @lru_cache

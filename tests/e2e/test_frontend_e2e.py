@@ -29,6 +29,9 @@ SCENARIOS = (
     "cached",
     "unsupported",
     "about",
+    "batch",
+    "share-link",
+    "history",
     "rate-limited",
 )
 
@@ -72,13 +75,15 @@ def test_browser_scenarios_against_the_real_stack(torchserve, built_frontend, sc
     try:
         gateway = start_gateway(
             tmp_path,
-            gateway_env(torchserve, redis.url, RATE_LIMIT="12/minute"),
-            workers=2,  # an explanation costs 5
+            # About 20 units before the rate-limited scenario: an explanation costs 5, the batch 5
+            gateway_env(torchserve, redis.url, RATE_LIMIT="40/minute"),
+            workers=2,
         )
         edge = start_nginx(tmp_path, gateway.port, built_frontend)
         jpegs = sorted(screenshots.rglob("*.jpg"))
         shot = next(p for p in jpegs if 200_000 < p.stat().st_size < 2_000_000)
         unknown = not_recognised_shot(torchserve, [p for p in jpegs if p.stat().st_size < 5_000_000])
+        batch = [p for p in jpegs if 100_000 < p.stat().st_size < 2_000_000 and p not in (shot, unknown)][:5]
         shutil.rmtree(ARTIFACTS, ignore_errors=True)  # every page screenshot checked below is this run's
         ARTIFACTS.mkdir(parents=True)
         env = {
@@ -86,6 +91,7 @@ def test_browser_scenarios_against_the_real_stack(torchserve, built_frontend, sc
             "BASE_URL": edge.url,
             "SCREENSHOT": str(shot),
             "UNKNOWN_SCREENSHOT": str(unknown),
+            "BATCH_SHOTS": ",".join(map(str, batch)),
             "OUT_DIR": str(ARTIFACTS),
             "CHROMIUM": chromium,
         }

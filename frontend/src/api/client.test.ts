@@ -1,11 +1,17 @@
 import { AxiosError, AxiosHeaders, type InternalAxiosRequestConfig } from "axios";
 import { describe, expect, it } from "vitest";
-import { classify, createClient, models } from "./client";
+import { classify, classifyBatch, createClient, models, sharedResult } from "./client";
 import { ApiError, parseRetryAfter } from "./errors";
 
-function clientAnswering(status: number | null, data: unknown, headers: Record<string, string> = {}) {
+function clientAnswering(
+  status: number | null,
+  data: unknown,
+  headers: Record<string, string> = {},
+  sent: InternalAxiosRequestConfig[] = [],
+) {
   const client = createClient("/api/v1");
   client.defaults.adapter = async (config: InternalAxiosRequestConfig) => {
+    sent.push(config);
     if (status === null) throw new AxiosError("Network Error", "ERR_NETWORK", config);
     const response = { data, status, statusText: "", headers: new AxiosHeaders(headers), config };
     if (status >= 400) throw new AxiosError("failed", "ERR_BAD_RESPONSE", config, null, response);
@@ -74,6 +80,22 @@ describe("the API client", () => {
   it("gets the models view", async () => {
     const view = { models: [], labels: [], provenance: {}, unknown_threshold: 0.9, arch: "tiny", max_upload_bytes: 5242880 };
     expect(await models(clientAnswering(200, view))).toEqual(view);
+  });
+
+  it("sends a batch as field files repeated, its count declared", async () => {
+    const sent: InternalAxiosRequestConfig[] = [];
+    await classifyBatch([file, file], 4, undefined, clientAnswering(200, { results: [] }, {}, sent));
+    const [config] = sent;
+    expect(config.url).toBe("/classify/batch");
+    expect(config.params).toEqual({ top_k: 4, count: 2 });
+    expect((config.data as FormData).getAll("files")).toHaveLength(2);
+  });
+
+  it("asks for a share link's answer by its hash", async () => {
+    const sent: InternalAxiosRequestConfig[] = [];
+    const client = clientAnswering(200, { label: "sekiro" }, {}, sent);
+    expect(await sharedResult("ab".repeat(32), 3, client)).toEqual({ label: "sekiro" });
+    expect([sent[0].url, sent[0].params]).toEqual([`/results/${"ab".repeat(32)}`, { top_k: 3 }]);
   });
 
   it("parses Retry-After as seconds or an HTTP date", () => {

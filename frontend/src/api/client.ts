@@ -2,7 +2,7 @@
 
 import axios, { AxiosError, type AxiosInstance, type AxiosProgressEvent } from "axios";
 import { toApiError } from "./errors";
-import type { Classification, Explanation, ModelsView } from "./types";
+import type { BatchAnswer, Classification, Explanation, ModelsView } from "./types";
 
 export function createClient(baseURL = "/api/v1"): AxiosInstance {
   const client = axios.create({ baseURL, timeout: 60_000 });
@@ -38,6 +38,28 @@ export async function classify(
     onUploadProgress: (event: AxiosProgressEvent) => onProgress?.(event.total ? event.loaded / event.total : 0),
   });
   return response.data;
+}
+
+/** Several files in one request (`POST /classify/batch`), their count declared so that the rate
+ * limiter admits or refuses the whole batch before the upload. */
+export async function classifyBatch(
+  files: File[],
+  topK = 3,
+  onProgress?: (fraction: number) => void,
+  client: AxiosInstance = api,
+): Promise<BatchAnswer> {
+  const data = new FormData();
+  files.forEach((file) => data.append("files", file));
+  const response = await client.post<BatchAnswer>("/classify/batch", data, {
+    params: { top_k: topK, count: files.length },
+    onUploadProgress: (event: AxiosProgressEvent) => onProgress?.(event.total ? event.loaded / event.total : 0),
+  });
+  return response.data;
+}
+
+/** A share link's answer (`GET /results/{sha256}`): what the cache holds for that image. */
+export async function sharedResult(sha256: string, topK = 3, client: AxiosInstance = api): Promise<Classification> {
+  return (await client.get<Classification>(`/results/${sha256}`, { params: { top_k: topK } })).data;
 }
 
 export async function explain(file: File, client: AxiosInstance = api): Promise<Explanation> {

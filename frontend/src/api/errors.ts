@@ -73,6 +73,21 @@ export function parseRetryAfter(value: string | null | undefined): number | null
   return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - Date.now()) / 1000));
 }
 
+/** What each refusal of one file in a batch means, by its code (it has no status of its own). */
+const KIND_BY_CODE: Record<string, ApiErrorKind> = {
+  payload_too_large: "too_large",
+  image_too_large: "too_large",
+  unsupported_media_type: "unsupported",
+  empty_payload: "invalid",
+  invalid_image: "invalid",
+};
+
+/** One file's refusal inside a batch's answer as a typed ApiError. */
+export function refusalError(error: { code: string; message: string; request_id: string | null }): ApiError {
+  const kind = KIND_BY_CODE[error.code] ?? "invalid";
+  return new ApiError(kind, error.message || PLAIN_WORDS[kind], null, error.code, null, error.request_id);
+}
+
 /** The gateway's `{"error": {"code", "message", "request_id"}}` (or no answer at all) as a typed ApiError. */
 export function toApiError(
   status: number | null,

@@ -17,6 +17,16 @@ export interface Classification {
   timings_ms: Record<string, number>;
 }
 
+/** One file's refusal inside a batch's answer: the one error shape, in that file's place. */
+export interface Refusal {
+  error: { code: string; message: string; request_id: string | null };
+}
+
+export interface BatchAnswer {
+  /** One per file, in the order sent. */
+  results: (Classification | Refusal)[];
+}
+
 export interface Explanation {
   label: string;
   name: string;
@@ -37,6 +47,39 @@ export interface ModelsView {
   arch: string | null;
   /** The stack's one upload limit (MAX_UPLOAD_BYTES): nginx, the gateway, TorchServe and the handler. */
   max_upload_bytes: number;
+  /** Files in one batch at most (BATCH_MAX_FILES). */
+  batch_max_files: number;
+  /** A batch's request body at most, multipart framing included. */
+  batch_max_bytes: number;
+  /** The served model's card (`training export`); null for an archive without one. */
+  model_card?: ModelCard | null;
+}
+
+export interface CardFigures {
+  accuracy: number;
+  macro_f1: number;
+  not_recognised_rate: number;
+  named_correctly: number;
+}
+
+/** What `training.model_card` writes: every figure from the run's own reports. */
+export interface ModelCard {
+  name: string;
+  version: string;
+  arch: string;
+  form: string | null;
+  intended_use: string;
+  data: { kind: string | null; source: string | null; images: number | null; synthetic_images: number | null };
+  test: {
+    images: number;
+    accuracy: number;
+    macro_f1: number;
+    per_class: Record<string, { name: string; precision: number; recall: number; f1: number; support: number }>;
+  };
+  calibration: { temperature: number; ece_before: number; ece_after: number };
+  unknown: { threshold: number; coverage: number; accuracy_above: number };
+  external: (CardFigures & { set: string; images: number; borders: { cut: number; figures: Record<string, CardFigures> } | null }) | null;
+  limitations: string[];
 }
 
 /** What the served model learned from (written by `python -m training export`; absent fields are null). */

@@ -1,5 +1,6 @@
 import { PLAIN_WORDS } from "../api/errors";
 import { useModels } from "../api/models";
+import { ModelCardView } from "./ModelCardView";
 
 /** What the served model is and what it learned from (the page's one models view). */
 export function AboutPanel() {
@@ -31,6 +32,7 @@ export function AboutPanel() {
         <p>Below {(view.unknown_threshold * 100).toFixed(0)}% confidence it answers “Not recognised”.</p>
       )}
       <p>It knows: {view.labels.map((l) => l.name).join(", ")}.</p>
+      {view.model_card && <ModelCardView card={view.model_card} />}
     </div>
   );
 }

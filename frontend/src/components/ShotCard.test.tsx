@@ -2,8 +2,7 @@ import { act, render, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiError } from "../api/errors";
-import { ModelsContext } from "../api/models";
-import type { Classification, ModelsView } from "../api/types";
+import type { Classification } from "../api/types";
 import { ShotCard } from "./ShotCard";
 
 vi.mock("../api/client", () => ({ classify: vi.fn(), explain: vi.fn(), models: vi.fn() }));
@@ -31,14 +30,6 @@ function answer(overrides: Partial<Classification> = {}): Classification {
   };
 }
 
-const view: ModelsView = {
-  models: [],
-  labels: [],
-  provenance: { data_kind: "real" },
-  unknown_threshold: 0.5,
-  arch: "tiny",
-  max_upload_bytes: 5 * 1024 * 1024,
-};
 
 const failing = (kind: ApiError["kind"], status: number, retryAfter: number | null = null) =>
   new ApiError(kind, "gateway says no", status, "code", retryAfter);
@@ -74,31 +65,48 @@ describe("a screenshot's card", () => {
     expect(screen.getByText(/best guess 41.0%/)).toBeInTheDocument();
   });
 
-  it("refuses a wrong file type inline, without uploading", () => {
-    render(<ShotCard file={new File(["gif"], "anim.gif", { type: "image/gif" })} />);
+  it("shows why the page refused a file, without uploading it", () => {
+    render(<ShotCard file={new File(["gif"], "anim.gif", { type: "image/gif" })} rejection="anim.gif is not a JPEG, PNG or WebP image." />);
     expect(screen.getByRole("alert")).toHaveTextContent("anim.gif is not a JPEG, PNG or WebP image.");
     expect(classify).not.toHaveBeenCalled();
   });
 
-  const withLimit = (maxBytes: number, file: File) => (
-    <ModelsContext.Provider value={{ view: { ...view, max_upload_bytes: maxBytes }, error: null }}>
-      <ShotCard file={file} />
-    </ModelsContext.Provider>
-  );
-  const png = (megabytes: number) =>
-    new File([new Uint8Array(megabytes * 1024 * 1024)], "huge.png", { type: "image/png" });
-
-  it("refuses a file over the stack's upload limit inline, without uploading", () => {
-    render(withLimit(5 * 1024 * 1024, png(6)));
-    expect(screen.getByRole("alert")).toHaveTextContent("huge.png is 6 MB; the limit is 5 MB.");
+  it("takes its answer from the request it was sent in, and tells it on", async () => {
+    const told = vi.fn();
+    render(<ShotCard file={shot()} submit={() => Promise.resolve(answer({ cached: true }))} onResult={told} />);
+    expect(await screen.findByTestId("verdict")).toHaveTextContent("Elden Ring");
+    expect(told).toHaveBeenCalledWith(expect.objectContaining({ sha256: "ab", cached: true }));
     expect(classify).not.toHaveBeenCalled();
   });
 
-  it("takes the limit the stack announces, not a constant of its own", async () => {
+  it("sends a file again alone when a batch it was in failed", async () => {
     classify.mockResolvedValue(answer());
-    render(withLimit(8 * 1024 * 1024, png(7)));
+    const submit = () => Promise.reject(new ApiError("unavailable", "busy", 503, "overloaded", 0));
+    render(<ShotCard file={shot()} submit={submit} />);
+    await userEvent.click(await screen.findByRole("button", { name: "Try again" }));
     expect(await screen.findByTestId("verdict")).toHaveTextContent("Elden Ring");
     expect(classify).toHaveBeenCalledTimes(1);
+  });
+
+  it("copies its share link, and offers the share sheet only where the browser has one", async () => {
+    const writeText = vi.fn().mockResolvedValue(undefined);
+    Object.defineProperty(navigator, "clipboard", { value: { writeText }, configurable: true });
+    classify.mockResolvedValue(answer({ sha256: "f".repeat(64) }));
+    render(<ShotCard file={shot()} />);
+    await userEvent.click(await screen.findByRole("button", { name: "Copy link" }));
+    expect(writeText).toHaveBeenCalledWith(`${window.location.origin}/r/${"f".repeat(64)}`);
+    expect(await screen.findByText("Link copied")).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: "Share" })).not.toBeInTheDocument(); // jsdom has no Web Share
+  });
+
+  it("hands the link to the share sheet where there is one", async () => {
+    const share = vi.fn().mockResolvedValue(undefined);
+    Object.defineProperty(navigator, "share", { value: share, configurable: true });
+    classify.mockResolvedValue(answer({ sha256: "e".repeat(64) }));
+    render(<ShotCard file={shot()} />);
+    await userEvent.click(await screen.findByRole("button", { name: "Share" }));
+    expect(share).toHaveBeenCalledWith(expect.objectContaining({ url: `${window.location.origin}/r/${"e".repeat(64)}` }));
+    Reflect.deleteProperty(navigator, "share");
   });
 
   it("shows the reference of a failed upload, so that a visitor can report it", async () => {
@@ -109,7 +117,7 @@ describe("a screenshot's card", () => {
 
   it("leaves the size to the gateway while the limit is not known yet", async () => {
     classify.mockRejectedValue(failing("too_large", 413));
-    render(<ShotCard file={png(6)} />);
+    render(<ShotCard file={new File([new Uint8Array(6 * 1024 * 1024)], "huge.png", { type: "image/png" })} />);
     expect(await screen.findByRole("alert")).toHaveTextContent("That file is too large");
     expect(classify).toHaveBeenCalledTimes(1);
   });

@@ -1,13 +1,11 @@
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { classify, explain } from "../api/client";
 import { ApiError, asApiError } from "../api/errors";
-import { trainedOnSynthetic, useModels } from "../api/models";
 import type { Classification, Explanation } from "../api/types";
-import { checkFile } from "../lib/validate";
+import type { Submit } from "../lib/batches";
 import { ErrorNotice } from "./ErrorNotice";
 import { Heatmap } from "./Heatmap";
-import { SYNTHETIC_WHY } from "./SyntheticNotice";
-import { TopBars } from "./TopBars";
+import { Verdict } from "./Verdict";
 
 type State =
   | { step: "rejected"; message: string }
@@ -15,11 +13,19 @@ type State =
   | { step: "done"; result: Classification }
   | { step: "failed"; error: ApiError };
 
-/** One screenshot in the queue: its preview, upload progress, and the verdict or what went wrong. */
-export function ShotCard({ file }: { file: File }) {
-  const { view } = useModels();
-  // Judged once, when the card appears, against the limit the stack announced (MAX_UPLOAD_BYTES).
-  const [rejection] = useState(() => checkFile(file, view?.max_upload_bytes ?? null));
+interface Props {
+  file: File;
+  /** Why the page refused the file before any upload (lib/validate), if it did. */
+  rejection?: string | null;
+  /** Its answer, from the request it was sent in (lib/batches); alone to /classify when not given. */
+  submit?: Submit;
+  /** Told each answer, for the history. */
+  onResult?: (result: Classification) => void;
+}
+
+/** One screenshot in the queue: its preview, upload progress, and the verdict or what went wrong. A
+ * retry sends the file alone. */
+export function ShotCard({ file, rejection = null, submit, onResult }: Props) {
   const [state, setState] = useState<State>(
     rejection ? { step: "rejected", message: rejection } : { step: "uploading", progress: 0 },
   );
@@ -30,18 +36,26 @@ export function ShotCard({ file }: { file: File }) {
   useEffect(() => () => void (preview && URL.revokeObjectURL(preview)), [preview]);
 
   const [attempt, setAttempt] = useState(0);
-  const send = useCallback(() => {
-    classify(file, 3, (progress) => setState({ step: "uploading", progress }))
-      .then((result) => setState({ step: "done", result }))
-      .catch((error: unknown) => setState({ step: "failed", error: asApiError(error) }));
-  }, [file]);
+  const told = useRef(onResult);
   useEffect(() => {
-    if (!rejection) send();
-  }, [rejection, send]);
+    told.current = onResult;
+  });
+  const alone = useCallback<Submit>((onProgress) => classify(file, 3, onProgress), [file]);
+  const send = useCallback((how: Submit) => {
+    how((progress) => setState({ step: "uploading", progress }))
+      .then((result) => {
+        setState({ step: "done", result });
+        told.current?.(result);
+      })
+      .catch((error: unknown) => setState({ step: "failed", error: asApiError(error) }));
+  }, []);
+  useEffect(() => {
+    if (!rejection) send(submit ?? alone);
+  }, [rejection, send, submit, alone]);
   const retry = () => {
     setState({ step: "uploading", progress: 0 });
     setAttempt((n) => n + 1);
-    send();
+    send(alone);
   };
 
   const toggleHeatmap = () => {
@@ -85,62 +99,9 @@ export function ShotCard({ file }: { file: File }) {
         )}
         {state.step === "failed" && <ErrorNotice key={attempt} error={state.error} onRetry={retry} />}
         {state.step === "done" && (
-          <Verdict
-            result={state.result}
-            heatmapShown={showHeatmap}
-            onToggleHeatmap={toggleHeatmap}
-            heatmapError={heatmapError}
-          />
+          <Verdict result={state.result} heatmap={{ shown: showHeatmap, onToggle: toggleHeatmap, error: heatmapError }} />
         )}
       </div>
     </article>
-  );
-}
-
-function Verdict(props: {
-  result: Classification;
-  heatmapShown: boolean;
-  onToggleHeatmap: () => void;
-  heatmapError: ApiError | null;
-}) {
-  const { result } = props;
-  const known = result.label !== "unknown";
-  const { view } = useModels();
-  const latency = result.timings_ms.total;
-  return (
-    <div className="space-y-3">
-      <div className="flex items-start justify-between gap-2">
-        <h3 className="font-display text-xl text-gaslamp" data-testid="verdict">
-          {known ? result.name : "Not recognised"}
-        </h3>
-        {result.cached && (
-          <span className="rounded-full border border-moon/50 px-2 py-0.5 text-xs text-moon" data-testid="cached">
-            from cache
-          </span>
-        )}
-      </div>
-      <p className="text-sm text-moon">
-        {known
-          ? `${(result.confidence * 100).toFixed(1)}% confident`
-          : `Not sure enough to name a game (best guess ${(result.confidence * 100).toFixed(1)}%).`}
-      </p>
-      {!known && trainedOnSynthetic(view) && (
-        <p className="text-sm text-gaslamp" data-testid="why-not-recognised">
-          {SYNTHETIC_WHY}
-        </p>
-      )}
-      <TopBars ranked={result.top_k} />
-      <div className="flex flex-wrap items-center justify-between gap-2 text-xs text-moon">
-        <span>
-          {result.model.name} v{result.model.version}
-          {latency !== undefined && ` · ${latency.toFixed(0)} ms`}
-        </span>
-        <label className="flex cursor-pointer items-center gap-2">
-          <input type="checkbox" checked={props.heatmapShown} onChange={props.onToggleHeatmap} className="accent-blood" />
-          Where the model looked
-        </label>
-      </div>
-      {props.heatmapError && <ErrorNotice error={props.heatmapError} onRetry={props.onToggleHeatmap} />}
-    </div>
   );
 }

@@ -1,10 +1,15 @@
-"""POST /api/v1/classify and /api/v1/explain: HTTP in, a plain service call, HTTP out.
+"""POST /api/v1/classify, /api/v1/classify/batch and /api/v1/explain: HTTP in, a plain service call,
+HTTP out.
 
 The rate limiter decides on the client's address first; the upload is read only once the request is
 admitted, so a client over its limit costs one Redis round trip and never a buffered upload. An image
 of more than ``PIXELS_PER_UNIT`` pixels (a 4K frame) then pays the rest of its price, one unit per
 ``PIXELS_PER_UNIT`` started: PNG and WebP have no draft mode, so the worker decodes every pixel, and a
 changed byte makes any image a cache miss. That second round trip is only for such images.
+
+A batch costs a unit per file (and the same for its large images): the whole of it before its body is
+read when the client says how many files it sends (``count``), else one unit then, and the rest once its
+files are counted.
 
 Plain Starlette routes, not FastAPI path operations: they take nothing from FastAPI's dependency and
 parameter machinery but the request, and that machinery cost about 0.25 ms of every upload on our
@@ -21,6 +26,8 @@ from starlette.routing import Route
 
 from gateway import services
 from gateway.api.deps import admit, services_of
+from gateway.batch import classify_batch
+from gateway.batch_upload import parse_count, read_batch
 from gateway.ratelimit import Decision
 from gateway.request_context import current
 from gateway.responses import JsonResponse
@@ -34,6 +41,24 @@ async def classify(request: Request) -> JsonResponse:
     top_k = parse_top_k(request.query_params.get("top_k"))
     upload, decision = await _priced_upload(request, deps, decision)
     return _answer(await services.classify(deps, upload, top_k), decision.headers())
+
+
+async def classify_many(request: Request) -> JsonResponse:
+    deps = services_of(request)
+    settings = deps.settings
+    declared = parse_count(request.query_params.get("count"), settings.batch_max_files)
+    paid = declared or 1
+    decision = await admit(request, deps, cost=paid, files=declared)
+    top_k = parse_top_k(request.query_params.get("top_k"))
+    items = await read_batch(request, settings, declared)
+    cost = sum(item.units(settings.pixels_per_unit) if isinstance(item, Upload) else 1 for item in items)
+    if cost > paid:
+        decision = await admit(request, deps, cost=cost - paid, taken=paid, files=len(items))
+    body = await classify_batch(deps, items, top_k)
+    answers = [result for result in body["results"] if "error" not in result]
+    if answers and (context := current()) is not None:  # for the access log: all cached, or not
+        context.answered({**answers[0], "cached": all(answer["cached"] for answer in answers)})
+    return JsonResponse(body, headers=decision.headers())
 
 
 async def explain(request: Request) -> JsonResponse:
@@ -62,5 +87,6 @@ def _answer(body: dict[str, Any], headers: dict[str, str]) -> JsonResponse:
 
 routes = [
     Route("/api/v1/classify", classify, methods=["POST"]),
+    Route("/api/v1/classify/batch", classify_many, methods=["POST"]),
     Route("/api/v1/explain", explain, methods=["POST"]),
 ]

@@ -30,6 +30,8 @@ def test_quick_bench_measures_every_mode_peer_stage_setting_and_form(trained_run
     )
     payload = json.loads(out.read_text())
     assert set(payload["results"]) == {"limit", "stock", "ours", "miss", "hit"}
+    assert payload["batch"]["batch_ms"]["p50"] > 0  # the batch row (benchmarks/batch.py)
+    assert payload["batch"]["singles_ms"]["p50"] > 0
     for mode, levels in payload["results"].items():
         for level in ("1", "2"):
             assert levels[level]["throughput"] > 0, (mode, level)
@@ -46,7 +48,13 @@ def test_quick_bench_measures_every_mode_peer_stage_setting_and_form(trained_run
     assert abs(sum(stages[s] for s in STAGES) - stages["client mean"]) < 1e-6  # the stages add up
     assert len(payload["sweep"]) == 2
     assert {"onnx", "onnx-int8", "eager"} <= set(payload["forms"])
-    for heading in ("| target | measured | verdict |", "Against its peers", "Where a request's time goes"):
+    headings = (
+        "| target | measured | verdict |",
+        "A batch of 8 against 8",
+        "Against its peers",
+        "Where a request",
+    )
+    for heading in headings:
         assert heading in run.stdout
 
 

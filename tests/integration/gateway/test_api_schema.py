@@ -40,6 +40,16 @@ def test_the_schema_describes_uploads_top_k_answers_and_every_error(open_gateway
     assert classify["responses"]["415"]["content"]["application/json"]["schema"]["$ref"] == error_ref
     assert "Retry-After" in classify["responses"]["429"]["headers"]
     assert "/api/v1/explain" in schema["paths"]
+    many = schema["paths"]["/api/v1/classify/batch"]["post"]
+    files = many["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]["files"]
+    assert (files["type"], files["maxItems"]) == ("array", 16)
+    assert [p["name"] for p in many["parameters"]] == ["top_k", "count"]
+    assert {"200", "413", "422", "429", "503"} <= set(many["responses"])
+    answer = many["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer["$ref"] == "#/components/schemas/BatchAnswer"
+    shared = schema["paths"]["/api/v1/results/{sha256}"]["get"]
+    assert shared["parameters"][0]["schema"]["pattern"] == "^[0-9a-f]{64}$"
+    assert {"200", "404", "422"} <= set(shared["responses"])
     models = schema["paths"]["/api/v1/models"]["get"]["responses"]["200"]["content"]["application/json"]
     assert models["schema"]["$ref"] == "#/components/schemas/ModelsView"
     assert "/metrics" not in schema["paths"]
@@ -62,4 +72,4 @@ def test_schemathesis_finds_nothing_against_the_live_gateway(open_gateway, tmp_p
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "No issues found" in run.stdout
-    assert "Tested: 5" in run.stdout
+    assert "Tested: 7" in run.stdout

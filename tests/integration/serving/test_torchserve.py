@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from inference.labels import LABELS
+from inference.multi_image import COUNT_HEADER, field
 from launchers.torchserve import TorchServe
 from ops.torchserve_api import ManagementClient, ManagementError
 
@@ -51,6 +52,24 @@ def test_a_real_4k_screenshot_is_classified(torchserve, screenshots):
     response = predict(torchserve, path.read_bytes())
     assert response.status_code == 200, response.text
     assert response.json()["probabilities"]
+
+
+def test_several_images_in_one_multipart_request_are_answered_as_one_list(torchserve, frame):
+    """TorchServe hands the handler each multipart field by name and the request's own headers."""
+    images = [frame, b"not an image", frame[: len(frame) // 2]]
+    files = {field(i): (f"{i}.jpg", image, "image/jpeg") for i, image in enumerate(images)}
+    headers = {COUNT_HEADER: str(len(images)), **torchserve.headers("inference")}
+    response = httpx.post(
+        f"{torchserve.inference_url}/predictions/fromsoft", files=files, headers=headers, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    answers = response.json()
+    assert answers[0]["probabilities"] == predict(torchserve, frame).json()["probabilities"]
+    assert [a.get("error", {}).get("code") for a in answers] == [
+        None,
+        "unsupported_media_type",
+        "invalid_image",
+    ]
 
 
 def test_a_request_without_the_token_is_refused(torchserve, frame):

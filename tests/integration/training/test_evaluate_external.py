@@ -102,3 +102,13 @@ def test_external_runs_on_the_real_screenshots(trained_run, screenshots, tmp_pat
     assert section["images"] > 0
     assert section["classes"] == [label for label in LABELS if section["per_class"][label]["support"]]
     assert "## External set: screenshots" in (run / "report.md").read_text()
+    borders = section["borders"]
+    assert borders["cut"] <= 2  # the real set has next to no bars of its own (inference.borders)
+    screens = ("as sent", "on a 16:10 screen", "on a 21:9 screen")
+    assert list(borders["figures"]) == [f"{screen}, {done}" for screen in screens for done in ("cut", "kept")]
+    assert borders["figures"]["as sent, cut"]["accuracy"] == section["accuracy"]
+    assert "| on a 21:9 screen | kept |" in (run / "report.md").read_text()
+    run_cli("card", run, "--out", tmp_path / "card.md")  # the card carries the external set and its bars
+    card = (tmp_path / "card.md").read_text()
+    assert "## Screenshots from outside its data" in card
+    assert "| on a 21:9 screen | cut |" in card

@@ -175,6 +175,22 @@ def test_the_archive_says_its_model_learned_from_synthetic_frames(model_store, t
     assert provenance["data_root"] == "synthetic frames (the embedded default)"
 
 
+def test_the_archive_carries_the_runs_model_card_measured_not_claimed(model_store, trained_run):
+    report = json.loads((trained_run / "report.json").read_text())
+    with zipfile.ZipFile(model_store / "fromsoft.mar") as archive:
+        card = json.loads(archive.read("model_card.json"))
+        text = archive.read("MODEL_CARD.md").decode()
+    assert (card["name"], card["version"], card["data"]["kind"]) == ("fromsoft", "1.0", "synthetic")
+    assert card["test"]["macro_f1"] == report["macro_f1"]
+    assert card["test"]["per_class"]["sekiro"]["f1"] == report["per_class"]["sekiro"]["f1-score"]
+    assert card["unknown"]["threshold"] == report["unknown_threshold"]
+    assert card["calibration"]["ece_after"] == report["ece_after"]
+    assert card["external"] is None
+    assert any("synthetic frames only" in item for item in card["limitations"])
+    assert text.startswith("# Model card: fromsoft 1.0")
+    assert "| Sekiro: Shadows Die Twice |" in text
+
+
 def test_the_archive_carries_the_core_and_the_handler_whole(model_store):
     """No hand-made list: a new module of either package travels without anyone remembering it."""
     with zipfile.ZipFile(model_store / "fromsoft.mar") as archive:

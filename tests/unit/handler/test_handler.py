@@ -18,6 +18,7 @@ from handler.fromsoft_handler import FromSoftHandler
 from inference.archive_digest import digest_of_folder
 from inference.formats import DEFAULT_MAX_UPLOAD_BYTES
 from inference.labels import LABELS, UNKNOWN_LABEL
+from inference.multi_image import COUNT_HEADER, MAX_IMAGES, field
 from inference.preprocessing import eval_transform
 from tests.support.images import uniform_png
 from tests.unit.handler.conftest import MockContext, make_model_dir, run
@@ -109,6 +110,17 @@ def test_large_png_reduced_first_stays_close_to_full_decoding(handler):
     assert decoded.width >= handler.pre.resize_size[1]
     fast = handler.transform(decoded)
     assert float(np.abs(fast - eval_transform(img, handler.pre)).mean()) < 0.05
+
+
+def test_a_letterboxed_screenshot_is_answered_as_the_game_alone(handler):
+    """A 16:9 game on a 16:10 screen: the bars are cut before preprocessing (inference.borders)."""
+    game = frame(size=(640, 360))
+    boxed = Image.new("RGB", (640, 400))
+    boxed.paste(game, (0, 20))
+    alone, _ = run(handler, [encode(game, "PNG")])
+    results, context = run(handler, [encode(boxed, "PNG")])
+    assert context.statuses == {}
+    assert results[0]["probabilities"] == alone[0]["probabilities"]
 
 
 def scene(size: tuple[int, int]) -> Image.Image:
@@ -213,6 +225,74 @@ def test_one_bad_image_fails_alone_in_a_mixed_batch(handler):
     assert_answer(results[0])
     assert_answer(results[2])
     assert results[0]["probabilities"] == results[2]["probabilities"]
+
+
+def many(images: list[bytes]) -> tuple[dict[str, bytes], dict[str, str]]:
+    """A multi-image request's entry and headers, as the gateway sends it (inference.multi_image)."""
+    return {field(i): image for i, image in enumerate(images)}, {COUNT_HEADER: str(len(images))}
+
+
+def test_a_multi_image_request_answers_a_list_in_order_and_a_bad_image_fails_in_its_place(handler):
+    jpeg, png = encode(frame(), "JPEG"), encode(frame("L"), "PNG")
+    entry, headers = many([jpeg, b"not an image", png, encode(frame(), "PNG")[:-200]])
+    context = MockContext(handler.model_dir, "model.onnx", [headers])
+    [answers] = [json.loads(o) for o in handler.handle([entry], context)]
+    assert context.statuses == {}  # the request succeeded; its refusals are in the list
+    assert len(answers) == 4
+    assert_answer(answers[0])
+    assert_answer(answers[2])
+    assert answers[1]["error"]["code"] == "unsupported_media_type"
+    assert answers[3]["error"] == {
+        "code": "invalid_image",
+        "message": "the PNG image is truncated or corrupt",
+    }
+    alone, _ = run(handler, [jpeg, png])
+    assert [a["probabilities"] for a in (answers[0], answers[2])] == [a["probabilities"] for a in alone]
+
+
+def test_a_torchserve_batch_mixing_every_kind_of_request_answers_each_as_it_asked(handler):
+    """Singles, an explanation, a multi-image request and a bad single, each with its own headers."""
+    image, other = encode(frame(), "JPEG"), encode(frame("L"), "PNG")
+    entry, headers = many([other, image])
+    context = MockContext(
+        handler.model_dir, "model.onnx", [{}, headers, {"explain": "True"}, {}, {"X-Request-ID": "x-0001"}]
+    )
+    bodies = [{"body": image}, entry, {"body": image}, {"body": b"not an image"}, {"body": other}]
+    results = [json.loads(o) for o in handler.handle(bodies, context)]
+    assert_answer(results[0])
+    assert [a["probabilities"] for a in results[1]] == [
+        results[4]["probabilities"],
+        results[0]["probabilities"],
+    ]
+    assert np.array(results[2]["heatmap"]).shape == (9, 16)
+    assert set(context.statuses) == {3}
+    assert_error(results, context, 3, 415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize("count", ["", "0", "257", "three"])
+def test_a_multi_image_request_without_a_sane_count_is_refused_whole(handler, count):
+    context = MockContext(handler.model_dir, "model.onnx", [{COUNT_HEADER: count}])
+    results = [json.loads(o) for o in handler.handle([{field(0): encode(frame(), "JPEG")}], context)]
+    assert_error(results, context, 0, 400, "invalid_request")
+
+
+def test_an_image_missing_from_a_multi_image_request_is_an_empty_payload_in_its_place(handler):
+    entry, _ = many([encode(frame(), "JPEG")])
+    context = MockContext(handler.model_dir, "model.onnx", [{"x-image-count": "2"}])  # any case
+    [answers] = [json.loads(o) for o in handler.handle([entry], context)]
+    assert_answer(answers[0])
+    assert answers[1]["error"]["code"] == "empty_payload"
+
+
+def test_a_multi_image_request_is_logged_once_with_its_images_and_refusals(handler, caplog):
+    entry, headers = many([encode(frame(), "JPEG"), b"not an image", encode(frame(), "PNG")[:-200]])
+    context = MockContext(handler.model_dir, "model.onnx", [{**headers, "X-Request-ID": "gateway-id-0009"}])
+    with caplog.at_level(logging.INFO, logger="handler.fromsoft_handler"):
+        handler.handle([entry], context)
+    [line] = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith("{")]
+    assert line["request_id"] == "gateway-id-0009"
+    assert (line["kind"], line["error"], line["images"], line["refused"]) == ("classify_many", None, 3, 2)
+    assert line["detail"] == [None, "OSError: image file is truncated"]
 
 
 def test_gradcam_heatmap_has_the_grid_shape_and_unit_range(handler):
@@ -342,3 +422,4 @@ def test_describe_tells_labels_calibration_and_provenance(handler):
     assert [entry["label"] for entry in described["labels"]] == list(LABELS)
     assert described["model"]["name"] == "fromsoft"
     assert "provenance" in described
+    assert described["multi_image_requests"] == MAX_IMAGES  # the gateway sends batches to this handler

@@ -48,9 +48,9 @@ def test_an_answer_names_a_game_exactly_when_known_says_so():
 def test_the_preprocessing_version_is_stable_and_moves_with_what_the_model_sees():
     # Pinned: a change means every cached answer is asked again. Make it knowingly (REVISION).
     assert {name: a.preprocessing.version for name, a in ARCHITECTURES.items()} == {
-        "resnet50": "1002da6d900c",
-        "efficientnet_lite0": "93e556a0891e",
-        "tiny": "3f23f01fd480",
+        "resnet50": "59cfcb033109",
+        "efficientnet_lite0": "bd39fb501e95",
+        "tiny": "5b4ed2ff61a1",
     }
     pre = architecture("tiny").preprocessing
     assert replace(pre, crop_size=(64, 128)).version != pre.version
@@ -100,6 +100,7 @@ def imported_modules(package: str) -> set[tuple[str, str]]:
         ("training", ("handler", "gateway", "tests", "benchmarks")),
         ("benchmarks", ("tests",)),
         ("launchers", ("tests", "benchmarks")),
+        ("client", ("gateway", "handler", "training", "ops", "launchers", "nginx", "tests", "benchmarks")),
     ],
 )
 def test_imports_run_one_way(package, forbidden):
@@ -114,6 +115,13 @@ def test_the_gateway_takes_only_the_formats_it_shares_from_ops():
     replica's report (ops.replica_status) and the canary's counters (ops.canary)."""
     used = {module for _, module in imported_modules("gateway") if module.split(".")[0] == "ops"}
     assert used == {"ops.replica_status", "ops.canary"}
+
+
+def test_the_folder_cli_takes_only_the_format_rules_from_the_project():
+    """client/ talks to the stack over its public API; of the project it shares what files are sent."""
+    project = {"inference", "gateway", "handler", "training", "ops", "launchers", "nginx", "benchmarks"}
+    used = {module for _, module in imported_modules("client") if module.split(".")[0] in project}
+    assert used == {"inference.formats"}
 
 
 def test_the_operator_tools_do_not_load_torch():

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.core.config import Settings
+from inference.formats import BATCH_UPLOADS, DEFAULT_MAX_UPLOAD_BYTES, MULTIPART_OVERHEAD
+from nginx import render as render_module
 from nginx.render import EDGE_ERRORS, SNIPPETS, EdgeSettings, render
 
 README_HEADERS = {
@@ -67,7 +70,7 @@ def test_each_of_nginxs_own_errors_answers_json_in_the_one_error_shape(error):
 
 def test_the_upload_limit_is_named_in_the_413s_message():
     body = locations(rendered(EdgeSettings(max_upload_bytes=3 * 1024 * 1024)))["= /_edge_error/too_large"]
-    assert "larger than 3 MB" in body
+    assert "larger than 3 MB (a batch: 12.0625 MB)" in body
 
 
 @pytest.mark.parametrize(("value", "rendered_as"), [("auto", "auto"), ("2", "2"), (" 4 ", "4")])
@@ -80,3 +83,27 @@ def test_edge_workers_is_auto_or_a_count(value, rendered_as):
 def test_any_other_edge_workers_is_refused_before_nginx_starts(value):
     with pytest.raises(ValueError, match="EDGE_WORKERS"):
         EdgeSettings.from_env({"EDGE_WORKERS": value})
+
+
+def test_a_batch_may_weigh_what_the_gateway_takes_and_every_other_request_one_image():
+    """One MAX_UPLOAD_BYTES decides both limits at both ends; the web image renders without inference/."""
+    edge = EdgeSettings(max_upload_bytes=3 * 1024 * 1024)
+    text = rendered(edge)
+    gateway = Settings(max_upload_bytes=edge.max_upload_bytes)
+    assert f"client_max_body_size {gateway.max_body_bytes};" in text.split("server {")[0]
+    batch = locations(text)["= /api/v1/classify/batch"]
+    assert f"client_max_body_size {gateway.max_batch_body_bytes};" in batch
+    assert (render_module.BATCH_UPLOADS, render_module.MULTIPART_OVERHEAD) == (
+        BATCH_UPLOADS,
+        MULTIPART_OVERHEAD,
+    )
+    assert render_module.DEFAULT_MAX_UPLOAD_BYTES == DEFAULT_MAX_UPLOAD_BYTES
+
+
+def test_the_batch_is_proxied_as_every_other_api_request():
+    blocks = locations(rendered())
+    proxy = f"include {SNIPPETS}/gateway_proxy.conf;"
+    for name in ("/api/", "= /api/v1/classify/batch"):
+        assert proxy in blocks[name]
+        assert "limit_req zone=api_rate" in blocks[name]
+    assert "proxy_pass http://gateway;" in (SNIPPETS / "gateway_proxy.conf").read_text()

@@ -1,0 +1,95 @@
+"""The stack's public API as the CLI uses it: its limits (``GET /api/v1/models``) and its batch endpoint
+(``POST /api/v1/classify/batch``), with the waits a polite client keeps.
+
+A 429 or a 503 carries Retry-After: every request of this client then waits that long, not only the one
+refused (the budget is the client's, not the request's), and the batch is sent again. A connection that
+fails is tried again after a growing pause. A batch the API refuses whole for another reason fails its
+files with the API's own words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from client.files import Found
+
+RETRIED = (429, 503)
+DEFAULT_WAIT = 5.0  # seconds, when a 429 or 503 says nothing
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload_bytes: int
+    batch_max_files: int
+    batch_max_bytes: int
+
+
+class BatchRefusedError(Exception):
+    """The API refused a whole batch: ``code`` and ``message`` from its error body."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Lens:
+    def __init__(self, base: str, client: httpx.AsyncClient, attempts: int = 10) -> None:
+        self.base = base.rstrip("/")
+        self.client = client
+        self.attempts = attempts
+        self._not_before = 0.0  # monotonic time before which no request goes out
+
+    async def limits(self) -> Limits:
+        view = (await self._send("GET", "/api/v1/models")).json()
+        return Limits(view["max_upload_bytes"], view["batch_max_files"], view["batch_max_bytes"])
+
+    async def classify(self, batch: list[tuple[Found, bytes]], top_k: int) -> list[dict[str, Any]]:
+        """Each file's answer or refusal, in the order of ``batch`` (each file with its bytes)."""
+        files = [("files", (item.path.name, data, item.content_type)) for item, data in batch]
+        params = {"top_k": top_k, "count": len(batch)}  # admitted or refused before the upload
+        return list(
+            (await self._send("POST", "/api/v1/classify/batch", params=params, files=files)).json()["results"]
+        )
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        for attempt in range(self.attempts):
+            await asyncio.sleep(max(0.0, self._not_before - time.monotonic()))
+            try:
+                response = await self.client.request(method, self.base + path, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt == self.attempts - 1:
+                    raise BatchRefusedError("unreachable", f"{self.base}: {exc}") from None
+                self._wait(min(2.0**attempt, 30.0))
+                continue
+            if response.status_code in RETRIED and attempt < self.attempts - 1:
+                self._wait(_retry_after(response))
+                continue
+            if response.status_code >= 400:
+                error = _error(response)
+                raise BatchRefusedError(
+                    error.get("code", f"http_{response.status_code}"), error.get("message", "")
+                )
+            return response
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _wait(self, seconds: float) -> None:
+        self._not_before = max(self._not_before, time.monotonic() + seconds)
+
+
+def _retry_after(response: httpx.Response) -> float:
+    value = response.headers.get("retry-after", "")
+    return float(value) if value.isdigit() else DEFAULT_WAIT
+
+
+def _error(response: httpx.Response) -> dict[str, str]:
+    try:
+        error = response.json().get("error", {})
+    except ValueError:
+        return {}
+    return error if isinstance(error, dict) else {}

@@ -1,0 +1,90 @@
+"""What the CLI tells about each file: a CSV it can resume from (``--csv FILE``), JSON lines
+(``--json``), or one readable line per file.
+
+Resuming: a file the CSV already holds an answer for is not sent again. Rows of files that failed are
+dropped when the run starts, and those files are tried again, so the file never holds two rows for one
+image and its last run's failures are those still failing. Each row is written as its answer comes, so
+an interrupted run loses nothing it was told.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+COLUMNS = ("path", "sha256", "label", "name", "confidence", "model_version", "error")
+
+
+def row_of(path: Path, answer: dict[str, Any]) -> dict[str, str]:
+    """One file's row: its answer, or in ``error`` why it has none (the API's code and words)."""
+    if "error" in answer:
+        error = answer["error"]
+        return {"path": str(path), "error": f"{error.get('code')}: {error.get('message')}"}
+    return {
+        "path": str(path),
+        "sha256": answer["sha256"],
+        "label": answer["label"],
+        "name": answer["name"],
+        "confidence": f"{answer['confidence']:.4f}",
+        "model_version": answer["model"]["version"],
+    }
+
+
+class CsvRecords:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: TextIO | None = None
+
+    def answered(self) -> dict[str, dict[str, str]]:
+        """The rows with an answer, by path; the file is rewritten with those alone."""
+        if not self.path.is_file():
+            return {}
+        with self.path.open(newline="") as f:
+            kept = {row["path"]: row for row in csv.DictReader(f) if row.get("label")}
+        partial = self.path.with_name(self.path.name + ".partial")
+        with partial.open("w", newline="") as f:
+            writer = csv.DictWriter(f, COLUMNS)
+            writer.writeheader()
+            writer.writerows(kept.values())
+        os.replace(partial, self.path)
+        return kept
+
+    def add(self, row: dict[str, str]) -> None:
+        if self._file is None:
+            new = not self.path.is_file() or self.path.stat().st_size == 0
+            self._file = self.path.open("a", newline="")
+            if new:
+                csv.DictWriter(self._file, COLUMNS).writeheader()
+        csv.DictWriter(self._file, COLUMNS).writerow(row)
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+class JsonLines:
+    """One JSON object per file on standard output: the row, and the answer's ``top_k`` when it has one."""
+
+    def add(self, row: dict[str, str], answer: dict[str, Any] | None = None) -> None:
+        extra = {"top_k": answer["top_k"]} if answer and "top_k" in answer else {}
+        say(json.dumps({**row, **extra}), stdout=True)
+
+
+def readable(row: dict[str, str]) -> str:
+    """The line a person reads for one file."""
+    if row.get("error"):
+        return f"{row['path']}\tFAILED {row['error']}"
+    return f"{row['path']}\t{row['name']} ({float(row['confidence']):.1%})"
+
+
+def say(line: str, stdout: bool = False) -> None:
+    """``line`` above the progress bar, which tqdm then draws again; on standard error unless
+    ``stdout``."""
+    tqdm.write(line, file=sys.stdout if stdout else sys.stderr)

@@ -1,0 +1,42 @@
+import { act, renderHook } from "@testing-library/react";
+import { beforeEach, describe, expect, it } from "vitest";
+import type { Classification } from "../api/types";
+import { HISTORY_KEY, HISTORY_SIZE, useHistory } from "./history";
+
+const answer = (sha256: string, confidence = 0.9): Classification => ({
+  label: "sekiro",
+  name: "Sekiro: Shadows Die Twice",
+  confidence,
+  top_k: [],
+  model: { name: "fromsoft", version: "1.0" },
+  sha256,
+  cached: false,
+  timings_ms: {},
+});
+
+const stored = () => JSON.parse(localStorage.getItem(HISTORY_KEY) ?? "null");
+
+beforeEach(() => localStorage.clear());
+
+describe("the history", () => {
+  it("holds the last 50, newest first, an image once", () => {
+    const { result } = renderHook(() => useHistory());
+    act(() => {
+      for (let i = 0; i < HISTORY_SIZE + 2; i += 1) result.current.remember(answer(`sha-${i}`), null);
+      result.current.remember(answer("sha-10", 0.5), "data:image/jpeg;base64,AAAA");
+    });
+    expect(result.current.entries).toHaveLength(HISTORY_SIZE);
+    expect(result.current.entries.map((e) => e.sha256).slice(0, 2)).toEqual(["sha-10", `sha-${HISTORY_SIZE + 1}`]);
+    expect(result.current.entries.filter((e) => e.sha256 === "sha-10")).toEqual([
+      expect.objectContaining({ confidence: 0.5, thumbnail: "data:image/jpeg;base64,AAAA" }),
+    ]);
+    expect(stored()).toEqual(result.current.entries);
+  });
+
+  it("starts from what the browser kept, and from nothing when that is not ours", () => {
+    localStorage.setItem(HISTORY_KEY, JSON.stringify([{ ...answer("kept"), at: "2026-12-01T10:00:00Z", thumbnail: null }]));
+    expect(renderHook(() => useHistory()).result.current.entries.map((e) => e.sha256)).toEqual(["kept"]);
+    localStorage.setItem(HISTORY_KEY, "{not json");
+    expect(renderHook(() => useHistory()).result.current.entries).toEqual([]);
+  });
+});

@@ -1,0 +1,128 @@
+"""Classifying a batch: each file looked up in and written to the cache on its own (the same key a single
+classification uses), and the misses sent to TorchServe together, as multi-image requests
+(inference.multi_image), so that a batch pays the model server's hop once rather than once a file.
+
+TorchServe takes a request of at most MAX_UPLOAD_BYTES (and multipart framing) and a batch's body may
+hold BATCH_UPLOADS times that: the misses are packed into as few requests as fit, sent at once, and
+usually that is one. A copy of a file in the same batch is asked once. A handler of an archive exported
+before multi-image requests existed says nothing of them in its description: its misses go one request
+each, still at once.
+
+One file's refusal, the gateway's or the handler's, takes that file's place in the answer; a failure of
+the model server itself (down, busy, too slow, an answer of the wrong shape) fails the batch, as it fails
+a single classification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from gateway import services as single
+from gateway.answers import HandlerClassification, HandlerRefusal, checked, wrong_shape
+from gateway.batch_upload import Item
+from gateway.cache import image_digest
+from gateway.errors import ApiError
+from gateway.request_context import current
+from gateway.services import Services
+from gateway.validation import Upload
+from inference.multi_image import MAX_IMAGES
+
+logger = logging.getLogger(__name__)
+Miss = tuple[str, Upload]  # an image's digest and the image
+Answered = dict[str, dict[str, Any]]  # image digest -> its answer, or its refusal
+
+
+def refusal(code: str, message: str) -> dict[str, Any]:
+    """A file's refusal in the one error shape, under the batch's request ID."""
+    context = current()
+    request_id = context.request_id if context is not None else None
+    return {"error": {"code": code, "message": message, "request_id": request_id}}
+
+
+def packed(misses: list[Miss], max_bytes: int) -> list[list[Miss]]:
+    """The misses in order, cut into requests of at most ``max_bytes`` of images (a file alone may be up
+    to that) and ``MAX_IMAGES`` images."""
+    requests: list[list[Miss]] = []
+    size = 0
+    for miss in misses:
+        weight = len(miss[1].data)
+        if not requests or size + weight > max_bytes or len(requests[-1]) == MAX_IMAGES:
+            requests.append([])
+            size = 0
+        requests[-1].append(miss)
+        size += weight
+    return requests
+
+
+async def _ask_together(services: Services, misses: list[Miss], top_k: int) -> Answered:
+    """One multi-image request: the handler's answer for each image, checked and cached behind."""
+    started = time.perf_counter()
+    images = [(upload.data, upload.content_type) for _, upload in misses]
+    raw = await services.client.predict_many(services.settings.model_name, images)
+    upstream_ms = single.ms_since(started)
+    if not isinstance(raw, list) or len(raw) != len(misses):
+        logger.error("TorchServe's answer to %d images is not a list of as many", len(misses))
+        raise wrong_shape()
+    answered: Answered = {}
+    for (digest, _), answer in zip(misses, raw, strict=True):
+        if isinstance(answer, dict) and "error" in answer:
+            error = checked(HandlerRefusal, answer).error
+            answered[digest] = refusal(error.code, error.message)
+        else:
+            classification = checked(HandlerClassification, answer)
+            answered[digest] = single.classified(services, digest, classification, top_k, upstream_ms)
+    return answered
+
+
+async def _ask_alone(services: Services, miss: Miss, top_k: int) -> Answered:
+    """A miss in a request of its own (a handler that takes no multi-image requests)."""
+    digest, upload = miss
+    try:
+        return {digest: await single.classify(services, upload, top_k)}
+    except ApiError as error:
+        if error.status >= 500:  # the model server's failure, not this image's
+            raise
+        return {digest: refusal(error.code, error.message)}
+
+
+async def _ask_model(services: Services, misses: list[Miss], top_k: int) -> Answered:
+    if services.state.description.get("multi_image_requests"):
+        requests = packed(misses, services.settings.max_upload_bytes)
+        asked = [_ask_together(services, request, top_k) for request in requests]
+    else:
+        asked = [_ask_alone(services, miss, top_k) for miss in misses]
+    answered: Answered = {}
+    for answers in await asyncio.gather(*asked):
+        answered.update(answers)
+    return answered
+
+
+async def _hits(services: Services, digests: list[str], top_k: int) -> dict[str, dict[str, Any] | None]:
+    """Each image's cached answer, or None: the lookups at once."""
+    found = await asyncio.gather(*(single.cached(services, digest, top_k) for digest in digests))
+    return dict(zip(digests, found, strict=True))
+
+
+async def classify_batch(services: Services, items: list[Item], top_k: int) -> dict[str, Any]:
+    """``{"results": [...]}``: for each file in the order sent, what ``/classify`` gives, or its refusal."""
+    started = time.perf_counter()
+    uploads = {index: item for index, item in enumerate(items) if isinstance(item, Upload)}
+    digests = {index: image_digest(upload.data) for index, upload in uploads.items()}
+    hits = await _hits(services, list(dict.fromkeys(digests.values())), top_k)
+    misses = {digests[index]: upload for index, upload in uploads.items() if hits[digests[index]] is None}
+    answered = await _ask_model(services, list(misses.items()), top_k) if misses else {}
+    total = single.ms_since(started)
+    results: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        if isinstance(item, ApiError):
+            results.append(refusal(item.code, item.message))
+        elif (hit := hits[digests[index]]) is not None:
+            results.append({**hit, "cached": True, "timings_ms": {"total": total}})
+        elif "error" in (answer := answered[digests[index]]):
+            results.append(answer)
+        else:
+            results.append({**answer, "timings_ms": {**answer["timings_ms"], "total": total}})
+    return {"results": results}

@@ -1,0 +1,182 @@
+"""Several screenshots in one request, and share links, through nginx, the gateway (two workers) and a
+real TorchServe, with a real Redis."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks.images import distinct
+from launchers.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
+from launchers.procs import wait_until
+
+SHA256_OF_NOTHING_CLASSIFIED = "0" * 64
+
+
+def batch(base: str, images: list[bytes], top_k: int = 3, **params: object) -> httpx.Response:
+    files = [("files", (f"shot-{i}.jpg", image, "image/jpeg")) for i, image in enumerate(images)]
+    return httpx.post(
+        f"{base}/api/v1/classify/batch", params={"top_k": top_k, **params}, files=files, timeout=60
+    )
+
+
+def single(base: str, image: bytes, top_k: int = 3) -> dict:
+    response = httpx.post(
+        f"{base}/api/v1/classify", params={"top_k": top_k}, files={"file": ("s.jpg", image)}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def handler_lines(torchserve, request_id: str) -> list[dict]:
+    """The handler's log lines (TorchServe's model log) for one gateway request."""
+    lines = torchserve.model_log.read_text(errors="replace").splitlines()
+    found = [line[line.index("{") :] for line in lines if request_id in line and "{" in line]
+    return [json.loads(line) for line in found]
+
+
+def test_one_corrupt_file_among_good_ones_fails_alone_and_the_misses_pay_one_hop(edge, torchserve, frames):
+    images = [distinct(frames[0], 1), frames[1][: len(frames[1]) // 3], distinct(frames[2], 1)]
+    response = batch(edge.url, images, count=3)
+    assert response.status_code == 200, response.text
+    first, corrupt, third = response.json()["results"]
+    assert corrupt["error"]["code"] == "invalid_image"
+    assert corrupt["error"]["request_id"] == response.headers["X-Request-ID"]
+    for answer in (first, third):
+        assert answer["cached"] is False
+        assert len(answer["top_k"]) == 3
+        assert answer["timings_ms"]["upstream"] > 0
+    assert first["sha256"] != third["sha256"]
+    request_id = response.headers["X-Request-ID"]
+    wait_until(lambda: handler_lines(torchserve, request_id), 10, "the handler's log line")
+    # The cut JPEG's header reads well, so the handler refused it: the misses went in one request.
+    [line] = handler_lines(torchserve, request_id)
+    assert (line["kind"], line["images"], line["refused"]) == ("classify_many", 3, 1)
+
+
+def test_each_answer_of_a_batch_is_the_one_its_image_gets_alone(edge, frames):
+    images = [distinct(frame, 2) for frame in frames[3:7]]
+    results = batch(edge.url, images).json()["results"]
+    time.sleep(WRITE_BEHIND_WAIT)
+    for image, answer in zip(images, results, strict=True):
+        alone = single(edge.url, image)
+        assert alone["cached"] is True  # the batch cached each file under the key /classify reads
+        assert (alone["sha256"], alone["top_k"]) == (answer["sha256"], answer["top_k"])
+
+
+def test_a_repeat_is_answered_from_the_cache_file_by_file(edge, frames):
+    seen, new = distinct(frames[7], 3), distinct(frames[8], 3)
+    single(edge.url, seen)
+    time.sleep(WRITE_BEHIND_WAIT)
+    results = batch(edge.url, [seen, new, seen]).json()["results"]
+    assert [answer["cached"] for answer in results] == [True, False, True]
+    assert results[0]["top_k"] == results[2]["top_k"]
+    time.sleep(WRITE_BEHIND_WAIT)
+    again = batch(edge.url, [new, seen]).json()["results"]
+    assert [answer["cached"] for answer in again] == [True, True]
+    assert again[0]["top_k"] == results[1]["top_k"]
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "code"),
+    [({}, 422, "too_many_files"), ({"count": 17}, 422, "invalid_request")],
+    ids=["counted", "declared"],
+)
+def test_seventeen_files_are_refused_whole_in_the_error_shape(edge, frames, params, status, code):
+    response = batch(edge.url, [distinct(frames[9], i) for i in range(17)], **params)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    assert response.json()["error"]["request_id"] == response.headers["X-Request-ID"]
+
+
+def noise_png(seed: int, size: tuple[int, int] = (1400, 800)) -> bytes:
+    """About 3.3 MB: noise does not compress."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_nginx_passes_a_batch_heavier_than_one_image_and_stops_one_over_the_batch_limit(edge):
+    heavy = [noise_png(seed) for seed in range(3)]  # about 10 MB: over one image's 5 MB, within 20 MB
+    passed = batch(edge.url, heavy)
+    assert passed.status_code == 200, passed.text
+    assert all("label" in answer for answer in passed.json()["results"])
+    stopped = batch(edge.url, heavy * 2 + heavy[:1])  # about 24 MB: over the batch's 20 MB
+    assert stopped.status_code == 413
+    assert stopped.json()["error"]["code"] == "payload_too_large"
+    assert "(a batch: 20.0625 MB)" in stopped.json()["error"]["message"]  # nginx's own answer
+    assert stopped.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_concurrent_batches_and_singles_each_get_their_own_answers(edge, frames):
+    """TorchServe batches requests of different clients: multi-image and single requests together."""
+    images = [distinct(frame, 4) for frame in frames]
+    groups = [images[0:3], images[3:6], images[6:9]]
+    with ThreadPoolExecutor(6) as pool:
+        batches = list(pool.map(lambda group: batch(edge.url, group), groups))
+        singles = list(pool.map(lambda image: single(edge.url, image), images[9:12]))
+    for group, response in zip(groups, batches, strict=True):
+        assert response.status_code == 200, response.text
+        assert [a["cached"] for a in response.json()["results"]] == [False] * len(group)
+    time.sleep(WRITE_BEHIND_WAIT)
+    for image, answer in zip(images[9:12], singles, strict=True):
+        assert batch(edge.url, [image]).json()["results"][0]["top_k"] == answer["top_k"]
+
+
+def test_a_share_link_gives_the_answer_the_cache_holds_and_an_unknown_image_is_a_404(edge, frames):
+    image = distinct(frames[10], 5)
+    answer = single(edge.url, image, top_k=5)
+    time.sleep(WRITE_BEHIND_WAIT)
+    shared = httpx.get(f"{edge.url}/api/v1/results/{answer['sha256']}", params={"top_k": 3})
+    assert shared.status_code == 200, shared.text
+    body = shared.json()
+    assert body["cached"] is True
+    assert (body["label"], body["sha256"], body["model"]) == (
+        answer["label"],
+        answer["sha256"],
+        answer["model"],
+    )
+    assert body["top_k"] == answer["top_k"][:3]  # from the answer that listed five
+    more = httpx.get(f"{edge.url}/api/v1/results/{answer['sha256']}", params={"top_k": 7})
+    assert more.status_code == 404  # nobody asked for seven games of it
+    missing = httpx.get(f"{edge.url}/api/v1/results/{SHA256_OF_NOTHING_CLASSIFIED}")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    for malformed in ("xyz", "A" * 64, "0" * 65):
+        response = httpx.get(f"{edge.url}/api/v1/results/{malformed}")
+        assert response.status_code == 422, malformed
+        assert response.json()["error"]["code"] == "invalid_request"
+
+
+def test_a_share_links_page_is_the_front_end_through_nginx(edge):
+    page = httpx.get(f"{edge.url}/r/{SHA256_OF_NOTHING_CLASSIFIED}")
+    assert page.status_code == 200
+    assert "FromSoft Lens" in page.text  # index.html: the page reads the answer itself
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+def test_a_batch_over_the_remaining_budget_is_refused_before_its_body_with_what_is_left(
+    torchserve, redis_server, frames, tmp_path
+):
+    redis_server.client().flushall()
+    gateway = start_gateway(tmp_path, gateway_env(torchserve, redis_server.url, RATE_LIMIT="5/minute"))
+    try:
+        images = [distinct(frames[11], i) for i in range(4)]
+        assert batch(gateway.url, images, count=4).status_code == 200
+        refused = batch(gateway.url, images[:3], count=3)
+        assert refused.status_code == 429
+        assert refused.json()["error"]["message"].startswith(
+            "this batch of 3 files costs 3 requests and only 1 are left in this window"
+        )
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert batch(gateway.url, images[:1], count=1).status_code == 200  # the one left
+    finally:
+        gateway.stop()

@@ -1,0 +1,212 @@
+"""The batch endpoint's own rules, in process with Starlette's test client: how many files, how large,
+each file judged alone, what it costs against the rate limits and how a refusal says so, and how the
+misses are packed into requests to TorchServe. Redis and TorchServe are unreachable ports, so a batch
+with a good image ends in a 503 and the limiter counts in process; the real stack is
+tests/integration/gateway/test_batch.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.app.main import create_app
+from gateway.batch import packed
+from gateway.batch_upload import parse_count
+from gateway.core.config import Settings
+from gateway.errors import ApiError
+from gateway.in_flight import InFlightLimit
+from gateway.validation import Upload
+from inference.formats import BATCH_UPLOADS
+from inference.multi_image import MAX_IMAGES
+from tests.support.images import uniform_png
+
+NOWHERE = "http://127.0.0.1:1"
+GOOD = uniform_png(640, 360, "RGB")
+
+
+def settings(**overrides: object) -> Settings:
+    values = {
+        "redis_url": "redis://127.0.0.1:1/0",
+        "torchserve_inference_url": NOWHERE,
+        "model_refresh_seconds": 60,
+        "rate_limit": "1000/minute",
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    with TestClient(create_app(settings()), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def send(client: TestClient, files: list[bytes], **params: object):
+    form = [("files", (f"{i}.png", image, "image/png")) for i, image in enumerate(files)]
+    return client.post("/api/v1/classify/batch", files=form, params=params)
+
+
+def test_a_batch_of_files_that_all_fail_alone_answers_each_in_its_place_without_the_model(client):
+    files = [b"notes, not an image", b"", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, uniform_png(7681, 2160, "RGB")]
+    response = send(client, files)
+    assert response.status_code == 200, response.text
+    errors = [result["error"] for result in response.json()["results"]]
+    codes = ["unsupported_media_type", "empty_payload", "invalid_image", "image_too_large"]
+    assert [error["code"] for error in errors] == codes
+    assert {error["request_id"] for error in errors} == {response.headers["X-Request-ID"]}
+
+
+def test_a_file_over_the_upload_limit_is_refused_alone_and_never_held_whole():
+    small = settings(max_upload_bytes=200_000)
+    with TestClient(create_app(small), raise_server_exceptions=False) as client:
+        response = send(client, [b"\x89PNG\r\n\x1a\n" + bytes(300_000), b"text"])
+    assert response.status_code == 200, response.text
+    codes = [result["error"]["code"] for result in response.json()["results"]]
+    assert codes == ["payload_too_large", "unsupported_media_type"]
+
+
+def test_a_good_file_among_bad_ones_needs_the_model_and_its_absence_fails_the_batch(client):
+    response = send(client, [GOOD, b"text"])
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "model_unavailable"
+
+
+def test_more_files_than_batch_max_files_is_a_422(client):
+    response = send(client, [b"x"] * 17)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "too_many_files"
+
+
+def test_a_declared_count_over_batch_max_files_is_refused_before_the_body(client):
+    response = send(client, [b"x"] * 17, count=17)
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == "count: must be a whole number from 1 to 16"
+
+
+def test_a_body_over_the_batchs_limit_is_a_413_from_its_declared_length():
+    small = settings(max_upload_bytes=100_000)
+    with TestClient(create_app(small), raise_server_exceptions=False) as client:
+        response = send(client, [bytes(90_000)] * (BATCH_UPLOADS + 2))  # 540 KB over 465 KB
+    assert response.status_code == 413
+    assert response.json()["error"] == {
+        "code": "payload_too_large",
+        "message": f"the batch is larger than {small.max_batch_body_bytes / 2**20:g} MB",
+        "request_id": response.headers["X-Request-ID"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "code"),
+    [
+        (b"x", {"Content-Type": "image/png"}, 415, "unsupported_media_type"),
+        (b"--B\r\n\r\n--B--\r\n", {"Content-Type": "multipart/form-data; boundary=B"}, 422, "missing_file"),
+    ],
+)
+def test_a_batch_is_multipart_field_files(client, body, headers, status, code):
+    response = client.post("/api/v1/classify/batch", content=body, headers=headers)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+
+
+def test_a_declared_count_must_be_what_the_body_holds(client):
+    response = send(client, [b"x", b"y"], count=3)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "count_mismatch"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, None), ("1", 1), ("16", 16)])
+def test_a_count_from_one_to_the_limit_is_accepted(raw, expected):
+    assert parse_count(raw, 16) == expected
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "x", "٣", "17", "99999"])
+def test_any_other_count_is_refused_before_the_body(raw):
+    with pytest.raises(ApiError) as refused:
+        parse_count(raw, 16)
+    assert refused.value.status == 422
+
+
+def test_a_declared_batch_over_the_remaining_budget_is_refused_before_its_body_and_says_so():
+    """3 a minute: a declared batch of 2 passes; the next declared batch of 2 finds 1 left."""
+    with TestClient(create_app(settings(rate_limit="3/minute")), raise_server_exceptions=False) as client:
+        assert send(client, [b"a", b"b"], count=2).status_code == 200  # both refused alone: no model
+        refused = send(client, [b"a", b"b"], count=2)
+    assert refused.status_code == 429
+    message = refused.json()["error"]["message"]
+    assert message.startswith("this batch of 2 files costs 2 requests and only 1 are left in this window")
+    assert "send at most 1 files now" in message
+    assert int(refused.headers["Retry-After"]) >= 1
+
+
+def test_an_undeclared_batch_pays_for_its_files_once_counted():
+    """3 a minute: one unit before the body, two more once three files are counted; then nothing is left."""
+    with TestClient(create_app(settings(rate_limit="3/minute")), raise_server_exceptions=False) as client:
+        assert send(client, [b"a", b"b", b"c"]).status_code == 200
+        refused = send(client, [b"a"])
+    assert refused.status_code == 429
+    assert refused.json()["error"]["message"].startswith("too many requests")
+
+
+def test_a_batch_larger_than_a_window_takes_that_whole_window_and_no_more():
+    """Under 3 a second a batch of 5 could never pass at one unit a file: it takes the second's 3 and
+    5 of the minute's 10, declared or not."""
+    limits = "3/second;10/minute"
+    for params in ({"count": 5}, {}):
+        with TestClient(create_app(settings(rate_limit=limits)), raise_server_exceptions=False) as client:
+            assert send(client, [b"x"] * 5, **params).status_code == 200
+            assert send(client, [b"x"], **params | ({"count": 1} if params else {})).status_code == 429
+
+
+def upload(size: int) -> Upload:
+    return Upload(bytearray(size), "image/png", 1)
+
+
+def test_misses_are_packed_in_order_into_requests_within_torchserves_limit():
+    sizes = [400, 300, 200, 900, 1000, 100]
+    requests = packed([(str(i), upload(size)) for i, size in enumerate(sizes)], 1000)
+    assert [[digest for digest, _ in request] for request in requests] == [
+        ["0", "1", "2"],
+        ["3"],
+        ["4"],
+        ["5"],
+    ]
+    assert len(packed([(str(i), upload(1)) for i in range(MAX_IMAGES + 1)], 10**9)) == 2
+
+
+def test_a_batch_takes_as_many_places_under_the_in_flight_cap_as_uploads_it_may_hold():
+    released = asyncio.Event()
+    statuses: list[int] = []
+
+    async def app(scope, receive, send):  # holds every request until released
+        await released.wait()
+
+    async def call(limit: InFlightLimit, path: str) -> None:
+        async def record(message):
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await limit({"type": "http", "path": path, "headers": []}, None, record)
+
+    async def run() -> None:
+        limit = InFlightLimit(app, 5, {"/api/v1/classify/batch": 4})
+        held = [asyncio.create_task(call(limit, p)) for p in ("/api/v1/classify/batch", "/api/v1/classify")]
+        await asyncio.sleep(0)
+        await call(limit, "/api/v1/classify/batch")  # 4 + 1 taken of 5: no room for 4 more
+        await call(limit, "/api/v1/classify")
+        released.set()
+        await asyncio.gather(*held)
+
+    asyncio.run(run())
+    assert statuses == [503, 503]
+
+
+def test_a_text_field_named_files_is_not_a_file_and_refuses_the_batch(client):
+    body = b'--B\r\nContent-Disposition: form-data; name="files"\r\n\r\n{}\r\n--B--\r\n'
+    response = client.post(
+        "/api/v1/classify/batch", content=body, headers={"Content-Type": "multipart/form-data; boundary=B"}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == "each part of the field 'files' must be a file"
