@@ -7,7 +7,7 @@ so the security settings it runs with are the ones users run with.
 
 from __future__ import annotations
 
-from inference.formats import MULTIPART_OVERHEAD
+from inference.formats import batch_body_bytes
 from ops.settings import OpsSettings
 
 
@@ -28,8 +28,10 @@ def render(base: str, overrides: dict[str, str]) -> str:
 def overrides(settings: OpsSettings) -> dict[str, str]:
     """What the settings change: the listeners (inference and management on TS_BIND, metrics on
     TS_METRICS_BIND, gRPC on loopback), the model store, TorchServe's request limit for the stack's image
-    limit (``MAX_UPLOAD_BYTES`` plus room for multipart headers; above it TorchServe answers 413 with an
-    empty body) and the keys' lifetime (renewed by the reconciler before it runs out)."""
+    limit (a batch's body: ``BATCH_UPLOADS`` x ``MAX_UPLOAD_BYTES`` and multipart framing, so that the
+    gateway sends a batch's misses in one request; above it TorchServe answers 413 with an empty body, and
+    the handler still refuses each image over ``MAX_UPLOAD_BYTES``) and the keys' lifetime (renewed by the
+    reconciler before it runs out)."""
     bind, metrics_bind = settings.ts_bind, settings.ts_metrics_bind or settings.ts_bind
     return {
         "inference_address": f"http://{bind}:{settings.ts_inference_port}",
@@ -41,6 +43,6 @@ def overrides(settings: OpsSettings) -> dict[str, str]:
         "grpc_management_port": str(settings.ts_grpc_management_port),
         "initial_worker_port": str(settings.ts_worker_port),
         "model_store": str(settings.model_store.resolve()),
-        "max_request_size": str(settings.max_upload_bytes + MULTIPART_OVERHEAD),
+        "max_request_size": str(batch_body_bytes(settings.max_upload_bytes)),
         "token_expiration_min": f"{settings.ts_token_expiration_min:g}",
     }
