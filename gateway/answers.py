@@ -150,10 +150,28 @@ class Version(BaseModel):
     workers: list[Worker]
 
 
+class CanaryFigures(BaseModel):
+    comparisons: int
+    agreement: float | None = Field(description="the share of comparisons whose top-1 labels agree")
+    errors: int
+    skipped: int = Field(description="comparisons not made: the gateway was busy")
+    default_unknown_share: float | None
+    candidate_unknown_share: float | None
+
+
+class CanaryView(BaseModel):
+    version: str
+    share: float = Field(description="the share of distinct images compared, chosen by their hash")
+    figures: CanaryFigures | None = Field(description="every replica's so far; null while Redis cannot say")
+
+
 class ServedModel(BaseModel):
     name: str
     default_version: str | None
+    declared_default_version: str | None = None
+    digest: str | None = Field(default=None, description="the default version's archive digest")
     versions: list[Version]
+    canary: CanaryView | None = Field(default=None, description="a version answering in the default's shadow")
 
 
 class ModelsView(BaseModel):

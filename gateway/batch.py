@@ -2,11 +2,10 @@
 classification uses), and the misses sent to TorchServe together, as multi-image requests
 (inference.multi_image), so that a batch pays the model server's hop once rather than once a file.
 
-TorchServe takes a request of at most MAX_UPLOAD_BYTES (and multipart framing) and a batch's body may
-hold BATCH_UPLOADS times that: the misses are packed into as few requests as fit, sent at once, and
-usually that is one. A copy of a file in the same batch is asked once. A handler of an archive exported
-before multi-image requests existed says nothing of them in its description: its misses go one request
-each, still at once.
+TorchServe takes a request as large as a batch's body (inference.formats.batch_body_bytes, rendered by
+ops.torchserve_config): the misses go in one request, cut only at the handler's MAX_IMAGES. A copy of a
+file in the same batch is asked once. A handler of an archive exported before multi-image requests
+existed says nothing of them in its description: its misses go one request each, still at once.
 
 One file's refusal, the gateway's or the handler's, takes that file's place in the answer; a failure of
 the model server itself (down, busy, too slow, an answer of the wrong shape) fails the batch, as it fails
@@ -28,6 +27,7 @@ from gateway.errors import ApiError
 from gateway.request_context import current
 from gateway.services import Services
 from gateway.validation import Upload
+from inference.formats import BATCH_UPLOADS
 from inference.multi_image import MAX_IMAGES
 
 logger = logging.getLogger(__name__)
@@ -67,13 +67,14 @@ async def _ask_together(services: Services, misses: list[Miss], top_k: int) -> A
         logger.error("TorchServe's answer to %d images is not a list of as many", len(misses))
         raise wrong_shape()
     answered: Answered = {}
-    for (digest, _), answer in zip(misses, raw, strict=True):
+    for (digest, upload), answer in zip(misses, raw, strict=True):
         if isinstance(answer, dict) and "error" in answer:
             error = checked(HandlerRefusal, answer).error
             answered[digest] = refusal(error.code, error.message)
         else:
             classification = checked(HandlerClassification, answer)
             answered[digest] = single.classified(services, digest, classification, top_k, upstream_ms)
+            single.observed(services, digest, upload, classification)
     return answered
 
 
@@ -90,7 +91,7 @@ async def _ask_alone(services: Services, miss: Miss, top_k: int) -> Answered:
 
 async def _ask_model(services: Services, misses: list[Miss], top_k: int) -> Answered:
     if services.state.description.get("multi_image_requests"):
-        requests = packed(misses, services.settings.max_upload_bytes)
+        requests = packed(misses, BATCH_UPLOADS * services.settings.max_upload_bytes)
         asked = [_ask_together(services, request, top_k) for request in requests]
     else:
         asked = [_ask_alone(services, miss, top_k) for miss in misses]

@@ -12,31 +12,46 @@ from gateway.errors import error_response
 from gateway.metrics import IN_FLIGHT
 
 
+class Load:
+    """The places in use under the cap in this worker, for what should give way under load (a canary's
+    shadow calls: gateway.canary)."""
+
+    def __init__(self) -> None:
+        self.used = 0
+        self.limit = 1
+
+    @property
+    def share(self) -> float:
+        return self.used / self.limit
+
+
+LOAD = Load()  # one worker is one process: the middleware's own count
+
+
 class InFlightLimit:
     """Plain ASGI middleware (one worker is one event loop: a plain counter is exact)."""
 
     def __init__(self, app: Any, limit: int, weights: dict[str, int] | None = None) -> None:
         """``weights``: the places a request to each of these paths takes (one elsewhere)."""
         self.app = app
-        self.limit = limit
+        self.limit = LOAD.limit = limit
         self.weights = weights or {}
-        self.in_flight = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
             await self.app(scope, receive, send)
             return
         weight = min(self.weights.get(scope["path"], 1), self.limit)  # a lone batch always fits
-        if self.in_flight + weight > self.limit:
+        if LOAD.used + weight > self.limit:
             busy = error_response(
                 503, "overloaded", "the service is busy; try again in a moment", {"Retry-After": "1"}
             )
             await busy(scope, receive, send)
             return
-        self.in_flight += weight
+        LOAD.used += weight
         IN_FLIGHT.inc()  # requests, whatever their weight
         try:
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= weight
+            LOAD.used -= weight
             IN_FLIGHT.dec()

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.drift import show_reference
 from gateway.errors import ApiError
 from gateway.metrics import ModelGauges
 from gateway.upstream import RETRY_AFTER
-from ops.replica_status import ModelView, ReplicaStatus, Worker, read
+from ops.replica_status import Canary, ModelView, ReplicaStatus, Worker, read
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class ModelState:
     workers: list[dict[str, Any]] = field(default_factory=list)  # the default version's
     versions: list[dict[str, Any]] = field(default_factory=list)  # every version, with its workers
     description: dict[str, Any] = field(default_factory=dict)  # the default version's, by its handler
+    canary: Canary | None = None  # declared, and with a READY worker to ask
     report: ReplicaStatus | None = None
     _seen: tuple[int, int] | None = None  # the report's (mtime, size) when last read
     _trouble: str | None = None  # why the last look found no report
@@ -88,7 +90,11 @@ class ModelState:
             {"version": v.version, "default": v.version == served.default, "workers": _workers(v.workers)}
             for v in served.versions
         ]
+        candidate = served.version(served.canary.version) if served.canary else None
+        self.canary = served.canary if candidate is not None and candidate.ready else None
         self.gauges.show(self.default_version, self.versions, report)
+        if self.default_version is not None:
+            show_reference(self.model, self.default_version, self.description.get("reference", {}))
 
     def current_version(self) -> str:
         """The default version as the replica last reported it."""

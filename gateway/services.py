@@ -14,7 +14,9 @@ from gateway.admission import Admission
 from gateway.answers import HandlerClassification, HandlerExplanation, checked
 from gateway.breaker import CircuitBreaker
 from gateway.cache import EXPLANATION, AnswerCache, cache_key, image_digest
+from gateway.canary import Shadow
 from gateway.core.config import Settings
+from gateway.drift import count_answer
 from gateway.errors import ApiError
 from gateway.metrics import redis_breaker_changed
 from gateway.model_state import ModelState
@@ -31,6 +33,7 @@ class Services:
     cache: AnswerCache
     admission: Admission
     redis: Redis
+    shadow: Shadow
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -51,18 +54,19 @@ class Services:
             settings.redis_timeout,
             report=settings.rate_limit_headers,
         )
+        state = ModelState(settings.replica_status_file, settings.model_name, settings.model_refresh_seconds)
         return cls(
             settings=settings,
             client=client,
-            state=ModelState(
-                settings.replica_status_file, settings.model_name, settings.model_refresh_seconds
-            ),
+            state=state,
             cache=AnswerCache(redis, settings.cache_ttl_seconds, breaker),
             admission=Admission(redis, breaker, limiter),
             redis=redis,
+            shadow=Shadow(client, state, redis, breaker, settings.canary_concurrency),
         )
 
     async def close(self) -> None:
+        await self.shadow.drain()
         await self.cache.flush()
         await self.client.close()
         await self.redis.aclose()
@@ -105,8 +109,16 @@ async def classify(services: Services, upload: Upload, top_k: int) -> dict[str, 
     raw = await services.client.predict(services.settings.model_name, upload.data, upload.content_type)
     answer = checked(HandlerClassification, raw)
     body = classified(services, digest, answer, top_k, ms_since(upstream_started))
+    observed(services, digest, upload, answer)
     body["timings_ms"]["total"] = ms_since(started)
     return body
+
+
+def observed(services: Services, digest: str, upload: Upload, answer: HandlerClassification) -> None:
+    """What each answer of the model feeds besides its visitor: the drift counters (gateway.drift) and
+    the canary's comparison (gateway.canary). Cached repeats feed neither: they are the same image."""
+    count_answer(answer.model.name, answer.model.version, answer.label, answer.confidence)
+    services.shadow.consider(digest, upload, answer)
 
 
 def classified(
@@ -167,4 +179,6 @@ async def models_view(services: Services) -> dict[str, Any]:
         "batch_max_files": settings.batch_max_files,
         "batch_max_bytes": settings.max_batch_body_bytes,
     }
-    return {**services.state.view(), **limits}
+    view = services.state.view()
+    view["models"][0]["canary"] = await services.shadow.view()
+    return {**view, **limits}

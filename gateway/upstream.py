@@ -84,12 +84,18 @@ class TorchServeClient:
         await self.inference.close()
 
     async def predict(
-        self, model: str, image: bytes | bytearray, content_type: str, explain: bool = False
+        self,
+        model: str,
+        image: bytes | bytearray,
+        content_type: str,
+        explain: bool = False,
+        version: str | None = None,
     ) -> dict[str, Any]:
-        """The handler's answer; the request being served lends the call its X-Request-ID, which the
-        handler logs (TorchServe passes every header of a request to the handler)."""
+        """The handler's answer, by the default version unless ``version`` is named (a canary); the
+        request being served lends the call its X-Request-ID, which the handler logs (TorchServe passes
+        every header of a request to the handler)."""
         endpoint = "explanations" if explain else "predictions"
-        path = f"/{endpoint}/{quote(model, safe='')}"
+        path = f"/{endpoint}/{quote(model, safe='')}" + (f"/{quote(version, safe='')}" if version else "")
         headers = {"Content-Type": content_type}
         if (context := current()) is not None:
             headers["X-Request-ID"] = context.request_id

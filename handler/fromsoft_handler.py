@@ -232,6 +232,8 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
             "temperature": self.temperature,
             "unknown_threshold": self.threshold,
             "provenance": self.meta.get("provenance", {}),
+            # what it answered on its test split: the gateway's drift signals compare with it
+            "reference": self.meta.get("reference", {}),
             "model_card": self.card,
             "multi_image_requests": MAX_IMAGES,  # the gateway sends a batch's misses in one request
         }

@@ -78,9 +78,10 @@ class TorchServe:
         response.raise_for_status()
         return [w for version in response.json() for w in version.get("workers", [])]
 
-    def models(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """``python -m ops.models ARGS`` on this replica's declared state."""
-        return models(self.model_store, self.declared_file, self.status_dir, *args)
+    def models(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """``python -m ops.models ARGS`` on this replica's declared state (``env``: more settings, such as
+        the REDIS_URL `promote` reads a canary's figures from)."""
+        return models(self.model_store, self.declared_file, self.status_dir, *args, **env)
 
     def wait_converged(self, timeout: float = 180) -> None:
         """Until the reconciler reports that TorchServe serves the declared state."""
@@ -92,15 +93,16 @@ class TorchServe:
 
 
 def models(
-    store: Path, declared_file: Path, status_dir: Path, *args: str
+    store: Path, declared_file: Path, status_dir: Path, *args: str, **settings: str
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m ops.models ARGS`` for a deployment (its store, declared file and replicas' reports);
-    raises when it fails (a refused change, or replicas that did not converge)."""
+    """``python -m ops.models ARGS`` for a deployment (its store, declared file and replicas' reports, and
+    ``settings``); raises when it fails (a refused change, or replicas that did not converge)."""
     env = {
         **os.environ,
         "MODEL_STORE": str(store),
         "MODELS_FILE": str(declared_file),
         "REPLICA_STATUS_DIR": str(status_dir),
+        **settings,
     }
     done = subprocess.run(
         [sys.executable, "-m", "ops.models", *args],

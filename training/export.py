@@ -25,9 +25,10 @@ import numpy as np
 import torch
 import yaml
 
-from inference.labels import DISPLAY_NAMES, LABELS, index_to_name
+from inference.labels import DISPLAY_NAMES, LABELS, UNKNOWN_LABEL, index_to_name
 from inference.preprocessing import eval_transform
 from inference.runtime import FORMS, OnnxRunner, Runner, TorchRunner, load_torchscript
+from inference.scoring import answer_mix, calibrated, known
 from ops import declared
 from ops.names import checked_name
 from ops.settings import DECLARED_FILE_NAME
@@ -273,11 +274,25 @@ def _json_or_empty(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def answers_on(runner: Runner, images: np.ndarray, calibration: dict[str, float]) -> dict[str, Any]:
+    """What the shipped form answers on ``images`` (the test split), as drift is measured in service
+    (inference.scoring.answer_mix): the reference the gateway exports beside its own counts."""
+    logits = np.concatenate([runner(images[i : i + 16]) for i in range(0, len(images), 16)])
+    probs = calibrated(logits, calibration["temperature"])
+    named = known(probs, calibration["unknown_threshold"])
+    labels = [LABELS[i] if ok else UNKNOWN_LABEL for i, ok in zip(probs.argmax(1), named, strict=True)]
+    return answer_mix(labels, probs.max(1).tolist(), LABELS)
+
+
 def model_meta(
-    run_dir: Path, checkpoint: dict[str, Any], form: str, comparison: dict[str, Any]
+    run_dir: Path,
+    checkpoint: dict[str, Any],
+    form: str,
+    comparison: dict[str, Any],
+    reference: dict[str, Any],
 ) -> dict[str, Any]:
-    """What the handler needs to answer (labels, preprocessing, calibration) and what the page shows
-    about the model (its provenance)."""
+    """What the handler needs to answer (labels, preprocessing, calibration), what the page shows about
+    the model (its provenance), and what its answers on the test split looked like (``reference``)."""
     calibration = calibration_of(run_dir)
     report = _json_or_empty(run_dir / "report.json")
     prepare_report = _json_or_empty(run_dir / "prepare_report.json")
@@ -303,6 +318,7 @@ def model_meta(
             "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
         "serving_forms": comparison,
+        "reference": reference,
     }
 
 
@@ -356,10 +372,11 @@ def archive(
     form: str,
     forms_dir: Path,
     comparison: dict[str, Any],
+    reference: dict[str, Any],
 ) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         stage = Path(tmp)
-        meta = model_meta(args.run_dir, checkpoint, form, comparison)
+        meta = model_meta(args.run_dir, checkpoint, form, comparison, reference)
         extra = stage_files(stage, meta, forms_dir, form, card_of(args))
         (stage / "model-config.yaml").write_text(yaml.safe_dump(model_config(args)))
         built = stage / "built"
@@ -410,6 +427,7 @@ def main(args: argparse.Namespace) -> int:
         form, why = args.form, "asked for with --form"
     shipped = {"forms": comparison, "shipped": form, "why": why}
     (args.run_dir / "serving_forms.json").write_text(json.dumps(shipped, indent=2))
-    path = archive(args, checkpoint, form, forms_dir, shipped)
+    reference = answers_on(forms[form][1], test[0], calibration_of(args.run_dir))
+    path = archive(args, checkpoint, form, forms_dir, shipped, reference)
     print(f"export: {path} ({form}, version {args.version}): {why}")
     return 0

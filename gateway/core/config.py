@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     model_name: str = "fromsoft"
     upstream_connect_timeout: float = 1.0
     upstream_read_timeout: float = 30.0
+    # Shadow calls to a canary (gateway.canary) running at once per worker; beyond, a comparison is skipped.
+    canary_concurrency: int = 2
     model_refresh_seconds: float = 3.0  # how often the metrics of the report are refreshed without traffic
 
     redis_url: str = "redis://127.0.0.1:6379/0"
