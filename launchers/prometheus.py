@@ -4,7 +4,6 @@ compose's ``monitoring`` profile runs, pointed at a native stack."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +26,19 @@ class Prometheus(LoopbackServer):
         return answer["data"]
 
 
-def start_prometheus(workdir: Path, targets: dict[str, list[str]], interval: str = "1s") -> Prometheus:
+def start_prometheus(
+    workdir: Path, targets: dict[str, list[str]], interval: str = "1s", rules: str | None = None
+) -> Prometheus:
     """``targets``: host:port lists by job (``gateway``, ``torchserve``). The shipped configuration with
-    only its scrape and evaluation interval shortened, so that a test sees data within seconds."""
+    only its scrape and evaluation interval shortened, so that a test sees data within seconds;
+    ``rules``: the rules' text in place of monitoring/alerts.yml (a test's shorter windows)."""
     binary = require_binary("prometheus", "apt-get install prometheus")
     config_dir = workdir / "prometheus"
     (config_dir / "targets").mkdir(parents=True, exist_ok=True)
     config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
     config["global"].update(scrape_interval=interval, evaluation_interval=interval)
     (config_dir / "prometheus.yml").write_text(yaml.safe_dump(config))
-    shutil.copy(MONITORING / "alerts.yml", config_dir / "alerts.yml")
+    (config_dir / "alerts.yml").write_text(rules or (MONITORING / "alerts.yml").read_text())
     for job, hosts in targets.items():
         (config_dir / "targets" / f"{job}.yml").write_text(yaml.safe_dump([{"targets": hosts}]))
     port = free_port()
