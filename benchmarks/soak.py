@@ -32,27 +32,56 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from benchmarks.common import machine, percentile, replace_section, write_json
 from benchmarks.images import REPO
 from benchmarks.soak_faults import MODEL, Fault, Probe, faults, new_archive
 from launchers.stack import UNLIMITED, NativeStack
 from launchers.torchserve import declare
+from ops.declared import CanarySpec, parse, write
 
 USERS = 8
 RECOVERY_TARGET_S = 30.0
 GIVE_UP_S = 90.0  # a fault not recovered by then is reported as such and the run goes on
 NEW_VERSION = "2.0-soak"
+CANARY_VERSION = "1.0-canary"
 BEGIN, END = "<!-- soak:begin -->", "<!-- soak:end -->"
 
 
-def prepare_store(source: Path, work: Path) -> Path:
-    """A model store with the served archive (declared, one worker) and a new version of it to switch to."""
+def prepare_store(source: Path, work: Path, canary_share: float) -> Path:
+    """A model store with the served archive (declared, one worker), a new version of it to switch to,
+    and a canary (another copy) shadowing ``canary_share`` of the images throughout."""
     store = work / "model_store"
     store.mkdir()
     shutil.copy(source / f"{MODEL}.mar", store / f"{MODEL}.mar")
     new_archive(store, store / f"{MODEL}.mar", NEW_VERSION)
-    declare(store, [f"{MODEL}.mar"], store / "models.yaml")
+    archives = [f"{MODEL}.mar", new_archive(store, store / f"{MODEL}.mar", CANARY_VERSION)]
+    declared = store / "models.yaml"
+    declare(store, archives, declared)
+    state = parse(declared.read_text())
+    canary = CanarySpec(version=CANARY_VERSION, share=canary_share)
+    write(
+        declared,
+        state.model_copy(
+            update={"models": {MODEL: state.models[MODEL].model_copy(update={"canary": canary})}}
+        ),
+    )
     return store
+
+
+def canary_outcomes(native: NativeStack, replicas: int) -> dict[str, float]:
+    """Every replica's canary comparisons by outcome, from its gateway's metrics."""
+    outcomes: Counter[str] = Counter()
+    for replica in range(1, replicas + 1):
+        metrics = httpx.get(
+            f"http://127.0.0.1:{native.port(replica, 'GATEWAY_PORT')}/metrics", timeout=10
+        ).text
+        for line in metrics.splitlines():
+            if line.startswith("gateway_canary_comparisons_total{"):
+                outcome = line.split('outcome="')[1].split('"')[0]
+                outcomes[outcome] += float(line.rsplit(" ", 1)[1])
+    return dict(outcomes)
 
 
 def synthesize_frames(work: Path, count: int) -> Path:
@@ -148,11 +177,15 @@ def analyse(records: list[dict[str, Any]], timeline: list[dict[str, Any]], switc
 
 
 def markdown(figures: dict, seconds: float, host: dict) -> str:
+    compared = ", ".join(
+        f"{int(n)} {outcome}" for outcome, n in sorted(figures["canary"]["outcomes"].items())
+    )
     lines = [
         BEGIN,
         f"`make soak` (`.venv/bin/python -m benchmarks.soak --seconds {seconds:.0f}`), {host['date']}, "
         f"{host['cpu']}: {figures['requests']} requests from {USERS} Locust visitors through nginx to "
-        f"{figures['replicas']} serving replicas "
+        f"{figures['replicas']} serving replicas, a canary shadowing {figures['canary']['share']:.0%} of the "
+        "images "
         f"({', '.join(f'{v} {k}' for k, v in figures['by_kind'].items())}).",
         "",
         "| fault | seconds to recover | p50 ms | p99 ms | requests in its phase |",
@@ -172,7 +205,8 @@ def markdown(figures: dict, seconds: float, host: dict) -> str:
         f"{', '.join(f'{n}x {code}' for code, n in sorted(figures['errors_by_code'].items()))}. "
         f"Wrong shape: {figures['wrong_shape']}; 5xx other than 503 with "
         f"Retry-After: {figures['bad_5xx']}; no answer: {figures['no_answer']}; answers of the old version "
-        f"sent after the switch returned: {figures['old_version_after_switch']}.",
+        f"sent after the switch returned: {figures['old_version_after_switch']}. The canary's comparisons: "
+        f"{compared or 'none'}.",
         "",
         "| target | verdict |",
         "| --- | --- |",
@@ -186,6 +220,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=240, help="traffic duration (default 240)")
     parser.add_argument("--replicas", type=int, default=2, help="serving replicas (default 2)")
+    parser.add_argument(
+        "--canary-share", type=float, default=0.2, help="a canary's share throughout (default 0.2)"
+    )
     parser.add_argument("--model-store", type=Path, default=REPO / "model_store", help="holds fromsoft.mar")
     parser.add_argument("--out", type=Path, default=REPO / "artifacts/bench/soak.json")
     parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
@@ -194,7 +231,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="soak-"))
     frames = synthesize_frames(work, 280)
     # The visitors all come from 127.0.0.1: the limits, the edge's and the gateway's, are not under test.
-    store = prepare_store(args.model_store.resolve(), work)
+    store = prepare_store(args.model_store.resolve(), work, args.canary_share)
     native = NativeStack(work / "var", store, SERVING_REPLICAS=str(args.replicas), **UNLIMITED)
     records_path = work / "records.jsonl"
     switched: list[float] = []
@@ -217,10 +254,15 @@ def main() -> int:
                 timeline = run_faults(faults(native, probe, new_version, switched), started, args.seconds)
             finally:
                 locust.wait(timeout=args.seconds + 120)  # the run ends by itself (--run-time)
+        canary = canary_outcomes(native, args.replicas)
     finally:
         native.down()
     records = [json.loads(line) for line in records_path.read_text().splitlines()]
-    figures = {"replicas": args.replicas, **analyse(records, timeline, switched[0] if switched else None)}
+    figures = {
+        "replicas": args.replicas,
+        "canary": {"share": args.canary_share, "outcomes": canary},
+        **analyse(records, timeline, switched[0] if switched else None),
+    }
     host = machine()
     table = markdown(figures, args.seconds, host)
     print(table)

@@ -1,6 +1,7 @@
 """A minute of the fault-and-soak run (`make soak` runs it longer): under steady mixed traffic through
 nginx to two serving replicas, Redis dies, a worker dies, a new version becomes the default on both,
-workers scale, one replica's whole TorchServe dies and starts again, and nginx reloads;
+workers scale, one replica's whole TorchServe dies and starts again, and nginx reloads, with a canary
+shadowing a fifth of the images throughout;
 every request is answered, in the right shape, with no unexpected 5xx, and every fault is recovered
 from within 30 s. benchmarks/soak.py exits 1 when a target is missed."""
 
@@ -21,6 +22,9 @@ def test_a_minute_of_faults_under_load_meets_every_target(model_store: Path, tmp
     assert all(figures["targets"].values()), run.stdout[-4000:]
     assert len(figures["faults"]) == 7
     assert figures["replicas"] == 2
+    # a canary, a copy of the served archive, shadowed a fifth of the images all along, and agreed
+    assert figures["canary"]["outcomes"].get("agree", 0) > 0
+    assert figures["canary"]["outcomes"].get("disagree", 0) == 0
     assert figures["requests"] > 300
     assert {"classify", "repeat", "explain", "bad upload"} <= set(figures["by_kind"])
     assert figures["by_status"].get("200", 0) > figures["requests"] / 2
