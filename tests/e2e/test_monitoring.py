@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,9 @@ EXPECTED = [
     'gateway_model_workers{model="fromsoft", version="1.0", status="READY"}',
     'gateway_model_ready_workers{model="fromsoft"}',
     'gateway_torchserve_key_expiry_timestamp_seconds{kind="inference"}',
+    'gateway_answers_total{model="fromsoft", version="1.0"}',
+    'gateway_reference_label_share{model="fromsoft", version="1.0"}',
+    'gateway_canary_comparisons_total{model="fromsoft", candidate="2.0", outcome="agree"}',
     'gateway_declared_model_info{model="fromsoft", version="1.0"}',
     "gateway_declared_state_valid",
     "gateway_replica_converged",
@@ -51,8 +55,16 @@ METRIC_NAME = re.compile(r"\b(?:gateway|ts)_\w+|\bCPUUtilization\b")
 
 @pytest.fixture(scope="module")
 def native(model_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
-    stack = NativeStack(tmp_path_factory.mktemp("monitored") / "var", model_store, RATE_LIMIT="12/minute")
+    """The stack with a canary (2.0, every image) beside its default, as when an operator tries a version."""
+    root = tmp_path_factory.mktemp("monitored")
+    store = root / "model_store"
+    store.mkdir()
+    for archive in ("fromsoft.mar", "fromsoft-2.0.mar"):
+        shutil.copy(model_store / archive, store / archive)
+    stack = NativeStack(root / "var", store, RATE_LIMIT="12/minute")
     stack.up()
+    stack.models("add", "fromsoft-2.0.mar")
+    stack.models("canary", "fromsoft", "2.0", "--share", "1.0")
     yield stack
     stack.down()
 
