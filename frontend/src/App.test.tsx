@@ -213,6 +213,20 @@ describe("the history", () => {
 });
 
 describe("the about panel", () => {
+  it("says when a version is being tried in the default's shadow, and how far it agrees", async () => {
+    const canary = {
+      version: "2.0",
+      share: 0.1,
+      figures: { comparisons: 57, agreement: 0.965, errors: 0, skipped: 3, default_unknown_share: 0.1, candidate_unknown_share: 0.12 },
+    };
+    models.mockResolvedValue({ ...synthetic, models: [{ ...synthetic.models[0], canary }] });
+    render(<App />);
+    await loaded();
+    expect(screen.getByTestId("canary")).toHaveTextContent(
+      "Version 2.0 is being tried on 10% of new images, behind the scenes: it agrees with the served version on 96.5% of 57 images so far",
+    );
+  });
+
   it("shows the served model's card: per class, the threshold, the outside set and the limitations", async () => {
     const card: ModelCard = {
       name: "fromsoft",

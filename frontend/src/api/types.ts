@@ -40,6 +40,8 @@ export interface ModelsView {
     name: string;
     default_version: string;
     versions: { version: string; default: boolean; workers: { id: string; status: string }[] }[];
+    /** A version answering in the default's shadow for a share of the images, and how far it agrees. */
+    canary?: Canary | null;
   }[];
   labels: { label: string; name: string }[];
   provenance: Provenance;
@@ -53,6 +55,20 @@ export interface ModelsView {
   batch_max_bytes: number;
   /** The served model's card (`training export`); null for an archive without one. */
   model_card?: ModelCard | null;
+}
+
+export interface Canary {
+  version: string;
+  share: number;
+  /** Every replica's comparisons so far; null while the gateway cannot read them. */
+  figures: {
+    comparisons: number;
+    agreement: number | null;
+    errors: number;
+    skipped: number;
+    default_unknown_share: number | null;
+    candidate_unknown_share: number | null;
+  } | null;
 }
 
 export interface CardFigures {

@@ -1,6 +1,22 @@
 import { PLAIN_WORDS } from "../api/errors";
 import { useModels } from "../api/models";
+import type { Canary } from "../api/types";
 import { ModelCardView } from "./ModelCardView";
+
+/** A version being tried in the default's shadow: visitors still get the default's answers. */
+function CanaryLine({ canary }: { canary: Canary }) {
+  const f = canary.figures;
+  const agreement =
+    f && f.agreement != null
+      ? `it agrees with the served version on ${(f.agreement * 100).toFixed(1)}% of ${f.comparisons} images so far`
+      : "no comparison yet";
+  return (
+    <p data-testid="canary">
+      Version <span className="text-parchment">{canary.version}</span> is being tried on{" "}
+      {(canary.share * 100).toFixed(0)}% of new images, behind the scenes: {agreement}.
+    </p>
+  );
+}
 
 /** What the served model is and what it learned from (the page's one models view). */
 export function AboutPanel() {
@@ -32,6 +48,7 @@ export function AboutPanel() {
         <p>Below {(view.unknown_threshold * 100).toFixed(0)}% confidence it answers “Not recognised”.</p>
       )}
       <p>It knows: {view.labels.map((l) => l.name).join(", ")}.</p>
+      {served?.canary && <CanaryLine canary={served.canary} />}
       {view.model_card && <ModelCardView card={view.model_card} />}
     </div>
   );
