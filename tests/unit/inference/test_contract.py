@@ -149,3 +149,23 @@ def test_the_eval_transform_is_torchvisions_bit_for_bit_without_torch():
             cropped = F.center_crop(resized, list(pre.crop_size))
             expected = F.normalize(F.pil_to_tensor(cropped).float().div_(255.0), pre.mean, pre.std)
             assert np.array_equal(eval_transform(image, pre), expected.numpy()), (size, name)
+
+
+def test_the_answer_mix_is_shares_of_labels_and_of_confidence_tenths():
+    """What export writes as a model's reference and what the gateway counts in service, in one terms."""
+    from inference.scoring import CONFIDENCE_BANDS, answer_mix, confidence_band
+
+    assert [confidence_band(c) for c in (0.0, 0.05, 0.1, 0.55, 0.999, 1.0)] == [
+        "0.0",
+        "0.0",
+        "0.1",
+        "0.5",
+        "0.9",
+        "0.9",
+    ]
+    mix = answer_mix(["sekiro", "sekiro", UNKNOWN_LABEL, "elden_ring"], [0.95, 0.91, 0.4, 0.72], LABELS)
+    assert mix["label_share"]["sekiro"] == 0.5
+    assert mix["label_share"][UNKNOWN_LABEL] == mix["unknown_share"] == 0.25
+    assert set(mix["label_share"]) == {*LABELS, UNKNOWN_LABEL}
+    assert list(mix["confidence_share"]) == list(CONFIDENCE_BANDS)
+    assert (mix["confidence_share"]["0.9"], mix["confidence_share"]["0.4"], mix["answers"]) == (0.5, 0.25, 4)
