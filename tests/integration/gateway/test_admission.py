@@ -15,8 +15,10 @@ from gateway.breaker import CircuitBreaker
 from gateway.cache import AnswerCache
 from gateway.ratelimit import Decision, RateLimiter
 from launchers.redis import RedisServer
+from tests.support.answers import cached_classification
 
-ANSWER = {"label": "elden_ring", "name": "Elden Ring", "confidence": 0.8}
+KEY, ANSWER = cached_classification(b"a screenshot", "elden_ring", "Elden Ring")
+GARBAGE_KEY, _ = cached_classification(b"another screenshot")
 
 
 def admissions(redis_server: RedisServer, spec: str, calls: list[tuple[str, int]]) -> list[Decision]:
@@ -77,12 +79,12 @@ def test_the_cache_gives_back_what_is_stored_and_nothing_for_garbage(redis_serve
     async def scenario() -> tuple[object, object, object]:
         redis = Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
         cache = AnswerCache(redis, 60, CircuitBreaker(3, 1))
-        await redis.set("answer:stored", orjson.dumps(ANSWER))
-        await redis.set("answer:garbage", b"\x00not json")
+        await redis.set(KEY, orjson.dumps(ANSWER))
+        await redis.set(GARBAGE_KEY, b"\x00not json")
         found = (
-            await cache.get("answer:stored"),
-            await cache.get("answer:none"),
-            await cache.get("answer:garbage"),
+            await cache.get(KEY),
+            await cache.get(cached_classification(b"never seen")[0]),
+            await cache.get(GARBAGE_KEY),
         )
         await redis.aclose()
         return found

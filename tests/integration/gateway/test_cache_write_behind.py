@@ -8,8 +8,9 @@ from redis.asyncio import Redis
 from gateway.breaker import CircuitBreaker
 from gateway.cache import AnswerCache
 from launchers.redis import RedisServer
+from tests.support.answers import cached_classification
 
-ANSWER = {"label": "sekiro", "name": "Sekiro", "confidence": 0.9}
+KEY, ANSWER = cached_classification(b"a screenshot")
 DELAY = 0.5  # the production delay is 2 ms; a long one keeps "not yet in Redis" observable under load
 
 
@@ -22,13 +23,13 @@ async def cache_on(redis_server: RedisServer) -> tuple[Redis, AnswerCache]:
 def test_a_new_answer_is_served_at_once_and_reaches_redis_after_the_delay(redis_server):
     async def scenario() -> tuple[object, object, object, object]:
         redis, cache = await cache_on(redis_server)
-        cache.put_behind("write-behind:1", ANSWER)
-        in_redis_at_once = await redis.get("write-behind:1")
-        served_at_once = await cache.get("write-behind:1")
+        cache.put_behind(KEY, ANSWER)
+        in_redis_at_once = await redis.get(KEY)
+        served_at_once = await cache.get(KEY)
         await asyncio.sleep(DELAY + 0.3)
-        in_redis_later = await redis.get("write-behind:1")
+        in_redis_later = await redis.get(KEY)
         other_worker = AnswerCache(redis, 60, CircuitBreaker(3, 1))
-        found_by_other_worker = await other_worker.get("write-behind:1")
+        found_by_other_worker = await other_worker.get(KEY)
         await redis.aclose()
         return in_redis_at_once, served_at_once, in_redis_later, found_by_other_worker
 
@@ -42,9 +43,9 @@ def test_a_new_answer_is_served_at_once_and_reaches_redis_after_the_delay(redis_
 def test_shutdown_writes_the_answers_still_waiting(redis_server):
     async def scenario() -> object:
         redis, cache = await cache_on(redis_server)
-        cache.put_behind("write-behind:2", ANSWER)
+        cache.put_behind(KEY, ANSWER)
         await cache.flush()  # long before the delay is up
-        stored = await redis.get("write-behind:2")
+        stored = await redis.get(KEY)
         await redis.aclose()
         return stored
 
