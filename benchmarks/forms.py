@@ -12,7 +12,8 @@ from typing import Any
 import torch
 
 from inference.labels import LABELS
-from inference.runtime import OnnxRunner, Runner, TorchRunner, load_eager, load_torchscript
+from inference.onnx_runner import OnnxRunner, Runner
+from inference.runtime import TorchRunner, load_eager, load_torchscript
 from training.checkpoint import load_checkpoint
 from training.export import SERIALIZED_FILES, compare_forms, test_set
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.runtime import OnnxRunner
+from inference.onnx_runner import OnnxRunner
 
 
 def session_alone(model: Path, threads: int, pause_s: float, runs: int = 200) -> dict[str, float]:

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from handler.image_decode import decode_image
+from inference.onnx_runner import OnnxRunner
 from inference.preprocessing import Preprocessing, eval_transform
-from inference.runtime import OnnxRunner
 from inference.scoring import answer, calibrated
 
 

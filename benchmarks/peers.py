@@ -19,6 +19,7 @@ import shutil
 import signal
 import statistics
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -27,8 +28,10 @@ from typing import Any
 
 import httpx
 
+from benchmarks import footprint
 from benchmarks.common import summary
 from benchmarks.images import distinct
+from benchmarks.memory import PeakMemory
 from benchmarks.uploads import post_all
 from launchers import REPO
 from launchers.procs import LoopbackServer, ManagedProcess, free_port, wait_until
@@ -59,29 +62,40 @@ def start_peer(module: str, archive: Path, work: Path, extra: list[str]) -> Loop
 
 
 @contextmanager
-def systems(archive: Path, work: Path, batch: int, delay_ms: float) -> Iterator[SimpleNamespace]:
-    """The three systems running, with the URL each classifies at and the peers' processes."""
+def systems(
+    archive: Path, work: Path, batch: int, delay_ms: float, first_image: bytes
+) -> Iterator[SimpleNamespace]:
+    """The three systems running, with the URL each classifies at, the peers' processes, each system's
+    process groups (ours: replica 1's serving unit) and the seconds from its start to its answer to
+    ``first_image``."""
     with ExitStack() as stack:
         store = work / "store"
         store.mkdir()
         shutil.copy(archive, store / "fromsoft.mar")
         native = NativeStack(work / "var", store, **UNLIMITED)
-        native.up()
         stack.callback(native.down)
-        lit = start_peer(
-            "benchmarks.peer_litserve", archive, work, ["--batch", str(batch), "--delay-ms", str(delay_ms)]
-        )
-        stack.callback(lit.stop)
-        plain = start_peer("benchmarks.peer_fastapi", archive, work, [])
-        stack.callback(plain.stop)
+        urls, started, servers = {"ours": f"{native.web}/api/v1/classify"}, {}, {}
+        begun = time.perf_counter()
+        native.up()
+        started["ours"] = footprint.seconds_to_first_answer(urls["ours"], first_image, begun)
+        for system, module, extra in (
+            ("litserve", "benchmarks.peer_litserve", ["--batch", str(batch), "--delay-ms", str(delay_ms)]),
+            ("fastapi", "benchmarks.peer_fastapi", []),
+        ):
+            begun = time.perf_counter()
+            servers[system] = start_peer(module, archive, work, extra)
+            stack.callback(servers[system].stop)
+            urls[system] = f"{servers[system].url}/predict"
+            started[system] = footprint.seconds_to_first_answer(urls[system], first_image, begun)
         yield SimpleNamespace(
             native=native,
-            urls={
-                "ours": f"{native.web}/api/v1/classify",
-                "litserve": f"{lit.url}/predict",
-                "fastapi": f"{plain.url}/predict",
+            urls=urls,
+            peers={system: server.proc for system, server in servers.items()},
+            groups={
+                "ours": [native.pid(component) for component in footprint.UNIT],
+                **{system: [server.proc.pid] for system, server in servers.items()},
             },
-            peers={"litserve": lit.proc, "fastapi": plain.proc},
+            started=started,
         )
 
 
@@ -119,10 +133,11 @@ def compare(
     requests: int,
     warm_up: int = 60,
 ) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
-    """results[workload][system][concurrency] = throughput, latency summary, failures."""
+    """results[workload][system][concurrency] = throughput, latency summary, failures, peak RSS."""
     counter = iter(range(1 << 40))
     cells: dict[str, dict[str, dict[int, dict[str, Any]]]] = {
-        w: {s: {c: {"lat": [], "tput": [], "failed": 0} for c in levels} for s in SYSTEMS} for w in WORKLOADS
+        w: {s: {c: {"lat": [], "tput": [], "failed": 0, "rss": 0} for c in levels} for s in SYSTEMS}
+        for w in WORKLOADS
     }
     urls, peers = running.urls, running.peers
     for system in SYSTEMS:  # warm-up: TorchServe's JVM needs dozens of requests, every pool some
@@ -135,8 +150,10 @@ def compare(
                 images = requests_for(workload, frames, requests, lambda f: distinct(f, next(counter)))
                 for system in SYSTEMS:
                     pause_others(peers, system)
-                    latencies, throughput, failed = load(urls[system], images, c)
+                    with PeakMemory(running.groups[system]) as memory:
+                        latencies, throughput, failed = load(urls[system], images, c)
                     cell = cells[workload][system][c]
+                    cell["rss"] = max(cell["rss"], memory.peak)
                     cell["lat"] += latencies
                     cell["tput"].append(throughput)
                     cell["failed"] += failed
@@ -149,6 +166,7 @@ def compare(
                     "throughput": statistics.median(cells[w][s][c]["tput"]),
                     "latency_ms": summary(cells[w][s][c]["lat"]),
                     "failed": cells[w][s][c]["failed"],
+                    "peak_rss_mb": cells[w][s][c]["rss"] / 2**20,
                 }
                 for c in levels
             }

@@ -11,7 +11,7 @@ export TORCHSERVE_INFERENCE_URL=http://127.0.0.1:8080 TORCHSERVE_MANAGEMENT_URL=
 
 python -m ops.torchserve &
 python -m ops.reconciler &
-TORCHSERVE_KEY_FILE=$GATEWAY_KEY_FILE python -m gateway --host 0.0.0.0 --port 8001 --workers "${GATEWAY_WORKERS:-2}" &
+TORCHSERVE_KEY_FILE=$GATEWAY_KEY_FILE python -m gateway --host 0.0.0.0 --port 8001 --workers "${GATEWAY_WORKERS:-1}" &
 trap 'kill -TERM $(jobs -p) 2>/dev/null; wait' TERM INT
 set +e
 wait -n

@@ -16,7 +16,12 @@ def serve(app: str, prog: str, description: str) -> None:
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes (default 1: a serving unit scales by replicas)",
+    )
     args = parser.parse_args()
     if (multiproc_dir := get_settings().prometheus_multiproc_dir) is not None:
         multiproc_dir.mkdir(parents=True, exist_ok=True)

@@ -33,8 +33,9 @@ from handler.settings import ServingSettings
 from inference.architectures import architecture
 from inference.archive_digest import digest_of_folder
 from inference.multi_image import COUNT_HEADER, MAX_IMAGES
+from inference.onnx_runner import OnnxRunner, Runner
 from inference.preprocessing import Preprocessing, eval_transform
-from inference.runtime import OnnxRunner, Runner, TorchRunner, load_eager, load_torchscript
+from inference.runtime import TorchRunner, load_eager, load_torchscript
 from inference.scoring import answer, calibrated
 
 logger = logging.getLogger(__name__)

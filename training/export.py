@@ -26,8 +26,9 @@ import torch
 import yaml
 
 from inference.labels import DISPLAY_NAMES, LABELS, UNKNOWN_LABEL, index_to_name
+from inference.onnx_runner import OnnxRunner, Runner
 from inference.preprocessing import eval_transform
-from inference.runtime import FORMS, OnnxRunner, Runner, TorchRunner, load_torchscript
+from inference.runtime import FORMS, TorchRunner, load_torchscript
 from inference.scoring import answer_mix, calibrated, known
 from ops import declared
 from ops.names import checked_name

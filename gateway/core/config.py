@@ -62,8 +62,10 @@ class Settings(BaseSettings):
     pixels_per_unit: int = DEFAULT_PIXELS_PER_UNIT  # an upload costs a rate-limit unit per this many, started
     batch_max_files: int = DEFAULT_BATCH_MAX_FILES  # images in one /api/v1/classify/batch request
     # Requests under /api/ at once per worker; beyond it a 503 at once. Each may hold an upload in memory:
-    # the cap bounds the worker's memory (BENCHMARKS.md, memory) instead of a queue that grows with load.
-    max_in_flight: int = 12
+    # the cap bounds the worker's memory (at most this many uploads) instead of a queue that grows with
+    # load. A serving unit runs one worker by default: one does the work of two at a third of the memory
+    # (BENCHMARKS.md, what one more replica costs), so it takes the places two workers of 12 had.
+    max_in_flight: int = 24
     cors_origins: Annotated[list[str], NoDecode] = []
     # Where the workers' metrics files go, so that /metrics sums every worker (prometheus_client reads
     # the same variable for its own use); unset: one process, metrics in memory.

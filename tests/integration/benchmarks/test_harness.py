@@ -48,10 +48,20 @@ def test_quick_bench_measures_every_mode_peer_stage_setting_and_form(trained_run
     assert abs(sum(stages[s] for s in STAGES) - stages["client mean"]) < 1e-6  # the stages add up
     assert len(payload["sweep"]) == 2
     assert {"onnx", "onnx-int8", "eager"} <= set(payload["forms"])
+    cost = payload["footprint"]
+    for system in ("ours", "litserve", "fastapi"):
+        assert 0 < cost["start_s"][system] < 300, system
+        assert cost["peak_mb"][system] > 0, system
+    assert {"torchserve front end (JVM)", "torchserve worker", "gateway", "reconciler"} <= set(
+        cost["idle"]["ours"]
+    )
+    for row in ("one serving unit idle", "start command to first answer", "ahead of plain FastAPI"):
+        assert row in run.stdout
     headings = (
         "| target | measured | verdict |",
         "A batch of 8 against 8",
         "Against its peers",
+        "What one more replica costs",
         "Where a request",
     )
     for heading in headings:

@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from inference.runtime import OnnxRunner
+from inference.onnx_runner import OnnxRunner
 
 SPIN = "session.intra_op.allow_spinning"
 
