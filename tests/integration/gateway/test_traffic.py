@@ -5,6 +5,7 @@ worker holds, costly requests, IPv6 clients, and an upstream answer of the wrong
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import socket
 import threading
@@ -15,8 +16,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
+from gateway.core.config import Settings
 from launchers.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
 from launchers.procs import LoopbackServer
 from launchers.redis import RedisServer
@@ -77,6 +81,36 @@ def test_classifications_and_explanations_interleaved_under_load_each_get_their_
             assert "top_k" not in body
     # The handler answered fewer batches than requests: TorchServe did batch them, mixed kinds and all.
     assert handler_calls(torchserve) - batches_before < len(images)
+
+
+def test_as_many_of_the_largest_uploads_as_a_unit_lets_in_are_all_answered(
+    torchserve, redis_server, tmp_path
+):
+    """One gateway worker with its default cap lets MAX_IN_FLIGHT uploads of nearly MAX_UPLOAD_BYTES reach
+    TorchServe at once; its Java front end's heap (config.properties, vmargs) must hold them all."""
+    env = gateway_env(torchserve, redis_server.url, RATE_LIMIT="100000/minute")
+    gateway = start_gateway(tmp_path, env, workers=1)
+    noise = np.random.default_rng(0).integers(0, 256, (1150, 1400, 3), dtype=np.uint8)
+    uploads = []
+    for n in range(Settings().max_in_flight):
+        noise[0, 0, 0] = n  # distinct bytes: every one a cache miss
+        buffer = io.BytesIO()
+        Image.fromarray(noise).save(buffer, "PNG", compress_level=0)
+        uploads.append(buffer.getvalue())
+    assert len(uploads[0]) > 0.85 * Settings().max_upload_bytes
+
+    async def send_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=120) as client:
+            sends = (
+                client.post("/api/v1/classify", files={"file": ("big.png", u, "image/png")}) for u in uploads
+            )
+            return await asyncio.gather(*sends)
+
+    try:
+        statuses = Counter(response.status_code for response in asyncio.run(send_all()))
+    finally:
+        gateway.stop()
+    assert statuses == {200: len(uploads)}, statuses
 
 
 def test_an_explanation_is_cached_and_costs_several_requests(torchserve, redis_server, frames, tmp_path):
