@@ -20,11 +20,11 @@ import time
 from typing import Any
 
 from gateway import services as single
-from gateway.answers import HandlerClassification, HandlerRefusal, checked, wrong_shape
 from gateway.batch_upload import Item
 from gateway.cache import image_digest
 from gateway.errors import ApiError
 from gateway.request_context import current
+from gateway.schemas import HandlerClassification, HandlerRefusal, checked, wrong_shape
 from gateway.services import Services
 from gateway.validation import Upload
 from inference.formats import BATCH_UPLOADS

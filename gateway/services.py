@@ -11,7 +11,6 @@ from typing import Any
 from redis.asyncio import Redis
 
 from gateway.admission import Admission
-from gateway.answers import HandlerClassification, HandlerExplanation, checked
 from gateway.breaker import CircuitBreaker
 from gateway.cache import EXPLANATION, AnswerCache, cache_key, image_digest
 from gateway.canary import Shadow
@@ -21,6 +20,7 @@ from gateway.errors import ApiError
 from gateway.metrics import redis_breaker_changed
 from gateway.model_state import ModelState
 from gateway.ratelimit import RateLimiter
+from gateway.schemas import HandlerClassification, HandlerExplanation, checked
 from gateway.upstream import TorchServeClient
 from gateway.validation import TOP_K_MAX, Upload
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from gateway.answers import ErrorBody
 from gateway.api.deps import ServicesDep
 from gateway.errors import error_response
 from gateway.metrics import render
 from gateway.responses import JsonResponse
+from gateway.schemas import ErrorBody
 from gateway.upstream import RETRY_AFTER
 
 router = APIRouter()

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from gateway import services
-from gateway.answers import ErrorBody, ModelsView
 from gateway.api.deps import ServicesDep, admit
+from gateway.schemas import ErrorBody, ModelsView
 
 router = APIRouter(prefix="/api/v1")
 
