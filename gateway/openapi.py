@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from gateway.batch_upload import FIELD
-from gateway.core.config import Settings
+from gateway.config import Settings
 from gateway.schemas import BatchAnswer, Classification, ErrorBody, Explanation
 from gateway.validation import TOP_K_DEFAULT, TOP_K_MAX
 from inference.formats import BATCH_UPLOADS, CONTENT_TYPES

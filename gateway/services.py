@@ -14,7 +14,7 @@ from gateway.admission import Admission
 from gateway.breaker import CircuitBreaker
 from gateway.cache import EXPLANATION, AnswerCache, cache_key, image_digest
 from gateway.canary import Shadow
-from gateway.core.config import Settings
+from gateway.config import Settings
 from gateway.drift import count_answer
 from gateway.errors import ApiError
 from gateway.metrics import redis_breaker_changed

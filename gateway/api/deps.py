@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from gateway.client_ip import client_ip, limit_key
-from gateway.core.config import Settings
+from gateway.config import Settings
 from gateway.errors import ApiError
 from gateway.metrics import RATE_LIMITED
 from gateway.ratelimit import Decision
@@ -15,7 +15,7 @@ from gateway.services import Services
 
 
 def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services  # built by the app's lifespan (gateway.app.main)
+    services: Services = request.app.state.services  # built by the app's lifespan (gateway.main)
     return services
 
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from gateway.api.routes import classify, health, models, results
-from gateway.core.config import Settings, get_settings
+from gateway.config import Settings, get_settings
 from gateway.errors import install_error_handlers
 from gateway.in_flight import InFlightLimit
 from gateway.metrics import forget_dead_workers
