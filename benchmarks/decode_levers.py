@@ -18,7 +18,7 @@ from benchmarks.common import machine, write_json
 from benchmarks.images import screenshot_groups
 from handler.image_decode import decode_image
 from inference.preprocessing import eval_transform
-from training.registry import get_spec
+from training.backbones import get_spec
 
 
 def median_ms(fn, images: list[bytes], repeats: int) -> float:  # type: ignore[no-untyped-def]

@@ -16,9 +16,9 @@ from torch import nn
 
 from benchmarks.common import machine, write_json
 from inference.preprocessing import Preprocessing
+from training.backbones import build_model
 from training.data import make_loader, read_manifest
 from training.presets import train_preset
-from training.registry import build_model
 
 
 def step_rate(arch: str, size: tuple[int, int], batch: int, steps: int) -> float:

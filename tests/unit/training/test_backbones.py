@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from training.registry import WeightsUnavailableError, available, build_model, get_spec
+from training.backbones import WeightsUnavailableError, available, build_model, get_spec
 
 
-def test_registry_lists_the_reference_backbones():
+def test_the_reference_backbones_are_available():
     assert {"resnet50", "efficientnet_lite0", "tiny"} <= set(available())
 
 
