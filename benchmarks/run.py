@@ -402,7 +402,8 @@ def main() -> None:
 def peer_targets(
     beside: dict[str, Any], form_results: dict[str, Any], args: argparse.Namespace
 ) -> dict[str, Any]:
-    """The figures issues 17 and 18 set targets on."""
+    """The figures of the targets against the peers: our stack's throughput against LitServe's and plain
+    FastAPI's, its p50 against LitServe's, and the worker's inference against the same session alone."""
     results, low, high = beside["peers"], str(min(args.levels)), str(max(args.levels))
     ratio = peers.ratios(results, args.levels)
     worker_ms = beside["stages"][min(beside["stage_levels"])]["inference p50"]

@@ -6,8 +6,8 @@ replica registers it, makes it the default once READY and unregisters the one be
 inference threads (FROMSOFT_THREADS) by restarting TorchServe (and whether ONNX Runtime's threads spin
 between runs, FROMSOFT_SPIN_WAIT). Every setting is then measured on cache misses through nginx at
 concurrency 1 and 8, and the best is named by the throughput at 8 among those within 20% of the best
-p50 at 1 (a visitor waits alone more often than not, but a burst should not queue for long): in three
-runs, waiting 1 ms for a batch cost a lone visitor 1.3-1.7 ms of 8-12 and gave 11-30% more images/s at 8.
+p50 at 1 (a visitor waits alone more often than not, but a burst should not queue for long). What each
+setting gave is in BENCHMARKS.md, The whole stack (TorchServe's batching and threads, and the levers).
 """
 
 from __future__ import annotations
