@@ -1,4 +1,5 @@
-"""Shared by the benchmark scripts: percentiles, the machine description, JSON output."""
+"""What every benchmark reports alike: percentiles, the machine it ran on, the JSON file, a section of
+BENCHMARKS.md; and the options of those that serve the demo archive on synthetic frames."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The faults of the soak run (benchmarks/soak.py), one after another against the running native stack,
+"""The faults of the soak run (benchmarks/soak/run.py), one after another against the running native stack,
 each with the condition that says it has been recovered from. A probe, separate from the load, sends
 its own never-seen images through nginx to tell."""
 
@@ -10,17 +10,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import count
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks.images import distinct
+from benchmarks.common.archives import MODEL
+from benchmarks.common.images import distinct
 from launchers.stack import NativeStack
 from ops import replica_status
 from ops.replica_status import ReplicaStatus
-
-MODEL = "fromsoft"
 
 
 class Probe:
@@ -160,20 +158,3 @@ def faults(
         ),
         Fault("nginx reloaded", reload_nginx, probe.answers),
     ]
-
-
-def new_archive(store: Path, source: Path, version: str) -> str:
-    """A copy of ``source`` (a .mar) that says it is ``version``: the new version an operator registers."""
-    import json
-    import zipfile
-
-    name = f"{MODEL}-{version}.mar"
-    with zipfile.ZipFile(source) as old, zipfile.ZipFile(store / name, "w", zipfile.ZIP_STORED) as new:
-        for item in old.infolist():
-            data = old.read(item)
-            if item.filename == "MAR-INF/MANIFEST.json":
-                manifest = json.loads(data)
-                manifest["model"]["modelVersion"] = version
-                data = json.dumps(manifest, indent=2).encode()
-            new.writestr(item, data)
-    return name

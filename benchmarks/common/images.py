@@ -7,7 +7,8 @@ from pathlib import Path
 
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
+from launchers import REPO
+
 SCREENSHOTS = REPO.parent / "shared" / "screenshots"
 
 

@@ -2,7 +2,8 @@
 in its process (one request, one forward pass, in FastAPI's thread pool), multipart field ``file`` in,
 the top-3 answer out.
 
-    python -m benchmarks.peer_fastapi --archive model_store/fromsoft.mar --work /tmp/plain --port 8011
+    python -m benchmarks.peer_servers.fastapi_app --archive model_store/fromsoft.mar --work /tmp/plain \\
+        --port 8011
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, File
 
-from benchmarks.peer_common import Model, peer_parser
+from benchmarks.peer_servers.model import Model, peer_parser
 
 
 def create_app(model: Model) -> FastAPI:

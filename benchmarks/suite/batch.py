@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import summary
-from benchmarks.images import distinct_uploads
+from benchmarks.common.images import distinct_uploads
+from benchmarks.common.report import summary
 
 IMAGES = 8
 
@@ -64,7 +64,7 @@ def markdown(measured: dict[str, Any]) -> list[str]:
     lines = [
         f"### A batch of {n} against {n} single requests (concurrency 1, cache misses through nginx)",
         "",
-        f"{measured['rounds']} rounds, alternating; `benchmarks/batch.py`.",
+        f"{measured['rounds']} rounds, alternating; `benchmarks/suite/batch.py`.",
         "",
         f"| {n} distinct images | p50 ms | p95 ms | images/s at p50 |",
         "| --- | --- | --- | --- |",

@@ -1,6 +1,6 @@
 """`make soak`: the native stack under steady traffic while faults hit it one after another.
 
-Locust, headless, drives 8 visitors through nginx (benchmarks/soak_traffic.py: 70% new classifications,
+Locust, headless, drives 8 visitors through nginx (benchmarks/soak/traffic.py: 70% new classifications,
 15% repeats, 10% explanations, 5% bad uploads) for ``--seconds`` at a stack of ``--replicas`` serving
 replicas, while this script, one after another, kills Redis and starts it again, kills a TorchServe
 worker, declares a new model version the default (ops.models, on every replica), scales the model's
@@ -14,7 +14,7 @@ Retry-After, requests that got no answer, p50/p99 per phase, seconds to recover 
 answers of the old version sent after the switch's command returned. Exits 1 when a target is missed:
 0 wrong shapes, 0 such 5xx, no answer lost, every fault recovered within 30 s, 0 old versions.
 
-    .venv/bin/python -m benchmarks.soak [--seconds 240] [--replicas 2] [--model-store model_store]
+    .venv/bin/python -m benchmarks.soak.run [--seconds 240] [--replicas 2] [--model-store model_store]
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import machine, percentile, replace_section, write_json
-from benchmarks.images import REPO
-from benchmarks.soak_faults import MODEL, Fault, Probe, faults, new_archive
+from benchmarks.common.archives import MODEL, new_archive
+from benchmarks.common.report import machine, percentile, replace_section, write_json
+from benchmarks.soak.faults import Fault, Probe, faults
+from launchers import REPO
 from launchers.stack import UNLIMITED, NativeStack
 from launchers.torchserve import declare
 from ops.declared import CanarySpec, parse, write
@@ -182,7 +183,7 @@ def markdown(figures: dict, seconds: float, host: dict) -> str:
     )
     lines = [
         BEGIN,
-        f"`make soak` (`.venv/bin/python -m benchmarks.soak --seconds {seconds:.0f}`), {host['date']}, "
+        f"`make soak` (`.venv/bin/python -m benchmarks.soak.run --seconds {seconds:.0f}`), {host['date']}, "
         f"{host['cpu']}: {figures['requests']} requests from {USERS} Locust visitors through nginx to "
         f"{figures['replicas']} serving replicas, a canary shadowing {figures['canary']['share']:.0%} of the "
         "images "
@@ -235,7 +236,7 @@ def main() -> int:
     native = NativeStack(work / "var", store, SERVING_REPLICAS=str(args.replicas), **UNLIMITED)
     records_path = work / "records.jsonl"
     switched: list[float] = []
-    traffic = [str(Path(sys.executable).parent / "locust"), "-f", str(REPO / "benchmarks/soak_traffic.py")]
+    traffic = [str(Path(sys.executable).parent / "locust"), "-f", str(REPO / "benchmarks/soak/traffic.py")]
     traffic += ["--headless", "--users", str(USERS), "--spawn-rate", str(USERS), "--host", native.web]
     traffic += ["--run-time", f"{args.seconds:.0f}s", "--stop-timeout", "30", "--only-summary"]
     env = {

@@ -1,7 +1,7 @@
 """Training throughput on the CPU: images/s of a full training step for efficientnet_lite0 and resnet50
 at 224 px (batch 32, random init: speed does not depend on the weights), and the data loader alone.
 
-    python -m benchmarks.train_throughput --data runs/demo --out artifacts/bench/train.json
+    python -m benchmarks.studies.train_throughput --data runs/demo --out artifacts/bench/train.json
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from benchmarks.common import machine, write_json
+from benchmarks.common.report import machine, write_json
 from inference.preprocessing import Preprocessing
 from training.backbones import build_model
 from training.data import make_loader, read_manifest

@@ -29,9 +29,9 @@ from typing import Any
 import httpx
 import psutil
 
-from benchmarks.images import distinct_uploads
-from benchmarks.process_groups import members
-from benchmarks.uploads import post_all
+from benchmarks.common.images import distinct_uploads
+from benchmarks.common.process_groups import members
+from benchmarks.common.uploads import post_all
 
 STAGES = (
     "edge",

@@ -1,7 +1,8 @@
 """A peer for make bench: LitServe serving the same model in-process with batching on (up to
 ``--batch`` requests within ``--delay-ms``), multipart field ``file`` in, the top-3 answer out.
 
-    python -m benchmarks.peer_litserve --archive model_store/fromsoft.mar --work /tmp/lit --port 8010
+    python -m benchmarks.peer_servers.litserve_app --archive model_store/fromsoft.mar --work /tmp/lit \\
+        --port 8010
 """
 
 from typing import Any
@@ -10,7 +11,7 @@ import litserve as ls
 import numpy as np
 from fastapi import Request
 
-from benchmarks.peer_common import Model, peer_parser
+from benchmarks.peer_servers.model import Model, peer_parser
 
 
 class Classifier(ls.LitAPI):

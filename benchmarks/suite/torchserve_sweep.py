@@ -20,15 +20,13 @@ from typing import Any
 
 import httpx
 
-from benchmarks.images import distinct_uploads
-from benchmarks.soak_faults import new_archive
-from benchmarks.stages import classify_all
+from benchmarks.common.archives import MODEL, new_archive
+from benchmarks.common.images import distinct_uploads
+from benchmarks.suite.stages import classify_all
 from inference.session_options import SPIN_WAIT
 from launchers.procs import wait_until
 from launchers.stack import NativeStack
 from ops.declared import DeclaredState, ModelSpec, VersionSpec, render
-
-MODEL = "fromsoft"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ alternating round by round on the same stack (`ops.models canary` on and off bet
 machine's drift falls on both alike. The canary is a copy of the served archive: what it costs is its
 shadow calls, which the gateway makes after the visitor's answer, at most CANARY_CONCURRENCY at once.
 
-    .venv/bin/python -m benchmarks.canary_cost [--share 0.1] [--rounds 3] [--requests 48]
+    .venv/bin/python -m benchmarks.studies.canary_cost [--share 0.1] [--rounds 3] [--requests 48]
 
 Writes artifacts/bench/canary_cost.json and the Canary section of BENCHMARKS.md.
 """
@@ -18,10 +18,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import machine, replace_section, summary, write_json
-from benchmarks.images import REPO, distinct_uploads, run_frames
-from benchmarks.soak_faults import MODEL, new_archive
-from benchmarks.uploads import post_all
+from benchmarks.common.archives import MODEL, new_archive
+from benchmarks.common.images import distinct_uploads, run_frames
+from benchmarks.common.report import machine, replace_section, summary, write_json
+from benchmarks.common.uploads import post_all
+from launchers import REPO
 from launchers.stack import UNLIMITED, NativeStack
 from launchers.torchserve import declare
 
@@ -56,10 +57,10 @@ def measure(
 def markdown(measured: dict[str, Any], share: float, args: argparse.Namespace, host: dict[str, Any]) -> str:
     lines = [
         BEGIN,
-        f"`.venv/bin/python -m benchmarks.canary_cost --share {share} --rounds {args.rounds} --requests "
-        f"{args.requests}`, {host['date']}, {host['cpu']}: distinct images through nginx, one serving "
-        f"replica, a canary (a copy of the served archive) shadowing {share:.0%} of them against none, "
-        "alternating round by round.",
+        f"`.venv/bin/python -m benchmarks.studies.canary_cost --share {share} --rounds {args.rounds} "
+        f"--requests {args.requests}`, {host['date']}, {host['cpu']}: distinct images through nginx, one "
+        f"serving replica, a canary (a copy of the served archive) shadowing {share:.0%} of them against "
+        "none, alternating round by round.",
         "",
         "| concurrency | p50 ms, none | p50 ms, canary | ratio | p99 ms, none | p99 ms, canary | ratio |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",

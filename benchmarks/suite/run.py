@@ -8,14 +8,13 @@ Five ways of answering the same images with the same model:
   hit     the whole stack, the same bytes again (cache hits)
 each at concurrency 1, 2, 4 and 8: throughput, latency p50/p95/p99, and peak RSS of the serving
 processes; and on the same stack a batch of 8 distinct images against 8 single requests
-(benchmarks/batch.py). Then, on the native stack as `make up` runs it: our stack beside LitServe and a
-plain FastAPI app serving the same model (benchmarks/peers.py), where one request's time goes
-(benchmarks/stages.py), TorchServe's batching and threads swept (benchmarks/torchserve_sweep.py); and
-the serving forms, int8 beside float32, in this process (benchmarks/forms.py). Medians over rounds;
-ratios from this one run. Writes artifacts/bench/stack.json and the section of BENCHMARKS.md between its
-bench markers.
+(batch.py beside this file). Then, on the native stack as `make up` runs it: our stack beside LitServe
+and a plain FastAPI app serving the same model (peers.py), where one request's time goes (stages.py),
+TorchServe's batching and threads swept (torchserve_sweep.py); and the serving forms, int8 beside
+float32, in this process (forms.py). Medians over rounds; ratios from this one run. Writes
+artifacts/bench/stack.json and the section of BENCHMARKS.md between its bench markers.
 
-    .venv/bin/python -m benchmarks.run [--rounds 3] [--requests 48] [--quick]
+    .venv/bin/python -m benchmarks.suite.run [--rounds 3] [--requests 48] [--quick]
 """
 
 from __future__ import annotations
@@ -38,12 +37,13 @@ from typing import Any
 import httpx
 import yaml
 
-from benchmarks import batch, forms, inference_alone, peers, stages, torchserve_sweep
-from benchmarks.common import machine, replace_section, summary, write_json
-from benchmarks.handler_vs_stock import stock_archive
-from benchmarks.images import REPO, distinct, distinct_uploads, run_frames, screenshot_groups
-from benchmarks.memory import PeakMemory
+from benchmarks.common.archives import stock_archive
+from benchmarks.common.images import distinct, distinct_uploads, run_frames, screenshot_groups
+from benchmarks.common.memory import PeakMemory
+from benchmarks.common.report import machine, replace_section, summary, write_json
+from benchmarks.suite import batch, forms, inference_alone, peers, stages, torchserve_sweep
 from handler.settings import ServingSettings
+from launchers import REPO
 from launchers.gateway import gateway_env, start_gateway
 from launchers.nginx import start_nginx
 from launchers.redis import RedisServer
@@ -424,7 +424,7 @@ def sections(beside: dict[str, Any], form_results: dict[str, Any], args: argpars
         "### Against its peers",
         "",
         f"Synthetic 640x360 frames, {args.requests} requests per cell, {args.rounds} round(s), interleaved; "
-        "`benchmarks/peers.py` says how each peer is run.",
+        "`benchmarks/suite/peers.py` says how each peer is run.",
         "",
         *peers.markdown(beside["peers"], args.levels),
         "",
@@ -466,9 +466,9 @@ def render_table(
 ) -> str:
     m = machine()
     lines = [
-        f"Command: `make bench` (`python -m benchmarks.run --rounds {args.rounds} --requests {args.requests} "
-        f"--concurrency {args.concurrency}`), {m['date']}, {m['cpu']}, {m['cores']} cores, "
-        f"Python {m['python']}, torch {m['torch']}. Images: {caption}.",
+        f"Command: `make bench` (`python -m benchmarks.suite.run --rounds {args.rounds} "
+        f"--requests {args.requests} --concurrency {args.concurrency}`), {m['date']}, {m['cpu']}, "
+        f"{m['cores']} cores, Python {m['python']}, torch {m['torch']}. Images: {caption}.",
         "",
         "| mode | concurrency | images/s | p50 ms | p95 ms | p99 ms | peak RSS MB |",
         "| --- | --- | --- | --- | --- | --- | --- |",

@@ -8,7 +8,7 @@ It samples the resident memory of the gateway's processes (all its workers) and 
 uploads run, and counts the answers by status; every answer must be JSON. Prints a table and writes
 artifacts/bench/upload_memory.json.
 
-    .venv/bin/python -m benchmarks.upload_memory [--model-store model_store] [--uploads 64]
+    .venv/bin/python -m benchmarks.studies.upload_memory [--model-store model_store] [--uploads 64]
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from benchmarks.common import machine, write_json
-from benchmarks.images import REPO
-from benchmarks.memory import PeakMemory, rss_of_groups
+from benchmarks.common.memory import PeakMemory, rss_of_groups
+from benchmarks.common.report import machine, write_json
+from launchers import REPO
 from launchers.stack import NativeStack
 
 MB = 1024 * 1024

@@ -1,7 +1,7 @@
 """The gateway of other commits against this checkout's, interleaved image by image in one run: on a
 machine as noisy as ours, only a side-by-side run tells a 0.2 ms change from the weather.
 
-    python -m benchmarks.gateway_ab --ref HEAD~1 --rounds 16
+    python -m benchmarks.gateway_cost.ab --ref HEAD~1 --rounds 16
 
 Each gateway (one worker, its own Redis) answers the same frames in turn, each miss paired with a
 direct TorchServe call just before it; then each answers them again from its cache. Printed and
@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import machine, serving_parser, summary, write_json
-from benchmarks.gateway_latency import KeepAlive, direct_client
-from benchmarks.images import run_frames
+from benchmarks.common.images import run_frames
+from benchmarks.common.report import machine, serving_parser, summary, write_json
+from benchmarks.gateway_cost.latency import KeepAlive, direct_client
 from launchers import REPO
 from launchers.gateway import gateway_env, start_gateway
 from launchers.procs import LoopbackServer
@@ -58,7 +58,7 @@ def main() -> None:
                 gateway = start_gateway(work, env, workers=1, source=source)
                 servers.append(gateway)
                 gateways[name] = (KeepAlive(gateway.port, "/api/v1/classify"), redis)
-            for image in images * 2:  # warm-up, as in gateway_latency
+            for image in images * 2:  # warm-up, as in latency.py
                 direct.post(image)
                 for client, _ in gateways.values():
                     client.post(image)

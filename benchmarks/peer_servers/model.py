@@ -1,5 +1,5 @@
-"""What the peer servers (benchmarks/peer_litserve.py, benchmarks/peer_fastapi.py) do with an image: the
-same decode, preprocessing, ONNX Runtime session (the archive's own ONNX form, float or int8) and
+"""What the peer servers (litserve_app.py and fastapi_app.py beside this file) do with an image: the same
+decode, preprocessing, ONNX Runtime session (the archive's own ONNX form, float or int8) and
 calibrated top-3 answer as our handler, from the shared core, so that a comparison with our stack
 measures the serving machinery and nothing else."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from benchmarks.process_groups import members
+from benchmarks.common.process_groups import members
 
 
 def rss_of_groups(pids: list[int]) -> int:

@@ -1,8 +1,8 @@
 """What the gateway adds and what its cache saves: cache-hit latency against a miss, and a miss through
 the gateway against calling TorchServe directly, measured side by side in rounds. A bare forwarder
-(benchmarks/forwarder.py) runs beside them as the floor for any Python hop on this machine.
+(benchmarks/gateway_cost/forwarder.py) runs beside them as the floor for any Python hop on this machine.
 
-    python -m benchmarks.gateway_latency --out artifacts/bench/gateway.json
+    python -m benchmarks.gateway_cost.latency --out artifacts/bench/gateway.json
 
 The client is a keep-alive ``http.client`` connection per target: httpx's own per-request cost (about
 0.4 ms here) would otherwise be counted as the gateway's, and it is the same for every path anyway.
@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import machine, serving_parser, summary, write_json
-from benchmarks.images import run_frames
+from benchmarks.common.images import run_frames
+from benchmarks.common.report import machine, serving_parser, summary, write_json
 from launchers import REPO
 from launchers.gateway import gateway_env, start_gateway
 from launchers.procs import LoopbackServer, ManagedProcess, free_port, port_open, wait_until
@@ -55,7 +55,7 @@ def direct_client(torchserve: TorchServe) -> KeepAlive:
 
 def start_forwarder(workdir: Path, torchserve: TorchServe) -> LoopbackServer:
     port = free_port()
-    argv = [sys.executable, "-m", "benchmarks.forwarder", "--port", str(port), "--workers", "1"]
+    argv = [sys.executable, "-m", "benchmarks.gateway_cost.forwarder", "--port", str(port), "--workers", "1"]
     env = {
         "FORWARD_URL": f"{torchserve.inference_url}/predictions/fromsoft",
         "FORWARD_TOKEN": keys.key(torchserve.key_file, "inference"),

@@ -2,16 +2,13 @@
 same images side by side in one TorchServe: latency at concurrency 1, throughput at concurrency 4,
 and our per-stage timings.
 
-    python -m benchmarks.handler_vs_stock --run runs/demo --out artifacts/bench/handler_vs_stock.json
+    python -m benchmarks.studies.handler_vs_stock --run runs/demo --out artifacts/bench/handler_vs_stock.json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,38 +16,10 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.common import machine, summary, write_json
-from benchmarks.images import run_frames, screenshot_groups
-from inference.labels import index_to_name
+from benchmarks.common.archives import stock_archive
+from benchmarks.common.images import run_frames, screenshot_groups
+from benchmarks.common.report import machine, summary, write_json
 from launchers.torchserve import start_torchserve
-
-
-def stock_archive(run_dir: Path, store: Path) -> None:
-    """The same weights (TorchScript form) behind TorchServe's stock image_classifier handler."""
-    with tempfile.TemporaryDirectory() as tmp:
-        names = Path(tmp) / "index_to_name.json"
-        names.write_text(json.dumps(index_to_name()))
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "model_archiver.model_packaging",
-                "--model-name",
-                "stock",
-                "--version",
-                "1.0",
-                "--serialized-file",
-                str(run_dir / "serving" / "model.torchscript.pt"),
-                "--handler",
-                "image_classifier",
-                "--extra-files",
-                str(names),
-                "--export-path",
-                str(store),
-                "--force",
-            ],
-            check=True,
-        )
 
 
 def measure(

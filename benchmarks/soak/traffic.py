@@ -1,10 +1,10 @@
-"""Locust users for the fault-and-soak run (benchmarks/soak.py): visitors of the public page, through
+"""Locust users for the fault-and-soak run (benchmarks/soak/run.py): visitors of the public page, through
 nginx. Of their requests about 70% classify an image never sent before, 15% send one of their images
 again (the cache answers), 10% ask where the model looked in their last image, and 5% upload something
 that is not an image. Every answer is checked against the gateway's own shapes and written, one JSON
 line each, to $SOAK_RECORDS for the analysis; Locust's own verdict is not used.
 
-Run by benchmarks/soak.py: locust -f benchmarks/soak_traffic.py --headless --host WEB ...
+Run by benchmarks/soak/run.py: locust -f benchmarks/soak/traffic.py --headless --host WEB ...
 Env: SOAK_RECORDS (the JSON-lines file), SOAK_FRAMES (a folder of JPEG frames).
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 from locust import HttpUser, between, task
 from pydantic import BaseModel, ValidationError
 
-from benchmarks.images import distinct
+from benchmarks.common.images import distinct
 from gateway.schemas import Classification, ErrorBody, Explanation
 
 FRAMES = [p.read_bytes() for p in sorted(Path(os.environ["SOAK_FRAMES"]).rglob("*.jpg"))]
@@ -74,7 +74,7 @@ class Visitor(HttpUser):
             elif isinstance(body, dict) and isinstance(body.get("error"), dict):
                 record["code"] = body["error"].get("code")
             RECORDS.write(json.dumps(record) + "\n")
-            response.success()  # judged by benchmarks/soak.py from the records
+            response.success()  # judged by benchmarks/soak/run.py from the records
 
     @task(70)
     def classify_new(self) -> None:

@@ -4,7 +4,7 @@ upstream connections (gateway.http_pool), with no validation, cache, rate limit,
 What the gateway costs above this is its features.
 
     FORWARD_URL=http://127.0.0.1:8080/predictions/fromsoft FORWARD_TOKEN=... \\
-        python -m benchmarks.forwarder --port 8090 --workers 1
+        python -m benchmarks.gateway_cost.forwarder --port 8090 --workers 1
 """
 
 from __future__ import annotations
@@ -51,4 +51,5 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 if __name__ == "__main__":
-    serve("benchmarks.forwarder:app", "python -m benchmarks.forwarder", "a bare forwarder to TorchServe")
+    module = "benchmarks.gateway_cost.forwarder"
+    serve(f"{module}:app", f"python -m {module}", "a bare forwarder to TorchServe")

@@ -2,10 +2,11 @@
 
   ours      the native stack as `make up` runs it (nginx, the gateway with its cache, TorchServe with our
             handler), through nginx
-  litserve  LitServe serving the same ONNX model in-process, batching on (benchmarks/peer_litserve.py)
-  fastapi   a plain FastAPI app with the model in its process (benchmarks/peer_fastapi.py)
+  litserve  LitServe serving the same ONNX model in-process, batching on
+            (benchmarks/peer_servers/litserve_app.py)
+  fastapi   a plain FastAPI app with the model in its process (benchmarks/peer_servers/fastapi_app.py)
 
-All three decode, preprocess and answer with the same functions (benchmarks/peer_common.py), so the
+All three decode, preprocess and answer with the same functions (benchmarks/peer_servers/model.py), so the
 comparison measures the serving machinery. Two workloads: every image distinct, and a realistic mix in
 which 30% of the requests send an image sent before (our cache answers those; the peers have none).
 Each system is measured at concurrency 1, 2, 4 and 8, interleaved round by round with the others, and
@@ -27,9 +28,9 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import summary
-from benchmarks.images import distinct
-from benchmarks.uploads import post_all
+from benchmarks.common.images import distinct
+from benchmarks.common.report import summary
+from benchmarks.common.uploads import post_all
 from launchers import REPO
 from launchers.procs import LoopbackServer, ManagedProcess, free_port, wait_until
 from launchers.stack import UNLIMITED, NativeStack
@@ -69,10 +70,13 @@ def systems(archive: Path, work: Path, batch: int, delay_ms: float) -> Iterator[
         native.up()
         stack.callback(native.down)
         lit = start_peer(
-            "benchmarks.peer_litserve", archive, work, ["--batch", str(batch), "--delay-ms", str(delay_ms)]
+            "benchmarks.peer_servers.litserve_app",
+            archive,
+            work,
+            ["--batch", str(batch), "--delay-ms", str(delay_ms)],
         )
         stack.callback(lit.stop)
-        plain = start_peer("benchmarks.peer_fastapi", archive, work, [])
+        plain = start_peer("benchmarks.peer_servers.fastapi_app", archive, work, [])
         stack.callback(plain.stop)
         yield SimpleNamespace(
             native=native,
