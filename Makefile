@@ -62,11 +62,11 @@ demo-model: setup
 
 ## The whole-stack benchmark (BENCHMARKS.md).
 bench: demo-model
-	$(PY) -m benchmarks.run --run $(RUN_DIR)
+	$(PY) -m benchmarks.suite.run --run $(RUN_DIR)
 
 ## Faults under steady load for 4 minutes, loopback only (BENCHMARKS.md, Reliability); exits 1 on a missed target.
 soak: demo-model
-	$(PY) -m benchmarks.soak
+	$(PY) -m benchmarks.soak.run
 
 ## The native stack in the background (state, logs and PIDs under var/).
 up: setup

@@ -3,4 +3,4 @@
 from gateway.server import serve
 
 if __name__ == "__main__":
-    serve("gateway.app.main:app", "python -m gateway", "the FromSoft Lens gateway under uvicorn")
+    serve("gateway.main:app", "python -m gateway", "the FromSoft Lens gateway under uvicorn")

@@ -19,12 +19,12 @@ import logging
 import time
 from typing import Any
 
-from gateway import services as single
-from gateway.answers import HandlerClassification, HandlerRefusal, checked, wrong_shape
+from gateway import use_cases
 from gateway.batch_upload import Item
 from gateway.cache import image_digest
 from gateway.errors import ApiError
 from gateway.request_context import current
+from gateway.schemas import HandlerClassification, HandlerRefusal, checked, wrong_shape
 from gateway.services import Services
 from gateway.validation import Upload
 from inference.formats import BATCH_UPLOADS
@@ -62,7 +62,7 @@ async def _ask_together(services: Services, misses: list[Miss], top_k: int) -> A
     started = time.perf_counter()
     images = [(upload.data, upload.content_type) for _, upload in misses]
     raw = await services.client.predict_many(services.settings.model_name, images)
-    upstream_ms = single.ms_since(started)
+    upstream_ms = use_cases.ms_since(started)
     if not isinstance(raw, list) or len(raw) != len(misses):
         logger.error("TorchServe's answer to %d images is not a list of as many", len(misses))
         raise wrong_shape()
@@ -73,8 +73,8 @@ async def _ask_together(services: Services, misses: list[Miss], top_k: int) -> A
             answered[digest] = refusal(error.code, error.message)
         else:
             classification = checked(HandlerClassification, answer)
-            answered[digest] = single.classified(services, digest, classification, top_k, upstream_ms)
-            single.observed(services, digest, upload, classification)
+            answered[digest] = use_cases.classified(services, digest, classification, top_k, upstream_ms)
+            use_cases.observed(services, digest, upload, classification)
     return answered
 
 
@@ -82,7 +82,7 @@ async def _ask_alone(services: Services, miss: Miss, top_k: int) -> Answered:
     """A miss in a request of its own (a handler that takes no multi-image requests)."""
     digest, upload = miss
     try:
-        return {digest: await single.classify(services, upload, top_k)}
+        return {digest: await use_cases.classify(services, upload, top_k)}
     except ApiError as error:
         if error.status >= 500:  # the model server's failure, not this image's
             raise
@@ -103,7 +103,7 @@ async def _ask_model(services: Services, misses: list[Miss], top_k: int) -> Answ
 
 async def _hits(services: Services, digests: list[str], top_k: int) -> dict[str, dict[str, Any] | None]:
     """Each image's cached answer, or None: the lookups at once."""
-    found = await asyncio.gather(*(single.cached(services, digest, top_k) for digest in digests))
+    found = await asyncio.gather(*(use_cases.cached(services, digest, top_k) for digest in digests))
     return dict(zip(digests, found, strict=True))
 
 
@@ -115,7 +115,7 @@ async def classify_batch(services: Services, items: list[Item], top_k: int) -> d
     hits = await _hits(services, list(dict.fromkeys(digests.values())), top_k)
     misses = {digests[index]: upload for index, upload in uploads.items() if hits[digests[index]] is None}
     answered = await _ask_model(services, list(misses.items()), top_k) if misses else {}
-    total = single.ms_since(started)
+    total = use_cases.ms_since(started)
     results: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         if isinstance(item, ApiError):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from gateway.core.config import Settings
+from gateway.config import Settings
 from gateway.errors import ApiError
 from gateway.multipart import file_parts
 from gateway.validation import Upload, checked_image, counted, megabytes, too_large

@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gateway.answers import ClassificationBody, ExplanationBody
 from gateway.breaker import CircuitBreaker
 from gateway.metrics import CACHE
+from gateway.schemas import ClassificationBody, ExplanationBody
 
 logger = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from prometheus_client import Counter, Histogram
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from gateway.answers import HandlerClassification, checked
 from gateway.breaker import CircuitBreaker
 from gateway.errors import ApiError
 from gateway.in_flight import LOAD
 from gateway.model_state import ModelState
+from gateway.schemas import HandlerClassification, checked
 from gateway.upstream import TorchServeClient
 from gateway.validation import Upload
 from inference.labels import UNKNOWN_LABEL

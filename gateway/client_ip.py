@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from gateway.core.config import Network
+from gateway.config import Network
 
 
 def is_trusted(address: str, proxies: Sequence[Network]) -> bool:

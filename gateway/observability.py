@@ -29,7 +29,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.routing import compile_path
 
 from gateway.client_ip import is_trusted
-from gateway.core.config import Network
+from gateway.config import Network
 from gateway.logs import ACCESS
 from gateway.metrics import LATENCY, REQUESTS
 from gateway.request_context import accepted_request_id, begin

@@ -2,7 +2,7 @@
 shared results, which are plain Starlette routes (gateway.api.routes) that FastAPI does not describe by
 itself. Their request bodies (multipart field ``file``, a raw image, or field ``files`` repeated),
 parameters, answers and every error are taken from the same models and limits the gateway validates
-with (gateway.answers)."""
+with (gateway.schemas)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from gateway.answers import BatchAnswer, Classification, ErrorBody, Explanation
 from gateway.batch_upload import FIELD
-from gateway.core.config import Settings
+from gateway.config import Settings
+from gateway.schemas import BatchAnswer, Classification, ErrorBody, Explanation
 from gateway.validation import TOP_K_DEFAULT, TOP_K_MAX
 from inference.formats import BATCH_UPLOADS, CONTENT_TYPES
 

@@ -7,7 +7,7 @@ import argparse
 
 import uvicorn
 
-from gateway.core.config import get_settings
+from gateway.config import get_settings
 from gateway.logs import LOG_CONFIG
 
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import orjson
 
-from gateway.core.config import Settings
+from gateway.config import Settings
 from gateway.errors import ApiError
 from gateway.http_pool import HttpPool
 from gateway.metrics import UPSTREAM_LATENCY

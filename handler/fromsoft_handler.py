@@ -1,11 +1,20 @@
 """TorchServe handler: which FromSoftware game is this screenshot from?
 
-decode -> validate -> preprocess -> infer -> postprocess, each a plain function in this package, so
-that tests call them without the Java server (TorchServe's ``preprocess`` is ``decode`` and
-``transform`` here, its ``inference`` is ``infer``, its ``postprocess`` is ``answer``). One bad image in
-a batch gets its own 4xx status and JSON error while its neighbours succeed; a request may carry
-several images (inference.multi_image), answered as one list. TorchServe allows one class per handler
-module: this is it.
+TorchServe calls ``initialize`` once and ``handle`` per batch. ``handle`` is our own, so BaseHandler's
+``preprocess``, ``inference`` and ``postprocess`` are never called; their work is done by four stages,
+each a method over a plain function of this package or of inference/, which tests call without the
+Java server. The answer's ``timings_ms`` name them decode, preprocess, inference and postprocess.
+
+    TorchServe's name   here         what it does
+    preprocess          decode       validate the upload and decode it (handler.image_decode)
+                        transform    resize, crop and normalise it (inference.preprocessing)
+    inference           infer        run the batch through the model (inference.runtime)
+    postprocess         answer       calibrated probabilities, ranked; "unknown" below the threshold
+                                     (inference.scoring)
+
+One bad image in a batch gets its own 4xx status and JSON error while its neighbours succeed; a request
+may carry several images (inference.multi_image), answered as one list. TorchServe allows one class per
+handler module: this is it.
 
 Each classification or explanation is logged on one JSON line under the gateway's X-Request-ID
 (TorchServe copies the worker's output into its model_log), so one upload can be followed from nginx's

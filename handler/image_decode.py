@@ -96,7 +96,6 @@ def decode_image(
     target: tuple[int, int],
     max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    reduce: bool = True,
 ) -> Image.Image:
     """Validate and decode one upload to RGB, as small as it can be while still covering ``target``.
 
@@ -129,7 +128,7 @@ def decode_image(
             img.load()
             ImageOps.exif_transpose(img, in_place=True)  # a copy otherwise, even when nothing turns
             sixteen_bit = img.mode.startswith("I;16")
-            return _to_rgb(_reduced(img, target) if reduce else img, sixteen_bit)
+            return _to_rgb(_reduced(img, target), sixteen_bit)
     except ImageRejectedError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -1,6 +1,6 @@
 """The model architectures, as serving needs them: each builds a fresh model for a number of classes
 and says what it eats (its eval preprocessing) and which layer Grad-CAM explains. Pretrained weights
-and which stages to unfreeze are training's business (training.registry)."""
+and which stages to unfreeze are training's business (training.backbones)."""
 
 from __future__ import annotations
 

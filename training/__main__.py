@@ -11,9 +11,9 @@ from training.cli import apply_config_file
 COMMANDS = {
     "synthesize": ("training.synthesize", "write the embedded synthetic data set in the Kaggle layout"),
     "prepare": ("training.prepare", "index a folder-per-class root into a leakage-free split"),
-    "train": ("training.train", "fine-tune a registry backbone on a prepared run directory"),
+    "train": ("training.train", "fine-tune a backbone (training.backbones) on a prepared run directory"),
     "evaluate": ("training.evaluate", "test-split metrics, calibration and the unknown threshold"),
-    "photos": ("training.photos", "write photos that are no game's screenshots, for evaluate --ood-dir"),
+    "photos": ("training.ood_photos", "write photos that are no game's screenshots, for evaluate --ood-dir"),
     "export": ("training.export", "package the best checkpoint as a TorchServe archive"),
     "card": ("training.model_card", "render an evaluated run's model card as markdown"),
 }

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from inference.preprocessing import Preprocessing
-from training.registry import build_model
+from training.backbones import build_model
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -1,8 +1,8 @@
 """How a trained run does on a folder-per-class set from outside its data (``evaluate --external DIR``).
 
 A test split says how well a model learned its own data; it cannot say whether that data looks like
-what users send. The synthetic demo model scores 0.99 macro-F1 on its test split and answers "Not
-recognised" for almost every real screenshot (issue 19): only a set the run never saw shows that.
+what users send. The synthetic demo model scores almost perfectly on its test split and answers "Not
+recognised" for almost every real screenshot: only a set the run never saw shows that.
 The set is read with ``prepare``'s rules (alias table, skipped files), judged with the temperature and
 threshold fitted on validation, exactly as the served model answers, and exact copies of the run's
 own images are left out and counted, so every figure is on images it never trained on.

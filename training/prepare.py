@@ -136,7 +136,8 @@ def data_kind(synthetic_images: int, images: int) -> str:
     """``synthetic`` when every image carries the generator's mark, ``real`` when none does, else ``mixed``.
 
     Read from the images themselves, not from a folder name, so that the page's "trained on synthetic
-    frames" notice (issue 19) follows what the model actually saw.
+    frames" notice (a model of synthetic frames does not know real screenshots) follows what the model
+    actually saw.
     """
     if synthetic_images == images:
         return "synthetic"

@@ -1,4 +1,4 @@
-"""Fine-tune a registry backbone on a prepared run directory.
+"""Fine-tune a backbone (training.backbones) on a prepared run directory.
 
 Class-weighted cross-entropy, AdamW, linear warm-up then cosine decay, and staged freezing: the head
 alone for ``--head-epochs`` (cheap: the frozen backbone builds no autograd graph), then the upper
@@ -26,12 +26,12 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from inference.labels import LABELS
+from training.backbones import ModelSpec, WeightsUnavailableError, available, build_model, get_spec
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.cli import args_dict, save_args
 from training.data import make_loader, read_manifest
 from training.metrics import macro_f1
 from training.presets import eval_preset, train_preset
-from training.registry import ModelSpec, WeightsUnavailableError, available, build_model, get_spec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

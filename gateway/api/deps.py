@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from gateway.client_ip import client_ip, limit_key
-from gateway.core.config import Settings
+from gateway.config import Settings
 from gateway.errors import ApiError
 from gateway.metrics import RATE_LIMITED
 from gateway.ratelimit import Decision
@@ -15,7 +15,7 @@ from gateway.services import Services
 
 
 def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services  # built by the app's lifespan (gateway.app.main)
+    services: Services = request.app.state.services  # built by the app's lifespan (gateway.main)
     return services
 
 
@@ -35,12 +35,12 @@ def client_of(request: Request, settings: Settings) -> str:
 
 
 async def admit(
-    request: Request, deps: Services, cost: int = 1, taken: int = 0, files: int | None = None
+    request: Request, services: Services, cost: int = 1, taken: int = 0, files: int | None = None
 ) -> Decision:
     """The limiter's decision on this client; a refusal becomes the 429 (Retry-After, X-RateLimit-*)
     before anything else about the request is read. ``files``: the batch's, which the 429 names with
     what is left of the client's budget."""
-    decision = await deps.admission.admit(client_of(request, deps.settings), cost, taken)
+    decision = await services.admission.admit(client_of(request, services.settings), cost, taken)
     if not decision.allowed:
         RATE_LIMITED.inc()
         raise ApiError(429, "rate_limited", _refused(decision, cost + taken, files), decision.headers())

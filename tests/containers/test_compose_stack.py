@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.soak_faults import new_archive
+from benchmarks.common.archives import new_archive
 from inference.labels import LABELS
 from launchers.gateway import WRITE_BEHIND_WAIT
 from launchers.procs import free_port, wait_until

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.images import distinct
+from benchmarks.common.images import distinct
 from launchers.procs import wait_until
 from launchers.prometheus import MONITORING, start_prometheus
 from launchers.stack import UNLIMITED, NativeStack

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.images import distinct
+from benchmarks.common.images import distinct
 from launchers.procs import port_open
 from launchers.stack import PORTS, UNLIMITED, NativeStack
 

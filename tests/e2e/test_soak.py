@@ -3,7 +3,7 @@ nginx to two serving replicas, Redis dies, a worker dies, a new version becomes 
 workers scale, one replica's whole TorchServe dies and starts again, and nginx reloads, with a canary
 shadowing a fifth of the images throughout;
 every request is answered, in the right shape, with no unexpected 5xx, and every fault is recovered
-from within 30 s. benchmarks/soak.py exits 1 when a target is missed."""
+from within 30 s. benchmarks/soak/run.py exits 1 when a target is missed."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.conftest import run_module
 def test_a_minute_of_faults_under_load_meets_every_target(model_store: Path, tmp_path: Path):
     out = tmp_path / "soak.json"
     run = run_module(
-        "benchmarks.soak", "--seconds", "60", "--model-store", model_store, "--out", out, "--no-markdown"
+        "benchmarks.soak.run", "--seconds", "60", "--model-store", model_store, "--out", out, "--no-markdown"
     )
     figures = json.loads(out.read_text())
     assert all(figures["targets"].values()), run.stdout[-4000:]

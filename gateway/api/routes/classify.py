@@ -1,5 +1,5 @@
-"""POST /api/v1/classify, /api/v1/classify/batch and /api/v1/explain: HTTP in, a plain service call,
-HTTP out.
+"""POST /api/v1/classify, /api/v1/classify/batch and /api/v1/explain: HTTP in, a plain call of a use
+case (gateway.use_cases), HTTP out.
 
 The rate limiter decides on the client's address first; the upload is read only once the request is
 admitted, so a client over its limit costs one Redis round trip and never a buffered upload. An image
@@ -24,7 +24,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from gateway import services
+from gateway import use_cases
 from gateway.api.deps import admit, services_of
 from gateway.batch import classify_batch
 from gateway.batch_upload import parse_count, read_batch
@@ -36,25 +36,25 @@ from gateway.validation import Upload, parse_top_k, read_upload
 
 
 async def classify(request: Request) -> JsonResponse:
-    deps = services_of(request)
-    decision = await admit(request, deps)
+    services = services_of(request)
+    decision = await admit(request, services)
     top_k = parse_top_k(request.query_params.get("top_k"))
-    upload, decision = await _priced_upload(request, deps, decision)
-    return _answer(await services.classify(deps, upload, top_k), decision.headers())
+    upload, decision = await _priced_upload(request, services, decision)
+    return _answer(await use_cases.classify(services, upload, top_k), decision.headers())
 
 
 async def classify_many(request: Request) -> JsonResponse:
-    deps = services_of(request)
-    settings = deps.settings
+    services = services_of(request)
+    settings = services.settings
     declared = parse_count(request.query_params.get("count"), settings.batch_max_files)
     paid = declared or 1
-    decision = await admit(request, deps, cost=paid, files=declared)
+    decision = await admit(request, services, cost=paid, files=declared)
     top_k = parse_top_k(request.query_params.get("top_k"))
     items = await read_batch(request, settings, declared)
     cost = sum(item.units(settings.pixels_per_unit) if isinstance(item, Upload) else 1 for item in items)
     if cost > paid:
-        decision = await admit(request, deps, cost=cost - paid, taken=paid, files=len(items))
-    body = await classify_batch(deps, items, top_k)
+        decision = await admit(request, services, cost=cost - paid, taken=paid, files=len(items))
+    body = await classify_batch(services, items, top_k)
     answers = [result for result in body["results"] if "error" not in result]
     if answers and (context := current()) is not None:  # for the access log: all cached, or not
         context.answered({**answers[0], "cached": all(answer["cached"] for answer in answers)})
@@ -62,20 +62,21 @@ async def classify_many(request: Request) -> JsonResponse:
 
 
 async def explain(request: Request) -> JsonResponse:
-    deps = services_of(request)
-    decision = await admit(request, deps, cost=deps.settings.explain_cost)  # a backward pass costs more
-    upload, decision = await _priced_upload(request, deps, decision)
-    return _answer(await services.explain(deps, upload), decision.headers())
+    services = services_of(request)
+    # A backward pass costs more than a classification.
+    decision = await admit(request, services, cost=services.settings.explain_cost)
+    upload, decision = await _priced_upload(request, services, decision)
+    return _answer(await use_cases.explain(services, upload), decision.headers())
 
 
-async def _priced_upload(request: Request, deps: Services, admitted: Decision) -> tuple[Upload, Decision]:
+async def _priced_upload(request: Request, services: Services, admitted: Decision) -> tuple[Upload, Decision]:
     """The upload, and the limiter's decision once its pixels beyond the first unit are paid for."""
-    settings = deps.settings
+    settings = services.settings
     upload = await read_upload(
         request, settings.max_upload_bytes, settings.max_body_bytes, settings.max_image_pixels
     )
     extra = upload.units(settings.pixels_per_unit) - 1
-    return upload, (await admit(request, deps, cost=extra) if extra else admitted)
+    return upload, (await admit(request, services, cost=extra) if extra else admitted)
 
 
 def _answer(body: dict[str, Any], headers: dict[str, str]) -> JsonResponse:

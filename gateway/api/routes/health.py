@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from gateway.answers import ErrorBody
 from gateway.api.deps import ServicesDep
 from gateway.errors import error_response
 from gateway.metrics import render
 from gateway.responses import JsonResponse
+from gateway.schemas import ErrorBody
 from gateway.upstream import RETRY_AFTER
 
 router = APIRouter()
@@ -21,22 +21,23 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"model": ErrorBody, "description": "not ready yet"}})
-async def readyz(deps: ServicesDep) -> JsonResponse:
-    deps.state.refresh()
-    if not deps.state.ready:
-        return error_response(503, "not_ready", deps.state.not_ready_because, RETRY_AFTER)
-    redis = "ok" if await deps.cache.ping() else "degraded"  # no cache means slower, not unready
+async def readyz(services: ServicesDep) -> JsonResponse:
+    services.state.refresh()
+    if not services.state.ready:
+        return error_response(503, "not_ready", services.state.not_ready_because, RETRY_AFTER)
+    redis = "ok" if await services.cache.ping() else "degraded"  # no cache means slower, not unready
     return JsonResponse(
         {
             "status": "ready",
-            "model": deps.settings.model_name,
-            "version": deps.state.default_version,
+            "model": services.settings.model_name,
+            "version": services.state.default_version,
             "redis": redis,
         }
     )
 
 
 @router.get("/metrics", include_in_schema=False)  # Prometheus' text format, for the scraper
-async def metrics(deps: ServicesDep) -> Response:
-    payload, content_type = render(deps.settings.prometheus_multiproc_dir, deps.client.tokens.expiries)
+async def metrics(services: ServicesDep) -> Response:
+    settings, tokens = services.settings, services.client.tokens
+    payload, content_type = render(settings.prometheus_multiproc_dir, tokens.expiries)
     return Response(payload, media_type=content_type)

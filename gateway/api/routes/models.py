@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from gateway import services
-from gateway.answers import ErrorBody, ModelsView
+from gateway import use_cases
 from gateway.api.deps import ServicesDep, admit
+from gateway.schemas import ErrorBody, ModelsView
 
 router = APIRouter(prefix="/api/v1")
 
@@ -21,6 +21,6 @@ router = APIRouter(prefix="/api/v1")
         503: {"model": ErrorBody, "description": "no model is being served yet"},
     },
 )
-async def models(request: Request, response: Response, deps: ServicesDep) -> dict[str, Any]:
-    response.headers.update((await admit(request, deps)).headers())
-    return await services.models_view(deps)
+async def models(request: Request, response: Response, services: ServicesDep) -> dict[str, Any]:
+    response.headers.update((await admit(request, services)).headers())
+    return await use_cases.models_view(services)

@@ -10,7 +10,7 @@ import re
 from starlette.requests import Request
 from starlette.routing import Route
 
-from gateway import services
+from gateway import use_cases
 from gateway.api.deps import admit, services_of
 from gateway.errors import ApiError
 from gateway.responses import JsonResponse
@@ -20,13 +20,13 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 async def result(request: Request) -> JsonResponse:
-    deps = services_of(request)
-    decision = await admit(request, deps)
+    services = services_of(request)
+    decision = await admit(request, services)
     digest = request.path_params["sha256"]
     if not SHA256.fullmatch(digest):
         raise ApiError(422, "invalid_request", "sha256: must be 64 lowercase hexadecimal digits")
     top_k = parse_top_k(request.query_params.get("top_k"))
-    return JsonResponse(await services.shared(deps, digest, top_k), headers=decision.headers())
+    return JsonResponse(await use_cases.shared(services, digest, top_k), headers=decision.headers())
 
 
 routes = [Route("/api/v1/results/{sha256}", result, methods=["GET"])]

@@ -7,8 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from benchmarks import batch
-from benchmarks.images import synthetic_frames
+from benchmarks.common.images import synthetic_frames
+from benchmarks.suite import batch
 from launchers.gateway import gateway_env, start_gateway
 from launchers.nginx import start_nginx
 from launchers.redis import RedisServer

@@ -3,14 +3,14 @@
 import json
 import subprocess
 
-from benchmarks.stages import STAGES
+from benchmarks.suite.stages import STAGES
 from tests.conftest import REPO, run_module
 
 
 def test_quick_bench_measures_every_mode_peer_stage_setting_and_form(trained_run, model_store, tmp_path):
     out = tmp_path / "stack.json"
     run = run_module(
-        "benchmarks.run",
+        "benchmarks.suite.run",
         *("--rounds", "1", "--no-markdown", "--run", trained_run, "--model-store", model_store),
         *(
             "--out",
@@ -30,7 +30,7 @@ def test_quick_bench_measures_every_mode_peer_stage_setting_and_form(trained_run
     )
     payload = json.loads(out.read_text())
     assert set(payload["results"]) == {"limit", "stock", "ours", "miss", "hit"}
-    assert payload["batch"]["batch_ms"]["p50"] > 0  # the batch row (benchmarks/batch.py)
+    assert payload["batch"]["batch_ms"]["p50"] > 0  # the batch row (benchmarks/suite/batch.py)
     assert payload["batch"]["singles_ms"]["p50"] > 0
     for mode, levels in payload["results"].items():
         for level in ("1", "2"):
@@ -78,7 +78,7 @@ def test_gateway_ab_compares_a_commit_with_this_checkout(synthetic_data, model_s
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "data").symlink_to(synthetic_data)  # the frames it sends: <run>/data
     run_module(
-        "benchmarks.gateway_ab",
+        "benchmarks.gateway_cost.ab",
         *("--ref", "HEAD", "--rounds", "1", "--images", "3", "--run", tmp_path / "run"),
         *("--model-store", model_store, "--out", out),
     )

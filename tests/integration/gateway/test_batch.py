@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.images import distinct
+from benchmarks.common.images import distinct
 from launchers.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
 from launchers.procs import wait_until
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from benchmarks.images import distinct
+from benchmarks.common.images import distinct
 from launchers.gateway import gateway_env, start_gateway
 from launchers.procs import LoopbackServer, wait_until
 from launchers.redis import RedisServer

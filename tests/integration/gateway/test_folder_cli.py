@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.images import distinct
+from benchmarks.common.images import distinct
 from tests.conftest import REPO
 
 

@@ -166,7 +166,8 @@ def test_torchrun_two_cpu_processes_train_with_gloo_and_rank0_writes_one_checkpo
 
 
 def test_the_archive_says_its_model_learned_from_synthetic_frames(model_store, trained_run):
-    """The page's synthetic-frames notice reads ``data_kind`` from this provenance (issue 19)."""
+    """The page warns that a model of synthetic frames will not know real screenshots: it reads
+    ``data_kind`` from this provenance."""
     prepared = json.loads((trained_run / "prepare_report.json").read_text())
     with zipfile.ZipFile(model_store / "fromsoft.mar") as archive:
         provenance = json.loads(archive.read("model_meta.json"))["provenance"]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import images
-from benchmarks import run as bench
+from benchmarks.common import images
+from benchmarks.suite import run as bench
 
 
 @pytest.fixture

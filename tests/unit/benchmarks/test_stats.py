@@ -1,7 +1,7 @@
 import pytest
 
-from benchmarks.common import percentile, summary
-from benchmarks.run import distinct, update_markdown
+from benchmarks.common.report import percentile, summary
+from benchmarks.suite.run import distinct, update_markdown
 
 
 def test_percentiles_pick_the_nearest_rank():

@@ -1,6 +1,6 @@
 """The sweep names the setting an archive can ship with the most images/s at 8 among the quick ones at 1."""
 
-from benchmarks.torchserve_sweep import Setting, best
+from benchmarks.suite.torchserve_sweep import Setting, best
 
 
 def row(setting: Setting, p50_at_1: float, throughput_at_8: float) -> dict:

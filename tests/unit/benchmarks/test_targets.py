@@ -1,7 +1,7 @@
 """make bench's verdicts come from the target table: each row passes or misses on its own bound, and a
 figure the run lacks leaves its row out rather than failing the report."""
 
-from benchmarks.targets import TARGETS, verdicts
+from benchmarks.suite.targets import TARGETS, verdicts
 
 
 def rows_by_key(targets: dict[str, float]) -> dict[str, str]:

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.app.main import create_app
 from gateway.batch import packed
 from gateway.batch_upload import parse_count
-from gateway.core.config import Settings
+from gateway.config import Settings
 from gateway.errors import ApiError
 from gateway.in_flight import InFlightLimit
+from gateway.main import create_app
 from gateway.validation import Upload
 from inference.formats import BATCH_UPLOADS
 from inference.multi_image import MAX_IMAGES

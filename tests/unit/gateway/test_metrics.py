@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, mult
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.breaker import CircuitBreaker
-from gateway.core.config import Settings
+from gateway.config import Settings
 from gateway.metrics import ModelGauges, forget_dead_workers, render
 from gateway.upstream import Tokens
 from ops.replica_status import ModelView, ReplicaStatus

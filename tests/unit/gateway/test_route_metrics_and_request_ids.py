@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from starlette.routing import Route
 
-from gateway.app.main import create_app
-from gateway.core.config import Settings
+from gateway.config import Settings
 from gateway.logs import JsonLines
+from gateway.main import create_app
 from gateway.observability import route_templates
 from gateway.request_context import WELL_FORMED, accepted_request_id, begin
 

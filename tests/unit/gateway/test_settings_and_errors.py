@@ -4,7 +4,7 @@ import orjson
 import pytest
 import redis
 
-from gateway.core.config import Settings
+from gateway.config import Settings
 from gateway.errors import ApiError
 from gateway.upstream import parse_answer
 

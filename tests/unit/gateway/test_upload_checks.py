@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.app.main import create_app
-from gateway.core.config import Settings
+from gateway.config import Settings
 from gateway.logs import JsonLines
+from gateway.main import create_app
 from tests.support.images import uniform_png
 
 NOWHERE = "http://127.0.0.1:1"

@@ -13,8 +13,8 @@ import torch
 
 from handler.fromsoft_handler import FromSoftHandler
 from inference.labels import DISPLAY_NAMES, LABELS
+from training.backbones import build_model, get_spec
 from training.export import build_forms
-from training.registry import build_model, get_spec
 
 
 class MockMetrics:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.core.config import Settings
+from gateway.config import Settings
 from inference.formats import BATCH_UPLOADS, DEFAULT_MAX_UPLOAD_BYTES, MULTIPART_OVERHEAD
 from nginx import render as render_module
 from nginx.render import EDGE_ERRORS, SNIPPETS, EdgeSettings, render

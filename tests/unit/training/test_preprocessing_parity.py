@@ -4,9 +4,9 @@ import torch
 from PIL import Image
 
 from inference.preprocessing import Preprocessing, cover_size, eval_transform
+from training.backbones import available, get_spec
 from training.data import ManifestDataset, Row
 from training.presets import eval_preset, train_preset
-from training.registry import available, get_spec
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def frame(tmp_path):
 
 
 @pytest.mark.parametrize("arch", available())
-def test_evaluation_data_path_equals_the_registry_eval_transform(arch, frame):
+def test_evaluation_data_path_equals_the_backbones_eval_transform(arch, frame):
     pre = get_spec(arch).preprocessing
     dataset = ManifestDataset([Row(frame, "sekiro", 0, "test")], eval_preset(pre))
     tensor, label = dataset[0]

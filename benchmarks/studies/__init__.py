@@ -1,0 +1,2 @@
+"""One-off measurements, each with its own section of BENCHMARKS.md: run again when what they measure
+changes."""
