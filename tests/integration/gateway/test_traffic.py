@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gateway.core.config import Settings
+from gateway.config import Settings
 from launchers.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
 from launchers.procs import LoopbackServer
 from launchers.redis import RedisServer
