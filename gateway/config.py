@@ -1,4 +1,4 @@
-"""The gateway's one settings object, read from the environment (names in the README's table)."""
+"""The gateway's one settings object, read from the environment (names in docs/configuration.md)."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ class Settings(BaseSettings):
         ipaddress.ip_network("127.0.0.1/32"),
         ipaddress.ip_network("::1/128"),
     ]
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # the whole stack's one upload limit (README)
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # the stack's one upload limit (docs/configuration.md)
     max_image_pixels: int = DEFAULT_MAX_PIXELS  # width x height, read from the header: the handler's too
     pixels_per_unit: int = DEFAULT_PIXELS_PER_UNIT  # an upload costs a rate-limit unit per this many, started
     batch_max_files: int = DEFAULT_BATCH_MAX_FILES  # images in one /api/v1/classify/batch request

@@ -1,7 +1,7 @@
-"""Prometheus metrics: what an operator watches before scaling (README, Operations) and what
-monitoring/alerts.yml alerts on. With several uvicorn workers, set PROMETHEUS_MULTIPROC_DIR (the native
-stack and compose do) so that /metrics sums every worker's counts; gauges of state (the breaker, the
-served model) show the largest value any live worker holds."""
+"""Prometheus metrics: what an operator watches before scaling (docs/operations.md, Before
+scaling TorchServe's workers) and what monitoring/alerts.yml alerts on. With several uvicorn workers,
+set PROMETHEUS_MULTIPROC_DIR (the native stack and compose do) so that /metrics sums every worker's
+counts; gauges of state (the breaker, the served model) show the largest value any live worker holds."""
 
 from __future__ import annotations
 

@@ -132,7 +132,7 @@ def _workers(value: str) -> str:
 
 @dataclass(frozen=True)
 class EdgeSettings:
-    """What an operator sets for the edge; the README's Configuration table lists the variables."""
+    """What an operator sets for the edge; docs/configuration.md's table lists the variables."""
 
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # MAX_UPLOAD_BYTES: the image, not the request
     # EDGE_TRUSTED_PROXIES: load balancers or ingress controllers in front of this nginx. Their

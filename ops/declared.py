@@ -38,7 +38,8 @@ from ops.names import checked_archive, checked_name
 
 HEADER = (
     "# The declared model state: every serving replica converges to it (python -m ops.models edits it;\n"
-    "# README, Managing models). Versions by archive file name in this folder; workers per version.\n"
+    "# docs/operations.md, Managing models). Versions by archive file name in this folder; workers per\n"
+    "# version.\n"
 )
 
 Name = Annotated[str, AfterValidator(lambda v: checked_name(v, "name"))]

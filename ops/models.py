@@ -1,5 +1,6 @@
 """The operator's tool for the declared model state: every command edits the one file every replica
-converges to, then waits until every running replica reports it has (README, Managing models).
+converges to, then waits until every running replica reports it has (docs/operations.md, Managing
+models).
 
     python -m ops.models show [--json]
     python -m ops.models add fromsoft-2.0.mar [--workers 1] [--default]
@@ -331,7 +332,7 @@ def print_overview(found: dict[str, Any]) -> None:
 
 # -- the command line ---------------------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
-    settings_help = "MODEL_STORE, MODELS_FILE and REPLICA_STATUS_DIR say where (README, Configuration)"
+    settings_help = "MODEL_STORE, MODELS_FILE and REPLICA_STATUS_DIR say where (docs/configuration.md)"
     top = argparse.ArgumentParser(
         prog="python -m ops.models", description=__doc__.split("\n")[0], epilog=settings_help
     )

@@ -1,6 +1,6 @@
 """The operator side's one settings object, read from the environment: where the declared state and
 the archives are, where each replica reports, and how TorchServe is reached and started. The native
-stack, compose and Kubernetes set the same variables (README, Configuration)."""
+stack, compose and Kubernetes set the same variables (docs/configuration.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-/** Shapes of the gateway's answers (see the README's API section). */
+/** Shapes of the gateway's answers (see docs/api.md). */
 
 export interface Ranked {
   label: string;

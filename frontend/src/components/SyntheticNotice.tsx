@@ -16,7 +16,7 @@ export function SyntheticNotice() {
     >
       <p className="font-semibold text-parchment">{SYNTHETIC_WHY}</p>
       <p className="mt-1">
-        To recognise real screenshots, train it on the real data set (see “The real data set” in the README):{" "}
+        To recognise real screenshots, train it on the real data set (see “The real data set” in docs/training.md):{" "}
         <code className="text-gaslamp">DATA=data/kaggle RUN_DIR=runs/real make train-demo archive</code>
       </p>
     </aside>

@@ -15,7 +15,7 @@ from inference.formats import BATCH_UPLOADS, DEFAULT_MAX_UPLOAD_BYTES, MULTIPART
 from nginx import render as render_module
 from nginx.render import EDGE_ERRORS, SNIPPETS, EdgeSettings, render
 
-README_HEADERS = {
+SECURITY_HEADERS = {
     "X-Request-ID",
     "X-Content-Type-Options",
     "X-Frame-Options",
@@ -36,10 +36,10 @@ def locations(text: str) -> dict[str, str]:
     return {m[1].strip(): m[2] for m in blocks}
 
 
-def test_the_snippet_holds_every_header_the_readme_promises():
+def test_the_snippet_holds_every_security_header():
     snippet = (SNIPPETS / "security_headers.conf").read_text()
     names = set(re.findall(r"^add_header (\S+) .* always;$", snippet, re.MULTILINE))
-    assert names == README_HEADERS
+    assert names == SECURITY_HEADERS
 
 
 def test_the_server_and_every_location_adding_a_header_of_its_own_include_the_snippet():
