@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 
 # How long a new answer waits before it is written to Redis. The client, woken by the answer, is often
 # scheduled on the gateway's own core; a write started at once holds that core for a few hundred
-# microseconds of Python and a Redis round trip while the client waits (BENCHMARKS.md, gateway).
+# microseconds of Python and a Redis round trip while the client waits (docs/performance-log.md,
+# Gateway: cache hits, misses and overhead).
 WRITE_BEHIND_SECONDS = 0.002
 EXPLANATION = "explain"  # what ``cache_key`` is asked for an explanation; a classification gives top_k
 

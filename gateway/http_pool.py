@@ -1,9 +1,10 @@
 """Keep-alive HTTP/1.1 connections to one upstream (TorchServe), on asyncio with httptools' parser.
 
 aiohttp did the same job with about 0.4 ms more of every miss on our 2-core machine, a fifth of the
-gateway's 2 ms budget (BENCHMARKS.md, gateway): its request and response objects, URL and header
-machinery and connector serve a general client, and the gateway needs one thing: send a request it
-built itself to a fixed internal host and take back the status and the whole body. httptools is the
+gateway's 2 ms budget (docs/performance-log.md, Gateway: cache hits, misses and overhead): its request
+and response objects, URL and header machinery and connector serve a general client, and the gateway
+needs one thing: send a request it built itself to a fixed internal host and take back the status and
+the whole body. httptools is the
 parser uvicorn serves the gateway with.
 
 Failures come out as the built-in exceptions: ``TimeoutError`` when the connection or the answer takes

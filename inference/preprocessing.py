@@ -70,7 +70,8 @@ def eval_transform(image: Image.Image, pre: Preprocessing, cut_borders: bool = T
     Uniform borders go first (``cut_borders``; off only to measure what cutting them changes). Then
     Pillow and numpy only, bit for bit what torchvision's resize, center_crop, to-tensor and normalize
     give: torch's ops would start an OpenMP thread pool that keeps spinning after each call and slowed
-    ONNX Runtime's inference that follows by about 1 ms in 5 on 2 cores (BENCHMARKS.md, serving).
+    ONNX Runtime's inference that follows by about 1 ms in 5 on 2 cores (docs/performance-log.md, The
+    whole stack: what was changed for speed, and what each gave).
     """
     if cut_borders:
         image = trim_borders(image)
@@ -90,7 +91,8 @@ def eval_transform(image: Image.Image, pre: Preprocessing, cut_borders: bool = T
 def _normalised_values(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
     """(3, 256): every byte value of each channel normalised in float32 by torchvision's steps in its
     order (divide by 255, subtract the mean, divide by the std), so that looking them up gives the same
-    bits as computing them, in three quarters of the time (BENCHMARKS.md, levers)."""
+    bits as computing them, in three quarters of the time (docs/performance-log.md, The whole stack:
+    what was changed for speed, and what each gave)."""
     values = np.arange(256, dtype=np.float32)[:, None] / np.float32(255.0)
     table = np.ascontiguousarray(((values - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)).T)
     table.setflags(write=False)  # shared by every call

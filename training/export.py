@@ -88,8 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serving form; auto = fastest that matches (default auto)",
     )
     parser.add_argument("--tolerance", type=float, default=1e-4, help="max |logit difference| (default 1e-4)")
-    # From make bench's sweep (BENCHMARKS.md): 1 ms is the shortest wait an archive can carry, and batches
-    # of 4 still gather within it at concurrency 8; a 5 ms wait cost a lone visitor about 4 ms.
+    # From make bench's sweep (docs/performance-log.md, The whole stack: what was changed for speed, and
+    # what each gave): 1 ms is the shortest wait an archive can carry, and batches of 4 still gather
+    # within it at concurrency 8; a 5 ms wait cost a lone visitor about 4 ms.
     parser.add_argument("--batch-size", type=int, default=4, help="TorchServe batch size (default 4)")
     parser.add_argument(
         "--max-batch-delay",

@@ -7,7 +7,9 @@ inference threads (FROMSOFT_THREADS) by restarting TorchServe (and whether ONNX 
 between runs, FROMSOFT_SPIN_WAIT). Every setting is then measured on cache misses through nginx at
 concurrency 1 and 8, and the best is named by the throughput at 8 among those within 20% of the best
 p50 at 1 (a visitor waits alone more often than not, but a burst should not queue for long). What each
-setting gave is in BENCHMARKS.md, The whole stack (TorchServe's batching and threads, and the levers).
+setting gave last is in BENCHMARKS.md, The whole stack (TorchServe's batching and threads); the levers
+it decided, with the runs that measured them, in docs/performance-log.md, The whole stack: what was
+changed for speed, and what each gave.
 """
 
 from __future__ import annotations

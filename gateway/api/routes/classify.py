@@ -13,8 +13,8 @@ files are counted.
 
 Plain Starlette routes, not FastAPI path operations: they take nothing from FastAPI's dependency and
 parameter machinery but the request, and that machinery cost about 0.25 ms of every upload on our
-2-core machine (BENCHMARKS.md, gateway). Errors still go through the app's handlers (gateway.errors),
-which Starlette applies to every route.
+2-core machine (docs/performance-log.md, Gateway: cache hits, misses and overhead). Errors still go
+through the app's handlers (gateway.errors), which Starlette applies to every route.
 """
 
 from __future__ import annotations
