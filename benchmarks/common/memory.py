@@ -8,25 +8,20 @@ from pathlib import Path
 from benchmarks.common.process_groups import members
 
 
+def rss(pid: int | str) -> int:
+    """Resident memory (bytes) of one process (``"self"``: this one); 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass  # gone meanwhile
+    return 0
+
+
 def rss_of_groups(pids: list[int]) -> int:
     """Resident memory (bytes) of every process in the given process groups."""
-    total = 0
-    for pid, _ in members(pids):
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except (OSError, ValueError):
-            continue  # gone meanwhile
-    return total
-
-
-def own_rss() -> int:
-    """This process (the in-process limit has no server)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
+    return sum(rss(pid) for pid, _ in members(pids))
 
 
 class PeakMemory:
@@ -38,7 +33,7 @@ class PeakMemory:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, rss_of_groups(self.pids) if self.pids else own_rss())
+            self.peak = max(self.peak, rss_of_groups(self.pids) if self.pids else rss("self"))
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:

@@ -13,21 +13,12 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.common.memory import rss
 from benchmarks.common.process_groups import members
 
 # The native stack's components that make up replica 1's serving unit (launchers.stack names them).
 UNIT = ("torchserve-1", "reconciler-1", "gateway-1")
 SETTLE_SECONDS = 3.0  # after the first answer, before idle memory is read: lazy pools settle
-
-
-def rss_bytes(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass  # gone meanwhile
-    return 0
 
 
 KINDS = (  # a fragment of the command line, and the name it stands for; the first that matches wins
@@ -53,7 +44,7 @@ def rss_by_process(pgids: list[int]) -> dict[str, float]:
     by_name: dict[str, float] = {}
     for pid, _ in members(pgids):
         name = process_name(pid)
-        by_name[name] = by_name.get(name, 0.0) + rss_bytes(pid) / 2**20
+        by_name[name] = by_name.get(name, 0.0) + rss(pid) / 2**20
     return by_name
 
 
