@@ -19,4 +19,4 @@ COPY ops/__init__.py ops/replica_status.py ops/canary.py ops/
 ENV PATH=/opt/venv/bin:$PATH PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 USER 1000
 EXPOSE 8001
-CMD ["sh", "-c", "exec python -m gateway --host 0.0.0.0 --port 8001 --workers ${GATEWAY_WORKERS:-2}"]
+CMD ["sh", "-c", "exec python -m gateway --host 0.0.0.0 --port 8001 --workers ${GATEWAY_WORKERS:-1}"]

@@ -9,8 +9,8 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from inference.answer_mix import CONFIDENCE_BANDS, confidence_band
 from inference.labels import LABELS, UNKNOWN_LABEL
-from inference.scoring import CONFIDENCE_BANDS, confidence_band
 
 ANSWERS = Counter(
     "gateway_answers_total",
@@ -55,7 +55,7 @@ def count_answer(model: str, version: str, label: str, confidence: float) -> Non
 
 
 def show_reference(model: str, version: str, reference: dict[str, Any]) -> None:
-    """``reference``: the handler's description's ``reference`` (inference.scoring.answer_mix of its test
+    """``reference``: the handler's description's ``reference`` (inference.answer_mix.answer_mix of its test
     split). Every label's and band's series exists from then on, at 0 until counted: a label the model
     stops answering still weighs in the comparison."""
     for label in (*LABELS, UNKNOWN_LABEL):

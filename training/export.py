@@ -25,11 +25,12 @@ import numpy as np
 import torch
 import yaml
 
+from inference.answer_mix import answer_mix
 from inference.labels import DISPLAY_NAMES, LABELS, UNKNOWN_LABEL, index_to_name
 from inference.onnx_runner import OnnxRunner, Runner
 from inference.preprocessing import eval_transform
 from inference.runtime import FORMS, TorchRunner, load_torchscript
-from inference.scoring import answer_mix, calibrated, known
+from inference.scoring import calibrated, known
 from ops import declared
 from ops.names import checked_name
 from ops.settings import DECLARED_FILE_NAME
@@ -278,7 +279,7 @@ def _json_or_empty(path: Path) -> dict[str, Any]:
 
 def answers_on(runner: Runner, images: np.ndarray, calibration: dict[str, float]) -> dict[str, Any]:
     """What the shipped form answers on ``images`` (the test split), as drift is measured in service
-    (inference.scoring.answer_mix): the reference the gateway exports beside its own counts."""
+    (inference.answer_mix): the reference the gateway exports beside its own counts."""
     logits = np.concatenate([runner(images[i : i + 16]) for i in range(0, len(images), 16)])
     probs = calibrated(logits, calibration["temperature"])
     named = known(probs, calibration["unknown_threshold"])

@@ -153,7 +153,7 @@ def test_the_eval_transform_is_torchvisions_bit_for_bit_without_torch():
 
 def test_the_answer_mix_is_shares_of_labels_and_of_confidence_tenths():
     """What export writes as a model's reference and what the gateway counts in service, in one terms."""
-    from inference.scoring import CONFIDENCE_BANDS, answer_mix, confidence_band
+    from inference.answer_mix import CONFIDENCE_BANDS, answer_mix, confidence_band
 
     assert [confidence_band(c) for c in (0.0, 0.05, 0.1, 0.55, 0.999, 1.0)] == [
         "0.0",
