@@ -9,10 +9,12 @@ Five ways of answering the same images with the same model:
 each at concurrency 1, 2, 4 and 8: throughput, latency p50/p95/p99, and peak RSS of the serving
 processes; and on the same stack a batch of 8 distinct images against 8 single requests
 (batch.py beside this file). Then, on the native stack as `make up` runs it: our stack beside LitServe
-and a plain FastAPI app serving the same model (peers.py), where one request's time goes (stages.py),
+and a plain FastAPI app serving the same model (peers.py) with what one more replica of each costs in
+memory and start-up (footprint.py), where one request's time goes (stages.py),
 TorchServe's batching and threads swept (torchserve_sweep.py); and the serving forms, int8 beside
-float32, in this process (forms.py). Medians over rounds; ratios from this one run. Writes
-artifacts/bench/stack.json and the section of BENCHMARKS.md between its bench markers.
+float32, in this process (forms.py). Medians over rounds; ratios from this one run; the verdicts against
+the targets in targets.py. Writes artifacts/bench/stack.json and the section of BENCHMARKS.md between
+its bench markers.
 
     .venv/bin/python -m benchmarks.suite.run [--rounds 3] [--requests 48] [--quick]
 """
