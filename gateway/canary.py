@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.breaker import CircuitBreaker
+from gateway.drift import CONFIDENCE_BUCKETS
 from gateway.errors import ApiError
 from gateway.in_flight import LOAD
 from gateway.model_state import ModelState
@@ -41,7 +42,7 @@ CANDIDATE_CONFIDENCE = Histogram(
     "gateway_canary_confidence",
     "The calibrated confidence of the canary's answers",
     ["model", "candidate"],
-    buckets=(0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99),
+    buckets=CONFIDENCE_BUCKETS,
 )
 
 

@@ -12,6 +12,9 @@ from prometheus_client import Counter, Gauge, Histogram
 from inference.answer_mix import CONFIDENCE_BANDS, confidence_band
 from inference.labels import LABELS, UNKNOWN_LABEL
 
+# Where calibrated confidences fall: dense near the unknown threshold (0.9 for the demo model).
+CONFIDENCE_BUCKETS = (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99)
+
 ANSWERS = Counter(
     "gateway_answers_total",
     "Answers the model gave (not cached repeats), by model, version and label (a game, or unknown)",
@@ -21,7 +24,7 @@ CONFIDENCE = Histogram(
     "gateway_answer_confidence",
     "The calibrated confidence of the model's answers (not cached repeats)",
     ["model", "version"],
-    buckets=(0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99),
+    buckets=CONFIDENCE_BUCKETS,
 )
 CONFIDENCE_BAND = Counter(
     "gateway_answer_confidence_band_total",

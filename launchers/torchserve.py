@@ -71,6 +71,16 @@ class TorchServe:
     def headers(self, kind: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {keys.key(self.key_file, kind)}"}
 
+    def predict(
+        self, body: bytes, content_type: str = "image/jpeg", endpoint: str = "predictions", token: bool = True
+    ) -> httpx.Response:
+        """``body`` to ``fromsoft``'s default version on the inference API (``endpoint``: predictions or
+        explanations), with the inference key unless ``token`` is False."""
+        headers = {"Content-Type": content_type, **(self.headers("inference") if token else {})}
+        return httpx.post(
+            f"{self.inference_url}/{endpoint}/fromsoft", content=body, headers=headers, timeout=60
+        )
+
     def workers(self, model: str) -> list[dict[str, object]]:
         response = httpx.get(
             f"{self.management_url}/models/{model}", headers=self.headers("management"), timeout=5

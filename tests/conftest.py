@@ -45,29 +45,23 @@ def synthetic_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def trained_run(synthetic_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """synthesize -> prepare -> train (tiny, CPU, under a minute) -> evaluate."""
-    run_dir = tmp_path_factory.mktemp("run")
-    run_cli("prepare", synthetic_data, "--out", run_dir, "--seed", "0")
+def tiny_run(data: Path, run_dir: Path, seed: int, epochs: int, lr: float) -> Path:
+    """prepare -> train (the ``tiny`` backbone, CPU, under a minute) -> evaluate, as a user runs them."""
+    run_cli("prepare", data, "--out", run_dir, "--seed", str(seed))
     run_cli(
         "train",
         run_dir,
-        "--arch",
-        "tiny",
-        "--epochs",
-        "6",
-        "--head-epochs",
-        "0",
-        "--lr",
-        "0.003",
-        "--batch-size",
-        "32",
-        "--workers",
-        "0",
+        *("--arch", "tiny", "--epochs", str(epochs), "--head-epochs", "0", "--lr", str(lr)),
+        *("--batch-size", "32", "--workers", "0"),
     )
     run_cli("evaluate", run_dir)
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def trained_run(synthetic_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """synthesize -> prepare -> train -> evaluate: the run every serving test's archives come from."""
+    return tiny_run(synthetic_data, tmp_path_factory.mktemp("run"), seed=0, epochs=6, lr=0.003)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from launchers.gateway import gateway_env, start_gateway
@@ -41,12 +40,7 @@ def not_recognised_shot(torchserve, candidates: list[Path]) -> Path:
     asked of TorchServe directly so that the gateway's rate limit is left for the scenarios (the tiny
     test model sends about a quarter of them below its threshold)."""
     for path in candidates:
-        answer = httpx.post(
-            f"{torchserve.inference_url}/predictions/fromsoft",
-            content=path.read_bytes(),
-            headers={"Content-Type": "image/jpeg", **torchserve.headers("inference")},
-            timeout=60,
-        )
+        answer = torchserve.predict(path.read_bytes())
         answer.raise_for_status()
         if answer.json()["label"] == "unknown":
             return path

@@ -19,7 +19,7 @@ from launchers.procs import LoopbackServer, wait_until
 from launchers.redis import RedisServer
 from launchers.torchserve import TorchServe, start_torchserve
 from ops.declared import DeclaredState, ModelSpec, VersionSpec, write
-from tests.conftest import run_cli
+from tests.conftest import run_cli, tiny_run
 
 
 @pytest.fixture(scope="module")
@@ -28,25 +28,7 @@ def store(model_store: Path, synthetic_data: Path, tmp_path_factory: pytest.Temp
     folder = tmp_path_factory.mktemp("canary-store")
     for archive in ("fromsoft.mar", "fromsoft-2.0.mar"):
         shutil.copy(model_store / archive, folder / archive)
-    other = tmp_path_factory.mktemp("other-run")
-    run_cli("prepare", synthetic_data, "--out", other, "--seed", "3")
-    run_cli(
-        "train",
-        other,
-        "--arch",
-        "tiny",
-        "--epochs",
-        "1",
-        "--head-epochs",
-        "0",
-        "--lr",
-        "0.01",
-        "--batch-size",
-        "32",
-        "--workers",
-        "0",
-    )
-    run_cli("evaluate", other)
+    other = tiny_run(synthetic_data, tmp_path_factory.mktemp("other-run"), seed=3, epochs=1, lr=0.01)
     run_cli(
         "export",
         other,

@@ -12,13 +12,6 @@ from launchers.torchserve import TorchServe
 from ops.torchserve_api import ManagementClient, ManagementError
 
 
-def predict(
-    ts: TorchServe, body: bytes, content_type: str = "image/jpeg", token: bool = True
-) -> httpx.Response:
-    headers = {"Content-Type": content_type, **(ts.headers("inference") if token else {})}
-    return httpx.post(f"{ts.inference_url}/predictions/fromsoft", content=body, headers=headers, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def frame(synthetic_data) -> bytes:
     return sorted((synthetic_data / "FromSoftwareImages" / "elden ring").glob("*.jpg"))[0].read_bytes()
@@ -37,7 +30,7 @@ def test_archive_loads_with_every_worker_ready(torchserve, manager):
 
 
 def test_a_synthetic_frame_is_classified_through_the_inference_api(torchserve, frame):
-    response = predict(torchserve, frame)
+    response = torchserve.predict(frame)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
@@ -49,7 +42,7 @@ def test_a_synthetic_frame_is_classified_through_the_inference_api(torchserve, f
 
 def test_a_real_4k_screenshot_is_classified(torchserve, screenshots):
     path = next(p for p in sorted(screenshots.rglob("*.jpg")) if p.stat().st_size > 1_000_000)
-    response = predict(torchserve, path.read_bytes())
+    response = torchserve.predict(path.read_bytes())
     assert response.status_code == 200, response.text
     assert response.json()["probabilities"]
 
@@ -64,7 +57,7 @@ def test_several_images_in_one_multipart_request_are_answered_as_one_list(torchs
     )
     assert response.status_code == 200, response.text
     answers = response.json()
-    assert answers[0]["probabilities"] == predict(torchserve, frame).json()["probabilities"]
+    assert answers[0]["probabilities"] == torchserve.predict(frame).json()["probabilities"]
     assert [a.get("error", {}).get("code") for a in answers] == [
         None,
         "unsupported_media_type",
@@ -73,24 +66,19 @@ def test_several_images_in_one_multipart_request_are_answered_as_one_list(torchs
 
 
 def test_a_request_without_the_token_is_refused(torchserve, frame):
-    response = predict(torchserve, frame, token=False)
+    response = torchserve.predict(frame, token=False)
     assert response.status_code in (400, 401)
     assert "Token" in response.text
 
 
 def test_a_text_file_is_refused_with_a_json_415(torchserve):
-    response = predict(torchserve, b"hello, not an image", content_type="image/png")
+    response = torchserve.predict(b"hello, not an image", content_type="image/png")
     assert response.status_code == 415
     assert response.json()["error"]["code"] == "unsupported_media_type"
 
 
 def test_an_explanation_is_a_gradcam_grid(torchserve, frame):
-    response = httpx.post(
-        f"{torchserve.inference_url}/explanations/fromsoft",
-        content=frame,
-        headers={"Content-Type": "image/jpeg", **torchserve.headers("inference")},
-        timeout=60,
-    )
+    response = torchserve.predict(frame, endpoint="explanations")
     assert response.status_code == 200, response.text
     body = response.json()
     assert len(body["heatmap"]) == body["rows"]
@@ -104,7 +92,7 @@ def test_registration_only_accepts_archives_already_in_the_store(manager):
 
 
 def test_prometheus_metrics_are_served_on_the_metrics_port(torchserve, frame):
-    predict(torchserve, frame)
+    torchserve.predict(frame)
     response = httpx.get(f"{torchserve.metrics_url}/metrics", timeout=10)
     assert response.status_code == 200
     assert "ts_inference_requests_total" in response.text

@@ -48,12 +48,7 @@ def models(deployment: dict, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def answering_version(replica: TorchServe, frame: bytes) -> str:
-    response = httpx.post(
-        f"{replica.inference_url}/predictions/fromsoft",
-        content=frame,
-        headers={"Content-Type": "image/jpeg", **replica.headers("inference")},
-        timeout=60,
-    )
+    response = replica.predict(frame)
     assert response.status_code == 200, response.text
     return str(response.json()["model"]["version"])
 
