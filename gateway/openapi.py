@@ -30,9 +30,18 @@ REQUEST_ID = {
 }
 UPLOAD_ERRORS = {
     400: ("empty or corrupt image, or malformed multipart", {}),
-    413: ("over MAX_UPLOAD_BYTES, or more pixels than MAX_IMAGE_PIXELS (twice a 4K frame)", {}),
+    413: (
+        "over MAX_UPLOAD_BYTES, more pixels than MAX_IMAGE_PIXELS (twice a 4K frame), or more than the "
+        "decoder's memory budget (image_too_large: a WebP over 5.9 MP, a multi-scan JPEG over 100 MB of "
+        "coefficients)",
+        {},
+    ),
     415: ("not a JPEG, PNG or WebP image, judged by its bytes", {}),
-    422: ("no multipart field 'file', or a bad top_k", {}),
+    422: (
+        "no multipart field 'file', a bad top_k, a side over 8 times the other (unsupported_aspect_ratio), "
+        "or too many JPEG scans or segments or PNG chunks (image_too_complex)",
+        {},
+    ),
     429: ("rate limited (a large image costs a unit per PIXELS_PER_UNIT pixels, started)", RETRY_AFTER),
     502: ("the model server's answer had the wrong shape", {}),
     503: ("the model server is starting, down or busy, or this worker is at MAX_IN_FLIGHT", RETRY_AFTER),

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from benchmarks.common.costly_images import uniform_png
 from gateway.batch import packed
 from gateway.batch_upload import parse_count
 from gateway.config import Settings
@@ -21,7 +22,6 @@ from gateway.main import create_app
 from gateway.validation import Upload
 from inference.formats import BATCH_UPLOADS
 from inference.multi_image import MAX_IMAGES
-from tests.support.images import uniform_png
 
 NOWHERE = "http://127.0.0.1:1"
 GOOD = uniform_png(640, 360, "RGB")

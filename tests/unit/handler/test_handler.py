@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmarks.common.costly_images import uniform_png
 from handler.fromsoft_handler import FromSoftHandler
 from inference.archive_digest import digest_of_folder
 from inference.formats import DEFAULT_MAX_UPLOAD_BYTES
 from inference.labels import LABELS, UNKNOWN_LABEL
 from inference.multi_image import COUNT_HEADER, MAX_IMAGES, field
 from inference.preprocessing import eval_transform
-from tests.support.images import uniform_png
 from tests.unit.handler.conftest import MockContext, make_model_dir, run
 from training.synthesize import render_clip
 
