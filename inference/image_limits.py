@@ -10,10 +10,11 @@ decode and eval transform (benchmarks/studies/decode_cost.py):
   scan, a few bytes long): 5 MB hold minutes of them. ``MAX_JPEG_SCANS`` bounds it. A JPEG of several
   scans is decoded through a buffer of every coefficient (2 bytes a sample, draft mode does not help):
   ``DECODE_BUDGET`` bounds it.
-- Pillow reads a JPEG's header segments and a PNG's chunks in Python, one loop per segment, chunk or
-  stray byte: 5 MB of them held it 1 to 1.5 s. ``MAX_JPEG_SEGMENTS``, ``MAX_JPEG_STRAY_BYTES`` and
-  ``MAX_PNG_CHUNKS`` bound it; ``MAX_PNG_INFLATED_CHUNKS`` bounds the text it inflates (a 63 KB PNG of
-  zTXt chunks took 0.46 s and 62 MB before its first pixel).
+- Pillow reads a JPEG's header segments and a PNG's chunks in Python, one loop per segment, chunk, stray
+  byte or Photoshop resource: 5 MB of them held it 1 to 1.5 s. ``MAX_JPEG_SEGMENTS``,
+  ``MAX_JPEG_STRAY_BYTES``, ``MAX_JPEG_PHOTOSHOP_SEGMENTS`` and ``MAX_PNG_CHUNKS`` bound it;
+  ``MAX_PNG_INFLATED_CHUNKS`` bounds the text it inflates (a 63 KB PNG of zTXt chunks took 0.46 s and
+  62 MB before its first pixel).
 - Pillow's WebP decoder holds four frames' worth (two canvases, a copy and the image, 16 bytes a pixel):
   255 MB at the cap. ``DECODE_BUDGET`` bounds it.
 So the structure is walked first (``check_structure``, before Pillow opens the file), then the size read
@@ -40,6 +41,8 @@ MAX_JPEG_SCANS = 32
 # Marker segments of a JPEG, scans included: an APPn, ICC or XMP chunk of 64 KB each fill 5 MB with 80;
 # Pillow then parses the header in about a millisecond.
 MAX_JPEG_SEGMENTS = 1024
+# APP13 segments, whose Photoshop resources Pillow reads in Python: 64 KB of empty ones took 20 ms.
+MAX_JPEG_PHOTOSHOP_SEGMENTS = 4
 MAX_JPEG_STRAY_BYTES = 4096  # fill or junk between segments: Pillow skips each in Python
 # PNG chunks: libpng's 8 KB IDAT chunks fill 5 MB with 640; Pillow reads 8192 in about 20 ms.
 MAX_PNG_CHUNKS = 8192
@@ -133,7 +136,7 @@ def _jpeg_structure(data: bytes | bytearray) -> Structure:
     """Segment by segment, each skipped by its length (an EXIF thumbnail's markers are not counted), and a
     scan's entropy-coded data skipped by a regular expression to the next marker (linear, in C: stuffed
     0xFF00 and restart markers belong to the data)."""
-    scans = segments = stray = 0
+    scans = segments = stray = photoshop = 0
     sampling: tuple[tuple[int, int], ...] = ()
     position, end = 2, len(data)  # after SOI
     while position < end:
@@ -162,6 +165,11 @@ def _jpeg_structure(data: bytes | bytearray) -> Structure:
         segments += 1
         if segments > MAX_JPEG_SEGMENTS:
             raise too_complex(f"the JPEG image has more than {MAX_JPEG_SEGMENTS} segments")
+        photoshop += marker == 0xED
+        if photoshop > MAX_JPEG_PHOTOSHOP_SEGMENTS:
+            raise too_complex(
+                f"the JPEG image has more than {MAX_JPEG_PHOTOSHOP_SEGMENTS} Photoshop segments"
+            )
         length = int.from_bytes(data[position : position + 2], "big")
         if length < 2:  # malformed: the decoder says so
             break

@@ -118,6 +118,13 @@ def jpeg(width: int, height: int, mode: str = "RGB", subsampling: int = 0) -> by
     return buffer.getvalue()
 
 
+def photoshop_segment() -> bytes:
+    """An APP13 segment of 64 KB packed with empty Photoshop resources, each a loop of Pillow's."""
+    resource = b"8BIM" + (0x0400).to_bytes(2, "big") + bytes(6)  # id, empty name, size 0
+    payload = b"Photoshop 3.0\x00" + resource * (65519 // len(resource))
+    return b"\xff\xed" + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
 def with_segments(data: bytes, segments: bytes) -> bytes:
     """A JPEG with ``segments`` (whole marker segments, or stray bytes) inserted after its first segment,
     where Pillow parses the header."""
@@ -162,6 +169,11 @@ REFUSED: dict[str, tuple[Callable[[], bytes], int, str]] = {
     "JPEG of 4000 scans": (lambda: progressive_jpeg(*DUAL_4K, 4000), 422, "image_too_complex"),
     "JPEG of 1.25M header segments": (
         lambda: with_segments(jpeg(64, 64), JUNK * 1_250_000),
+        422,
+        "image_too_complex",
+    ),
+    "JPEG of 76 Photoshop segments": (
+        lambda: with_segments(jpeg(64, 64), photoshop_segment() * 76),
         422,
         "image_too_complex",
     ),
