@@ -98,9 +98,8 @@ def progressive_jpeg(width: int, height: int, scans: int, mode: str = "RGB", sub
     starts = [m.start() for m in _SOS.finditer(data)]
     if scans < len(starts):
         raise ValueError(f"libjpeg's progression alone has {len(starts)} scans")
-    ends = [
-        _MARKER.search(data, at + 2 + int.from_bytes(data[at + 2 : at + 4], "big")).start() for at in starts
-    ]  # type: ignore[union-attr]
+    headers_end = [at + 2 + int.from_bytes(data[at + 2 : at + 4], "big") for at in starts]
+    ends = [found.start() for at in headers_end if (found := _MARKER.search(data, at))]  # each scan's end
     for index, at in enumerate(starts):
         components = data[at + 4]
         ss, ah = data[at + 5 + 2 * components], data[at + 7 + 2 * components] >> 4
