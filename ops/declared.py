@@ -33,7 +33,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ops.archives import ArchiveError, inspect
+from ops.archives import ArchiveError, ArchiveInfo, inspect
 from ops.names import checked_archive, checked_name
 
 HEADER = (
@@ -126,8 +126,10 @@ def checked(document: Any) -> DeclaredState:
         raise InvalidDeclarationError(f"{_field(first['loc'])}: {message}") from None
 
 
-def check_archives(state: DeclaredState, store: Path) -> None:
-    """Each declared archive is in ``store`` and is the model and version it is declared as."""
+def check_archives(state: DeclaredState, store: Path) -> dict[str, ArchiveInfo]:
+    """Each declared archive is in ``store`` and is the model and version it is declared as; what each
+    says about itself, by file name."""
+    seen = {}
     for name, model in state.models.items():
         for version, spec in model.versions.items():
             where = f"models.{name}.versions.{version}"
@@ -144,6 +146,8 @@ def check_archives(state: DeclaredState, store: Path) -> None:
                     f"{where}.digest: {spec.archive} now has digest {info.digest}, not {spec.digest} "
                     "(it was replaced after it was declared; add it again with --force)"
                 )
+            seen[spec.archive] = info
+    return seen
 
 
 def revision(text: str) -> str:
@@ -153,6 +157,13 @@ def revision(text: str) -> str:
 
 def load(path: Path, store: Path) -> tuple[DeclaredState, str]:
     """The checked state in ``path`` and its revision."""
+    state, applied, _ = load_inspected(path, store)
+    return state, applied
+
+
+def load_inspected(path: Path, store: Path) -> tuple[DeclaredState, str, dict[str, ArchiveInfo]]:
+    """``load``, and what each declared archive said when it was checked (the reconciler plans by those
+    digests rather than hash every archive twice a cycle)."""
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -160,8 +171,7 @@ def load(path: Path, store: Path) -> tuple[DeclaredState, str]:
             f"{path} does not exist: declare a model with `python -m ops.models add ARCHIVE`"
         ) from None
     state = parse(text)
-    check_archives(state, store)
-    return state, revision(text)
+    return state, revision(text), check_archives(state, store)
 
 
 def render(state: DeclaredState) -> str:
