@@ -24,8 +24,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,6 +33,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from ops.archives import ArchiveError, ArchiveInfo, inspect
 from ops.names import checked_archive, checked_name
+from ops.whole_files import replace_whole
 
 HEADER = (
     "# The declared model state: every serving replica converges to it (python -m ops.models edits it;\n"
@@ -190,16 +189,5 @@ def locked(path: Path) -> Iterator[None]:
 def write(path: Path, state: DeclaredState) -> str:
     """Replace ``path`` with ``state`` atomically; returns the new revision."""
     text = render(state)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide it from TorchServe's user in a container
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    replace_whole(path, text, 0o644, durable=True)  # 0644: TorchServe's user in a container reads it
     return revision(text)
