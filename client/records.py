@@ -70,7 +70,7 @@ class CsvRecords:
             rows = (
                 {k: unescaped(v or "") for k, v in row.items() if k in COLUMNS} for row in csv.DictReader(f)
             )
-            kept = {row["path"]: row for row in rows if row.get("label")}
+            kept = {row["path"]: row for row in rows if row.get("label") and row.get("path")}
         partial = self.path.with_name(self.path.name + ".partial")
         with partial.open("w", newline="") as f:
             writer = csv.DictWriter(f, COLUMNS)

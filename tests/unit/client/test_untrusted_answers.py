@@ -202,3 +202,9 @@ def test_server_words_that_a_spreadsheet_would_run_are_written_as_text_and_read_
         assert (row["label"], row["name"], row["sha256"]) == (formula, formula, formula)
     assert kept["plain.jpg"]["label"] == "sekiro"
     assert CsvRecords(out).answered() == kept  # the file answered() rewrote reads back the same again
+
+
+def test_a_csv_edited_out_of_shape_is_read_as_holding_no_answers(tmp_path):
+    out = tmp_path / "games.csv"
+    out.write_text("label,name,extra\nsekiro,Sekiro,1,2,3\n")
+    assert CsvRecords(out).answered() == {}
