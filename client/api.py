@@ -2,9 +2,11 @@
 (``POST /api/v1/classify/batch``), with the waits a polite client keeps.
 
 A 429 or a 503 carries Retry-After: every request of this client then waits that long, not only the one
-refused (the budget is the client's, not the request's), and the batch is sent again. A connection that
-fails is tried again after a growing pause. A batch the API refuses whole for another reason fails its
-files with the API's own words.
+refused (the budget is the client's, not the request's), and the batch is sent again. The wait is at most
+MAX_WAIT, whatever the header asks (a server, or anything between, could otherwise park the run for
+hours), and a cut wait is said on standard error. A connection that fails is tried again after a growing
+pause. A batch the API refuses whole for another reason fails its files with the API's own words, and so
+does an answer that does not give one result per file sent (it could not be matched to the files).
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ from typing import Any
 import httpx
 
 from client.files import Found
+from client.records import say
 
 RETRIED = (429, 503)
 DEFAULT_WAIT = 5.0  # seconds, when a 429 or 503 says nothing
+# seconds: the rate limit's window is a minute (RATE_LIMIT 10/minute), so the stack itself never needs a
+# client to wait longer
+MAX_WAIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -53,9 +59,18 @@ class Lens:
         """Each file's answer or refusal, in the order of ``batch`` (each file with its bytes)."""
         files = [("files", (item.path.name, data, item.content_type)) for item, data in batch]
         params = {"top_k": top_k, "count": len(batch)}  # admitted or refused before the upload
-        return list(
-            (await self._send("POST", "/api/v1/classify/batch", params=params, files=files)).json()["results"]
-        )
+        response = await self._send("POST", "/api/v1/classify/batch", params=params, files=files)
+        try:
+            results = response.json()["results"]
+        except (ValueError, KeyError, TypeError):
+            raise BatchRefusedError("bad_answer", "the server's answer holds no results") from None
+        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+            raise BatchRefusedError("bad_answer", "the server's results are not a list of answers")
+        if len(results) != len(batch):
+            raise BatchRefusedError(
+                "bad_answer", f"the server gave {len(results)} results for {len(batch)} files sent"
+            )
+        return results
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         for attempt in range(self.attempts):
@@ -84,7 +99,10 @@ class Lens:
 
 def _retry_after(response: httpx.Response) -> float:
     value = response.headers.get("retry-after", "")
-    return float(value) if value.isdigit() else DEFAULT_WAIT
+    asked = float(value) if value.isascii() and value.isdigit() else DEFAULT_WAIT
+    if asked > MAX_WAIT:
+        say(f"the server asks to wait {value} s; waiting {MAX_WAIT:.0f} s, the most this client waits")
+    return min(asked, MAX_WAIT)
 
 
 def _error(response: httpx.Response) -> dict[str, str]:

@@ -4,9 +4,10 @@
 
 Walks the folders, refuses locally what the server would (not an image by its bytes, over its size
 limit, unreadable) and goes on, sends the rest in batches as large as the server takes, ``--concurrency``
-at a time, with a progress bar on standard error, waiting out every 429 and 503 as Retry-After says.
-With ``--csv`` a second run sends only what the file holds no answer for (client.records). The exit
-status is 0 when every file found has an answer, 1 when any failed, 2 for a usage error.
+at a time, with a progress bar on standard error, waiting out every 429 and 503 as Retry-After says (a
+minute at most). With ``--csv`` a second run sends only what the file holds no answer for
+(client.records). The exit status is 0 when every file found has an answer, 1 when any failed, 2 for a
+usage error.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tqdm import tqdm
 from client.api import BatchRefusedError, Lens, Limits
 from client.files import Found, batches, inspect, walk
 from client.records import CsvRecords, JsonLines, readable, row_of, say
-from client.sorting import inside_any, sort_into
+from client.sorting import SortRefusedError, inside_any, sort_into
 
 DEFAULT_API = "http://127.0.0.1:8000"
 
@@ -52,6 +53,7 @@ class Run:
     copy to ``--sort-into``."""
 
     def __init__(self, args: argparse.Namespace) -> None:
+        self.csv_file: Path | None = args.csv
         self.csv = CsvRecords(args.csv) if args.csv else None
         self.json = JsonLines() if args.json else None
         self.sort_root: Path | None = args.sort_into
@@ -59,11 +61,12 @@ class Run:
 
     def record(self, path: Path, answer: dict[str, Any]) -> None:
         row = row_of(path, answer)
+        if not row.get("error") and (problem := self.sort(path, row)) is not None:
+            row = {"path": str(path), "error": f"not_sorted: {problem}"}
         if row.get("error"):
             self.failed += 1
         else:
             self.answered += 1
-            self.sort(path, row)
         if self.csv is not None:
             self.csv.add(row)
         elif self.json is not None:
@@ -74,9 +77,21 @@ class Run:
         if row.get("error"):  # reported on standard error when the results go elsewhere
             say(f"{path}: {row['error']}")
 
-    def sort(self, path: Path, row: dict[str, str]) -> None:
-        if self.sort_root is not None:
+    def sort(self, path: Path, row: dict[str, str]) -> str | None:
+        """Why ``path`` could not be copied into ``--sort-into``, if it could not."""
+        if self.sort_root is None:
+            return None
+        try:
             sort_into(self.sort_root, path, row["label"], row["sha256"])
+        except (SortRefusedError, OSError) as exc:
+            return f"not copied into {self.sort_root}: {exc}"
+        return None
+
+    def resumed(self, path: Path, row: dict[str, str]) -> None:
+        """A file answered in an earlier run (``row``, from the CSV): copied, as a new answer would be."""
+        if (problem := self.sort(path, row)) is not None:
+            self.failed += 1
+            say(f"{path}: not_sorted: {problem} (as its row in {self.csv_file} says)")
 
 
 async def send_all(lens: Lens, todo: list[Found], limits: Limits, args: argparse.Namespace, run: Run) -> None:
@@ -126,7 +141,7 @@ async def classify(args: argparse.Namespace) -> int:
                 run.record(item.path, {"error": {"code": "not_sent", "message": item.problem}})
         skipped = [item for item in found if item.problem is None and str(item.path) in done]
         for item in skipped:
-            run.sort(item.path, done[str(item.path)])
+            run.resumed(item.path, done[str(item.path)])
         todo = [item for item in found if item.problem is None and str(item.path) not in done]
         try:
             await send_all(lens, todo, limits, args, run)

@@ -5,18 +5,22 @@ TorchServe expires the inference and management keys ``token_expiration_min`` af
 (``TS_TOKEN_EXPIRATION_MIN``) and never renews them itself. The reconciler renews each through the token
 API (authorized by the API key, which does not expire) once less than half its lifetime is left;
 TorchServe rewrites the key file. The gateway gets a file of its own with the inference key alone: the
-management key and the API key, which mints new keys, never leave the reconciler's side.
+management key and the API key, which mints new keys, never leave the reconciler's side. That file is
+its owner's alone (0600): the reconciler and the gateway run as one user wherever they run (the native
+stack's; uid 1000 in compose's serving unit and in every container of the Kubernetes serving pod), so no
+group needs to read it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from ops.whole_files import replace_whole
 
 KINDS = ("inference", "management")
 
@@ -65,9 +69,5 @@ def write_gateway_keys(data: dict[str, Any], path: Path) -> bool:
             return False
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.chmod(temporary, 0o640)
-    os.replace(temporary, path)
+    replace_whole(path, text, 0o600)
     return True

@@ -4,7 +4,8 @@ Every RECONCILE_SECONDS it reads the declared file and what TorchServe serves, a
 (ops.plan) through the management API on loopback, renews TorchServe's keys at half their lifetime, hands
 the gateway its inference key, and reports (ops.replica_status). At start TorchServe serves nothing: the
 replica is ready once it has converged, so a new or restarted replica needs no history. An invalid
-declared file changes nothing: the last valid state stays applied and the report says why.
+declared file changes nothing: the last valid state stays applied and the report says why; its archives
+are looked at again each cycle, and one no longer of its pinned digest is not registered (ops.plan).
 
     python -m ops.reconciler            # settings from the environment (ops.settings)
     python -m ops.reconciler --check    # exit 0 while it reports and the keys are fresh (a probe)
@@ -23,8 +24,8 @@ from typing import Any
 import httpx
 
 from ops import keys, replica_status
-from ops.archives import inspect
-from ops.declared import DeclaredState, InvalidDeclarationError, load
+from ops.archives import ArchiveInfo, inspect
+from ops.declared import DeclaredState, InvalidDeclarationError, load_inspected
 from ops.plan import Plan, Register, Scale, ServedModel, ServedVersion, SetDefault, Step, Unregister, plan
 from ops.replica_status import Canary, ModelView, ReplicaStatus, VersionView, Worker
 from ops.settings import OpsSettings
@@ -48,6 +49,7 @@ class Reconciler:
         self.client = client or ManagementClient(url, key_file)
         self.declared: tuple[DeclaredState, str] | None = None  # the last valid declaration and revision
         self.invalid: str | None = None
+        self.inspected: dict[str, ArchiveInfo] = {}  # this cycle's look at each archive, by file name
         self.ready = False
         self.last_error: str | None = None
         # (model, version) -> (its workers' pids, the handler's description): asked again when they change
@@ -72,8 +74,12 @@ class Reconciler:
 
     # -- the declared state -----------------------------------------------------------------------------
     def read_declared(self) -> None:
+        self.inspected = {}
         try:
-            self.declared = load(self.settings.declared_file, self.settings.model_store)
+            state, revision, self.inspected = load_inspected(
+                self.settings.declared_file, self.settings.model_store
+            )
+            self.declared = (state, revision)
         except InvalidDeclarationError as exc:
             if str(exc) != self.invalid:
                 kept = f"revision {self.declared[1]}" if self.declared else "nothing yet"
@@ -141,7 +147,7 @@ class Reconciler:
             view.declared_default = model.default
             view.canary = Canary(**model.canary.model_dump()) if model.canary else None
         digests = {
-            (name, version): inspect(self.settings.model_store / spec.archive).digest
+            (name, version): self.digest(spec.archive)
             for name, model in state.models.items()
             for version, spec in model.versions.items()
         }
@@ -149,6 +155,13 @@ class Reconciler:
         changed = self.apply(todo.steps)
         status.last_error = self.last_error
         return self._report(status, todo, changed)
+
+    def digest(self, archive: str) -> str:
+        """``archive``'s content digest as the store holds it now: as this cycle's check of the declared
+        file saw it, else looked at now (the last valid state's archives, while the file is invalid)."""
+        if (info := self.inspected.get(archive)) is not None:
+            return info.digest
+        return inspect(self.settings.model_store / archive).digest
 
     def apply(self, steps: list[Step]) -> bool:
         """Each step in order, stopping at the first that fails (the next cycle plans again)."""

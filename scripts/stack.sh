@@ -14,6 +14,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# Logs hold client addresses and share hashes: every file the stack and its processes create (their
+# outputs, nginx's and TorchServe's own logs; logrotate's copies keep the original's mode) is the
+# owner's to write and its group's to read at most, never every local user's (0640, 0750 for folders).
+umask 027
 
 VAR_DIR=$(realpath -m "${VAR_DIR:-var}")
 SERVING_REPLICAS=${SERVING_REPLICAS:-1}
@@ -80,6 +84,12 @@ stop_component() {
     kill -KILL -- "-$pid" 2>/dev/null || true
   fi
   rm -f "$RUN/$name.pid"
+}
+
+private_logs() { # logs an earlier run left wider than the umask above makes new ones: 0640 at most
+  [ -d "$VAR_DIR" ] || return 0
+  find "$VAR_DIR" -type f \( -name '*.log' -o -name '*.log.*' \) -perm /g=wx,o=rwx \
+    -exec chmod g-wx,o-rwx {} + 2>/dev/null || true
 }
 
 down() {
@@ -249,6 +259,7 @@ up() {
     port_busy "${!var}" && die "port ${!var} ($var) is already in use; free it or set $var to another port"
   done
   [ -f "$WEB_ROOT/index.html" ] || say "note: no built front end in $WEB_ROOT; the API still answers at /api/v1"
+  private_logs
   declare_if_missing
   "$PY" -m ops.models apply --no-wait >/dev/null || die "the declared state is invalid (python -m ops.models show)"
   rm -rf "$STATUS"

@@ -25,7 +25,7 @@ def noise_png(width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
-def test_up_classify_cache_and_down_leaves_nothing_behind(
+def test_up_classify_cache_private_logs_and_down_leaves_nothing_behind(
     model_store: Path, synthetic_data: Path, tmp_path: Path
 ):
     native = NativeStack(
@@ -36,6 +36,10 @@ def test_up_classify_cache_and_down_leaves_nothing_behind(
         LOG_MAX_SIZE="1k",  # rotated at once, checked every second
         LOG_ROTATE_SECONDS="1",
     )
+    earlier = tmp_path / "var" / "log" / "gateway-1.log"  # an earlier run's, from before logs were private
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text("an earlier run's line\n")
+    earlier.chmod(0o644)
     up = stack("up", native.env)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
@@ -78,6 +82,12 @@ def test_up_classify_cache_and_down_leaves_nothing_behind(
         assert not [line for line in command_lines() if password in line]
         # Logs rotate: the gateway's and nginx's outputs, compressed, while they keep writing.
         wait_until(lambda: bool(list((tmp_path / "var").rglob("*.log.1.gz"))), 30, "a rotated log")
+        # Logs hold client addresses and share hashes: no one but the owner and its group reads them.
+        logs = {p: p.stat().st_mode & 0o777 for p in (tmp_path / "var").rglob("*.log*") if p.is_file()}
+        assert {"access.log", "error.log", "redis.log", "gateway-1.log", "ts_log.log", "model_log.log"} <= {
+            p.name for p in logs
+        }
+        assert {str(p): oct(mode) for p, mode in logs.items() if mode & ~0o640} == {}
     finally:
         pids = [int(p.read_text()) for p in (tmp_path / "var" / "run").glob("*.pid")]
         down = native.down()

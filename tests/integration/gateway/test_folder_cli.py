@@ -93,3 +93,31 @@ def test_json_lines_give_each_file_its_answer_and_the_exit_status_is_0_when_all_
     lines = [json.loads(line) for line in run.stdout.splitlines()]
     assert [Path(line["path"]).name for line in lines] == ["0.jpg", "1.jpg", "2.jpg"]
     assert all(len(line["top_k"]) == 2 and line["label"] for line in lines)
+
+
+def test_a_tampered_csv_on_resume_cannot_lead_copies_out_of_the_sort_folder(edge, frames, tmp_path):
+    """The labels a resumed run copies by come from the CSV on disk: a row edited to name a folder
+    outside --sort-into is that file's failure, and nothing is written outside."""
+    source = tmp_path / "captures"
+    source.mkdir()
+    for i, frame in enumerate(frames[:3]):
+        (source / f"shot-{i}.jpg").write_bytes(distinct(frame, 500 + i))
+    results, sorted_into = tmp_path / "games.csv", tmp_path / "sorted"
+    assert cli(source, "--api", edge.url, "--csv", results).returncode == 0
+    answered = rows(results)
+    answered[0]["label"] = "../outside"
+    answered[1]["label"] = str(tmp_path / "absolute")
+    with results.open("w", newline="") as f:
+        writer = csv.DictWriter(f, answered[0].keys())
+        writer.writeheader()
+        writer.writerows(answered)
+    before = {p for p in tmp_path.rglob("*") if p != results}
+
+    resumed = cli(source, "--api", edge.url, "--csv", results, "--sort-into", sorted_into)
+    assert resumed.returncode == 1
+    assert "label '../outside' is not a known game" in resumed.stderr
+    assert f"label '{tmp_path / 'absolute'}' is not a known game" in resumed.stderr
+    assert f"as its row in {results}" in resumed.stderr
+    written = {p for p in tmp_path.rglob("*") if p != results} - before
+    assert all(p == sorted_into or p.is_relative_to(sorted_into) for p in written), written
+    assert len([p for p in written if p.is_file()]) == 1  # the untouched row's copy alone

@@ -117,11 +117,12 @@ def test_the_gateway_takes_only_the_formats_it_shares_from_ops():
     assert used == {"ops.replica_status", "ops.canary"}
 
 
-def test_the_folder_cli_takes_only_the_format_rules_from_the_project():
-    """client/ talks to the stack over its public API; of the project it shares what files are sent."""
+def test_the_folder_cli_takes_only_the_format_rules_and_labels_from_the_project():
+    """client/ talks to the stack over its public API; of the project it shares what files are sent and
+    the labels it sorts copies by (a label outside them is refused as a folder name)."""
     project = {"inference", "gateway", "handler", "training", "ops", "launchers", "nginx", "benchmarks"}
     used = {module for _, module in imported_modules("client") if module.split(".")[0] in project}
-    assert used == {"inference.formats"}
+    assert used == {"inference.formats", "inference.labels"}
 
 
 def test_the_operator_tools_do_not_load_torch():
