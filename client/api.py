@@ -4,7 +4,8 @@
 A 429 or a 503 carries Retry-After: every request of this client then waits that long, not only the one
 refused (the budget is the client's, not the request's), and the batch is sent again. A connection that
 fails is tried again after a growing pause. A batch the API refuses whole for another reason fails its
-files with the API's own words.
+files with the API's own words, as does a 429 ``cost_exceeds_limit``: a batch that costs more than the
+client's limit ever allows, which no wait would let through.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 
 from client.files import Found
+from inference.formats import COST_EXCEEDS_LIMIT
 
 RETRIED = (429, 503)
 DEFAULT_WAIT = 5.0  # seconds, when a 429 or 503 says nothing
@@ -67,7 +69,8 @@ class Lens:
                     raise BatchRefusedError("unreachable", f"{self.base}: {exc}") from None
                 self._wait(min(2.0**attempt, 30.0))
                 continue
-            if response.status_code in RETRIED and attempt < self.attempts - 1:
+            retried = response.status_code in RETRIED and _error(response).get("code") != COST_EXCEEDS_LIMIT
+            if retried and attempt < self.attempts - 1:
                 self._wait(_retry_after(response))
                 continue
             if response.status_code >= 400:
