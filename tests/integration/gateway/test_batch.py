@@ -174,7 +174,7 @@ def test_a_batch_over_the_remaining_budget_is_refused_before_its_body_with_what_
         refused = batch(gateway.url, images[:3], count=3)
         assert refused.status_code == 429
         assert refused.json()["error"]["message"].startswith(
-            "this batch of 3 files costs 3 requests and only 1 are left in this window"
+            "this batch of 3 files costs 3 units and only 1 are left in this window"
         )
         assert int(refused.headers["Retry-After"]) >= 1
         assert batch(gateway.url, images[:1], count=1).status_code == 200  # the one left

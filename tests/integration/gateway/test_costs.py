@@ -28,7 +28,9 @@ LIMIT = "10/minute"
 def limited_gateway(
     torchserve: TorchServe, redis_server: RedisServer, tmp_path_factory
 ) -> Iterator[LoopbackServer]:
-    env = gateway_env(torchserve, redis_server.url, RATE_LIMIT=LIMIT)
+    # Room under the in-flight cap for every batch at once, and Redis's time to answer on a loaded host
+    # (past REDIS_TIMEOUT a worker counts in process): the shared windows are under test, not the cap.
+    env = gateway_env(torchserve, redis_server.url, RATE_LIMIT=LIMIT, MAX_IN_FLIGHT="64", REDIS_TIMEOUT="2")
     server = start_gateway(tmp_path_factory.mktemp("limited-gateway"), env, workers=2)
     yield server
     server.stop()
