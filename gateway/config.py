@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     upstream_read_timeout: float = 30.0
     # Shadow calls to a canary (gateway.canary) running at once per worker; beyond, a comparison is skipped.
     canary_concurrency: int = 2
+    # The comparisons one client's images may feed (limits notation, per client like RATE_LIMIT): the model
+    # calls its traffic adds, and its weight in `promote`'s verdict (ops.canary.PROMOTION), stay bounded.
+    canary_client_limit: str = "10/hour"
     model_refresh_seconds: float = 3.0  # how often the metrics of the report are refreshed without traffic
 
     redis_url: str = "redis://127.0.0.1:6379/0"

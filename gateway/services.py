@@ -51,6 +51,10 @@ class Services:
             report=settings.rate_limit_headers,
         )
         _warn_of_requests_no_window_holds(settings, limiter)
+        canary_limits = RateLimiter(
+            settings.canary_client_limit, redis_address, settings.redis_timeout, namespace="canary"
+        )
+        canary_budget = Admission(redis, breaker, canary_limits)
         state = ModelState(settings.replica_status_file, settings.model_name, settings.model_refresh_seconds)
         return cls(
             settings=settings,
@@ -59,7 +63,7 @@ class Services:
             cache=AnswerCache(redis, settings.cache_ttl_seconds, breaker),
             admission=Admission(redis, breaker, limiter),
             redis=redis,
-            shadow=Shadow(client, state, redis, breaker, settings.canary_concurrency),
+            shadow=Shadow(client, state, redis, breaker, settings.canary_concurrency, canary_budget),
         )
 
     async def close(self) -> None:

@@ -22,6 +22,7 @@ from gateway.config import Settings
 from gateway.errors import ApiError
 from gateway.metrics import RATE_LIMITED
 from gateway.ratelimit import Decision, period
+from gateway.request_context import current
 from gateway.services import Services
 from inference.formats import COST_EXCEEDS_LIMIT
 
@@ -72,7 +73,10 @@ async def admit(request: Request, services: Services, cost: int = 1, priced: Pri
     """Before anything else about the request is read: its least ``cost`` taken from every limit, or
     the 429 (Retry-After, X-RateLimit-*), or the 429 ``cost_exceeds_limit`` when no window holds it."""
     _within_every_window(services, cost, priced.what, priced.ahead)
-    decision = await services.admission.admit(client_of(request, services.settings), cost)
+    client = client_of(request, services.settings)
+    if (context := current()) is not None:
+        context.client = client
+    decision = await services.admission.admit(client, cost)
     if not decision.allowed:
         raise _rate_limited(decision, cost, priced)
     return decision
