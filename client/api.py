@@ -5,8 +5,10 @@ A 429 or a 503 carries Retry-After: every request of this client then waits that
 refused (the budget is the client's, not the request's), and the batch is sent again. The wait is at most
 MAX_WAIT, whatever the header asks (a server, or anything between, could otherwise park the run for
 hours), and a cut wait is said on standard error. A connection that fails is tried again after a growing
-pause. A batch the API refuses whole for another reason fails its files with the API's own words, and so
-does an answer that does not give one result per file sent (it could not be matched to the files).
+pause. A batch the API refuses whole for another reason fails its files with the API's own words, as does
+a 429 ``cost_exceeds_limit`` (a batch that costs more than the client's limit ever allows, which no wait
+would let through) and an answer that does not give one result per file sent (it could not be matched to
+the files).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import httpx
 
 from client.files import Found
 from client.records import say
+from inference.formats import COST_EXCEEDS_LIMIT
 
 RETRIED = (429, 503)
 DEFAULT_WAIT = 5.0  # seconds, when a 429 or 503 says nothing
@@ -82,7 +85,8 @@ class Lens:
                     raise BatchRefusedError("unreachable", f"{self.base}: {exc}") from None
                 self._wait(min(2.0**attempt, 30.0))
                 continue
-            if response.status_code in RETRIED and attempt < self.attempts - 1:
+            retried = response.status_code in RETRIED and _error(response).get("code") != COST_EXCEEDS_LIMIT
+            if retried and attempt < self.attempts - 1:
                 self._wait(_retry_after(response))
                 continue
             if response.status_code >= 400:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -39,6 +40,9 @@ class Settings(BaseSettings):
     upstream_read_timeout: float = 30.0
     # Shadow calls to a canary (gateway.canary) running at once per worker; beyond, a comparison is skipped.
     canary_concurrency: int = 2
+    # The comparisons one client's images may feed (limits notation, per client like RATE_LIMIT): the model
+    # calls its traffic adds, and its weight in `promote`'s verdict (ops.canary.PROMOTION), stay bounded.
+    canary_client_limit: str = "10/hour"
     model_refresh_seconds: float = 3.0  # how often the metrics of the report are refreshed without traffic
 
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -50,7 +54,10 @@ class Settings(BaseSettings):
     redis_breaker_seconds: float = 5.0
     cache_ttl_seconds: int = 86400
 
-    rate_limit: str = "10/minute;3/second"
+    # A request pays its whole cost in units, and one costing more than the tightest window is refused
+    # (gateway.api.deps): the second's limit holds the costliest single request, an explanation of an
+    # image at the pixel cap (EXPLAIN_COST + 1 = 6), and still caps a burst below the minute's 10.
+    rate_limit: str = "10/minute;6/second"
     explain_cost: int = 5  # an explanation (forward and backward pass) counts as this many requests
     rate_limit_headers: bool = False  # X-RateLimit-* on allowed answers too: a Redis round trip more
     trusted_proxies: Annotated[list[Network], NoDecode] = [
@@ -90,6 +97,11 @@ class Settings(BaseSettings):
     def redis_address(self) -> str:
         """REDIS_URL with the password from REDIS_PASSWORD_FILE, read when the worker starts."""
         return redis_address(self.redis_url, self.redis_password_file)
+
+    @property
+    def units_at_pixel_cap(self) -> int:
+        """What an image of MAX_IMAGE_PIXELS costs in rate-limit units (2 by default)."""
+        return max(1, math.ceil(self.max_image_pixels / self.pixels_per_unit))
 
     @property
     def max_body_bytes(self) -> int:

@@ -21,6 +21,13 @@ from inference.formats import BATCH_UPLOADS, CONTENT_TYPES
 
 REF = "#/components/schemas/{model}"
 RETRY_AFTER = {"Retry-After": {"required": True, "schema": {"type": "integer"}, "description": "seconds"}}
+LIMITED = {  # a 429: wait Retry-After, except a request that costs more than a window (waiting never helps)
+    "Retry-After": {
+        "required": False,
+        "schema": {"type": "integer"},
+        "description": "seconds; absent on cost_exceeds_limit (the request costs more than a limit's window)",
+    }
+}
 REQUEST_ID = {
     "X-Request-ID": {
         "required": True,
@@ -42,7 +49,10 @@ UPLOAD_ERRORS = {
         "or too many JPEG scans or segments or PNG chunks (image_too_complex)",
         {},
     ),
-    429: ("rate limited (a large image costs a unit per PIXELS_PER_UNIT pixels, started)", RETRY_AFTER),
+    429: (
+        "rate limited (a large image costs a unit per PIXELS_PER_UNIT pixels, started), or costs too much",
+        LIMITED,
+    ),
     502: ("the model server's answer had the wrong shape", {}),
     503: ("the model server is starting, down or busy, or this worker is at MAX_IN_FLIGHT", RETRY_AFTER),
     504: ("the model server did not answer in time", {}),
@@ -58,7 +68,10 @@ BATCH_ERRORS = {
         "a bad top_k or count, or a count the body does not hold",
         {},
     ),
-    429: ("rate limited: a unit per file (and per PIXELS_PER_UNIT pixels of a large one)", RETRY_AFTER),
+    429: (
+        "rate limited: a unit per file (and per PIXELS_PER_UNIT pixels of a large one), or costs too much",
+        LIMITED,
+    ),
 }
 TOP_K = {
     "name": "top_k",

@@ -38,6 +38,7 @@ class RequestContext:
     cached: bool | None = None
     model_version: str | None = None
     error: str | None = None  # the error code of a failure's body
+    client: str | None = None  # its rate-limit bucket, once admitted (a canary's budget is per client)
 
     def answered(self, answer: dict[str, Any]) -> None:
         """Note what the access log reports of a classification or an explanation."""

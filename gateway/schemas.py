@@ -154,14 +154,19 @@ class CanaryFigures(BaseModel):
     comparisons: int
     agreement: float | None = Field(description="the share of comparisons whose top-1 labels agree")
     errors: int
-    skipped: int = Field(description="comparisons not made: the gateway was busy")
+    skipped: int = Field(
+        description="comparisons not made: the gateway was busy, or the client's images had fed their "
+        "budget (CANARY_CLIENT_LIMIT)"
+    )
     default_unknown_share: float | None
     candidate_unknown_share: float | None
 
 
 class CanaryView(BaseModel):
     version: str
-    share: float = Field(description="the share of distinct images compared, chosen by their hash")
+    share: float = Field(
+        description="the share of distinct images compared, chosen by a keyed hash under a secret"
+    )
     figures: CanaryFigures | None = Field(description="every replica's so far; null while Redis cannot say")
 
 

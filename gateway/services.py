@@ -3,6 +3,7 @@ the one object routes are handed (gateway.api.deps) and the use cases take (gate
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -16,6 +17,8 @@ from gateway.metrics import redis_breaker_changed
 from gateway.model_state import ModelState
 from gateway.ratelimit import RateLimiter
 from gateway.upstream import TorchServeClient
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,6 +50,11 @@ class Services:
             settings.redis_timeout,
             report=settings.rate_limit_headers,
         )
+        _warn_of_requests_no_window_holds(settings, limiter)
+        canary_limits = RateLimiter(
+            settings.canary_client_limit, redis_address, settings.redis_timeout, namespace="canary"
+        )
+        canary_budget = Admission(redis, breaker, canary_limits)
         state = ModelState(settings.replica_status_file, settings.model_name, settings.model_refresh_seconds)
         return cls(
             settings=settings,
@@ -55,7 +63,7 @@ class Services:
             cache=AnswerCache(redis, settings.cache_ttl_seconds, breaker),
             admission=Admission(redis, breaker, limiter),
             redis=redis,
-            shadow=Shadow(client, state, redis, breaker, settings.canary_concurrency),
+            shadow=Shadow(client, state, redis, breaker, settings.canary_concurrency, canary_budget),
         )
 
     async def close(self) -> None:
@@ -63,3 +71,17 @@ class Services:
         await self.cache.flush()
         await self.client.close()
         await self.redis.aclose()
+
+
+def _warn_of_requests_no_window_holds(settings: Settings, limiter: RateLimiter) -> None:
+    """An operator who sets a limit tighter than an explanation costs refuses every such request (429
+    ``cost_exceeds_limit``): say so once, when the worker starts."""
+    costliest = settings.explain_cost + settings.units_at_pixel_cap - 1
+    if (window := limiter.tightest.amount) < costliest:
+        logger.warning(
+            "RATE_LIMIT %r: its tightest limit holds %d units, and an explanation of an image at the pixel "
+            "cap costs %d: such requests are refused (cost_exceeds_limit)",
+            settings.rate_limit,
+            window,
+            costliest,
+        )

@@ -22,6 +22,9 @@ DEFAULT_MAX_PIXELS = 2 * 3840 * 2160
 # PIXELS_PER_UNIT: a request costs one rate-limit unit per this many pixels, started (the gateway reads
 # the size from the image's header): a 4K screenshot or smaller costs one, an image at the cap two.
 DEFAULT_PIXELS_PER_UNIT = 3840 * 2160
+# The public API's 429 for a request that costs more units than a limit's whole window: waiting never
+# lets it through, so a client must not retry it (the gateway sends it; the folder CLI fails the batch).
+COST_EXCEEDS_LIMIT = "cost_exceeds_limit"
 MULTIPART_OVERHEAD = 64 * 1024  # room for multipart headers and boundaries around the image
 # BATCH_MAX_FILES: images in one POST /api/v1/classify/batch.
 DEFAULT_BATCH_MAX_FILES = 16

@@ -38,7 +38,12 @@ def stack(command: str, env: dict[str, str], *args: str) -> subprocess.Completed
 
 
 # Limits no benchmark or load test from one loopback address should meet.
-UNLIMITED = {"RATE_LIMIT": "1000000/minute", "EDGE_LIMIT_RATE": "100000", "EDGE_LIMIT_BURST": "100000"}
+UNLIMITED = {
+    "RATE_LIMIT": "1000000/minute",
+    "CANARY_CLIENT_LIMIT": "1000000/hour",
+    "EDGE_LIMIT_RATE": "100000",
+    "EDGE_LIMIT_BURST": "100000",
+}
 
 
 class NativeStack:

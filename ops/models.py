@@ -31,7 +31,7 @@ import redis
 
 from ops import declared, replica_status
 from ops.archives import ArchiveError, inspect
-from ops.canary import Figures, counters_key, redis_address
+from ops.canary import PROMOTION, Figures, Promotion, counters_key, redis_address
 from ops.declared import CanarySpec, DeclaredState, InvalidDeclarationError, ModelSpec, VersionSpec
 from ops.names import checked_archive, checked_name
 from ops.replica_status import ReplicaStatus
@@ -188,12 +188,14 @@ def canary_figures(settings: OpsSettings, name: str) -> tuple[str, str, Figures]
     return model.default, model.canary.version, Figures.from_hash(raw)
 
 
-def judged(figures: Figures, min_agreement: float, min_comparisons: int) -> str | None:
+def judged(figures: Figures, promotion: Promotion = PROMOTION) -> str | None:
     """Why a canary with these figures is not promoted (None: it may be)."""
-    if figures.comparisons < min_comparisons:
-        return f"{figures.comparisons} comparisons, fewer than {min_comparisons}"
-    if (figures.agreement or 0.0) < min_agreement:
-        return f"agreement {figures.agreement:.1%}, under {min_agreement:.0%}"
+    if figures.comparisons < promotion.min_comparisons:
+        return f"{figures.comparisons} comparisons, fewer than {promotion.min_comparisons}"
+    if (figures.agreement or 0.0) < promotion.min_agreement:
+        return f"agreement {figures.agreement:.1%}, under {promotion.min_agreement:.0%}"
+    if (figures.error_share or 0.0) > promotion.max_error_share:
+        return f"{figures.error_share:.1%} of its calls failed, over {promotion.max_error_share:.0%}"
     return None
 
 
@@ -205,7 +207,7 @@ def described(default: str, candidate: str, figures: Figures) -> str:
         f"{candidate} against {default}: {figures.comparisons} comparisons, agreement "
         f'{share(figures.agreement)}; "Not recognised" {share(figures.unknown_share("default"))} ({default}) '
         f"and {share(figures.unknown_share('candidate'))} ({candidate}); {figures.error} error(s), "
-        f"{figures.skipped} skipped under load"
+        f"{figures.skipped} skipped (under load, or over a client's budget)"
     )
 
 
@@ -375,9 +377,23 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("promote", parents=[waits], help="make the canary the default, if it agreed enough")
     p.add_argument("model")
     p.add_argument(
-        "--min-agreement", type=float, default=0.95, help="top-1 agreement at least (default 0.95)"
+        "--min-agreement",
+        type=float,
+        default=PROMOTION.min_agreement,
+        help=f"top-1 agreement at least (default {PROMOTION.min_agreement})",
     )
-    p.add_argument("--min-comparisons", type=int, default=30, help="comparisons at least (default 30)")
+    p.add_argument(
+        "--min-comparisons",
+        type=int,
+        default=PROMOTION.min_comparisons,
+        help=f"comparisons at least (default {PROMOTION.min_comparisons})",
+    )
+    p.add_argument(
+        "--max-error-share",
+        type=float,
+        default=PROMOTION.max_error_share,
+        help=f"share of the canary's calls failed at most (default {PROMOTION.max_error_share})",
+    )
     p.add_argument("--force", action="store_true", help="promote whatever the figures")
     p = sub.add_parser(
         "apply", parents=[waits], help="check FILE and make it the declared state (or check the current one)"
@@ -413,7 +429,8 @@ def change_for(args: argparse.Namespace, settings: OpsSettings) -> Change | None
     if args.command == "promote":
         default, candidate, figures = canary_figures(settings, checked_name(args.model))
         print(f"models: {args.model} {described(default, candidate, figures)}")
-        why = judged(figures, args.min_agreement, args.min_comparisons)
+        promotion = Promotion(args.min_comparisons, args.min_agreement, args.max_error_share)
+        why = judged(figures, promotion)
         if why is not None and not args.force:
             raise RefusedError(f"not promoted: {why} (--force promotes anyway)")
         return promoted(args.model)

@@ -7,9 +7,9 @@ of more than ``PIXELS_PER_UNIT`` pixels (a 4K frame) then pays the rest of its p
 ``PIXELS_PER_UNIT`` started: PNG and WebP have no draft mode, so the worker decodes every pixel, and a
 changed byte makes any image a cache miss. That second round trip is only for such images.
 
-A batch costs a unit per file (and the same for its large images): the whole of it before its body is
-read when the client says how many files it sends (``count``), else one unit then, and the rest once its
-files are counted.
+A batch costs the sum of its files' units: at least a unit per file before its body is read when the
+client says how many files it sends (``count``), else one unit then, and the rest once its files are
+counted. Whatever its cost, a request pays all of it, or is refused (gateway.api.deps).
 
 Plain Starlette routes, not FastAPI path operations: they take nothing from FastAPI's dependency and
 parameter machinery but the request, and that machinery cost about 0.25 ms of every upload on our
@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from gateway import use_cases
-from gateway.api.deps import admit, services_of
+from gateway.api.deps import EXPLANATION, IMAGE, Priced, admit, batch, services_of, settle
 from gateway.batch import classify_batch
 from gateway.batch_upload import parse_count, read_batch
 from gateway.ratelimit import Decision
@@ -37,9 +37,9 @@ from gateway.validation import Upload, parse_top_k, read_upload
 
 async def classify(request: Request) -> JsonResponse:
     services = services_of(request)
-    decision = await admit(request, services)
+    decision = await admit(request, services, priced=IMAGE)
     top_k = parse_top_k(request.query_params.get("top_k"))
-    upload, decision = await _priced_upload(request, services, decision)
+    upload, decision = await _priced_upload(request, services, decision, 0, IMAGE)
     return _answer(await use_cases.classify(services, upload, top_k), decision.headers())
 
 
@@ -47,13 +47,11 @@ async def classify_many(request: Request) -> JsonResponse:
     services = services_of(request)
     settings = services.settings
     declared = parse_count(request.query_params.get("count"), settings.batch_max_files)
-    paid = declared or 1
-    decision = await admit(request, services, cost=paid, files=declared)
+    decision = await admit(request, services, cost=declared or 1, priced=batch(declared))
     top_k = parse_top_k(request.query_params.get("top_k"))
     items = await read_batch(request, settings, declared)
     cost = sum(item.units(settings.pixels_per_unit) if isinstance(item, Upload) else 1 for item in items)
-    if cost > paid:
-        decision = await admit(request, services, cost=cost - paid, taken=paid, files=len(items))
+    decision = await settle(request, services, decision, cost, batch(len(items)))
     body = await classify_batch(services, items, top_k)
     answers = [result for result in body["results"] if "error" not in result]
     if answers and (context := current()) is not None:  # for the access log: all cached, or not
@@ -64,19 +62,23 @@ async def classify_many(request: Request) -> JsonResponse:
 async def explain(request: Request) -> JsonResponse:
     services = services_of(request)
     # A backward pass costs more than a classification.
-    decision = await admit(request, services, cost=services.settings.explain_cost)
-    upload, decision = await _priced_upload(request, services, decision)
+    cost = services.settings.explain_cost
+    decision = await admit(request, services, cost=cost, priced=EXPLANATION)
+    upload, decision = await _priced_upload(request, services, decision, cost - 1, EXPLANATION)
     return _answer(await use_cases.explain(services, upload), decision.headers())
 
 
-async def _priced_upload(request: Request, services: Services, admitted: Decision) -> tuple[Upload, Decision]:
-    """The upload, and the limiter's decision once its pixels beyond the first unit are paid for."""
+async def _priced_upload(
+    request: Request, services: Services, paid: Decision, surcharge: int, priced: Priced
+) -> tuple[Upload, Decision]:
+    """The upload, and the limiter's decision once it is paid for whole: its pixels' units, plus
+    ``surcharge`` (an explanation's backward pass)."""
     settings = services.settings
     upload = await read_upload(
         request, settings.max_upload_bytes, settings.max_body_bytes, settings.max_image_pixels
     )
-    extra = upload.units(settings.pixels_per_unit) - 1
-    return upload, (await admit(request, services, cost=extra) if extra else admitted)
+    cost = upload.units(settings.pixels_per_unit) + surcharge
+    return upload, await settle(request, services, paid, cost, priced)
 
 
 def _answer(body: dict[str, Any], headers: dict[str, str]) -> JsonResponse:

@@ -4,7 +4,6 @@ real TorchServe, with a real Redis."""
 from __future__ import annotations
 
 import io
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,6 +15,7 @@ from PIL import Image
 from benchmarks.common.images import distinct
 from launchers.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
 from launchers.procs import wait_until
+from tests.support.handler_log import handler_lines
 
 SHA256_OF_NOTHING_CLASSIFIED = "0" * 64
 
@@ -33,13 +33,6 @@ def single(base: str, image: bytes, top_k: int = 3) -> dict:
     )
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def handler_lines(torchserve, request_id: str) -> list[dict]:
-    """The handler's log lines (TorchServe's model log) for one gateway request."""
-    lines = torchserve.model_log.read_text(errors="replace").splitlines()
-    found = [line[line.index("{") :] for line in lines if request_id in line and "{" in line]
-    return [json.loads(line) for line in found]
 
 
 def test_one_corrupt_file_among_good_ones_fails_alone_and_the_misses_pay_one_hop(edge, torchserve, frames):
@@ -174,7 +167,7 @@ def test_a_batch_over_the_remaining_budget_is_refused_before_its_body_with_what_
         refused = batch(gateway.url, images[:3], count=3)
         assert refused.status_code == 429
         assert refused.json()["error"]["message"].startswith(
-            "this batch of 3 files costs 3 requests and only 1 are left in this window"
+            "this batch of 3 files costs 3 units and only 1 are left in this window"
         )
         assert int(refused.headers["Retry-After"]) >= 1
         assert batch(gateway.url, images[:1], count=1).status_code == 200  # the one left
