@@ -11,7 +11,7 @@ milliseconds per upload here, and one middleware does the four jobs for the pric
   job but believes the header from anyone.
 - **Route.** The template comes from the app's paths, not from the router: the in-flight cap answers
   before routing, and plain Starlette routes (classify, explain) leave nothing in the scope that names
-  them. A fixed path is one dict lookup; a path with parameters (``/api/v1/results/{sha256}``) is
+  them. A fixed path is one dict lookup; a path with parameters (``/api/v1/shares/{share_id}``) is
   matched by its pattern and counted under its template. A path the app does not serve is
   ``unmatched``, so a scan cannot mint label values.
 - **No caching.** Every answer carries ``Cache-Control: no-store`` (unless a route set its own): an

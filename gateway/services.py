@@ -15,6 +15,7 @@ from gateway.config import Settings
 from gateway.metrics import redis_breaker_changed
 from gateway.model_state import ModelState
 from gateway.ratelimit import RateLimiter
+from gateway.shares import Shares
 from gateway.upstream import TorchServeClient
 
 
@@ -27,6 +28,7 @@ class Services:
     admission: Admission
     redis: Redis
     shadow: Shadow
+    shares: Shares
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -38,7 +40,7 @@ class Services:
             retry_on_timeout=False,
         )
         client = TorchServeClient(settings)
-        breaker = CircuitBreaker(  # one Redis, so one breaker for the cache and the limiter
+        breaker = CircuitBreaker(  # one Redis, so one breaker for the cache, the limiter and shares
             settings.redis_breaker_failures, settings.redis_breaker_seconds, redis_breaker_changed
         )
         limiter = RateLimiter(
@@ -56,6 +58,7 @@ class Services:
             admission=Admission(redis, breaker, limiter),
             redis=redis,
             shadow=Shadow(client, state, redis, breaker, settings.canary_concurrency),
+            shares=Shares(redis, breaker),
         )
 
     async def close(self) -> None:
