@@ -1,7 +1,8 @@
-"""One pass over every request: its ID, its metrics by route template and status, its access-log line.
+"""One pass over every request: its ID, its metrics by route template and status, its access-log line,
+and the header that keeps its answer out of every cache.
 
 Plain ASGI: Starlette's BaseHTTPMiddleware wraps the request and response streams and cost several
-milliseconds per upload here, and one middleware does the three jobs for the price of one.
+milliseconds per upload here, and one middleware does the four jobs for the price of one.
 
 - **ID.** nginx sends each request's ``X-Request-ID``; it is kept when it comes from a trusted proxy
   (``TRUSTED_PROXIES``) and is well formed, else the gateway makes one, so a client reaching the gateway
@@ -10,9 +11,12 @@ milliseconds per upload here, and one middleware does the three jobs for the pri
   job but believes the header from anyone.
 - **Route.** The template comes from the app's paths, not from the router: the in-flight cap answers
   before routing, and plain Starlette routes (classify, explain) leave nothing in the scope that names
-  them. A fixed path is one dict lookup; a path with parameters (``/api/v1/results/{sha256}``) is
+  them. A fixed path is one dict lookup; a path with parameters (``/api/v1/shares/{share_id}``) is
   matched by its pattern and counted under its template. A path the app does not serve is
   ``unmatched``, so a scan cannot mint label values.
+- **No caching.** Every answer carries ``Cache-Control: no-store`` (unless a route set its own): an
+  answer names an image's game, a share's contents or a client's error, and no browser, proxy or CDN
+  should keep one for anyone else. nginx passes it on; the front end's files keep nginx's caching.
 - **When.** Counted at the response's start, so that the client is not kept waiting for it (the latency
   is time to headers); the log line is written once the answer has gone out.
 """
@@ -35,6 +39,7 @@ from gateway.metrics import LATENCY, REQUESTS
 from gateway.request_context import accepted_request_id, begin
 
 UNMATCHED = "unmatched"
+NO_STORE = (b"cache-control", b"no-store")
 
 
 @dataclass(frozen=True)
@@ -85,14 +90,17 @@ class Observability:
             LATENCY.labels(route).observe(latency)
             answered.update(route=route, status=status, latency_ms=round(latency * 1000, 3))
 
-        async def send_with_id(message: dict[str, Any]) -> None:
+        async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 record(message["status"])
-                message["headers"] = [*message.get("headers", ()), id_header]
+                headers = [*message.get("headers", ()), id_header]
+                if not any(name.lower() == NO_STORE[0] for name, _ in headers):
+                    headers.append(NO_STORE)
+                message["headers"] = headers
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_headers)
         except Exception:
             context.error = context.error or "internal_error"
             raise

@@ -1,5 +1,5 @@
-"""The gateway's OpenAPI schema: FastAPI's own for its routes, plus classify, its batch, explain and the
-shared results, which are plain Starlette routes (gateway.api.routes) that FastAPI does not describe by
+"""The gateway's OpenAPI schema: FastAPI's own for its routes, plus classify, its batch, explain and
+share links, which are plain Starlette routes (gateway.api.routes) that FastAPI does not describe by
 itself. Their request bodies (multipart field ``file``, a raw image, or field ``files`` repeated),
 parameters, answers and every error are taken from the same models and limits the gateway validates
 with (gateway.schemas)."""
@@ -15,7 +15,8 @@ from pydantic.json_schema import models_json_schema
 
 from gateway.batch_upload import FIELD
 from gateway.config import Settings
-from gateway.schemas import BatchAnswer, Classification, ErrorBody, Explanation
+from gateway.schemas import BatchAnswer, Classification, ErrorBody, Explanation, ShareCreated, SharedAnswer
+from gateway.shares import SHARE_ID
 from gateway.validation import TOP_K_DEFAULT, TOP_K_MAX
 from inference.formats import BATCH_UPLOADS, CONTENT_TYPES
 
@@ -35,6 +36,8 @@ REQUEST_ID = {
         "description": "this request's ID, as in its error body and the logs of nginx, gateway, TorchServe",
     }
 }
+# gateway.observability sets it on every answer; declared, so that Schemathesis checks it on each.
+NO_STORE = {"Cache-Control": {"required": True, "schema": {"type": "string", "const": "no-store"}}}
 UPLOAD_ERRORS = {
     400: ("empty or corrupt image, or malformed multipart", {}),
     413: (
@@ -92,20 +95,21 @@ def _operation(
     parameters: list[dict[str, Any]],
     errors: dict[int, tuple[str, dict[str, Any]]],
     body: dict[str, Any] | None = None,
+    status: str = "200",
 ) -> dict[str, Any]:
-    """An operation answering ``answer``, or ``ErrorBody`` with each of ``errors``' statuses."""
+    """An operation answering ``answer`` with ``status``, or ``ErrorBody`` with each of ``errors``'."""
     responses: dict[str, Any] = {
-        "200": {
+        status: {
             "description": "the answer",
             "content": {"application/json": {"schema": _ref(answer)}},
-            "headers": REQUEST_ID,
+            "headers": {**REQUEST_ID, **NO_STORE},
         }
     }
-    for status, (why, headers) in errors.items():
-        responses[str(status)] = {
+    for code, (why, headers) in errors.items():
+        responses[str(code)] = {
             "description": why,
             "content": {"application/json": {"schema": _ref(ErrorBody)}},
-            "headers": {**REQUEST_ID, **headers},
+            "headers": {**REQUEST_ID, **NO_STORE, **headers},
         }
     operation = {"summary": summary, "parameters": parameters, "responses": responses}
     if body is not None:
@@ -114,7 +118,11 @@ def _operation(
 
 
 def _upload_operation(
-    summary: str, answer: type[BaseModel], parameters: list[dict[str, Any]]
+    summary: str,
+    answer: type[BaseModel],
+    parameters: list[dict[str, Any]],
+    errors: dict[int, tuple[str, dict[str, Any]]] = UPLOAD_ERRORS,
+    status: str = "200",
 ) -> dict[str, Any]:
     binary = {"schema": {"type": "string", "format": "binary"}}
     form = {
@@ -124,7 +132,7 @@ def _upload_operation(
     }
     raw = {content_type: binary for content_type in (*CONTENT_TYPES.values(), "application/octet-stream")}
     body = {"multipart/form-data": {"schema": form}, **raw}
-    return _operation(summary, answer, parameters, UPLOAD_ERRORS, body)
+    return _operation(summary, answer, parameters, errors, body, status)
 
 
 def _batch_operation(settings: Settings) -> dict[str, Any]:
@@ -157,35 +165,37 @@ def _batch_operation(settings: Settings) -> dict[str, Any]:
     )
 
 
-RESULT_ERRORS = {
-    404: ("no answer for that image is cached for the version served now (images are never stored)", {}),
-    422: ("a malformed sha256, or a bad top_k", {}),
+SHARE_ERRORS = {
+    **{status: UPLOAD_ERRORS[status] for status in (400, 413, 415)},
+    404: ("no answer for that image is cached for the version served now: classify it first", {}),
+    422: ("no multipart field 'file', or a bad top_k", {}),
     429: ("rate limited", RETRY_AFTER),
-    503: ("no model is served yet, or this worker is at MAX_IN_FLIGHT", RETRY_AFTER),
+    503: ("share links' store (Redis) is unreachable, no model is served yet, or MAX_IN_FLIGHT", RETRY_AFTER),
+}
+SHARED_ERRORS = {
+    404: ("no such share, or it expired with the answer it showed", {}),
+    422: ("a malformed share id", {}),
+    429: ("rate limited", RETRY_AFTER),
+    503: ("share links' store (Redis) is unreachable, or this worker is at MAX_IN_FLIGHT", RETRY_AFTER),
 }
 
 
-def _result_operation() -> dict[str, Any]:
-    sha256 = {
-        "name": "sha256",
+def _shared_operation() -> dict[str, Any]:
+    share_id = {
+        "name": "share_id",
         "in": "path",
         "required": True,
-        "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-        "description": "the image's SHA-256, as its classification named it",
+        "schema": {"type": "string", "pattern": SHARE_ID.pattern.join("^$")},
+        "description": "the id POST /api/v1/shares gave",
     }
-    return _operation(
-        "A share link's answer: the classification the cache holds for that image",
-        Classification,
-        [sha256, TOP_K],
-        RESULT_ERRORS,
-    )
+    return _operation("A share link's answer", SharedAnswer, [share_id], SHARED_ERRORS)
 
 
 def install_openapi(app: FastAPI, settings: Settings) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-            described = (Classification, Explanation, ErrorBody, BatchAnswer)
+            described = (Classification, Explanation, ErrorBody, BatchAnswer, ShareCreated, SharedAnswer)
             _, definitions = models_json_schema(
                 [(model, "serialization") for model in described], ref_template=REF
             )
@@ -194,7 +204,16 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
                 "post": _upload_operation("Which game is this screenshot from?", Classification, [TOP_K])
             }
             schema["paths"]["/api/v1/classify/batch"] = {"post": _batch_operation(settings)}
-            schema["paths"]["/api/v1/results/{sha256}"] = {"get": _result_operation()}
+            schema["paths"]["/api/v1/shares"] = {
+                "post": _upload_operation(
+                    "A share link to this image's cached answer (send the image itself)",
+                    ShareCreated,
+                    [TOP_K],
+                    SHARE_ERRORS,
+                    status="201",
+                )
+            }
+            schema["paths"]["/api/v1/shares/{share_id}"] = {"get": _shared_operation()}
             schema["paths"]["/api/v1/explain"] = {
                 "post": _upload_operation(
                     "Where the model looked (Grad-CAM of its top class)", Explanation, []

@@ -9,6 +9,7 @@ would be served for a day.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -117,6 +118,24 @@ class ExplanationBody(BaseModel):
 
 class Explanation(ExplanationBody):
     cached: bool
+
+
+class SharedAnswer(BaseModel):
+    """What a share link shows: the classification as the visitor who shared it chose to show it, without
+    the image's SHA-256 (it would let anyone holding a candidate image tell which one was shared)."""
+
+    label: str
+    name: str
+    confidence: float = Field(ge=0, le=1)
+    top_k: list[Ranked]
+    model: ModelRef
+    expires_at: datetime = Field(description="when the link dies: with the cached answer it copies (UTC)")
+
+
+class ShareCreated(BaseModel):
+    id: str = Field(description="unguessable: 128 random bits, URL-safe base64 (22 characters)")
+    url: str = Field(description="the page that shows the shared answer, relative to the site: /s/{id}")
+    expires_at: datetime
 
 
 class ErrorDetail(BaseModel):

@@ -16,6 +16,7 @@ from gateway.config import Settings
 from gateway.metrics import redis_breaker_changed
 from gateway.model_state import ModelState
 from gateway.ratelimit import RateLimiter
+from gateway.shares import Shares
 from gateway.upstream import TorchServeClient
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Services:
     admission: Admission
     redis: Redis
     shadow: Shadow
+    shares: Shares
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -41,7 +43,7 @@ class Services:
             retry_on_timeout=False,
         )
         client = TorchServeClient(settings)
-        breaker = CircuitBreaker(  # one Redis, so one breaker for the cache and the limiter
+        breaker = CircuitBreaker(  # one Redis, so one breaker for the cache, the limiter and shares
             settings.redis_breaker_failures, settings.redis_breaker_seconds, redis_breaker_changed
         )
         limiter = RateLimiter(
@@ -64,6 +66,7 @@ class Services:
             admission=Admission(redis, breaker, limiter),
             redis=redis,
             shadow=Shadow(client, state, redis, breaker, settings.canary_concurrency, canary_budget),
+            shares=Shares(redis, breaker),
         )
 
     async def close(self) -> None:

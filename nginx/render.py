@@ -106,13 +106,14 @@ def error_pages(max_upload_mb: str, max_batch_mb: str) -> str:
             f"        location = {ERRORS_PREFIX}{error.location} {{",
             "            internal;",
             "            default_type application/json;",
+            # An error is about one request: never kept by a browser or a proxy, as the gateway's are not
+            # (gateway.observability). A location with an add_header of its own inherits none of the
+            # server's: hence the include.
+            f"            include {SNIPPETS}/security_headers.conf;",
+            '            add_header Cache-Control "no-store" always;',
         ]
         if error.retry_after is not None:
-            # A location with an add_header of its own inherits none of the server's: hence the include.
-            lines += [
-                f"            include {SNIPPETS}/security_headers.conf;",
-                f"            add_header Retry-After {error.retry_after} always;",
-            ]
+            lines += [f"            add_header Retry-After {error.retry_after} always;"]
         lines += [f"            return {error.status} '{body}';", "        }"]
     return "\n".join(lines)
 

@@ -106,11 +106,20 @@ await step("share-link", async () => {
   await card.getByRole("button", { name: "Copy link" }).click();
   await card.getByText("Link copied").waitFor({ timeout: 10_000 });
   shared = await page.evaluate(() => navigator.clipboard.readText());
-  if (!/\/r\/[0-9a-f]{64}$/.test(shared)) throw new Error(`not a share link: ${shared}`);
+  // An id the gateway made for this answer (128 random bits), never the image's hash.
+  if (!/\/s\/[A-Za-z0-9_-]{22}$/.test(shared)) throw new Error(`not a share link: ${shared}`);
   await page.goto(shared);
   const answer = page.getByRole("article").getByTestId("verdict");
   await answer.waitFor({ timeout: 30_000 });
   if ((await answer.innerText()) !== verdict) throw new Error(`the link shows ${await answer.innerText()}, not ${verdict}`);
+  // The sharer's own history made this link: its thumbnail shows here, and only here.
+  await page.getByRole("img", { name: "Your thumbnail of this screenshot" }).waitFor({ timeout: 10_000 });
+});
+
+await step("retired-link", async () => {
+  await page.goto(`${base}/r/${"0".repeat(64)}`); // a link of the older kind, by an image's hash
+  await page.getByTestId("retired-link").waitFor({ timeout: 30_000 });
+  if (await page.getByTestId("verdict").count()) throw new Error("a retired link must show no answer");
 });
 
 await step("history", async () => {

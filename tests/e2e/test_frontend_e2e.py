@@ -30,6 +30,7 @@ SCENARIOS = (
     "about",
     "batch",
     "share-link",
+    "retired-link",
     "history",
     "rate-limited",
 )

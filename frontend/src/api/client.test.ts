@@ -1,6 +1,6 @@
 import { AxiosError, AxiosHeaders, type InternalAxiosRequestConfig } from "axios";
 import { describe, expect, it } from "vitest";
-import { classify, classifyBatch, createClient, models, sharedResult } from "./client";
+import { classify, classifyBatch, createClient, createShare, models, sharedAnswer } from "./client";
 import { ApiError, parseRetryAfter } from "./errors";
 
 function clientAnswering(
@@ -91,11 +91,20 @@ describe("the API client", () => {
     expect((config.data as FormData).getAll("files")).toHaveLength(2);
   });
 
-  it("asks for a share link's answer by its hash", async () => {
+  it("makes a share link by sending the file itself, never its hash", async () => {
+    const sent: InternalAxiosRequestConfig[] = [];
+    const made = { id: "Qx7_b-3kLm9Zp0aTw2Yc4d", url: "/s/Qx7_b-3kLm9Zp0aTw2Yc4d", expires_at: "2026-12-07T10:00:00Z" };
+    expect(await createShare(file, 2, clientAnswering(201, made, {}, sent))).toEqual(made);
+    const [config] = sent;
+    expect([config.method, config.url, config.params]).toEqual(["post", "/shares", { top_k: 2 }]);
+    expect((config.data as FormData).get("file")).toBe(file);
+  });
+
+  it("reads a share link's answer by its id", async () => {
     const sent: InternalAxiosRequestConfig[] = [];
     const client = clientAnswering(200, { label: "sekiro" }, {}, sent);
-    expect(await sharedResult("ab".repeat(32), 3, client)).toEqual({ label: "sekiro" });
-    expect([sent[0].url, sent[0].params]).toEqual([`/results/${"ab".repeat(32)}`, { top_k: 3 }]);
+    expect(await sharedAnswer("Qx7_b-3kLm9Zp0aTw2Yc4d", client)).toEqual({ label: "sekiro" });
+    expect(sent[0].url).toBe("/shares/Qx7_b-3kLm9Zp0aTw2Yc4d");
   });
 
   it("parses Retry-After as seconds or an HTTP date", () => {

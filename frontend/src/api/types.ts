@@ -6,15 +6,32 @@ export interface Ranked {
   probability: number;
 }
 
-export interface Classification {
+/** A verdict, as a classification and a share link both give it. */
+export interface Answer {
   label: string; // a game's label, or "unknown"
   name: string; // display name, or "Not recognised"
   confidence: number;
   top_k: Ranked[];
   model: { name: string; version: string };
+}
+
+export interface Classification extends Answer {
   sha256: string;
   cached: boolean;
   timings_ms: Record<string, number>;
+}
+
+/** What a share link shows (`GET /shares/{id}`): the answer as its sharer saw it, without the image's
+ * hash, until the cached answer it copies expires. */
+export interface SharedAnswer extends Answer {
+  expires_at: string; // ISO 8601, UTC
+}
+
+/** A new share (`POST /shares`): its unguessable id and the page that shows it, relative to the site. */
+export interface ShareCreated {
+  id: string;
+  url: string; // /s/<id>
+  expires_at: string;
 }
 
 /** One file's refusal inside a batch's answer: the one error shape, in that file's place. */

@@ -1,8 +1,8 @@
+import type { ReactNode } from "react";
 import { ApiError } from "../api/errors";
 import { trainedOnSynthetic, useModels } from "../api/models";
-import type { Classification } from "../api/types";
+import type { Answer, Classification } from "../api/types";
 import { ErrorNotice } from "./ErrorNotice";
-import { ShareButtons } from "./ShareButtons";
 import { SYNTHETIC_WHY } from "./SyntheticNotice";
 import { TopBars } from "./TopBars";
 
@@ -13,12 +13,20 @@ export interface HeatmapControls {
   error: ApiError | null;
 }
 
+interface Props {
+  /** A card's classification, or a shared answer (which has no cache flag or timings). */
+  result: Answer & Partial<Pick<Classification, "cached" | "timings_ms">>;
+  heatmap?: HeatmapControls;
+  /** Its share buttons (components/ShareButtons). */
+  share: ReactNode;
+}
+
 /** A classification as a card shows it: the verdict and its confidence, the top games, the model, and
  * its share link. */
-export function Verdict({ result, heatmap }: { result: Classification; heatmap?: HeatmapControls }) {
+export function Verdict({ result, heatmap, share }: Props) {
   const known = result.label !== "unknown";
   const { view } = useModels();
-  const latency = result.timings_ms.total;
+  const latency = result.timings_ms?.total;
   return (
     <div className="space-y-3">
       <div className="flex items-start justify-between gap-2">
@@ -54,7 +62,7 @@ export function Verdict({ result, heatmap }: { result: Classification; heatmap?:
           </label>
         )}
       </div>
-      <ShareButtons result={result} />
+      {share}
       {heatmap?.error && <ErrorNotice error={heatmap.error} onRetry={heatmap.onToggle} />}
     </div>
   );

@@ -33,6 +33,21 @@ describe("the history", () => {
     expect(stored()).toEqual(result.current.entries);
   });
 
+  it("notes the share link made of an entry, and keeps it when the image is classified again", () => {
+    const { result } = renderHook(() => useHistory());
+    act(() => {
+      result.current.remember(answer("sha-1"), null);
+      result.current.remember(answer("sha-2"), null);
+      result.current.shared("sha-1", "Qx7_b-3kLm9Zp0aTw2Yc4d");
+      result.current.remember(answer("sha-1", 0.8), null);
+    });
+    expect(result.current.entries.map((e) => [e.sha256, e.share])).toEqual([
+      ["sha-1", "Qx7_b-3kLm9Zp0aTw2Yc4d"],
+      ["sha-2", undefined],
+    ]);
+    expect(stored()[0].share).toBe("Qx7_b-3kLm9Zp0aTw2Yc4d");
+  });
+
   it("starts from what the browser kept, and from nothing when that is not ours", () => {
     localStorage.setItem(HISTORY_KEY, JSON.stringify([{ ...answer("kept"), at: "2026-12-01T10:00:00Z", thumbnail: null }]));
     expect(renderHook(() => useHistory()).result.current.entries.map((e) => e.sha256)).toEqual(["kept"]);

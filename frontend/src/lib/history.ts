@@ -15,6 +15,7 @@ export interface HistoryEntry {
   confidence: number;
   at: string; // ISO time
   thumbnail: string | null; // a small JPEG data URL
+  share?: string; // the id of the share link made of it here, if one was
 }
 
 function stored(): HistoryEntry[] {
@@ -52,7 +53,8 @@ export async function thumbnail(file: File): Promise<string | null> {
   }
 }
 
-/** The history, newest first, and how to add to it and clear it; each change is stored at once. */
+/** The history, newest first, and how to add to it, note a share link made of an entry, and clear it;
+ * each change is stored at once. */
 export function useHistory() {
   const [entries, setEntries] = useState<HistoryEntry[]>(stored);
   const remember = useCallback((result: Classification, picture: string | null) => {
@@ -64,8 +66,16 @@ export function useHistory() {
         confidence: result.confidence,
         at: new Date().toISOString(),
         thumbnail: picture,
+        share: current.find((e) => e.sha256 === result.sha256)?.share, // a link made before still lives
       };
       const next = [entry, ...current.filter((e) => e.sha256 !== result.sha256)].slice(0, HISTORY_SIZE);
+      store(next);
+      return next;
+    });
+  }, []);
+  const shared = useCallback((sha256: string, id: string) => {
+    setEntries((current) => {
+      const next = current.map((entry) => (entry.sha256 === sha256 ? { ...entry, share: id } : entry));
       store(next);
       return next;
     });
@@ -74,5 +84,5 @@ export function useHistory() {
     store([]);
     setEntries([]);
   }, []);
-  return { entries, remember, clear };
+  return { entries, remember, shared, clear };
 }

@@ -47,9 +47,20 @@ def test_the_schema_describes_uploads_top_k_answers_and_every_error(open_gateway
     assert {"200", "413", "422", "429", "503"} <= set(many["responses"])
     answer = many["responses"]["200"]["content"]["application/json"]["schema"]
     assert answer["$ref"] == "#/components/schemas/BatchAnswer"
-    shared = schema["paths"]["/api/v1/results/{sha256}"]["get"]
-    assert shared["parameters"][0]["schema"]["pattern"] == "^[0-9a-f]{64}$"
-    assert {"200", "404", "422"} <= set(shared["responses"])
+    assert "/api/v1/results/{sha256}" not in schema["paths"]  # the hash lookup is gone
+    making = schema["paths"]["/api/v1/shares"]["post"]
+    assert making["requestBody"]["content"]["multipart/form-data"]["schema"]["required"] == ["file"]
+    assert {"201", "404", "413", "415", "422", "429", "503"} <= set(making["responses"])
+    assert making["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "ShareCreated"
+    )
+    shared = schema["paths"]["/api/v1/shares/{share_id}"]["get"]
+    assert shared["parameters"][0]["schema"]["pattern"] == "^[A-Za-z0-9_-]{22}$"
+    assert {"200", "404", "422", "429", "503"} <= set(shared["responses"])
+    assert "sha256" not in schema["components"]["schemas"]["SharedAnswer"]["properties"]
+    for operation in (classify, many, making, shared):  # Schemathesis checks it on every answer
+        for response in operation["responses"].values():
+            assert response["headers"]["Cache-Control"]["schema"]["const"] == "no-store"
     models = schema["paths"]["/api/v1/models"]["get"]["responses"]["200"]["content"]["application/json"]
     assert models["schema"]["$ref"] == "#/components/schemas/ModelsView"
     assert "/metrics" not in schema["paths"]
@@ -72,4 +83,4 @@ def test_schemathesis_finds_nothing_against_the_live_gateway(open_gateway, tmp_p
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "No issues found" in run.stdout
-    assert "Tested: 7" in run.stdout
+    assert "Tested: 8" in run.stdout  # classify, batch, explain, shares (2), models, healthz, readyz

@@ -1,4 +1,4 @@
-"""Several screenshots in one request, and share links, through nginx, the gateway (two workers) and a
+"""Several screenshots in one request through nginx, the gateway (two workers) and a
 real TorchServe, with a real Redis."""
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from benchmarks.common.images import distinct
 from launchers.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
 from launchers.procs import wait_until
 from tests.support.handler_log import handler_lines
-
-SHA256_OF_NOTHING_CLASSIFIED = "0" * 64
 
 
 def batch(base: str, images: list[bytes], top_k: int = 3, **params: object) -> httpx.Response:
@@ -122,38 +120,6 @@ def test_concurrent_batches_and_singles_each_get_their_own_answers(edge, frames)
     time.sleep(WRITE_BEHIND_WAIT)
     for image, answer in zip(images[9:12], singles, strict=True):
         assert batch(edge.url, [image]).json()["results"][0]["top_k"] == answer["top_k"]
-
-
-def test_a_share_link_gives_the_answer_the_cache_holds_and_an_unknown_image_is_a_404(edge, frames):
-    image = distinct(frames[10], 5)
-    answer = single(edge.url, image, top_k=5)
-    time.sleep(WRITE_BEHIND_WAIT)
-    shared = httpx.get(f"{edge.url}/api/v1/results/{answer['sha256']}", params={"top_k": 3})
-    assert shared.status_code == 200, shared.text
-    body = shared.json()
-    assert body["cached"] is True
-    assert (body["label"], body["sha256"], body["model"]) == (
-        answer["label"],
-        answer["sha256"],
-        answer["model"],
-    )
-    assert body["top_k"] == answer["top_k"][:3]  # from the answer that listed five
-    more = httpx.get(f"{edge.url}/api/v1/results/{answer['sha256']}", params={"top_k": 7})
-    assert more.status_code == 404  # nobody asked for seven games of it
-    missing = httpx.get(f"{edge.url}/api/v1/results/{SHA256_OF_NOTHING_CLASSIFIED}")
-    assert missing.status_code == 404
-    assert missing.json()["error"]["code"] == "not_found"
-    for malformed in ("xyz", "A" * 64, "0" * 65):
-        response = httpx.get(f"{edge.url}/api/v1/results/{malformed}")
-        assert response.status_code == 422, malformed
-        assert response.json()["error"]["code"] == "invalid_request"
-
-
-def test_a_share_links_page_is_the_front_end_through_nginx(edge):
-    page = httpx.get(f"{edge.url}/r/{SHA256_OF_NOTHING_CLASSIFIED}")
-    assert page.status_code == 200
-    assert "FromSoft Lens" in page.text  # index.html: the page reads the answer itself
-    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
 
 
 def test_a_batch_over_the_remaining_budget_is_refused_before_its_body_with_what_is_left(

@@ -65,6 +65,7 @@ def test_each_of_nginxs_own_errors_answers_json_in_the_one_error_shape(error):
         "error": {"code": error.code, "message": answer["error"]["message"], "request_id": "0123456789abcdef"}
     }
     assert "internal;" in body  # never reachable by its URI from outside
+    assert 'add_header Cache-Control "no-store" always;' in body
     assert ("add_header Retry-After" in body) == (error.retry_after is not None)
 
 
