@@ -102,6 +102,7 @@ def test_compose_runs_the_same_jobs_on_its_own_hosts():
     assert mounts == {
         "/etc/prometheus/prometheus.yml": "./monitoring/prometheus.compose.yml",
         "/etc/prometheus/alerts.yml": "./monitoring/alerts.yml",
+        "/prometheus": "prometheus-data",
     }
     native = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
     config = yaml.safe_load((MONITORING / "prometheus.compose.yml").read_text())

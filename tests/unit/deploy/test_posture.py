@@ -93,11 +93,27 @@ def compose_services() -> dict[str, Any]:
     return yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
 
 
-@pytest.mark.parametrize("name", ["redis", "serving", "web"])
-def test_every_long_running_compose_container_is_hardened(name):
+LONG_RUNNING = ("redis", "serving", "web", "prometheus")
+ONE_OFF = ("redis-secret", "training", "ops")
+
+
+def test_every_compose_service_is_either_long_running_or_one_off():
+    """A new service must be placed in one of the two, and so meet the checks below."""
+    assert sorted(compose_services()) == sorted(LONG_RUNNING + ONE_OFF)
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING + ONE_OFF)
+def test_every_compose_container_drops_every_capability_and_gains_no_privilege(name):
     service = compose_services()[name]
     assert service["cap_drop"] == ["ALL"]
+    assert "cap_add" not in service
     assert service["security_opt"] == ["no-new-privileges:true"]
+    assert "privileged" not in service
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_every_long_running_compose_container_is_hardened(name):
+    service = compose_services()[name]
     assert service["read_only"] is True
     assert service["mem_limit"]
     assert service["pids_limit"]
