@@ -32,7 +32,8 @@ def test_compose_publishes_only_the_web_port_and_the_serving_unit_scales_without
     services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
     published = {name: s.get("ports", []) for name, s in services.items() if s.get("ports")}
     assert published.pop("web") == ["${WEB_PORT:-8000}:8080"]
-    assert published.pop("prometheus") == ["127.0.0.1:9090:9090"]  # the monitoring profile's, on loopback
+    # the monitoring profile's, on loopback
+    assert published.pop("prometheus") == ["127.0.0.1:${PROMETHEUS_PORT:-9090}:9090"]
     assert published == {}
     serving = services["serving"]
     assert serving["deploy"]["replicas"] == "${SERVING_REPLICAS:-1}"

@@ -5,6 +5,8 @@ refresh script. A manifest that drops one of these fails here."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -119,6 +121,38 @@ def test_every_long_running_compose_container_is_hardened(name):
     assert service["pids_limit"]
     assert service["logging"]["options"]["max-size"] == "10m"
     assert all(t.split(":")[0].startswith("/") for t in service.get("tmpfs", []))
+
+
+def at_default(value: str) -> str:
+    """A compose value with every ``${NAME:-default}`` at its default."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+
+
+def test_compose_gateways_believe_only_the_web_containers_fixed_address_and_listen_on_its_network_alone():
+    """The host and every other container reach the gateway with addresses of their own, so none picks
+    a rate-limit bucket with X-Forwarded-For; web's address is outside the range the engine hands out."""
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services, networks = compose["services"], compose["networks"]
+    web = at_default(services["web"]["networks"]["edge"]["ipv4_address"])
+    serving = services["serving"]
+    assert at_default(serving["environment"]["TRUSTED_PROXIES"]) == f"{web}/32"
+    assert at_default(serving["environment"]["EDGE_ADDRESS"]) == web  # the gateway binds where it meets web
+    [pool] = networks["edge"]["ipam"]["config"]
+    assert ipaddress.ip_address(web) in ipaddress.ip_network(at_default(pool["subnet"]))
+    assert ipaddress.ip_address(web) not in ipaddress.ip_network(at_default(pool["ip_range"]))
+    unit = (REPO / "docker" / "serving-unit.sh").read_text()
+    assert '--host "$gateway_host"' in unit
+    assert "--host 0.0.0.0" not in unit
+    assert "TS_METRICS_BIND" not in serving["environment"]  # the unit sets it: the backend network's address
+    assert set(serving["networks"]) == {"backend", "edge"}
+    assert set(services["web"]["networks"]) == {"public", "edge"}
+
+
+def test_compose_leaves_one_network_with_a_route_out_and_no_serving_unit_on_it():
+    networks = yaml.safe_load((REPO / "docker-compose.yml").read_text())["networks"]
+    assert {name for name, spec in networks.items() if not spec.get("internal")} == {"public"}
+    on_public = {n for n, s in compose_services().items() if "public" in s.get("networks", [])}
+    assert on_public == {"web", "prometheus"}
 
 
 def test_compose_spills_uploads_to_a_capped_tmpfs_and_keeps_the_redis_password_off_command_lines():
