@@ -6,8 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.client_ip import client_ip, limit_key
-from gateway.config import Settings
+from gateway.client_ip import EDGE_KEY_HEADER, client_ip, limit_key
 from gateway.errors import ApiError
 from gateway.metrics import RATE_LIMITED
 from gateway.ratelimit import Decision
@@ -27,11 +26,14 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def client_of(request: Request, settings: Settings) -> str:
-    """The client's rate-limit bucket: its address (believed from X-Forwarded-For only when a trusted
-    proxy sent it), an IPv6 address by its /64."""
+def client_of(request: Request, services: Services) -> str:
+    """The client's rate-limit bucket: its address (believed from X-Forwarded-For only when the edge
+    sent it), an IPv6 address by its /64."""
     peer = request.client.host if request.client else None
-    return limit_key(client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies))
+    edge = services.edge
+    from_edge = edge.sent(peer, request.headers.get(EDGE_KEY_HEADER))
+    forwarded_for = request.headers.get("x-forwarded-for") if from_edge else None
+    return limit_key(client_ip(peer, forwarded_for, edge.proxies))
 
 
 async def admit(
@@ -40,7 +42,7 @@ async def admit(
     """The limiter's decision on this client; a refusal becomes the 429 (Retry-After, X-RateLimit-*)
     before anything else about the request is read. ``files``: the batch's, which the 429 names with
     what is left of the client's budget."""
-    decision = await services.admission.admit(client_of(request, services.settings), cost, taken)
+    decision = await services.admission.admit(client_of(request, services), cost, taken)
     if not decision.allowed:
         RATE_LIMITED.inc()
         raise ApiError(429, "rate_limited", _refused(decision, cost + taken, files), decision.headers())
