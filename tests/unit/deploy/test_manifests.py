@@ -122,7 +122,8 @@ def test_torchserve_listens_on_the_pod_loopback_and_the_gateway_holds_the_infere
     env = {e["name"]: e.get("value") for e in containers["gateway"]["env"]}
     assert env["TORCHSERVE_KEY_FILE"] == "/unit/gateway-keys.json"  # the reconciler's copy
     mounts = {m["name"] for m in containers["gateway"]["volumeMounts"]}
-    assert mounts == {"unit", "redis-auth", "gateway-tmp"}  # not TorchServe's key file (management, API keys)
+    # not TorchServe's key file (management, API keys)
+    assert mounts == {"unit", "redis-auth", "edge-key", "gateway-tmp"}
     reconciler = {e["name"]: e.get("value") for e in containers["reconciler"]["env"]}
     assert reconciler["MODELS_FILE"] == "/home/model-server/declared/models.yaml"
     declared = next(v for v in pod["volumes"] if v["name"] == "declared")

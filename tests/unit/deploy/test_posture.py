@@ -73,15 +73,22 @@ def test_network_policies_deny_egress_by_default_and_allow_dns_redis_and_the_gat
     assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     [dns] = policies["dns-egress"]["egress"]
     assert {p["port"] for p in dns["ports"]} == {53}
-    web_out = policies["web-from-anywhere"]["egress"]
+    web_out = policies["web-from-the-ingress-controller"]["egress"]
     assert web_out == [
         {
             "to": [{"podSelector": {"matchLabels": {"app": "serving"}}}],
             "ports": [{"port": 8001, "protocol": "TCP"}],
         }
     ]
+    # The serving pod, TorchServe's worker included (it shares the pod's network), reaches Redis's port
+    # and DNS, nothing else.
     serving_out = policies["gateway-from-web"]["egress"]
-    assert serving_out[0]["to"] == [{"podSelector": {"matchLabels": {"app": "redis"}}}]
+    assert serving_out == [
+        {
+            "to": [{"podSelector": {"matchLabels": {"app": "redis"}}}],
+            "ports": [{"port": 6379, "protocol": "TCP"}],
+        }
+    ]
     metrics = next(
         d
         for d in yaml.safe_load_all((K8S / "monitoring" / "metrics.yaml").read_text())
@@ -89,6 +96,60 @@ def test_network_policies_deny_egress_by_default_and_allow_dns_redis_and_the_gat
     )
     [source] = metrics["spec"]["ingress"][0]["from"]
     assert source["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}
+
+
+def containers_of(name: str) -> dict[str, dict[str, Any]]:
+    deployment = next(d for d in deployments() if d["metadata"]["name"] == name)
+    return {c["name"]: c for c in deployment["spec"]["template"]["spec"]["containers"]}
+
+
+def test_only_the_ingress_controllers_pods_reach_web_whose_x_forwarded_for_the_pod_range_trusts():
+    """EDGE_TRUSTED_PROXIES is the pod range (the controller's addresses come and go): what narrows it to
+    the controller is that no other pod may send to web."""
+    policies = {
+        p["metadata"]["name"]: p["spec"]
+        for p in yaml.safe_load_all((K8S / "base" / "network-policies.yaml").read_text())
+    }
+    web = policies["web-from-the-ingress-controller"]
+    assert web["podSelector"] == {"matchLabels": {"app": "web"}}
+    [admitted] = web["ingress"]
+    assert admitted["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+        }
+    ]
+    env = {e["name"]: e.get("value") for e in containers_of("web")["nginx"]["env"]}
+    assert env["EDGE_TRUSTED_PROXIES"] == "10.244.0.0/16"
+
+
+def test_the_gateway_believes_x_forwarded_for_only_with_the_edge_key_that_web_and_it_alone_mount():
+    """Any pod of the range reaches the gateway's address space (Prometheus's, the serving pod's own
+    TorchServe): the key, not the address, names the web pods. TorchServe's and the reconciler's
+    containers mount neither the key nor Redis's password, and see no other container's processes."""
+    serving = next(d for d in deployments() if d["metadata"]["name"] == "serving")
+    pod = serving["spec"]["template"]["spec"]
+    assert not pod.get("shareProcessNamespace", False)
+    secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert secrets == {"redis-auth": "redis-auth", "edge-key": "edge-key"}
+    containers = containers_of("serving")
+    gateway_env = {e["name"]: e.get("value") for e in containers["gateway"]["env"]}
+    assert gateway_env["TRUSTED_PROXIES"] == "10.244.0.0/16"
+    assert gateway_env["EDGE_KEY_FILE"] == "/edge-key/key"
+    assert {"name": "edge-key", "mountPath": "/edge-key", "readOnly": True} in containers["gateway"][
+        "volumeMounts"
+    ]
+    for name in ("torchserve", "reconciler"):
+        mounted = {m["name"] for m in containers[name]["volumeMounts"]}
+        assert not mounted & set(secrets), name
+    nginx = containers_of("web")["nginx"]
+    assert {"name": "EDGE_KEY_FILE", "value": "/edge-key/key"} in nginx["env"]
+    assert {"name": "edge-key", "mountPath": "/edge-key", "readOnly": True} in nginx["volumeMounts"]
+    web_pod = next(d for d in deployments() if d["metadata"]["name"] == "web")["spec"]["template"]["spec"]
+    assert {
+        "name": "edge-key",
+        "secret": {"secretName": "edge-key", "items": [{"key": "key", "path": "key"}]},
+    } in (web_pod["volumes"])
 
 
 def compose_services() -> dict[str, Any]:
