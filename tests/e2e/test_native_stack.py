@@ -98,8 +98,6 @@ def test_a_local_process_straight_to_a_gateway_chooses_no_bucket_and_nginx_still
     native = NativeStack(tmp_path / "var", model_store, RATE_LIMIT="2/minute")
     native.up()
     try:
-        for private in (tmp_path / "var" / "edge" / "key", tmp_path / "var" / "nginx" / "nginx.conf"):
-            assert private.stat().st_mode & 0o077 == 0, private
         gateway = native.url("GATEWAY_PORT")
         forged = [
             httpx.get(
@@ -114,6 +112,8 @@ def test_a_local_process_straight_to_a_gateway_chooses_no_bucket_and_nginx_still
         request_id = httpx.get(f"{native.web}/api/v1/models").headers["X-Request-ID"]
         gateway_log = tmp_path / "var" / "log" / "gateway-1.log"
         wait_until(lambda: request_id in gateway_log.read_text(), 10, "nginx's ID in the gateway's log")
+        for private in (tmp_path / "var" / "edge" / "key", tmp_path / "var" / "nginx" / "nginx.conf"):
+            assert private.stat().st_mode & 0o077 == 0, private
     finally:
         native.down()
 
