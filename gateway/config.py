@@ -64,6 +64,10 @@ class Settings(BaseSettings):
         ipaddress.ip_network("127.0.0.1/32"),
         ipaddress.ip_network("::1/128"),
     ]
+    # The key only the edge (nginx) holds, which it sends as X-Edge-Key (nginx/render.py reads the same
+    # file). Set, X-Forwarded-For and X-Request-ID are believed only from a trusted proxy that sends it:
+    # where every process shares the proxy's address (loopback) or addresses come and go (pods).
+    edge_key_file: Path | None = None
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # the stack's one upload limit (docs/configuration.md)
     max_image_pixels: int = DEFAULT_MAX_PIXELS  # width x height, read from the header: the handler's too
     pixels_per_unit: int = DEFAULT_PIXELS_PER_UNIT  # an upload costs a rate-limit unit per this many, started
@@ -93,6 +97,16 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    def edge_key(self) -> bytes | None:
+        """EDGE_KEY_FILE's key, read when the worker starts; an empty file is refused, never a key of
+        nothing."""
+        if self.edge_key_file is None:
+            return None
+        key = self.edge_key_file.read_bytes().strip()
+        if not key:
+            raise ValueError(f"EDGE_KEY_FILE {self.edge_key_file} is empty")
+        return key
 
     def redis_address(self) -> str:
         """REDIS_URL with the password from REDIS_PASSWORD_FILE, read when the worker starts."""

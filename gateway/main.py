@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from gateway.api.routes import classify, health, models, shares
+from gateway.client_ip import Edge
 from gateway.config import Settings, get_settings
 from gateway.errors import install_error_handlers
 from gateway.in_flight import InFlightLimit
@@ -56,9 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         InFlightLimit, limit=settings.max_in_flight, weights={"/api/v1/classify/batch": BATCH_UPLOADS}
     )
     # The outermost: the cap's 503s get an ID and are counted too.
-    app.add_middleware(
-        Observability, templates=route_templates(app.routes), trusted_proxies=settings.trusted_proxies
-    )
+    app.add_middleware(Observability, templates=route_templates(app.routes), edge=Edge.of(settings))
     return app
 
 

@@ -4,11 +4,12 @@ and the header that keeps its answer out of every cache.
 Plain ASGI: Starlette's BaseHTTPMiddleware wraps the request and response streams and cost several
 milliseconds per upload here, and one middleware does the four jobs for the price of one.
 
-- **ID.** nginx sends each request's ``X-Request-ID``; it is kept when it comes from a trusted proxy
-  (``TRUSTED_PROXIES``) and is well formed, else the gateway makes one, so a client reaching the gateway
-  directly never picks the ID it is logged under. It goes back in the ``X-Request-ID`` header and every
-  error body, and on to TorchServe (gateway.request_context). asgi-correlation-id does the rest of this
-  job but believes the header from anyone.
+- **ID.** nginx sends each request's ``X-Request-ID``; it is kept when it comes from the edge
+  (``TRUSTED_PROXIES``, and the edge's key where one is set: gateway.client_ip.Edge) and is well formed,
+  else the gateway makes one, so a client reaching the gateway directly never picks the ID it is logged
+  under. It goes back in the ``X-Request-ID`` header and every error body, and on to TorchServe
+  (gateway.request_context). asgi-correlation-id does the rest of this job but believes the header from
+  anyone.
 - **Route.** The template comes from the app's paths, not from the router: the in-flight cap answers
   before routing, and plain Starlette routes (classify, explain) leave nothing in the scope that names
   them. A fixed path is one dict lookup; a path with parameters (``/api/v1/shares/{share_id}``) is
@@ -32,14 +33,14 @@ from typing import Any
 from fastapi.routing import iter_route_contexts
 from starlette.routing import compile_path
 
-from gateway.client_ip import is_trusted
-from gateway.config import Network
+from gateway.client_ip import EDGE_KEY_HEADER, Edge
 from gateway.logs import ACCESS
 from gateway.metrics import LATENCY, REQUESTS
 from gateway.request_context import accepted_request_id, begin
 
 UNMATCHED = "unmatched"
 NO_STORE = (b"cache-control", b"no-store")
+_REQUEST_ID, _EDGE_KEY = b"x-request-id", EDGE_KEY_HEADER.encode()
 
 
 @dataclass(frozen=True)
@@ -63,16 +64,17 @@ def route_templates(routes: Sequence[Any]) -> Templates:
 
 
 class Observability:
-    def __init__(self, app: Any, templates: Templates, trusted_proxies: Sequence[Network]) -> None:
+    def __init__(self, app: Any, templates: Templates, edge: Edge) -> None:
         self.app = app
         self.templates = templates
-        self.trusted_proxies = trusted_proxies
+        self.edge = edge
 
     def _request_id(self, scope: dict[str, Any]) -> str:
-        sent = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
+        headers = {k: v.decode("latin-1") for k, v in scope["headers"] if k in (_REQUEST_ID, _EDGE_KEY)}
+        sent = headers.get(_REQUEST_ID)
         peer = scope.get("client")
-        trusted = sent is not None and peer is not None and is_trusted(peer[0], self.trusted_proxies)
-        return accepted_request_id(sent, trusted)
+        from_edge = sent is not None and self.edge.sent(peer and peer[0], headers.get(_EDGE_KEY))
+        return accepted_request_id(sent, from_edge)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":

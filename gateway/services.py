@@ -12,6 +12,7 @@ from gateway.admission import Admission
 from gateway.breaker import CircuitBreaker
 from gateway.cache import AnswerCache
 from gateway.canary import Shadow
+from gateway.client_ip import Edge
 from gateway.config import Settings
 from gateway.metrics import redis_breaker_changed
 from gateway.model_state import ModelState
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class Services:
     settings: Settings
+    edge: Edge  # who may name the client (gateway.client_ip)
     client: TorchServeClient
     state: ModelState
     cache: AnswerCache
@@ -60,6 +62,7 @@ class Services:
         state = ModelState(settings.replica_status_file, settings.model_name, settings.model_refresh_seconds)
         return cls(
             settings=settings,
+            edge=Edge.of(settings),
             client=client,
             state=state,
             cache=AnswerCache(redis, settings.cache_ttl_seconds, breaker),

@@ -44,6 +44,7 @@ RUN=$VAR_DIR/run
 LOGS=$VAR_DIR/log
 STATUS=$VAR_DIR/status
 REDIS_PASSWORD_FILE=$VAR_DIR/redis/password
+EDGE_KEY_FILE=${EDGE_KEY_FILE:-$VAR_DIR/edge/key}
 UNIT=(torchserve reconciler gateway)  # one serving unit, in the order it starts
 export MODEL_STORE MODELS_FILE REPLICA_STATUS_DIR=$STATUS
 
@@ -173,6 +174,17 @@ start_redis() {
   start redis "$LOGS/redis.log" redis-server "$VAR_DIR/redis/redis.conf"
 }
 
+edge_key() {
+  # The key nginx sends the gateways (X-Edge-Key), kept across restarts. nginx and every local process
+  # reach a gateway from loopback, which it trusts; only this user can read the key, so no other user's
+  # process can name a client in X-Forwarded-For and so choose its rate-limit bucket (docs/security.md).
+  mkdir -p "$(dirname "$EDGE_KEY_FILE")"
+  (
+    umask 077
+    [ -s "$EDGE_KEY_FILE" ] || head -c 24 /dev/urandom | base64 >"$EDGE_KEY_FILE"
+  )
+}
+
 start_logrotate() {
   say "rotating the stack's logs over $LOG_MAX_SIZE (checked every ${LOG_ROTATE_SECONDS}s, 5 kept)"
   # TorchServe rolls its own (log4j2.xml); these are the processes' outputs and nginx's logs.
@@ -202,10 +214,11 @@ start_gateway() {
   port=$(port_of "$n" GATEWAY_PORT)
   say "starting gateway $n on 127.0.0.1:$port ($GATEWAY_WORKERS workers)"
   rm -rf "$dir/prometheus"  # last run's counts; python -m gateway creates it afresh
+  edge_key
   TORCHSERVE_INFERENCE_URL="http://127.0.0.1:$(port_of "$n" TS_INFERENCE_PORT)" \
     TORCHSERVE_KEY_FILE="$dir/unit/gateway-keys.json" REPLICA_STATUS_FILE="$STATUS/$n.json" \
     MODEL_NAME="$MODEL_NAME" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" REDIS_PASSWORD_FILE="$REDIS_PASSWORD_FILE" \
-    RATE_LIMIT="$RATE_LIMIT" \
+    RATE_LIMIT="$RATE_LIMIT" EDGE_KEY_FILE="$EDGE_KEY_FILE" \
     PROMETHEUS_MULTIPROC_DIR="$dir/prometheus" \
     start "gateway-$n" "$LOGS/gateway-$n.log" "$PY" -m gateway --host 127.0.0.1 --port "$port" \
     --workers "$GATEWAY_WORKERS"
@@ -218,8 +231,9 @@ start_nginx() {
   for ((n = 1; n <= $(cat "$RUN/replicas"); n++)); do
     gateways+=(--gateway "127.0.0.1:$(port_of "$n" GATEWAY_PORT)")
   done
-  spill=$("$PY" -m nginx.render --out "$VAR_DIR/nginx/nginx.conf" --prefix "$VAR_DIR/nginx" \
-    --listen "127.0.0.1:$WEB_PORT" "${gateways[@]}" --web-root "$(web_root_for_nginx)")
+  edge_key
+  spill=$(EDGE_KEY_FILE=$EDGE_KEY_FILE "$PY" -m nginx.render --out "$VAR_DIR/nginx/nginx.conf" \
+    --prefix "$VAR_DIR/nginx" --listen "127.0.0.1:$WEB_PORT" "${gateways[@]}" --web-root "$(web_root_for_nginx)")
   case "$spill" in "$VAR_DIR"/*) ;; *) echo "$spill" >>"$RUN/cleanup" ;; esac
   start nginx "$LOGS/nginx.log" "$(command -v nginx || echo /usr/sbin/nginx)" -p "$VAR_DIR/nginx" \
     -c "$VAR_DIR/nginx/nginx.conf" -e "$VAR_DIR/nginx/error.log" -g "daemon off;"

@@ -17,8 +17,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.client_ip import client_ip, limit_key
-from gateway.config import Settings
+from gateway.client_ip import EDGE_KEY_HEADER, client_ip, limit_key
 from gateway.errors import ApiError
 from gateway.metrics import RATE_LIMITED
 from gateway.ratelimit import Decision, period
@@ -62,18 +61,21 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def client_of(request: Request, settings: Settings) -> str:
-    """The client's rate-limit bucket: its address (believed from X-Forwarded-For only when a trusted
-    proxy sent it), an IPv6 address by its /64."""
+def client_of(request: Request, services: Services) -> str:
+    """The client's rate-limit bucket: its address (believed from X-Forwarded-For only when the edge
+    sent it), an IPv6 address by its /64."""
     peer = request.client.host if request.client else None
-    return limit_key(client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies))
+    edge = services.edge
+    from_edge = edge.sent(peer, request.headers.get(EDGE_KEY_HEADER))
+    forwarded_for = request.headers.get("x-forwarded-for") if from_edge else None
+    return limit_key(client_ip(peer, forwarded_for, edge.proxies))
 
 
 async def admit(request: Request, services: Services, cost: int = 1, priced: Priced = Priced()) -> Decision:
     """Before anything else about the request is read: its least ``cost`` taken from every limit, or
     the 429 (Retry-After, X-RateLimit-*), or the 429 ``cost_exceeds_limit`` when no window holds it."""
     _within_every_window(services, cost, priced.what, priced.ahead)
-    client = client_of(request, services.settings)
+    client = client_of(request, services)
     if (context := current()) is not None:
         context.client = client
     decision = await services.admission.admit(client, cost)
@@ -88,7 +90,7 @@ async def settle(request: Request, services: Services, paid: Decision, cost: int
     charge = paid.charge
     if charge is None or cost <= charge.units:
         return paid
-    client = client_of(request, services.settings)
+    client = client_of(request, services)
     refund = charge.less(1)
     try:
         _within_every_window(services, cost, priced.what, priced.advice)

@@ -67,8 +67,14 @@ def pod_yaml(default: str) -> str:
         "metadata": {"name": "redis-auth"},
         "data": {"redis-password": "kube-play-test"},
     }
+    edge_key = {  # the Secret the operator creates (deploy/k8s/base/web.yaml), which the gateway reads
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "edge-key"},
+        "data": {"key": "kube-play-test-edge-key"},
+    }
     assert deployment["spec"]["replicas"] == 2
-    return yaml.safe_dump_all([config_map, password, deployment])
+    return yaml.safe_dump_all([config_map, password, edge_key, deployment])
 
 
 @pytest.fixture(scope="module")

@@ -99,6 +99,35 @@ def test_up_classify_cache_private_logs_and_down_leaves_nothing_behind(
         assert not port_open(int(native.env[name])), f"{name} {native.env[name]} still open"
 
 
+def test_a_local_process_straight_to_a_gateway_chooses_no_bucket_and_nginx_still_names_the_client(
+    model_store: Path, tmp_path: Path
+):
+    """nginx and every local process reach the gateways from loopback; nginx alone holds the edge's key
+    (var/edge/key, readable by the stack's user alone, as nginx.conf that holds it), so another process's
+    X-Forwarded-For and X-Request-ID are not believed, while nginx's are."""
+    native = NativeStack(tmp_path / "var", model_store, RATE_LIMIT="2/minute")
+    native.up()
+    try:
+        gateway = native.url("GATEWAY_PORT")
+        forged = [
+            httpx.get(
+                f"{gateway}/api/v1/models",
+                headers={"X-Forwarded-For": f"198.51.100.{i}", "X-Request-ID": "chosen-by-the-sender"},
+            )
+            for i in range(3)
+        ]
+        assert [answer.status_code for answer in forged] == [200, 200, 429]
+        assert {answer.headers["X-Request-ID"] for answer in forged}.isdisjoint({"chosen-by-the-sender"})
+        # Through nginx the gateway keeps nginx's ID: it logs the one the answer carries.
+        request_id = httpx.get(f"{native.web}/api/v1/models").headers["X-Request-ID"]
+        gateway_log = tmp_path / "var" / "log" / "gateway-1.log"
+        wait_until(lambda: request_id in gateway_log.read_text(), 10, "nginx's ID in the gateway's log")
+        for private in (tmp_path / "var" / "edge" / "key", tmp_path / "var" / "nginx" / "nginx.conf"):
+            assert private.stat().st_mode & 0o077 == 0, private
+    finally:
+        native.down()
+
+
 def redis_cli(port: str, *args: str, password: str | None = None) -> bytes:
     """redis-cli with the password in its environment (REDISCLI_AUTH), not on its command line."""
     env = {"PATH": "/usr/bin:/bin", **({"REDISCLI_AUTH": password} if password else {})}

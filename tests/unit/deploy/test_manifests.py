@@ -32,7 +32,8 @@ def test_compose_publishes_only_the_web_port_and_the_serving_unit_scales_without
     services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
     published = {name: s.get("ports", []) for name, s in services.items() if s.get("ports")}
     assert published.pop("web") == ["${WEB_PORT:-8000}:8080"]
-    assert published.pop("prometheus") == ["127.0.0.1:9090:9090"]  # the monitoring profile's, on loopback
+    # the monitoring profile's, on loopback
+    assert published.pop("prometheus") == ["127.0.0.1:${PROMETHEUS_PORT:-9090}:9090"]
     assert published == {}
     serving = services["serving"]
     assert serving["deploy"]["replicas"] == "${SERVING_REPLICAS:-1}"
@@ -121,7 +122,8 @@ def test_torchserve_listens_on_the_pod_loopback_and_the_gateway_holds_the_infere
     env = {e["name"]: e.get("value") for e in containers["gateway"]["env"]}
     assert env["TORCHSERVE_KEY_FILE"] == "/unit/gateway-keys.json"  # the reconciler's copy
     mounts = {m["name"] for m in containers["gateway"]["volumeMounts"]}
-    assert mounts == {"unit", "redis-auth", "gateway-tmp"}  # not TorchServe's key file (management, API keys)
+    # not TorchServe's key file (management, API keys)
+    assert mounts == {"unit", "redis-auth", "edge-key", "gateway-tmp"}
     reconciler = {e["name"]: e.get("value") for e in containers["reconciler"]["env"]}
     assert reconciler["MODELS_FILE"] == "/home/model-server/declared/models.yaml"
     declared = next(v for v in pod["volumes"] if v["name"] == "declared")

@@ -5,6 +5,8 @@ refresh script. A manifest that drops one of these fails here."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -71,15 +73,22 @@ def test_network_policies_deny_egress_by_default_and_allow_dns_redis_and_the_gat
     assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     [dns] = policies["dns-egress"]["egress"]
     assert {p["port"] for p in dns["ports"]} == {53}
-    web_out = policies["web-from-anywhere"]["egress"]
+    web_out = policies["web-from-the-ingress-controller"]["egress"]
     assert web_out == [
         {
             "to": [{"podSelector": {"matchLabels": {"app": "serving"}}}],
             "ports": [{"port": 8001, "protocol": "TCP"}],
         }
     ]
+    # The serving pod, TorchServe's worker included (it shares the pod's network), reaches Redis's port
+    # and DNS, nothing else.
     serving_out = policies["gateway-from-web"]["egress"]
-    assert serving_out[0]["to"] == [{"podSelector": {"matchLabels": {"app": "redis"}}}]
+    assert serving_out == [
+        {
+            "to": [{"podSelector": {"matchLabels": {"app": "redis"}}}],
+            "ports": [{"port": 6379, "protocol": "TCP"}],
+        }
+    ]
     metrics = next(
         d
         for d in yaml.safe_load_all((K8S / "monitoring" / "metrics.yaml").read_text())
@@ -89,20 +98,122 @@ def test_network_policies_deny_egress_by_default_and_allow_dns_redis_and_the_gat
     assert source["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}
 
 
+def containers_of(name: str) -> dict[str, dict[str, Any]]:
+    deployment = next(d for d in deployments() if d["metadata"]["name"] == name)
+    return {c["name"]: c for c in deployment["spec"]["template"]["spec"]["containers"]}
+
+
+def test_only_the_ingress_controllers_pods_reach_web_whose_x_forwarded_for_the_pod_range_trusts():
+    """EDGE_TRUSTED_PROXIES is the pod range (the controller's addresses come and go): what narrows it to
+    the controller is that no other pod may send to web."""
+    policies = {
+        p["metadata"]["name"]: p["spec"]
+        for p in yaml.safe_load_all((K8S / "base" / "network-policies.yaml").read_text())
+    }
+    web = policies["web-from-the-ingress-controller"]
+    assert web["podSelector"] == {"matchLabels": {"app": "web"}}
+    [admitted] = web["ingress"]
+    assert admitted["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+        }
+    ]
+    env = {e["name"]: e.get("value") for e in containers_of("web")["nginx"]["env"]}
+    assert env["EDGE_TRUSTED_PROXIES"] == "10.244.0.0/16"
+
+
+def test_the_gateway_believes_x_forwarded_for_only_with_the_edge_key_that_web_and_it_alone_mount():
+    """Any pod of the range reaches the gateway's address space (Prometheus's, the serving pod's own
+    TorchServe): the key, not the address, names the web pods. TorchServe's and the reconciler's
+    containers mount neither the key nor Redis's password, and see no other container's processes."""
+    serving = next(d for d in deployments() if d["metadata"]["name"] == "serving")
+    pod = serving["spec"]["template"]["spec"]
+    assert not pod.get("shareProcessNamespace", False)
+    secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert secrets == {"redis-auth": "redis-auth", "edge-key": "edge-key"}
+    containers = containers_of("serving")
+    gateway_env = {e["name"]: e.get("value") for e in containers["gateway"]["env"]}
+    assert gateway_env["TRUSTED_PROXIES"] == "10.244.0.0/16"
+    assert gateway_env["EDGE_KEY_FILE"] == "/edge-key/key"
+    assert {"name": "edge-key", "mountPath": "/edge-key", "readOnly": True} in containers["gateway"][
+        "volumeMounts"
+    ]
+    for name in ("torchserve", "reconciler"):
+        mounted = {m["name"] for m in containers[name]["volumeMounts"]}
+        assert not mounted & set(secrets), name
+    nginx = containers_of("web")["nginx"]
+    assert {"name": "EDGE_KEY_FILE", "value": "/edge-key/key"} in nginx["env"]
+    assert {"name": "edge-key", "mountPath": "/edge-key", "readOnly": True} in nginx["volumeMounts"]
+    web_pod = next(d for d in deployments() if d["metadata"]["name"] == "web")["spec"]["template"]["spec"]
+    assert {
+        "name": "edge-key",
+        "secret": {"secretName": "edge-key", "items": [{"key": "key", "path": "key"}]},
+    } in (web_pod["volumes"])
+
+
 def compose_services() -> dict[str, Any]:
     return yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
 
 
-@pytest.mark.parametrize("name", ["redis", "serving", "web"])
-def test_every_long_running_compose_container_is_hardened(name):
+LONG_RUNNING = ("redis", "serving", "web", "prometheus")
+ONE_OFF = ("redis-secret", "training", "ops")
+
+
+def test_every_compose_service_is_either_long_running_or_one_off():
+    """A new service must be placed in one of the two, and so meet the checks below."""
+    assert sorted(compose_services()) == sorted(LONG_RUNNING + ONE_OFF)
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING + ONE_OFF)
+def test_every_compose_container_drops_every_capability_and_gains_no_privilege(name):
     service = compose_services()[name]
     assert service["cap_drop"] == ["ALL"]
+    assert "cap_add" not in service
     assert service["security_opt"] == ["no-new-privileges:true"]
+    assert "privileged" not in service
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_every_long_running_compose_container_is_hardened(name):
+    service = compose_services()[name]
     assert service["read_only"] is True
     assert service["mem_limit"]
     assert service["pids_limit"]
     assert service["logging"]["options"]["max-size"] == "10m"
     assert all(t.split(":")[0].startswith("/") for t in service.get("tmpfs", []))
+
+
+def at_default(value: str) -> str:
+    """A compose value with every ``${NAME:-default}`` at its default."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+
+
+def test_compose_gateways_believe_only_the_web_containers_fixed_address_and_listen_on_its_network_alone():
+    """The host and every other container reach the gateway with addresses of their own, so none picks
+    a rate-limit bucket with X-Forwarded-For; web's address is outside the range the engine hands out."""
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services, networks = compose["services"], compose["networks"]
+    web = at_default(services["web"]["networks"]["edge"]["ipv4_address"])
+    serving = services["serving"]
+    assert at_default(serving["environment"]["TRUSTED_PROXIES"]) == f"{web}/32"
+    assert at_default(serving["environment"]["EDGE_ADDRESS"]) == web  # the gateway binds where it meets web
+    [pool] = networks["edge"]["ipam"]["config"]
+    assert ipaddress.ip_address(web) in ipaddress.ip_network(at_default(pool["subnet"]))
+    assert ipaddress.ip_address(web) not in ipaddress.ip_network(at_default(pool["ip_range"]))
+    unit = (REPO / "docker" / "serving-unit.sh").read_text()
+    assert '--host "$gateway_host"' in unit
+    assert "--host 0.0.0.0" not in unit
+    assert "TS_METRICS_BIND" not in serving["environment"]  # the unit sets it: the backend network's address
+    assert set(serving["networks"]) == {"backend", "edge"}
+    assert set(services["web"]["networks"]) == {"public", "edge"}
+
+
+def test_compose_leaves_one_network_with_a_route_out_and_no_serving_unit_on_it():
+    networks = yaml.safe_load((REPO / "docker-compose.yml").read_text())["networks"]
+    assert {name for name, spec in networks.items() if not spec.get("internal")} == {"public"}
+    on_public = {n for n, s in compose_services().items() if "public" in s.get("networks", [])}
+    assert on_public == {"web", "prometheus"}
 
 
 def test_compose_spills_uploads_to_a_capped_tmpfs_and_keeps_the_redis_password_off_command_lines():
