@@ -12,7 +12,6 @@ declared file changes nothing: the last valid state stays applied and the report
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import signal
@@ -22,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from commandline import CommandParser
 from ops import keys, replica_status
 from ops.archives import inspect
 from ops.declared import DeclaredState, InvalidDeclarationError, load
@@ -250,10 +250,21 @@ def check(settings: OpsSettings) -> bool:
     return status.age() < settings.stale_after_seconds and keys.fresh(data, lifetime)
 
 
+def parser() -> CommandParser:
+    command = CommandParser(
+        prog="python -m ops.reconciler",
+        description=__doc__.split("\n\n")[0],
+        example="python -m ops.reconciler --check",
+        epilog="Its settings come from the environment (ops/settings.py, docs/configuration.md).",
+    )
+    command.add_argument(
+        "--check", action="store_true", help="exit 0 while it reports and the keys are fresh"
+    )
+    return command
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ops.reconciler", description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="exit 0 while it reports and the keys are fresh")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     settings = OpsSettings()
     if args.check:
         return 0 if check(settings) else 1
