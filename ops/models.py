@@ -27,12 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from commandline import CommandParser
-from ops import declared, replica_status
+from ops import declared, replica_status, stack_redis
 from ops.archives import ArchiveError, inspect
-from ops.canary import Figures, counters_key, redis_address
+from ops.canary import Figures, counters_key
 from ops.declared import CanarySpec, DeclaredState, InvalidDeclarationError, ModelSpec, VersionSpec
 from ops.names import checked_archive, checked_name
 from ops.replica_status import ReplicaStatus
@@ -176,16 +174,8 @@ def canary_figures(settings: OpsSettings, name: str) -> tuple[str, str, Figures]
     model = _model(state, name)
     if model.canary is None:
         raise RefusedError(f"{name} has no canary to promote")
-    address = redis_address(settings.redis_url, settings.redis_password_file)
-    client = redis.Redis.from_url(address, socket_timeout=5)
-    try:
+    with stack_redis.connected(settings) as client:
         raw = client.hgetall(counters_key(name, model.default, model.canary.version))
-    except redis.RedisError as exc:
-        raise RefusedError(
-            f"cannot read the canary's comparisons from Redis ({settings.redis_url}): {exc}"
-        ) from None
-    finally:
-        client.close()
     return model.default, model.canary.version, Figures.from_hash(raw)
 
 
@@ -347,7 +337,10 @@ EXAMPLES = {
     "promote": "python -m ops.models promote fromsoft",
     "apply": "python -m ops.models apply models.yaml\npython -m ops.models apply --no-wait",
 }
-SETTINGS_HELP = "MODEL_STORE, MODELS_FILE and REPLICA_STATUS_DIR say where (docs/configuration.md)"
+SETTINGS_HELP = """\
+Where the declared state, the replicas' reports and Redis are: MODEL_STORE, MODELS_FILE,
+REPLICA_STATUS_DIR, REDIS_URL and REDIS_PASSWORD_FILE; `make up` writes the native stack's to
+var/stack.env (VAR_DIR/stack.env), read for those the environment does not set (docs/configuration.md)."""
 
 
 def parser() -> CommandParser:
@@ -462,7 +455,14 @@ def main(argv: list[str] | None = None) -> int:
             _, revision = declared.load(settings.declared_file, settings.model_store)
         else:
             revision = edit(settings, change)
-    except (RefusedError, InvalidDeclarationError, ArchiveError, ValueError, OSError) as exc:
+    except (
+        RefusedError,
+        InvalidDeclarationError,
+        ArchiveError,
+        stack_redis.RedisUnreachableError,
+        ValueError,
+        OSError,
+    ) as exc:
         print(f"models: {exc}", file=sys.stderr)
         return 2
     if args.no_wait:
