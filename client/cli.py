@@ -25,14 +25,27 @@ from client.api import BatchRefusedError, Lens, Limits
 from client.files import Found, batches, inspect, walk
 from client.records import CsvRecords, JsonLines, readable, row_of, say
 from client.sorting import SortRefusedError, inside_any, sort_into
+from commandline import CommandParser
 
 DEFAULT_API = "http://127.0.0.1:8000"
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m client", description="FromSoft Lens from the command line")
-    commands = top.add_subparsers(dest="command", required=True)
-    classify = commands.add_parser("classify", help="classify every screenshot under PATH...")
+def parser() -> CommandParser:
+    top = CommandParser(
+        prog="python -m client",
+        description="FromSoft Lens from the command line: a folder of screenshots through the public API.",
+        example="python -m client classify ~/Captures --csv games.csv --sort-into ~/Sorted",
+    )
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    classify = commands.add_parser(
+        "classify",
+        help="classify every screenshot under PATH...",
+        description=__doc__.split("\n\n")[2],
+        example=(
+            "python -m client classify ~/Captures --csv games.csv --sort-into ~/Sorted\n"
+            "python -m client classify shot.png --api https://lens.example.org --json"
+        ),
+    )
     classify.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders (walked)")
     classify.add_argument("--api", default=DEFAULT_API, help=f"the stack's address (default {DEFAULT_API})")
     classify.add_argument(

@@ -41,6 +41,7 @@ COPY config.properties log4j2.xml ./
 COPY inference/ inference/
 COPY handler/ handler/
 COPY ops/ ops/
+COPY commandline/ commandline/
 COPY gateway/ gateway/
 COPY training/ training/
 COPY scripts/train_demo.sh scripts/

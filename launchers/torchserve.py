@@ -107,17 +107,21 @@ def models(
 ) -> subprocess.CompletedProcess[str]:
     """``python -m ops.models ARGS`` for a deployment (its store, declared file and replicas' reports, and
     ``settings``); raises when it fails (a refused change, or replicas that did not converge)."""
-    env = {
-        **os.environ,
+    where = {
         "MODEL_STORE": str(store),
         "MODELS_FILE": str(declared_file),
         "REPLICA_STATUS_DIR": str(status_dir),
-        **settings,
     }
+    return ops_models(*args, **where, **settings)
+
+
+def ops_models(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """``python -m ops.models ARGS`` with ``settings`` on top of this process's environment; raises when
+    it fails, with its output."""
     done = subprocess.run(
         [sys.executable, "-m", "ops.models", *args],
         cwd=REPO,
-        env=env,
+        env={**os.environ, **settings},
         capture_output=True,
         text=True,
         timeout=300,

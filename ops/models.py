@@ -27,11 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import redis
-
-from ops import declared, replica_status
+from commandline import CommandParser
+from ops import declared, replica_status, stack_redis
 from ops.archives import ArchiveError, inspect
-from ops.canary import PROMOTION, Figures, Promotion, counters_key, redis_address
+from ops.canary import PROMOTION, Figures, Promotion, counters_key
 from ops.declared import CanarySpec, DeclaredState, InvalidDeclarationError, ModelSpec, VersionSpec
 from ops.names import checked_archive, checked_name
 from ops.replica_status import ReplicaStatus
@@ -175,16 +174,8 @@ def canary_figures(settings: OpsSettings, name: str) -> tuple[str, str, Figures]
     model = _model(state, name)
     if model.canary is None:
         raise RefusedError(f"{name} has no canary to promote")
-    address = redis_address(settings.redis_url, settings.redis_password_file)
-    client = redis.Redis.from_url(address, socket_timeout=5)
-    try:
+    with stack_redis.connected(settings) as client:
         raw = client.hgetall(counters_key(name, model.default, model.canary.version))
-    except redis.RedisError as exc:
-        raise RefusedError(
-            f"cannot read the canary's comparisons from Redis ({settings.redis_url}): {exc}"
-        ) from None
-    finally:
-        client.close()
     return model.default, model.canary.version, Figures.from_hash(raw)
 
 
@@ -333,17 +324,40 @@ def print_overview(found: dict[str, Any]) -> None:
 
 
 # -- the command line ---------------------------------------------------------------------------------
-def parser() -> argparse.ArgumentParser:
-    settings_help = "MODEL_STORE, MODELS_FILE and REPLICA_STATUS_DIR say where (docs/configuration.md)"
-    top = argparse.ArgumentParser(
-        prog="python -m ops.models", description=__doc__.split("\n")[0], epilog=settings_help
+# How each command is typed: the end of its --help.
+EXAMPLES = {
+    "show": "python -m ops.models show --json",
+    "add": "python -m ops.models add fromsoft-2.0.mar --workers 1",
+    "set-default": "python -m ops.models set-default fromsoft 2.0",
+    "scale": (
+        "python -m ops.models scale fromsoft --workers 2\npython -m ops.models scale fromsoft 1.0 --workers 1"
+    ),
+    "remove": "python -m ops.models remove fromsoft 1.0",
+    "canary": (
+        "python -m ops.models canary fromsoft 2.0 --share 0.1\npython -m ops.models canary fromsoft --off"
+    ),
+    "promote": "python -m ops.models promote fromsoft",
+    "apply": "python -m ops.models apply models.yaml\npython -m ops.models apply --no-wait",
+}
+SETTINGS_HELP = """\
+Where the declared state, the replicas' reports and Redis are: MODEL_STORE, MODELS_FILE,
+REPLICA_STATUS_DIR, REDIS_URL and REDIS_PASSWORD_FILE; `make up` writes the native stack's to
+var/stack.env (VAR_DIR/stack.env), read for those the environment does not set (docs/configuration.md)."""
+
+
+def parser() -> CommandParser:
+    top = CommandParser(
+        prog="python -m ops.models",
+        description=__doc__.split("\n\n")[0],
+        epilog=SETTINGS_HELP,
+        example="python -m ops.models show\npython -m ops.models add fromsoft-2.0.mar --workers 1",
     )
-    waits = argparse.ArgumentParser(add_help=False)  # every command that changes the declared state
+    waits = CommandParser(add_help=False)  # every command that changes the declared state
     waits.add_argument(
         "--timeout", type=float, default=180, help="seconds to wait for convergence (default 180)"
     )
     waits.add_argument("--no-wait", action="store_true", help="write the file and return")
-    sub = top.add_subparsers(dest="command", required=True)
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("show", help="the declared state and what each replica serves, drift marked")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("add", parents=[waits], help="declare an archive of the model store as a version")
@@ -399,6 +413,8 @@ def parser() -> argparse.ArgumentParser:
         "apply", parents=[waits], help="check FILE and make it the declared state (or check the current one)"
     )
     p.add_argument("file", nargs="?", type=Path)
+    for name, command in sub.choices.items():
+        command.add_example(EXAMPLES[name])
     return top
 
 
@@ -456,7 +472,14 @@ def main(argv: list[str] | None = None) -> int:
             _, revision = declared.load(settings.declared_file, settings.model_store)
         else:
             revision = edit(settings, change)
-    except (RefusedError, InvalidDeclarationError, ArchiveError, ValueError, OSError) as exc:
+    except (
+        RefusedError,
+        InvalidDeclarationError,
+        ArchiveError,
+        stack_redis.RedisUnreachableError,
+        ValueError,
+        OSError,
+    ) as exc:
         print(f"models: {exc}", file=sys.stderr)
         return 2
     if args.no_wait:

@@ -13,16 +13,17 @@ are looked at again each cycle, and one no longer of its pinned digest is not re
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import signal
+import sys
 import threading
 import time
 from typing import Any
 
 import httpx
 
+from commandline import CommandParser
 from ops import keys, replica_status
 from ops.archives import ArchiveInfo, inspect
 from ops.declared import DeclaredState, InvalidDeclarationError, load_inspected
@@ -252,24 +253,59 @@ def _every_default_ready(state: DeclaredState, models: dict[str, ModelView]) -> 
     return True
 
 
-def check(settings: OpsSettings) -> bool:
-    """The probe: this replica reported lately and TorchServe's keys are fresh."""
+def check(settings: OpsSettings) -> str | None:
+    """The probe: why this replica is not healthy (None: it reported lately and TorchServe's keys are
+    fresh), naming the setting that says where it looked."""
     try:
         status = replica_status.read(settings.status_file)
+    except (OSError, ValueError) as exc:
+        return (
+            f"no report at {settings.status_file} ({_reason(exc)}): set REPLICA_STATUS_FILE, or "
+            "REPLICA_STATUS_DIR and REPLICA_ID (the native stack's replica N reports in "
+            f"{settings.var_dir / 'status'}/N.json)"
+        )
+    try:
         data = keys.read(settings.torchserve_key_file)
-    except (OSError, ValueError):
-        return False
-    lifetime = settings.ts_token_expiration_min * 60
-    return status.age() < settings.stale_after_seconds and keys.fresh(data, lifetime)
+    except (OSError, ValueError) as exc:
+        return (
+            f"no TorchServe key file at {settings.torchserve_key_file} ({_reason(exc)}): set "
+            f"TORCHSERVE_KEY_FILE (the native stack keeps replica N's in "
+            f"{settings.var_dir / 'replicas'}/N/torchserve/key_file.json)"
+        )
+    if status.age() >= settings.stale_after_seconds:
+        return (
+            f"the last report, {settings.status_file}, is {status.age():.0f} s old: the reconciler is stuck"
+        )
+    if not keys.fresh(data, settings.ts_token_expiration_min * 60):
+        return f"TorchServe's keys in {settings.torchserve_key_file} are not renewed: the reconciler is stuck"
+    return None
+
+
+def _reason(exc: OSError | ValueError) -> str:
+    return (exc.strerror or str(exc)).lower() if isinstance(exc, OSError) else "unreadable"
+
+
+def parser() -> CommandParser:
+    command = CommandParser(
+        prog="python -m ops.reconciler",
+        description=__doc__.split("\n\n")[0],
+        example="python -m ops.reconciler --check",
+        epilog="Its settings come from the environment (ops/settings.py, docs/configuration.md).",
+    )
+    command.add_argument(
+        "--check", action="store_true", help="exit 0 while it reports and the keys are fresh"
+    )
+    return command
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ops.reconciler", description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="exit 0 while it reports and the keys are fresh")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     settings = OpsSettings()
     if args.check:
-        return 0 if check(settings) else 1
+        trouble = check(settings)
+        if trouble is not None:
+            print(f"reconciler: {trouble}", file=sys.stderr)
+        return 0 if trouble is None else 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per management call every few seconds
     stop = threading.Event()

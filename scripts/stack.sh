@@ -8,8 +8,9 @@
 #   scripts/stack.sh restart NAME   one component again: nginx, redis, logrotate, or torchserve-N,
 #                                   reconciler-N, gateway-N of replica N (1, 2, ...)
 # Every process runs in its own session and is stopped by process group, so nothing is left behind.
-# State (configs, PIDs, logs, each replica's keys and report) lives under $VAR_DIR (default var/,
-# git-ignored). Replica 1 listens on the ports below; further replicas on free ones, kept in their folder.
+# State (configs, PIDs, logs, each replica's keys and report, and stack.env: the settings the operator's
+# tools share with this stack) lives under $VAR_DIR (default var/, git-ignored). Replica 1 listens on the
+# ports below; further replicas on free ones, kept in their folder.
 # Every replica converges to the declared state, $MODEL_STORE/models.yaml (python -m ops.models).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,7 @@ TS_GRPC_PORT=${TS_GRPC_PORT:-7070}
 TS_GRPC_MANAGEMENT_PORT=${TS_GRPC_MANAGEMENT_PORT:-7071}
 TS_WORKER_PORT=${TS_WORKER_PORT:-9000}
 MODEL_STORE=$(realpath -m "${MODEL_STORE:-model_store}")
+MODELS_FILE_GIVEN=${MODELS_FILE:-}
 MODELS_FILE=$(realpath -m "${MODELS_FILE:-$MODEL_STORE/models.yaml}")
 MODEL_NAME=${MODEL_NAME:-fromsoft}
 WEB_ROOT=$(realpath -m "${WEB_ROOT:-frontend/dist}")
@@ -43,7 +45,8 @@ PY=${PY:-$ROOT/.venv/bin/python}
 RUN=$VAR_DIR/run
 LOGS=$VAR_DIR/log
 STATUS=$VAR_DIR/status
-REDIS_PASSWORD_FILE=$VAR_DIR/redis/password
+REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+REDIS_PASSWORD_FILE=$VAR_DIR/redis/password  # ops/settings.py's NATIVE_REDIS_PASSWORD names it too
 EDGE_KEY_FILE=${EDGE_KEY_FILE:-$VAR_DIR/edge/key}
 UNIT=(torchserve reconciler gateway)  # one serving unit, in the order it starts
 export MODEL_STORE MODELS_FILE REPLICA_STATUS_DIR=$STATUS
@@ -217,7 +220,7 @@ start_gateway() {
   edge_key
   TORCHSERVE_INFERENCE_URL="http://127.0.0.1:$(port_of "$n" TS_INFERENCE_PORT)" \
     TORCHSERVE_KEY_FILE="$dir/unit/gateway-keys.json" REPLICA_STATUS_FILE="$STATUS/$n.json" \
-    MODEL_NAME="$MODEL_NAME" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" REDIS_PASSWORD_FILE="$REDIS_PASSWORD_FILE" \
+    MODEL_NAME="$MODEL_NAME" REDIS_URL="$REDIS_URL" REDIS_PASSWORD_FILE="$REDIS_PASSWORD_FILE" \
     RATE_LIMIT="$RATE_LIMIT" EDGE_KEY_FILE="$EDGE_KEY_FILE" \
     PROMETHEUS_MULTIPROC_DIR="$dir/prometheus" \
     start "gateway-$n" "$LOGS/gateway-$n.log" "$PY" -m gateway --host 127.0.0.1 --port "$port" \
@@ -244,6 +247,21 @@ start_component() { # NAME or NAME-N
     nginx | redis | logrotate) "start_$1" ;;
     torchserve-* | reconciler-* | gateway-*) "start_${1%-*}" "${1##*-}" ;;
   esac
+}
+
+write_stack_file() {
+  # What the operator's tools share with this stack, as it starts it: python -m ops.models reads it
+  # (ops/settings.py) for each setting its environment does not give, so an operator types none. Kept
+  # after `down`, like the Redis password it names.
+  local file=$VAR_DIR/stack.env
+  {
+    echo "# Written by scripts/stack.sh up; read by the operator's tools (ops/settings.py). Do not edit."
+    printf "%s='%s'\n" MODEL_STORE "$MODEL_STORE" REPLICA_STATUS_DIR "$STATUS" REDIS_URL "$REDIS_URL" \
+      REDIS_PASSWORD_FILE "$REDIS_PASSWORD_FILE"
+    # Only when given: otherwise it follows MODEL_STORE, in the tools as here.
+    [ -z "$MODELS_FILE_GIVEN" ] || printf "%s='%s'\n" MODELS_FILE "$MODELS_FILE"
+  } >"$file.tmp"
+  mv "$file.tmp" "$file"
 }
 
 declare_if_missing() {
@@ -277,6 +295,7 @@ up() {
   declare_if_missing
   "$PY" -m ops.models apply --no-wait >/dev/null || die "the declared state is invalid (python -m ops.models show)"
   rm -rf "$STATUS"
+  write_stack_file
   echo "$SERVING_REPLICAS" >"$RUN/replicas"
   local n ports=()
   for ((n = 1; n <= SERVING_REPLICAS; n++)); do choose_ports "$n"; ports+=("$(port_of "$n" GATEWAY_PORT)"); done
@@ -299,7 +318,9 @@ up() {
     sleep 1
   done
   say "ready: http://127.0.0.1:$WEB_PORT  (API: http://127.0.0.1:$WEB_PORT/api/v1/classify)"
-  say "logs: $LOGS/  models: .venv/bin/python -m ops.models show  (declared in $MODELS_FILE)"
+  local models=".venv/bin/python -m ops.models show"
+  [ "$VAR_DIR" = "$ROOT/var" ] || models="VAR_DIR=$VAR_DIR $models"  # where the tools find stack.env
+  say "logs: $LOGS/  models: $models  (declared in $MODELS_FILE)"
 }
 
 case "${1:-}" in

@@ -38,6 +38,16 @@ def run_cli(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProc
     return run_module("training", *args, timeout=timeout)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_stack_of_this_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The operator's tools read a native stack's settings from VAR_DIR/stack.env (default var/, which
+    `make up` in this checkout writes): the tests' VAR_DIR is an empty folder, so none of them reads, or
+    edits the declared state of, a stack a developer left running here. Each test stack names its own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VAR_DIR", str(tmp_path_factory.mktemp("no-stack")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synthetic")

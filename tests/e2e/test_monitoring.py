@@ -1,4 +1,5 @@
-"""The native stack (scripts/stack.sh) as an operator watches it: one upload's ID found in the answer
+"""The native stack (scripts/stack.sh) as an operator watches it: `ops.models promote` run with no setting
+typed; one upload's ID found in the answer
 and in the logs of nginx, the gateway and TorchServe; no TorchServe key in any log; and Debian's
 Prometheus, with the project's scrape configuration and rules, scraping the gateway and TorchServe:
 every target up, every series the alerts and the dashboard use present, every rule and panel query
@@ -7,8 +8,11 @@ evaluated without error."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,6 +122,25 @@ def test_the_traffic_got_its_answers(traffic):
     statuses = {name: answer.status_code for name, answer in traffic.items()}
     assert statuses == {"first": 200, "repeat": 200, "explain": 200, "bad": 415, "last": 429}, statuses
     assert traffic["repeat"].json()["cached"] is True
+
+
+def test_promote_reads_the_canary_from_the_stacks_redis_with_no_setting_typed(native, traffic):
+    """`python -m ops.models promote` where `make up` ran, with no setting in its environment: the stack's
+    var/stack.env names the store, the reports, Redis and Redis's password. The canary compared fewer
+    images than promote asks for, so the answer is the guarded refusal, with the figures read from Redis."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ops.models", "promote", "fromsoft"],
+        cwd=native.var_dir.parent,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO)},  # the checkout's code, and nothing else
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("models: not promoted: "), done.stderr
+    compared = re.match(r"models: fromsoft 2\.0 against 1\.0: (\d+) comparisons", done.stdout)
+    assert compared is not None, done.stdout
+    assert int(compared[1]) > 0  # counted by the gateway in Redis, read with the stack's password
 
 
 def test_one_upload_is_found_by_its_id_in_the_answer_and_every_log(native, traffic):

@@ -78,6 +78,22 @@ def test_the_eager_form_loads_from_its_weights_file(tmp_path):
         assert torch.equal(loaded(x), original(x))
 
 
+# The project's own top-level packages.
+PACKAGES = (
+    "inference",
+    "training",
+    "handler",
+    "gateway",
+    "ops",
+    "client",
+    "commandline",
+    "launchers",
+    "nginx",
+    "tests",
+    "benchmarks",
+)
+
+
 def imported_modules(package: str) -> set[tuple[str, str]]:
     """(file, module) for every import in ``package``, those inside functions included."""
     found = set()
@@ -101,6 +117,7 @@ def imported_modules(package: str) -> set[tuple[str, str]]:
         ("benchmarks", ("tests",)),
         ("launchers", ("tests", "benchmarks")),
         ("client", ("gateway", "handler", "training", "ops", "launchers", "nginx", "tests", "benchmarks")),
+        ("commandline", PACKAGES),
     ],
 )
 def test_imports_run_one_way(package, forbidden):
@@ -118,11 +135,12 @@ def test_the_gateway_takes_only_the_formats_it_shares_from_ops():
 
 
 def test_the_folder_cli_takes_only_the_format_rules_and_labels_from_the_project():
-    """client/ talks to the stack over its public API; of the project it shares what files are sent and
-    the labels it sorts copies by (a label outside them is refused as a folder name)."""
-    project = {"inference", "gateway", "handler", "training", "ops", "launchers", "nginx", "benchmarks"}
+    """client/ talks to the stack over its public API; of the project it shares what files are sent, the
+    labels it sorts copies by (a label outside them is refused as a folder name), and the parser every
+    typed command shares."""
+    project = set(PACKAGES) - {"client"}
     used = {module for _, module in imported_modules("client") if module.split(".")[0] in project}
-    assert used == {"inference.formats", "inference.labels"}
+    assert used == {"inference.formats", "inference.labels", "commandline"}
 
 
 def test_the_operator_tools_do_not_load_torch():
