@@ -10,10 +10,11 @@ import subprocess
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from PIL import Image
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, func, inspect, make_url, select
 from sqlalchemy.exc import IntegrityError
 
 from store import migrate
@@ -78,19 +79,37 @@ def test_migrations_build_what_the_models_describe_and_come_down_again(database)
     engine.dispose()
 
 
+def store_cli(database: str, tmp_path: Path, command: str) -> subprocess.Popen[str]:
+    """``python -m store COMMAND`` as a service runs it: a PostgreSQL password comes from its file."""
+    url = make_url(database)
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": url.set(password=None).render_as_string(False)}
+    if url.password is not None:
+        (tmp_path / "db-password").write_text(f"{url.password}\n")
+        env["DATABASE_PASSWORD_FILE"] = str(tmp_path / "db-password")
+    return subprocess.Popen(
+        [sys.executable, "-m", "store", command], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
+    )
+
+
 def test_python_m_store_upgrades_and_checks_the_database_it_is_pointed_at(database, tmp_path):
-    env = {"DATABASE_URL": database, "PATH": "/usr/bin:/bin"}
+    def run(command: str) -> tuple[int, str]:
+        proc = store_cli(database, tmp_path, command)
+        out, _ = proc.communicate(timeout=120)
+        return proc.returncode, out.strip()
 
-    def store(command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "store", command], cwd=REPO, env=env, capture_output=True, text=True
-        )
+    assert run("check")[0] == 1
+    assert run("current") == (0, "empty")
+    assert run("upgrade")[0] == 0
+    assert run("current") == (0, migrate.head())
+    assert run("check")[0] == 0
 
-    assert store("check").returncode == 1
-    assert store("current").stdout.strip() == "empty"
-    assert store("upgrade").returncode == 0
-    assert store("current").stdout.strip() == migrate.head()
-    assert store("check").returncode == 0
+
+def test_replicas_migrating_at_once_all_succeed(database, tmp_path):
+    """Several serving pods' init containers upgrade together: one migrates, the others wait for its
+    lock (PostgreSQL) or the write lock (SQLite), then find the schema at head."""
+    procs = [store_cli(database, tmp_path, "upgrade") for _ in range(4)]
+    assert [proc.wait(timeout=120) for proc in procs] == [0, 0, 0, 0]
+    assert migrate.drift(make_engine(database)) == []
 
 
 def test_a_vote_is_kept_with_the_prediction_it_judged_and_a_pending_review(engine):
