@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from store import migrate
 from store.engine import describe
@@ -18,11 +19,19 @@ from store.settings import DatabaseSettings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m store", description=__doc__)
     parser.add_argument("command", choices=("upgrade", "current", "check"))
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to this long for the database to answer (a container started beside it); default 0",
+    )
     args = parser.parse_args(argv)
     settings = DatabaseSettings()
     address = settings.database_address()
     engine = settings.engine()
     try:
+        _wait_for(engine, args.wait)
         if args.command == "upgrade":
             migrate.upgrade(engine)
             print(f"store: {describe(address)} at {migrate.current(engine)} (head)")
@@ -36,6 +45,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         engine.dispose()
+
+
+def _wait_for(engine: Engine, seconds: float) -> None:
+    """Return once the database answers, or raise its last error after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+            return
+        except OperationalError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1)
 
 
 def _check(engine: Engine) -> int:

@@ -4,6 +4,7 @@ database behind the code answers 503 instead of half-working."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -25,6 +26,7 @@ def _config(connection: Connection | None = None) -> Config:
     return config
 
 
+@cache
 def head() -> str:
     """The newest migration's revision: what the code expects."""
     revision = ScriptDirectory.from_config(_config()).get_current_head()

@@ -48,7 +48,7 @@ def image_facts(data: bytes | bytearray, max_pixels: int = DEFAULT_MAX_PIXELS) -
         width, height = image.size
         if width * height > max_pixels:
             raise ValueError(f"{width}x{height} pixels is over the limit of {max_pixels}")
-        image.draft("L", (width // 8, height // 8))  # JPEG only; the others ignore it
+        image.draft("L", (max(1, width // 8), max(1, height // 8)))  # JPEG only; the others ignore it
         return ImageFacts(width, height, dhash(image))
 
 

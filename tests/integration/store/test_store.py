@@ -9,6 +9,7 @@ import io
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from PIL import Image
 from sqlalchemy import Engine, func, inspect, make_url, select
 from sqlalchemy.exc import IntegrityError
 
-from store import migrate
+from launchers.postgres import PostgresServer
+from store import migrate, revision
 from store.engine import make_engine
 from store.feedback import Ballot, Judged, Shared, record_vote
 from store.models import Prediction, Review, SharedImage, Vote
@@ -70,8 +72,10 @@ def count(engine: Engine, table: type) -> int:
 def test_migrations_build_what_the_models_describe_and_come_down_again(database):
     engine = make_engine(database)
     assert migrate.current(engine) is None
+    assert revision.current(engine) is None  # what the gateway reads, without Alembic
     migrate.upgrade(engine)
     assert migrate.at_head(engine)
+    assert revision.current(engine) == revision.HEAD == migrate.head()
     assert migrate.drift(engine) == []
     assert set(inspect(engine).get_table_names()) >= TABLES
     migrate.downgrade(engine, "base")
@@ -273,3 +277,21 @@ def test_forget_deletes_everything_about_one_image(engine):
         gone = forget(session, sha(1))
     assert (gone.votes, gone.predictions, gone.images, gone.reviews) == (2, 2, 1, 1)
     assert [count(engine, t) for t in (Vote, Prediction, SharedImage, Review)] == [1, 1, 1, 1]
+
+
+def test_upgrade_waits_for_a_database_that_starts_after_it(tmp_path):
+    """Compose's migrate service and the serving pod's init container may start before PostgreSQL."""
+    server = PostgresServer()
+    try:
+        env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": server.url(password=False)}
+        env["DATABASE_PASSWORD_FILE"] = str(tmp_path / "password")
+        (tmp_path / "password").write_text(server.password)
+        command = [sys.executable, "-m", "store", "upgrade", "--wait", "60"]
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+        time.sleep(2)
+        assert proc.poll() is None  # still waiting
+        server.start()
+        assert proc.wait(timeout=90) == 0
+        assert migrate.at_head(make_engine(server.url()))
+    finally:
+        server.remove()

@@ -50,3 +50,10 @@ def test_the_hash_refuses_what_is_not_an_accepted_image_or_has_too_many_pixels()
 def test_hamming_counts_the_differing_bits():
     assert hamming("0" * 16, "f" * 16) == 64
     assert hamming("00000000000000ff", "000000000000000f") == 4
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_even_a_one_pixel_image_has_a_hash(fmt):
+    """Schemathesis found it: a 1x1 JPEG asked Pillow's draft mode for a 0x0 size and divided by zero."""
+    facts = image_facts(encoded(Image.new("RGB", (1, 1), (200, 10, 10)), fmt))
+    assert (facts.width, facts.height, facts.dhash) == (1, 1, "0" * 16)
