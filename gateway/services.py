@@ -12,6 +12,7 @@ from gateway.breaker import CircuitBreaker
 from gateway.cache import AnswerCache
 from gateway.canary import Shadow
 from gateway.config import Settings
+from gateway.feedback_store import FeedbackStore
 from gateway.metrics import redis_breaker_changed
 from gateway.model_state import ModelState
 from gateway.ratelimit import RateLimiter
@@ -27,6 +28,7 @@ class Services:
     admission: Admission
     redis: Redis
     shadow: Shadow
+    feedback: FeedbackStore
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -56,6 +58,7 @@ class Services:
             admission=Admission(redis, breaker, limiter),
             redis=redis,
             shadow=Shadow(client, state, redis, breaker, settings.canary_concurrency),
+            feedback=FeedbackStore(settings),
         )
 
     async def close(self) -> None:
@@ -63,3 +66,4 @@ class Services:
         await self.cache.flush()
         await self.client.close()
         await self.redis.aclose()
+        self.feedback.close()
