@@ -42,6 +42,7 @@ COPY inference/ inference/
 COPY handler/ handler/
 COPY ops/ ops/
 COPY gateway/ gateway/
+COPY store/ store/
 COPY training/ training/
 COPY scripts/train_demo.sh scripts/
 COPY docker/serving-unit.sh /usr/local/bin/serving-unit
