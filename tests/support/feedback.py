@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 
+from launchers.postgres import PostgresServer
+from launchers.procs import wait_until
+from launchers.redis import RedisServer
+from store import migrate
 from store.engine import make_engine
 from store.models import Prediction, Review, SharedImage, Vote
 from store.session import transaction
@@ -78,3 +84,32 @@ def held(database_url: str) -> Held:
             )
     finally:
         engine.dispose()
+
+
+def database_env(postgres: PostgresServer, tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """A new migrated database on ``postgres``: its URL (for the test to read) and the gateway's settings
+    for it, the password from a file; with the key the replicas share."""
+    url = postgres.create_database(f"feedback_{uuid.uuid4().hex[:10]}")
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    key = tmp_path / "feedback.key"
+    key.write_text(secrets.token_hex(32))
+    env = {
+        "DATABASE_URL": make_url(url).set(password=None).render_as_string(hide_password=False),
+        "DATABASE_PASSWORD_FILE": str(postgres.password_file),
+        "FEEDBACK_KEY_FILE": str(key),
+    }
+    return url, env
+
+
+def classified(base: str, image: bytes, redis: RedisServer) -> dict:
+    """The image classified, once its answer is in Redis, where every worker finds it (the cache writes
+    behind the answer: on a loaded machine later than launchers.gateway.WRITE_BEHIND_WAIT)."""
+    response = httpx.post(
+        f"{base}/api/v1/classify", files={"file": ("shot.jpg", image, "image/jpeg")}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    sha = response.json()["sha256"]
+    wait_until(lambda: bool(redis.client().keys(f"fromsoft:answer:*:{sha}")), 20, "the answer in Redis")
+    return response.json()

@@ -5,44 +5,22 @@ the file kept only when sent and only when it is the image named, many posts at 
 from __future__ import annotations
 
 import hashlib
-import secrets
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import make_url
 
 from inference.labels import LABELS
 from launchers.gateway import gateway_env, start_gateway
 from launchers.nginx import start_nginx
 from launchers.postgres import PostgresServer
-from launchers.procs import LoopbackServer, wait_until
+from launchers.procs import LoopbackServer
 from launchers.redis import RedisServer
 from launchers.torchserve import TorchServe
-from store import migrate
-from store.engine import make_engine
-from tests.support.feedback import client_hash, held, post_feedback
-
-
-def database_env(postgres: PostgresServer, tmp_path: Path) -> tuple[str, dict[str, str]]:
-    """A new migrated database on ``postgres``: its URL (for the test to read) and the gateway's settings
-    for it, the password from a file; with the key the replicas share."""
-    url = postgres.create_database(f"feedback_{uuid.uuid4().hex[:10]}")
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    key = tmp_path / "feedback.key"
-    key.write_text(secrets.token_hex(32))
-    env = {
-        "DATABASE_URL": make_url(url).set(password=None).render_as_string(hide_password=False),
-        "DATABASE_PASSWORD_FILE": str(postgres.password_file),
-        "FEEDBACK_KEY_FILE": str(key),
-    }
-    return url, env
+from tests.support.feedback import classified, client_hash, database_env, held, post_feedback
 
 
 @pytest.fixture(scope="module")
@@ -69,18 +47,6 @@ def voting_edge(voting_gateway: LoopbackServer, web_root: Path, tmp_path_factory
     server = start_nginx(tmp_path_factory.mktemp("feedback-nginx"), voting_gateway.port, web_root)
     yield server
     server.stop()
-
-
-def classified(base: str, image: bytes, redis: RedisServer) -> dict:
-    """The image classified, once its answer is in Redis, where every worker finds it (the cache writes
-    behind the answer: on a loaded machine later than launchers.gateway.WRITE_BEHIND_WAIT)."""
-    response = httpx.post(
-        f"{base}/api/v1/classify", files={"file": ("shot.jpg", image, "image/jpeg")}, timeout=60
-    )
-    assert response.status_code == 200, response.text
-    sha = response.json()["sha256"]
-    wait_until(lambda: bool(redis.client().keys(f"fromsoft:answer:*:{sha}")), 20, "the answer in Redis")
-    return response.json()
 
 
 def another_game(label: str) -> str:

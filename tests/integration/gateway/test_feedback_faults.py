@@ -19,8 +19,7 @@ from launchers.postgres import PostgresServer
 from launchers.procs import LoopbackServer, wait_until
 from launchers.redis import RedisServer
 from launchers.torchserve import TorchServe
-from tests.integration.gateway.test_feedback import classified, database_env
-from tests.support.feedback import client_hash, held, post_feedback
+from tests.support.feedback import classified, client_hash, database_env, held, post_feedback
 
 
 @pytest.fixture
