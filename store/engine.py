@@ -31,7 +31,7 @@ def database_url(url: str, password_file: Path | None = None) -> URL:
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    if password_file is not None:
+    if password_file is not None and parsed.get_backend_name() != "sqlite":  # a file has no password
         parsed = parsed.set(password=password_file.read_text().strip())
     return parsed
 

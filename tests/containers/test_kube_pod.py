@@ -55,6 +55,11 @@ def pod_yaml(default: str) -> str:
             "secret" in volume
         ):  # podman 4.3 panics on a Secret volume in a Deployment: the same file, a ConfigMap
             volume["configMap"] = {"name": volume.pop("secret")["secretName"]}
+    for container in spec["containers"] + spec.get("initContainers", []):  # no PostgreSQL here
+        for variable in container.get("env", []):
+            if "secretKeyRef" in variable.get("valueFrom", {}):
+                variable.pop("valueFrom")
+                variable["value"] = "sqlite:////tmp/lens.sqlite3"
     config_map = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -67,8 +72,14 @@ def pod_yaml(default: str) -> str:
         "metadata": {"name": "redis-auth"},
         "data": {"redis-password": "kube-play-test"},
     }
+    store = {  # the feedback store's Secret (deploy/k8s/base/postgres.yaml), as the same kind of ConfigMap
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "feedback-store"},
+        "data": {"database-password": "kube-play-test", "feedback-key": "kube-play-key"},
+    }
     assert deployment["spec"]["replicas"] == 2
-    return yaml.safe_dump_all([config_map, password, deployment])
+    return yaml.safe_dump_all([config_map, password, store, deployment])
 
 
 @pytest.fixture(scope="module")
