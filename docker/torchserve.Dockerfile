@@ -43,6 +43,7 @@ COPY handler/ handler/
 COPY ops/ ops/
 COPY commandline/ commandline/
 COPY gateway/ gateway/
+COPY store/ store/
 COPY training/ training/
 COPY scripts/train_demo.sh scripts/
 COPY docker/serving-unit.sh /usr/local/bin/serving-unit

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL
 
 from inference.formats import (
     DEFAULT_BATCH_MAX_FILES,
@@ -20,6 +21,8 @@ from inference.formats import (
     batch_body_bytes,
 )
 from ops.canary import redis_address
+from store.engine import database_url
+from store.settings import DEFAULT_DATABASE_URL
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -81,6 +84,14 @@ class Settings(BaseSettings):
     # Where the workers' metrics files go, so that /metrics sums every worker (prometheus_client reads
     # the same variable for its own use); unset: one process, metrics in memory.
     prometheus_multiproc_dir: Path | None = None
+    # The system of record for feedback (store/): a SQLite file by default, PostgreSQL where replicas
+    # share it; its password from a file, as Redis's. Feedback fails closed (503) without it.
+    database_url: str = DEFAULT_DATABASE_URL
+    database_password_file: Path | None = None
+    database_timeout: float = 5.0  # a feedback write waits at most this long, then answers 503
+    # The key of the keyed hash that stands for a visitor in the votes (HMAC-SHA256 of the rate-limit
+    # bucket): one per stack, shared by every replica, so that the store never holds an address.
+    feedback_key_file: Path | None = None
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -107,6 +118,10 @@ class Settings(BaseSettings):
         if not key:
             raise ValueError(f"EDGE_KEY_FILE {self.edge_key_file} is empty")
         return key
+
+    def database_address(self) -> URL:
+        """DATABASE_URL with the password from DATABASE_PASSWORD_FILE, read when the worker starts."""
+        return database_url(self.database_url, self.database_password_file)
 
     def redis_address(self) -> str:
         """REDIS_URL with the password from REDIS_PASSWORD_FILE, read when the worker starts."""

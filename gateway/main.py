@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from gateway.api.routes import classify, health, models, shares
+from gateway.api.routes import classify, feedback, health, models, shares
 from gateway.client_ip import Edge
 from gateway.config import Settings, get_settings
 from gateway.errors import install_error_handlers
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
 
-    app.router.routes.extend([*classify.routes, *shares.routes])
+    app.router.routes.extend([*classify.routes, *shares.routes, *feedback.routes])
     for module in (models, health):
         app.include_router(module.router)
     install_openapi(app, settings)

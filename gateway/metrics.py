@@ -94,6 +94,12 @@ READY_WORKERS = Gauge(
     ["model"],
     multiprocess_mode="livemax",
 )
+FEEDBACK = Counter(
+    "gateway_feedback_total",
+    "Visitors' verdicts on answers (right, wrong, not_a_game) by the model version judged; a vote is counted "
+    "when first recorded, not when its visitor changes it: right / (right + wrong) is the reported accuracy",
+    ["model", "version", "verdict"],
+)
 KEY_EXPIRY = "gateway_torchserve_key_expiry_timestamp_seconds"
 
 

@@ -1,5 +1,6 @@
-"""The files of a multipart upload (the one of /classify, the several of /classify/batch), parsed as the
-body streams in (python-multipart's parser, the one Starlette uses), each into one buffer in memory.
+"""The files of a multipart upload (the one of /classify, the several of /classify/batch, the fields of a
+feedback form), parsed as the body streams in (python-multipart's parser, the one Starlette uses), each
+into one buffer in memory.
 
 Starlette's form parser spools every file over 1 MB to a temporary file through its thread pool and
 hands it back as a file to read again: for an image the gateway must hold in memory anyway, to hash it
@@ -96,20 +97,28 @@ class _Files:
         self._keeping = None
 
 
-async def file_parts(
-    chunks: AsyncIterator[bytes],
-    content_type: str,
-    name: str,
-    limit: int,
-    beyond: ApiError | None = None,
-    max_bytes: int | None = None,
-) -> list[Part]:
-    """The parts named ``name``, in the order sent (see ``_Files``); 400 for a malformed body."""
+class _Named(_Files):
+    """Parser callbacks that keep the first part of each name in ``limits`` (name -> its byte limit) and
+    skip the rest: a form of a few fields."""
+
+    def __init__(self, limits: dict[str, int]) -> None:
+        super().__init__("", limit=len(limits), beyond=None, max_bytes=None)
+        self.limits = {name.encode(): size for name, size in limits.items()}
+        self.named: dict[str, Part] = {}
+
+    def on_headers_finished(self) -> None:
+        _, params = parse_options_header(self._disposition)
+        name = params.get(b"name", b"")
+        if name in self.limits and name.decode() not in self.named:
+            self._keeping = self.named[name.decode()] = Part(self.limits[name], is_file=b"filename" in params)
+
+
+async def _parse(chunks: AsyncIterator[bytes], content_type: str, found: _Files) -> None:
+    """Feed the body to ``found``'s callbacks; 400 for a malformed body."""
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if not boundary:
         raise ApiError(400, "invalid_multipart", "the multipart body has no boundary")
-    found = _Files(name, limit, beyond, max_bytes)
     callbacks = {event: getattr(found, event) for event in dir(found) if event.startswith("on_")}
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
     try:
@@ -119,7 +128,30 @@ async def file_parts(
     except FormParserError as exc:  # its words go to the log under the request's ID, not to the client
         logger.info("malformed multipart body: %s: %s", type(exc).__name__, exc)
         raise ApiError(400, "invalid_multipart", "the multipart body is malformed") from None
+
+
+async def file_parts(
+    chunks: AsyncIterator[bytes],
+    content_type: str,
+    name: str,
+    limit: int,
+    beyond: ApiError | None = None,
+    max_bytes: int | None = None,
+) -> list[Part]:
+    """The parts named ``name``, in the order sent (see ``_Files``); 400 for a malformed body."""
+    found = _Files(name, limit, beyond, max_bytes)
+    await _parse(chunks, content_type, found)
     return found.found
+
+
+async def form_parts(
+    chunks: AsyncIterator[bytes], content_type: str, limits: dict[str, int]
+) -> dict[str, Part]:
+    """The first part of each name in ``limits`` that the form holds (see ``_Named``); a part past its
+    limit keeps only its size. 400 for a malformed body."""
+    found = _Named(limits)
+    await _parse(chunks, content_type, found)
+    return found.named
 
 
 async def file_field(chunks: AsyncIterator[bytes], content_type: str, name: str = "file") -> bytearray:

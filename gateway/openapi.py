@@ -1,8 +1,8 @@
-"""The gateway's OpenAPI schema: FastAPI's own for its routes, plus classify, its batch, explain and
-share links, which are plain Starlette routes (gateway.api.routes) that FastAPI does not describe by
-itself. Their request bodies (multipart field ``file``, a raw image, or field ``files`` repeated),
-parameters, answers and every error are taken from the same models and limits the gateway validates
-with (gateway.schemas)."""
+"""The gateway's OpenAPI schema: FastAPI's own for its routes, plus classify, its batch, explain, share
+links and feedback, which are plain Starlette routes (gateway.api.routes) that FastAPI does not describe
+by itself. Their request bodies (multipart field ``file``, a raw image, field ``files`` repeated, or a
+feedback form), parameters, answers and every error are taken from the same models and limits the
+gateway validates with (gateway.schemas)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,20 @@ from pydantic.json_schema import models_json_schema
 
 from gateway.batch_upload import FIELD
 from gateway.config import Settings
-from gateway.schemas import BatchAnswer, Classification, ErrorBody, Explanation, ShareCreated, SharedAnswer
+from gateway.schemas import (
+    BatchAnswer,
+    Classification,
+    ErrorBody,
+    Explanation,
+    FeedbackAnswer,
+    ShareCreated,
+    SharedAnswer,
+)
 from gateway.shares import SHARE_ID
 from gateway.validation import TOP_K_DEFAULT, TOP_K_MAX
 from inference.formats import BATCH_UPLOADS, CONTENT_TYPES
+from inference.labels import LABELS
+from store.models import VERDICTS
 
 REF = "#/components/schemas/{model}"
 RETRY_AFTER = {"Retry-After": {"required": True, "schema": {"type": "integer"}, "description": "seconds"}}
@@ -191,11 +201,70 @@ def _shared_operation() -> dict[str, Any]:
     return _operation("A share link's answer", SharedAnswer, [share_id], SHARED_ERRORS)
 
 
+FEEDBACK_ERRORS = {
+    400: ("the file's SHA-256 is not sha256 (hash_mismatch), or an empty, corrupt or malformed upload", {}),
+    404: ("no answer for that image is cached and no file was sent: classify it again first", {}),
+    413: ("the file is over MAX_UPLOAD_BYTES or MAX_IMAGE_PIXELS", {}),
+    415: ("not multipart/form-data, or a file that is not a JPEG, PNG or WebP", {}),
+    422: ("a bad field: sha256, verdict, a label that is not a game's or does not fit the verdict", {}),
+    429: ("rate limited (a file classified first costs what a classification does)", RETRY_AFTER),
+    503: (
+        "the feedback database is down, unreachable or not migrated (feedback_unavailable; classification "
+        "goes on), no model is served yet, or this worker is at MAX_IN_FLIGHT",
+        RETRY_AFTER,
+    ),
+}
+
+
+def _feedback_form(verdict: str, label: str) -> dict[str, Any]:
+    """The form for one verdict: ``label`` is "required", "optional" or "absent"."""
+    properties: dict[str, Any] = {
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "the image's SHA-256"},
+        "verdict": {"type": "string", "enum": [verdict]},
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "the screenshot itself, whose SHA-256 must be sha256: sending it consents to "
+            "keeping it for review (FEEDBACK_RETENTION_DAYS unless a moderator keeps it)",
+        },
+    }
+    if label != "absent":
+        properties["label"] = {"type": "string", "enum": list(LABELS), "description": "the game it is"}
+    required = ["sha256", "verdict", *(["label"] if label == "required" else [])]
+    return {"type": "object", "required": required, "properties": properties}
+
+
+def _feedback_operation() -> dict[str, Any]:
+    # One form per verdict: a label is required for "wrong", may confirm the answer for "right" (it must
+    # then be the game the model answered), and is absent for "not_a_game".
+    label = {"right": "optional", "wrong": "required", "not_a_game": "absent"}
+    form = {"oneOf": [_feedback_form(verdict, label[verdict]) for verdict in VERDICTS]}
+    operation = _operation(
+        "Was this answer right? One vote per image per client; a repeat updates it",
+        FeedbackAnswer,
+        [],
+        FEEDBACK_ERRORS,
+        {"multipart/form-data": {"schema": form}},
+    )
+    responses = operation["responses"]
+    responses["201"] = {**responses["200"], "description": "a new vote"}
+    responses["200"] = {**responses["200"], "description": "this client's vote on this image, updated"}
+    return operation
+
+
 def install_openapi(app: FastAPI, settings: Settings) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-            described = (Classification, Explanation, ErrorBody, BatchAnswer, ShareCreated, SharedAnswer)
+            described = (
+                Classification,
+                Explanation,
+                ErrorBody,
+                BatchAnswer,
+                ShareCreated,
+                SharedAnswer,
+                FeedbackAnswer,
+            )
             _, definitions = models_json_schema(
                 [(model, "serialization") for model in described], ref_template=REF
             )
@@ -219,6 +288,7 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
                     "Where the model looked (Grad-CAM of its top class)", Explanation, []
                 )
             }
+            schema["paths"]["/api/v1/feedback"] = {"post": _feedback_operation()}
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -210,3 +210,18 @@ class ModelsView(BaseModel):
     )
     batch_max_files: int = Field(description="files in one POST /api/v1/classify/batch at most")
     batch_max_bytes: int = Field(description="a batch's request body at most, multipart framing included")
+
+
+class FeedbackRecord(BaseModel):
+    sha256: str
+    verdict: str = Field(description="right, wrong or not_a_game")
+    label: str | None = Field(
+        description="the game the vote names: the visitor's, or the model's for 'right'"
+    )
+    shared: bool = Field(description="the screenshot was sent with the vote, and is kept for review")
+    model: ModelRef = Field(description="the model version whose answer was judged")
+    updated: bool = Field(description="this client had voted on this image before: its vote changed")
+
+
+class FeedbackAnswer(BaseModel):
+    feedback: FeedbackRecord

@@ -14,6 +14,7 @@ from gateway.cache import AnswerCache
 from gateway.canary import Shadow
 from gateway.client_ip import Edge
 from gateway.config import Settings
+from gateway.feedback_store import FeedbackStore
 from gateway.metrics import redis_breaker_changed
 from gateway.model_state import ModelState
 from gateway.ratelimit import RateLimiter
@@ -34,6 +35,7 @@ class Services:
     redis: Redis
     shadow: Shadow
     shares: Shares
+    feedback: FeedbackStore
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -70,6 +72,7 @@ class Services:
             redis=redis,
             shadow=Shadow(client, state, redis, breaker, settings.canary_concurrency, canary_budget),
             shares=Shares(redis, breaker),
+            feedback=FeedbackStore(settings),
         )
 
     async def close(self) -> None:
@@ -77,6 +80,7 @@ class Services:
         await self.cache.flush()
         await self.client.close()
         await self.redis.aclose()
+        self.feedback.close()
 
 
 def _warn_of_requests_no_window_holds(settings: Settings, limiter: RateLimiter) -> None:

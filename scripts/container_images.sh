@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Build the three images with podman: what `docker compose build` does elsewhere, on a machine that
-# cannot pull from Docker Hub (make test-containers runs it; podman's layer cache makes a rebuild quick).
-#   scripts/container_images.sh            local base images when missing, then the three images
+# Build the four images (gateway, web, TorchServe, PostgreSQL) with podman: what `docker compose build`
+# does elsewhere, on a machine that cannot pull from Docker Hub (make test-containers runs it; podman's
+# layer cache makes a rebuild quick).
+#   scripts/container_images.sh            local base images when missing, then the four images
 #   scripts/container_images.sh bases      only the local base images
 # Every Dockerfile takes its base image as a build ARG defaulting to the public image. Here the bases
 # are local stand-ins with the same package manager and layout: a Debian bookworm root made with
@@ -163,6 +164,7 @@ images() {
   build gateway --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE"
   build web --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" --build-arg "NODE_IMAGE=$NODE_IMAGE"
   build torchserve --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" "${torch[@]}"
+  build postgres --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE"
 }
 
 command -v podman >/dev/null || die "podman is not installed; run make setup"

@@ -48,6 +48,11 @@ STATUS=$VAR_DIR/status
 REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 REDIS_PASSWORD_FILE=$VAR_DIR/redis/password  # ops/settings.py's NATIVE_REDIS_PASSWORD names it too
 EDGE_KEY_FILE=${EDGE_KEY_FILE:-$VAR_DIR/edge/key}
+# The system of record for feedback (store/): a SQLite file under var/ unless DATABASE_URL names another
+# (with DATABASE_PASSWORD_FILE for a PostgreSQL password), and the key of the visitors' keyed hashes.
+DATABASE_URL=${DATABASE_URL:-sqlite:///$VAR_DIR/lens.sqlite3}
+FEEDBACK_KEY_FILE=$VAR_DIR/feedback/key
+export DATABASE_URL
 UNIT=(torchserve reconciler gateway)  # one serving unit, in the order it starts
 export MODEL_STORE MODELS_FILE REPLICA_STATUS_DIR=$STATUS
 
@@ -188,6 +193,13 @@ edge_key() {
   )
 }
 
+migrate_store() { # before any gateway starts: they refuse feedback on a schema behind the code
+  say "migrating the feedback store (python -m store upgrade)"
+  mkdir -p "$VAR_DIR/feedback"
+  (umask 077; [ -s "$FEEDBACK_KEY_FILE" ] || head -c 32 /dev/urandom | base64 >"$FEEDBACK_KEY_FILE")
+  "$PY" -m store upgrade >>"$LOGS/store.log" 2>&1 || die "python -m store upgrade failed; see $LOGS/store.log"
+}
+
 start_logrotate() {
   say "rotating the stack's logs over $LOG_MAX_SIZE (checked every ${LOG_ROTATE_SECONDS}s, 5 kept)"
   # TorchServe rolls its own (log4j2.xml); these are the processes' outputs and nginx's logs.
@@ -221,7 +233,7 @@ start_gateway() {
   TORCHSERVE_INFERENCE_URL="http://127.0.0.1:$(port_of "$n" TS_INFERENCE_PORT)" \
     TORCHSERVE_KEY_FILE="$dir/unit/gateway-keys.json" REPLICA_STATUS_FILE="$STATUS/$n.json" \
     MODEL_NAME="$MODEL_NAME" REDIS_URL="$REDIS_URL" REDIS_PASSWORD_FILE="$REDIS_PASSWORD_FILE" \
-    RATE_LIMIT="$RATE_LIMIT" EDGE_KEY_FILE="$EDGE_KEY_FILE" \
+    RATE_LIMIT="$RATE_LIMIT" EDGE_KEY_FILE="$EDGE_KEY_FILE" FEEDBACK_KEY_FILE="$FEEDBACK_KEY_FILE" \
     PROMETHEUS_MULTIPROC_DIR="$dir/prometheus" \
     start "gateway-$n" "$LOGS/gateway-$n.log" "$PY" -m gateway --host 127.0.0.1 --port "$port" \
     --workers "$GATEWAY_WORKERS"
@@ -257,7 +269,7 @@ write_stack_file() {
   {
     echo "# Written by scripts/stack.sh up; read by the operator's tools (ops/settings.py). Do not edit."
     printf "%s='%s'\n" MODEL_STORE "$MODEL_STORE" REPLICA_STATUS_DIR "$STATUS" REDIS_URL "$REDIS_URL" \
-      REDIS_PASSWORD_FILE "$REDIS_PASSWORD_FILE"
+      REDIS_PASSWORD_FILE "$REDIS_PASSWORD_FILE" DATABASE_URL "$DATABASE_URL"
     # Only when given: otherwise it follows MODEL_STORE, in the tools as here.
     [ -z "$MODELS_FILE_GIVEN" ] || printf "%s='%s'\n" MODELS_FILE "$MODELS_FILE"
   } >"$file.tmp"
@@ -301,6 +313,7 @@ up() {
   for ((n = 1; n <= SERVING_REPLICAS; n++)); do choose_ports "$n"; ports+=("$(port_of "$n" GATEWAY_PORT)"); done
 
   start_redis
+  migrate_store
   for ((n = 1; n <= SERVING_REPLICAS; n++)); do
     for part in "${UNIT[@]}"; do "start_$part" "$n"; done
   done

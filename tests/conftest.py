@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from launchers.postgres import PostgresServer
 from launchers.torchserve import TorchServe, start_torchserve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,3 +109,11 @@ def torchserve(model_store: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     server = start_torchserve(model_store, tmp_path_factory.mktemp("torchserve"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL on a free loopback port (its own cluster, password authentication)."""
+    server = PostgresServer().start()
+    yield server
+    server.remove()

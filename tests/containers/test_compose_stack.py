@@ -220,6 +220,7 @@ def test_redis_and_the_serving_units_sit_on_internal_networks_and_web_at_its_fix
     }
     assert networks == {
         "redis": [f"{PROJECT}_backend"],
+        "postgres": [f"{PROJECT}_backend"],
         "serving": [f"{PROJECT}_backend", f"{PROJECT}_edge"],
         "web": [f"{PROJECT}_edge", f"{PROJECT}_public"],
     }
@@ -349,6 +350,51 @@ def test_the_ops_service_switches_the_default_on_every_replica_before_it_returns
         )
         assert response.status_code == 200, response.text
         assert response.json()["model"]["version"] == "2.0"
+
+
+VOTE = """
+import hashlib, json, sys
+import httpx
+image = sys.stdin.buffer.read()
+fields = {"sha256": (None, hashlib.sha256(image).hexdigest()), "verdict": (None, "not_a_game")}
+fields["file"] = ("f.jpg", image, "image/jpeg")
+answer = httpx.post("http://127.0.0.1:8001/api/v1/feedback", files=fields, timeout=60)
+print(json.dumps({"status": answer.status_code, **answer.json()}))
+"""
+
+
+def vote_inside(replica: str, image: bytes) -> dict:
+    """A vote with its screenshot, sent to one replica's own gateway from inside its container (the
+    address it sees is the container's loopback: the same visitor for both replicas)."""
+    proc = subprocess.run(
+        ["podman", "exec", "-i", replica, "python", "-c", VOTE],
+        input=image,
+        env=podman_env(),
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+def test_two_replicas_write_feedback_to_one_postgres_and_each_sees_the_others(stack, frames_for_test):
+    """The first replica records a vote (201); the second, for the same image and visitor, finds it and
+    updates it (200): one PostgreSQL behind both, reached with the password from the secret volume."""
+    first, second = stack.replicas("serving")
+    votes = [vote_inside(first, frames_for_test[0]), vote_inside(second, frames_for_test[0])]
+    assert [vote["status"] for vote in votes] == [201, 200], votes
+    assert votes[1]["feedback"]["updated"] is True
+    assert votes[0]["feedback"]["shared"] is True
+    query = 'PGPASSWORD="$(cat /secrets/postgres-password)" psql -h 127.0.0.1 -U lens -d lens -tA' + "".join(
+        f' -c "{sql}"'
+        for sql in (
+            "SELECT count(*) FROM votes",
+            "SELECT count(*) FROM shared_images",
+            "SELECT version_num FROM alembic_version",
+        )
+    )
+    counts = podman("exec", stack.container("postgres"), "sh", "-c", query).stdout.split()
+    assert counts == ["1", "1", "0001"]
 
 
 def store_of(stack: ComposeStack) -> Path:

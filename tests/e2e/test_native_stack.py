@@ -15,6 +15,7 @@ from PIL import Image
 from launchers.gateway import WRITE_BEHIND_WAIT
 from launchers.procs import port_open, wait_until
 from launchers.stack import PORTS, NativeStack, stack
+from tests.support.feedback import held, post_feedback
 
 
 def noise_png(width: int, height: int) -> bytes:
@@ -59,6 +60,10 @@ def test_up_classify_cache_private_logs_and_down_leaves_nothing_behind(
             f"{web}/api/v1/classify", files={"file": ("s.jpg", image, "image/jpeg")}, timeout=60
         )
         assert second.json()["cached"] is True
+        # Feedback: the SQLite file under var/, migrated by stack.sh before the gateways; no server.
+        vote = post_feedback(web, first.json()["sha256"], "not_a_game")
+        assert vote.status_code == 201, vote.text
+        assert len(held(f"sqlite:///{tmp_path / 'var' / 'lens.sqlite3'}").votes) == 1
         for path in ("/models", "/predictions/fromsoft", "/metrics", "/ping"):
             assert httpx.get(web + path).status_code == 404
 

@@ -49,7 +49,7 @@ class ComposeStack:
     project: str
     env: dict[str, str]
     log_path: Path
-    services: tuple[str, ...] = ("redis", "serving", "web")
+    services: tuple[str, ...] = ("redis", "postgres", "serving", "web")
     compose_bin: str = field(default_factory=lambda: str(Path(sys.executable).with_name("podman-compose")))
 
     def compose(

@@ -25,6 +25,7 @@ ISSUED_ALERTS = {
     "GatewayLatencyP99High",
     "RedisBreakerOpen",
     "TorchServeKeyNearExpiry",
+    "ReportedAccuracyLow",
 }
 
 
@@ -76,9 +77,15 @@ def test_the_dashboard_queries_the_prometheus_its_user_picks():
         assert all(t["expr"] for t in panel["targets"]), panel["title"]
         assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24, panel["title"]
     text = json.dumps(dashboard)
-    for signal in ("gateway_requests_total", "ts_queue_latency_microseconds", "gateway_redis_breaker_open"):
+    signals = ("gateway_requests_total", "ts_queue_latency_microseconds", "gateway_redis_breaker_open")
+    for signal in (*signals, "gateway_feedback_total", "fromsoft:reported_accuracy:6h"):
         assert signal in text
-    for alert in ("GatewayErrorRateHigh", "RedisBreakerOpen", "TorchServeKeyNearExpiry"):
+    for alert in (
+        "GatewayErrorRateHigh",
+        "RedisBreakerOpen",
+        "TorchServeKeyNearExpiry",
+        "ReportedAccuracyLow",
+    ):
         assert alert in text  # each panel names the alert on its signal
 
 

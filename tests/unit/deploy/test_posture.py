@@ -24,7 +24,7 @@ def deployments() -> list[dict[str, Any]]:
         doc
         for path in sorted((K8S / "base").glob("*.yaml"))
         for doc in yaml.safe_load_all(path.read_text())
-        if doc and doc.get("kind") == "Deployment"
+        if doc and doc.get("kind") in ("Deployment", "StatefulSet")
     ]
 
 
@@ -34,7 +34,7 @@ def test_every_pod_meets_the_restricted_pod_security_standard(deployment):
     assert pod["automountServiceAccountToken"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    for container in pod["containers"]:
+    for container in pod["containers"] + pod.get("initContainers", []):
         context = container["securityContext"]
         assert context["allowPrivilegeEscalation"] is False, container["name"]
         assert context["readOnlyRootFilesystem"] is True, container["name"]
@@ -267,3 +267,53 @@ def test_the_pin_script_pins_every_public_base_by_digest(tmp_path):
         ["bash", "scripts/pin_base_images.sh"], cwd=repo, env=env, capture_output=True, text=True
     )
     assert again.stdout == ""
+
+
+def test_the_feedback_store_is_reached_only_by_the_gateways_and_the_operator_tools_with_a_secret_password():
+    """postgres.yaml's StatefulSet takes its password from the operator's Secret, as the gateways and
+    their migrating init container do; only serving and ops pods may reach it, and only they may leave
+    for it."""
+    postgres = next(d for d in deployments() if d["metadata"]["name"] == "postgres")
+    [container] = postgres["spec"]["template"]["spec"]["containers"]
+    assert {"name": "POSTGRES_PASSWORD_FILE", "value": "/secrets/postgres-password"} in container["env"]
+    assert postgres["spec"]["volumeClaimTemplates"][0]["spec"]["accessModes"] == ["ReadWriteOnce"]
+    serving = next(d for d in deployments() if d["metadata"]["name"] == "serving")
+    pod = serving["spec"]["template"]["spec"]
+    gateway = next(c for c in pod["containers"] if c["name"] == "gateway")
+    [migrate] = pod["initContainers"]
+    for needs_it in (gateway, migrate):
+        env = {e["name"]: e for e in needs_it["env"]}
+        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "feedback-store"
+        assert env["DATABASE_PASSWORD_FILE"]["value"].startswith("/store/")
+    assert "python -m store upgrade --wait" in migrate["command"][-1]
+    policies = {
+        p["metadata"]["name"]: p["spec"]
+        for p in yaml.safe_load_all((K8S / "base" / "network-policies.yaml").read_text())
+    }
+    allowed = {"matchExpressions": [{"key": "app", "operator": "In", "values": ["serving", "ops"]}]}
+    inbound = policies["postgres-from-gateway-and-ops"]
+    assert inbound["podSelector"] == {"matchLabels": {"app": "postgres"}}
+    assert inbound["ingress"] == [
+        {"from": [{"podSelector": allowed}], "ports": [{"port": 5432, "protocol": "TCP"}]}
+    ]
+    outbound = policies["feedback-store-egress"]
+    assert outbound["podSelector"] == allowed
+    assert outbound["egress"][0]["to"] == [{"podSelector": {"matchLabels": {"app": "postgres"}}}]
+
+
+def test_compose_runs_postgres_hardened_with_its_password_from_a_secret_volume():
+    services = compose_services()
+    postgres = services["postgres"]
+    assert postgres["cap_drop"] == ["ALL"]
+    assert "cap_add" not in postgres  # Debian's server as its own user: no capability needed
+    assert postgres["read_only"] is True
+    assert postgres["networks"] == ["backend"]
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == "/secrets/postgres-password"
+    assert "postgres-data:/var/lib/postgresql/data" in postgres["volumes"]
+    serving = services["serving"]
+    assert serving["environment"]["DATABASE_PASSWORD_FILE"] == "/store-secrets/postgres-password"
+    user = serving["environment"]["DATABASE_URL"].split("//")[1].split("@")[0]
+    assert ":" not in user  # no password in the URL
+    assert "migrate" not in serving["depends_on"]  # a database away never keeps a unit from classifying
+    assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert services["migrate"]["entrypoint"][:4] == ["python", "-m", "store", "upgrade"]

@@ -1,0 +1,40 @@
+"""POST /api/v1/feedback: a visitor's "was this right?" on an answer, kept in the system of record
+(store/). Rate limited like the rest: one unit, and a classification's price on top when the image must
+be classified first (its file sent, no answer cached). A plain Starlette route, as classify is
+(gateway.api.routes.classify)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from gateway import feedback, use_cases
+from gateway.api.deps import admit, client_of, services_of
+from gateway.errors import ApiError
+from gateway.feedback_form import read_feedback_form
+from gateway.responses import JsonResponse
+from gateway.validation import TOP_K_MAX
+
+
+async def send_feedback(request: Request) -> JsonResponse:
+    services = services_of(request)
+    settings = services.settings
+    decision = await admit(request, services)
+    client = services.feedback.client_id(client_of(request, settings))
+    form = await read_feedback_form(request, settings)
+    answer = await feedback.judged_answer(services, form.sha256)
+    if answer is None:
+        if form.upload is None:
+            raise ApiError(
+                404,
+                "not_found",
+                "no answer for that image is cached: classify the image again, then send feedback",
+            )
+        decision = await admit(request, services, cost=form.upload.units(settings.pixels_per_unit))
+        answer = await use_cases.classify(services, form.upload, TOP_K_MAX)
+    body = await feedback.record(services, form, answer, client)
+    status = 200 if body["feedback"]["updated"] else 201
+    return JsonResponse(body, status_code=status, headers=decision.headers())
+
+
+routes = [Route("/api/v1/feedback", send_feedback, methods=["POST"])]
