@@ -126,12 +126,13 @@ def test_only_the_ingress_controllers_pods_reach_web_whose_x_forwarded_for_the_p
 def test_the_gateway_believes_x_forwarded_for_only_with_the_edge_key_that_web_and_it_alone_mount():
     """Any pod of the range reaches the gateway's address space (Prometheus's, the serving pod's own
     TorchServe): the key, not the address, names the web pods. TorchServe's and the reconciler's
-    containers mount neither the key nor Redis's password, and see no other container's processes."""
+    containers mount none of the key, Redis's password and the store's secret, and see no other container's
+    processes."""
     serving = next(d for d in deployments() if d["metadata"]["name"] == "serving")
     pod = serving["spec"]["template"]["spec"]
     assert not pod.get("shareProcessNamespace", False)
     secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
-    assert secrets == {"redis-auth": "redis-auth", "edge-key": "edge-key"}
+    assert secrets == {"redis-auth": "redis-auth", "edge-key": "edge-key", "feedback-store": "feedback-store"}
     containers = containers_of("serving")
     gateway_env = {e["name"]: e.get("value") for e in containers["gateway"]["env"]}
     assert gateway_env["TRUSTED_PROXIES"] == "10.244.0.0/16"
@@ -156,8 +157,8 @@ def compose_services() -> dict[str, Any]:
     return yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
 
 
-LONG_RUNNING = ("redis", "serving", "web", "prometheus")
-ONE_OFF = ("redis-secret", "training", "ops")
+LONG_RUNNING = ("redis", "postgres", "serving", "web", "prometheus")
+ONE_OFF = ("redis-secret", "store-secret", "migrate", "training", "ops")
 
 
 def test_every_compose_service_is_either_long_running_or_one_off():
