@@ -7,6 +7,7 @@ evaluated without error."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from launchers.gateway import WRITE_BEHIND_WAIT
 from launchers.procs import wait_until
 from launchers.prometheus import Prometheus, start_prometheus
 from launchers.stack import NativeStack
+from tests.support.feedback import post_feedback
 
 MONITORING = REPO / "monitoring"
 # Series the alerts and the dashboard rely on, each with labels it must carry after the traffic below.
@@ -75,8 +77,8 @@ def native(model_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture(scope="module")
 def traffic(native: NativeStack, synthetic_data: Path) -> dict[str, httpx.Response]:
-    """What an operator's first minutes bring: new uploads, a repeat, an explanation, a bad upload, and
-    one client over its rate limit."""
+    """What an operator's first minutes bring: new uploads, a repeat, a visitor's feedback, an
+    explanation, a bad upload, and one client over its rate limit."""
     frames = sorted((synthetic_data / "FromSoftwareImages").rglob("*.jpg"))[::53]
 
     def post(kind: str, image: bytes) -> httpx.Response:
@@ -86,6 +88,8 @@ def traffic(native: NativeStack, synthetic_data: Path) -> dict[str, httpx.Respon
     answers = {"first": post("classify", frames[0].read_bytes())}
     time.sleep(WRITE_BEHIND_WAIT)
     answers["repeat"] = post("classify", frames[0].read_bytes())
+    first = frames[0].read_bytes()
+    answers["feedback"] = post_feedback(native.web, hashlib.sha256(first).hexdigest(), "right", file=first)
     answers["explain"] = post("explain", frames[1].read_bytes())
     answers["bad"] = post("classify", b"not an image")
     for frame in frames[2:14]:  # 12/minute: these run into the limit
@@ -120,7 +124,8 @@ def logs(native: NativeStack) -> dict[str, Path]:
 
 def test_the_traffic_got_its_answers(traffic):
     statuses = {name: answer.status_code for name, answer in traffic.items()}
-    assert statuses == {"first": 200, "repeat": 200, "explain": 200, "bad": 415, "last": 429}, statuses
+    expected = {"first": 200, "repeat": 200, "feedback": 201, "explain": 200, "bad": 415, "last": 429}
+    assert statuses == expected, statuses
     assert traffic["repeat"].json()["cached"] is True
 
 
@@ -201,7 +206,12 @@ def test_prometheus_loads_the_shipped_rules_and_evaluates_each_without_error(pro
 
     wait_until(evaluated, 30, "every rule evaluated")
     groups = prometheus.api("rules")["groups"]
-    assert {g["name"] for g in groups} == {"fromsoft-lens", "fromsoft-lens-signals", "fromsoft-lens-drift"}
+    assert {g["name"] for g in groups} == {
+        "fromsoft-lens",
+        "fromsoft-lens-signals",
+        "fromsoft-lens-drift",
+        "fromsoft-lens-feedback",
+    }
     broken = {r["name"]: r.get("lastError") for g in groups for r in g["rules"] if r["health"] != "ok"}
     assert broken == {}
     alerts = {a["labels"]["alertname"]: a["state"] for a in prometheus.api("alerts")["alerts"]}

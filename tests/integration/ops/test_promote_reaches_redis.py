@@ -11,6 +11,7 @@ import pytest
 
 from launchers.redis import RedisServer
 from ops import models
+from ops.canary import PROMOTION
 from tests.unit.ops.conftest import write_archive
 
 PASSWORD = "q8Zf+Yb/r2Lx=="  # base64, as the native stack makes it: + / = quoted in the URL
@@ -63,7 +64,8 @@ def test_with_the_stack_file_promote_reads_the_comparisons_and_refuses_too_few(
     status, said = promote(capsys)
     assert (status, said) == (
         2,
-        "models: not promoted: 0 comparisons, fewer than 30 (--force promotes anyway)\n",
+        f"models: not promoted: 0 comparisons, fewer than {PROMOTION.min_comparisons} "
+        "(--force promotes anyway)\n",
     )
 
 
