@@ -13,8 +13,19 @@ import pytest
 from ops import reconciler, replica_status
 from ops.replica_status import ReplicaStatus
 from ops.settings import OpsSettings
+from ops.stack_database import ReviewSettings
 
-SETTINGS = ("MODEL_STORE", "MODELS_FILE", "REPLICA_STATUS_DIR", "REDIS_URL", "REDIS_PASSWORD_FILE", "VAR_DIR")
+SETTINGS = (
+    "MODEL_STORE",
+    "MODELS_FILE",
+    "REPLICA_STATUS_DIR",
+    "REDIS_URL",
+    "REDIS_PASSWORD_FILE",
+    "VAR_DIR",
+    "DATABASE_URL",
+    "DATABASE_PASSWORD_FILE",
+    "FEEDBACK_RETENTION_DAYS",
+)
 
 
 @pytest.fixture
@@ -30,6 +41,9 @@ def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "REPLICA_STATUS_DIR='/srv/lens/var/status'\n"
         "REDIS_URL='redis://127.0.0.1:6390/0'\n"
         "REDIS_PASSWORD_FILE='/srv/lens/var/redis/password'\n"
+        "DATABASE_URL='postgresql://lens@db.internal:5432/lens'\n"
+        "DATABASE_PASSWORD_FILE='/srv/lens/secrets/database-password'\n"
+        "FEEDBACK_RETENTION_DAYS='14'\n"
     )
     return tmp_path
 
@@ -41,6 +55,16 @@ def test_with_no_setting_typed_the_tools_use_what_the_stack_wrote_in_var(checkou
     assert settings.replica_status_dir == Path("/srv/lens/var/status")
     assert settings.redis_url == "redis://127.0.0.1:6390/0"
     assert settings.redis_password_file == Path("/srv/lens/var/redis/password")
+
+
+def test_the_review_tool_finds_the_stacks_feedback_store_the_same_way(checkout, monkeypatch):
+    settings = ReviewSettings()
+    assert settings.database_url == "postgresql://lens@db.internal:5432/lens"
+    assert settings.database_password_file == Path("/srv/lens/secrets/database-password")
+    assert settings.feedback_retention_days == 14
+    assert settings.redis_url == "redis://127.0.0.1:6390/0"  # and the rest of the operator's settings
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////srv/other.sqlite3")
+    assert ReviewSettings().database_url == "sqlite:////srv/other.sqlite3"  # the environment wins
 
 
 def test_a_setting_in_the_environment_wins_over_the_stack_file(checkout, monkeypatch):
