@@ -9,6 +9,7 @@ at the end.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import subprocess
@@ -395,6 +396,25 @@ def test_two_replicas_write_feedback_to_one_postgres_and_each_sees_the_others(st
     )
     counts = podman("exec", stack.container("postgres"), "sh", "-c", query).stdout.split()
     assert counts == ["1", "1", "0001"]
+
+
+def test_the_review_tool_runs_in_the_ops_service_on_the_votes_the_replicas_wrote(stack, frames_for_test):
+    """`compose run --rm --entrypoint "python -m ops.feedback" ops ...`, as docs/operations.md tells an
+    operator: the ops service reaches the stack's PostgreSQL with the secret volume's password."""
+    image = frames_for_test[1]
+    assert vote_inside(stack.replicas("serving")[1], image)["status"] == 201
+    sha = hashlib.sha256(image).hexdigest()
+
+    def review(*args: str) -> str:
+        entry = ("--entrypoint", "python -m ops.feedback")
+        return stack.compose("--profile", "ops", "run", "--rm", *entry, "ops", *args, timeout=300).stdout
+
+    queue = {entry["sha256"]: entry for entry in json.loads(review("list", "--json"))["queue"]}
+    assert queue[sha]["verdicts"] == {"not_a_game": 1}
+    assert "feedback: fixed 1 image(s) as ci; labelled sekiro" in review(
+        "fix", sha[:8], "--label", "sekiro", "--reviewer", "ci"
+    )
+    assert sha not in review("list", "--json")
 
 
 def store_of(stack: ComposeStack) -> Path:
