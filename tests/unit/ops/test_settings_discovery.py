@@ -5,6 +5,8 @@ what it could not find."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from ops import reconciler, replica_status
 from ops.replica_status import ReplicaStatus
 from ops.settings import OpsSettings
 from ops.stack_database import ReviewSettings
+from tests.conftest import REPO
 
 SETTINGS = (
     "MODEL_STORE",
@@ -117,3 +120,12 @@ def test_the_probe_names_the_setting_of_what_it_cannot_find(checkout, monkeypatc
     key_file.write_text(json.dumps(keys(timedelta(minutes=5))))  # a sixth of 60 minutes left, at most
     assert reconciler.main(["--check"]) == 1
     assert "are not renewed: the reconciler is stuck" in capsys.readouterr().err
+
+
+def test_only_the_review_tool_loads_the_database_library():
+    """ReviewSettings is a class of its own so that the reconciler, which every serving unit runs, and
+    ops.models do not load SQLAlchemy (about 12 MB) for a database they never open."""
+    code = "import sys, ops.reconciler, ops.models, ops.torchserve; sys.exit('sqlalchemy' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+    code = "import sys, ops.feedback; sys.exit('sqlalchemy' not in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
