@@ -97,11 +97,13 @@ def login_name() -> str:
 def show(settings: ReviewSettings, as_json: bool) -> int:
     with connected(settings) as engine, transaction(engine, read_only=True) as session:
         entries = queue(session)
-    if as_json:
-        print(json.dumps(review_queue.as_json(entries), indent=2))
-    else:
-        print("\n".join(review_queue.table(entries)) if entries else "(nothing to review)")
-    print(review_queue.summary(entries), file=sys.stderr if as_json else sys.stdout)
+    if as_json:  # one document, the summary in it: a container's terminal merges stderr into stdout
+        print(
+            json.dumps({**review_queue.as_json(entries), "summary": review_queue.summary(entries)}, indent=2)
+        )
+        return 0
+    print("\n".join(review_queue.table(entries)) if entries else "(nothing to review)")
+    print(review_queue.summary(entries))
     return 0
 
 
