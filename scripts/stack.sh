@@ -272,6 +272,11 @@ write_stack_file() {
       REDIS_PASSWORD_FILE "$REDIS_PASSWORD_FILE" DATABASE_URL "$DATABASE_URL"
     # Only when given: otherwise it follows MODEL_STORE, in the tools as here.
     [ -z "$MODELS_FILE_GIVEN" ] || printf "%s='%s'\n" MODELS_FILE "$MODELS_FILE"
+    # Only when given, for the review tool (python -m ops.feedback): a PostgreSQL store's password file,
+    # and how long it keeps shared screenshots no moderator kept (its default otherwise).
+    [ -z "${DATABASE_PASSWORD_FILE:-}" ] ||
+      printf "%s='%s'\n" DATABASE_PASSWORD_FILE "$(realpath -m "$DATABASE_PASSWORD_FILE")"
+    [ -z "${FEEDBACK_RETENTION_DAYS:-}" ] || printf "%s='%s'\n" FEEDBACK_RETENTION_DAYS "$FEEDBACK_RETENTION_DAYS"
   } >"$file.tmp"
   mv "$file.tmp" "$file"
 }

@@ -4,7 +4,9 @@ SQLite (the default, a file under var/): write-ahead logging so that readers nev
 foreign keys on (SQLite leaves them off), a busy timeout so that the gateway's workers queue for the
 write lock instead of failing, and every transaction begun IMMEDIATE: a deferred one that reads, then
 writes, fails at once with "database is locked" when another writer got in between, whatever the
-timeout says.
+timeout says. A reader that says so (``READ_ONLY``, store.session.transaction(read_only=True)) begins
+deferred instead and takes no write lock: WAL lets it read while the gateways write, so an export that
+streams gigabytes of screenshots keeps no vote waiting.
 
 PostgreSQL through psycopg 3 (``postgresql+psycopg://``; a plain ``postgresql://`` is taken as that),
 its password read from DATABASE_PASSWORD_FILE and never typed into the URL, connections checked before
@@ -23,6 +25,7 @@ from sqlalchemy.engine import URL, make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 CONNECT_TIMEOUT_SECONDS = 3
+READ_ONLY = "lens_read_only"  # an execution option: the transaction only reads
 
 
 def database_url(url: str, password_file: Path | None = None) -> URL:
@@ -56,8 +59,9 @@ def _sqlite(url: URL, **options: Any) -> Engine:
             connection.execute(f"PRAGMA {pragma}")
 
     @event.listens_for(engine, "begin")
-    def _immediate(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _begin(connection: Any) -> None:
+        reads_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
     return engine
 

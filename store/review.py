@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from inference.labels import LABELS
@@ -31,7 +31,9 @@ class QueueEntry:
 
     sha256: str
     predicted: str  # the label of the latest prediction judged
+    model: str
     version: str
+    confidence: float  # the latest prediction's
     verdicts: dict[str, int]  # right / wrong / not_a_game -> votes
     labels: dict[str, int]  # the games visitors named (a "right" names the predicted one)
     shared: bool
@@ -85,9 +87,19 @@ def _pending(session: Session) -> list[QueueEntry]:
         entry = entries.get(sha256)
         if entry is None:
             entry = entries[sha256] = QueueEntry(
-                sha256, prediction.label, prediction.version, {}, {}, sha256 in shared, None, created_at
+                sha256,
+                prediction.label,
+                prediction.model,
+                prediction.version,
+                prediction.confidence,
+                {},
+                {},
+                sha256 in shared,
+                None,
+                created_at,
             )
-        entry.predicted, entry.version = prediction.label, prediction.version  # the latest judged
+        entry.predicted, entry.model = prediction.label, prediction.model  # the latest judged
+        entry.version, entry.confidence = prediction.version, prediction.confidence
         entry.perceptual_hash = shared.get(sha256) or prediction.perceptual_hash or entry.perceptual_hash
         entry.first_vote = min(entry.first_vote, created_at)
         entry.verdicts[verdict] = entry.verdicts.get(verdict, 0) + 1
@@ -95,6 +107,16 @@ def _pending(session: Session) -> list[QueueEntry]:
         if named in LABELS:
             entry.labels[named] = entry.labels.get(named, 0) + 1
     return list(entries.values())
+
+
+def matching(session: Session, prefix: str) -> list[str]:
+    """The images the store holds anything about (a vote, a prediction, a screenshot or a review) whose
+    SHA-256 begins with ``prefix`` (lowercase hex), sorted: how a moderator names one by its first
+    digits."""
+    found: set[str] = set()
+    for table in (Review, Vote, Prediction, SharedImage):
+        found.update(session.scalars(select(table.sha256).where(table.sha256.startswith(prefix)).distinct()))
+    return sorted(found)
 
 
 def consensus(labels: dict[str, int]) -> str | None:
@@ -167,6 +189,20 @@ class Exportable:
     source: str = "feedback"
 
 
+KEPT_WITH_A_GAME = (Review.state.in_(DECIDED), Review.label.in_(LABELS))  # what exportable yields
+
+
+def exportable_count(session: Session) -> int:
+    """How many images ``exportable`` yields (a progress bar's total), without reading their bytes."""
+    found = session.scalar(
+        select(func.count())
+        .select_from(Review)
+        .join(SharedImage, SharedImage.sha256 == Review.sha256)
+        .where(*KEPT_WITH_A_GAME)
+    )
+    return int(found or 0)
+
+
 def exportable(session: Session) -> Iterator[Exportable]:
     """Accepted and fixed images whose screenshot was shared and whose label is a game, by hash."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
@@ -177,7 +213,7 @@ def exportable(session: Session) -> Iterator[Exportable]:
     rows = session.execute(
         select(Review, SharedImage)
         .join(SharedImage, SharedImage.sha256 == Review.sha256)
-        .where(Review.state.in_(DECIDED), Review.label.in_(LABELS))
+        .where(*KEPT_WITH_A_GAME)
         .order_by(Review.sha256)
         .execution_options(yield_per=32)  # the bytes of 32 screenshots at a time, not all of them
     )
@@ -196,14 +232,33 @@ def exportable(session: Session) -> Iterator[Exportable]:
         )
 
 
+def _expired(retention_days: float, now: datetime | None) -> tuple[ColumnElement[bool], ...]:
+    """The screenshots shared more than ``retention_days`` ago that no moderator kept."""
+    cutoff = (now or utcnow()) - timedelta(days=retention_days)
+    kept = select(Review.sha256).where(Review.state.in_(DECIDED))
+    return SharedImage.shared_at < cutoff, SharedImage.sha256.not_in(kept)
+
+
+@dataclass(frozen=True)
+class Expired:
+    images: int
+    bytes: int
+
+
+def expired(session: Session, retention_days: float, now: datetime | None = None) -> Expired:
+    """What ``prune`` would delete now: how many screenshots, and their bytes (a dry run)."""
+    images, size = session.execute(
+        select(func.count(), func.coalesce(func.sum(func.length(SharedImage.data)), 0)).where(
+            *_expired(retention_days, now)
+        )
+    ).one()
+    return Expired(int(images), int(size))
+
+
 def prune(session: Session, retention_days: float, now: datetime | None = None) -> int:
     """Delete the screenshots shared more than ``retention_days`` ago that no moderator kept
     (FEEDBACK_RETENTION_DAYS); returns how many."""
-    cutoff = (now or utcnow()) - timedelta(days=retention_days)
-    kept = select(Review.sha256).where(Review.state.in_(DECIDED))
-    result = session.execute(
-        delete(SharedImage).where(SharedImage.shared_at < cutoff, SharedImage.sha256.not_in(kept))
-    )
+    result = session.execute(delete(SharedImage).where(*_expired(retention_days, now)))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

@@ -11,12 +11,17 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from store.engine import READ_ONLY
+
 Row = TypeVar("Row")
 
 
 @contextlib.contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session, session.begin():
+def transaction(engine: Engine, read_only: bool = False) -> Iterator[Session]:
+    """``read_only``: a reader that must not hold writers back (on SQLite it takes no write lock; a
+    PostgreSQL reader never does)."""
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    with Session(bind, expire_on_commit=False) as session, session.begin():
         yield session
 
 

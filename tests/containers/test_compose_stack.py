@@ -9,6 +9,7 @@ at the end.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import subprocess
@@ -355,19 +356,25 @@ def test_the_ops_service_switches_the_default_on_every_replica_before_it_returns
 VOTE = """
 import hashlib, json, sys
 import httpx
-image = sys.stdin.buffer.read()
+gateway, image = sys.argv[1], sys.stdin.buffer.read()
 fields = {"sha256": (None, hashlib.sha256(image).hexdigest()), "verdict": (None, "not_a_game")}
 fields["file"] = ("f.jpg", image, "image/jpeg")
-answer = httpx.post("http://127.0.0.1:8001/api/v1/feedback", files=fields, timeout=60)
+answer = httpx.post(gateway + "/api/v1/feedback", files=fields, timeout=60)
 print(json.dumps({"status": answer.status_code, **answer.json()}))
 """
 
 
-def vote_inside(replica: str, image: bytes) -> dict:
-    """A vote with its screenshot, sent to one replica's own gateway from inside its container (the
-    address it sees is the container's loopback: the same visitor for both replicas)."""
+def gateway_of(replica: str) -> str:
+    """Where a unit's gateway listens: its address on the edge network (docker/serving-unit.sh)."""
+    return podman("exec", replica, "cat", "/tmp/unit/gateway-url").stdout.strip()
+
+
+def vote_inside(replica: str, image: bytes, gateway: str | None = None) -> dict:
+    """A vote with its screenshot, sent from inside ``replica``'s container to ``gateway`` (its own unit's
+    by default): the visitor a gateway sees is that container's address on the edge network, the same
+    whichever unit's gateway it reaches."""
     proc = subprocess.run(
-        ["podman", "exec", "-i", replica, "python", "-c", VOTE],
+        ["podman", "exec", "-i", replica, "python", "-c", VOTE, gateway or gateway_of(replica)],
         input=image,
         env=podman_env(),
         capture_output=True,
@@ -381,7 +388,10 @@ def test_two_replicas_write_feedback_to_one_postgres_and_each_sees_the_others(st
     """The first replica records a vote (201); the second, for the same image and visitor, finds it and
     updates it (200): one PostgreSQL behind both, reached with the password from the secret volume."""
     first, second = stack.replicas("serving")
-    votes = [vote_inside(first, frames_for_test[0]), vote_inside(second, frames_for_test[0])]
+    votes = [
+        vote_inside(first, frames_for_test[0]),
+        vote_inside(first, frames_for_test[0], gateway_of(second)),
+    ]
     assert [vote["status"] for vote in votes] == [201, 200], votes
     assert votes[1]["feedback"]["updated"] is True
     assert votes[0]["feedback"]["shared"] is True
@@ -395,6 +405,25 @@ def test_two_replicas_write_feedback_to_one_postgres_and_each_sees_the_others(st
     )
     counts = podman("exec", stack.container("postgres"), "sh", "-c", query).stdout.split()
     assert counts == ["1", "1", "0001"]
+
+
+def test_the_review_tool_runs_in_the_ops_service_on_the_votes_the_replicas_wrote(stack, frames_for_test):
+    """`compose run --rm --entrypoint "python -m ops.feedback" ops ...`, as docs/operations.md tells an
+    operator: the ops service reaches the stack's PostgreSQL with the secret volume's password."""
+    image = frames_for_test[1]
+    assert vote_inside(stack.replicas("serving")[0], image)["status"] == 201
+    sha = hashlib.sha256(image).hexdigest()
+
+    def review(*args: str) -> str:
+        entry = ("--entrypoint", "python -m ops.feedback")
+        return stack.compose("--profile", "ops", "run", "--rm", *entry, "ops", *args, timeout=300).stdout
+
+    queue = {entry["sha256"]: entry for entry in json.loads(review("list", "--json"))["queue"]}
+    assert queue[sha]["verdicts"] == {"not_a_game": 1}
+    assert "feedback: fixed 1 image(s) as ci; labelled sekiro" in review(
+        "fix", sha[:8], "--label", "sekiro", "--reviewer", "ci"
+    )
+    assert sha not in review("list", "--json")
 
 
 def store_of(stack: ComposeStack) -> Path:

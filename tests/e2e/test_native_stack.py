@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,9 +15,11 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from launchers import REPO
 from launchers.gateway import WRITE_BEHIND_WAIT
 from launchers.procs import port_open, wait_until
 from launchers.stack import PORTS, NativeStack, stack
+from ops.stack_database import ReviewSettings
 from tests.support.feedback import held, post_feedback
 
 
@@ -36,6 +41,8 @@ def test_up_classify_cache_private_logs_and_down_leaves_nothing_behind(
         MAX_UPLOAD_BYTES=str(8 * 1024 * 1024),  # one setting for nginx, gateway, TorchServe, handler
         LOG_MAX_SIZE="1k",  # rotated at once, checked every second
         LOG_ROTATE_SECONDS="1",
+        FEEDBACK_RETENTION_DAYS="45",  # for the review tool, which finds it in stack.env
+        DATABASE_PASSWORD_FILE=str(tmp_path / "unused-password"),  # SQLite's file needs none
     )
     earlier = tmp_path / "var" / "log" / "gateway-1.log"  # an earlier run's, from before logs were private
     earlier.parent.mkdir(parents=True)
@@ -64,6 +71,13 @@ def test_up_classify_cache_private_logs_and_down_leaves_nothing_behind(
         vote = post_feedback(web, first.json()["sha256"], "not_a_game")
         assert vote.status_code == 201, vote.text
         assert len(held(f"sqlite:///{tmp_path / 'var' / 'lens.sqlite3'}").votes) == 1
+        # The review tool where `make up` ran, with nothing in its environment, finds that vote.
+        listed = review_tool(tmp_path, "list", "--json")
+        assert [(e["sha256"], e["verdicts"]) for e in json.loads(listed)["queue"]] == [
+            (first.json()["sha256"], {"not_a_game": 1})
+        ]
+        assert "shared over 45 days ago" in review_tool(tmp_path, "prune", "--dry-run")
+        assert ReviewSettings(var_dir=tmp_path / "var").database_password_file == tmp_path / "unused-password"
         for path in ("/models", "/predictions/fromsoft", "/metrics", "/ping"):
             assert httpx.get(web + path).status_code == 404
 
@@ -102,6 +116,20 @@ def test_up_classify_cache_private_logs_and_down_leaves_nothing_behind(
         assert not Path(f"/proc/{pid}").exists(), f"process {pid} survived make down"
     for name in PORTS:
         assert not port_open(int(native.env[name])), f"{name} {native.env[name]} still open"
+
+
+def review_tool(folder: Path, *argv: str) -> str:
+    """``python -m ops.feedback ARGV`` run in ``folder`` with no setting in its environment; its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ops.feedback", *argv],
+        cwd=folder,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO)},  # the checkout's code, and nothing else
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
 
 def test_a_local_process_straight_to_a_gateway_chooses_no_bucket_and_nginx_still_names_the_client(

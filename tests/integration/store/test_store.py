@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from sqlalchemy import Engine, func, inspect, make_url, select
+from sqlalchemy import Engine, delete, func, inspect, make_url, select
 from sqlalchemy.exc import IntegrityError
 
 from launchers.postgres import PostgresServer
@@ -24,7 +24,19 @@ from store.engine import make_engine
 from store.feedback import Ballot, Judged, Shared, record_vote
 from store.models import Prediction, Review, SharedImage, Vote
 from store.perceptual import image_facts
-from store.review import Decision, UnknownImagesError, decide, exportable, forget, prune, queue
+from store.review import (
+    Decision,
+    Expired,
+    UnknownImagesError,
+    decide,
+    expired,
+    exportable,
+    exportable_count,
+    forget,
+    matching,
+    prune,
+    queue,
+)
 from store.session import transaction
 from tests.conftest import REPO
 
@@ -197,6 +209,7 @@ def test_the_queue_puts_contested_images_first_and_groups_near_duplicates(engine
     assert entries[2].group == sha(2)
     assert entries[0].group == sha(4)
     assert entries[0].labels == {"sekiro": 1, "bloodborne": 1}
+    assert (entries[0].model, entries[0].version, entries[0].confidence) == ("fromsoft", "1.0", 0.8)
     assert entries[0].contested
     assert entries[-1].sha256 == sha(1)
     assert not entries[-1].contested
@@ -250,6 +263,7 @@ def test_only_kept_shared_images_with_a_game_are_exportable(engine):
         decide(session, [sha(3), sha(4)], Decision("accepted", "mod"))
         decide(session, [sha(2)], Decision("rejected", "mod"))
         rows = list(exportable(session))
+        assert exportable_count(session) == len(rows)
     assert [(r.sha256, r.label, r.reviewer, r.reviewed_at) for r in rows] == [
         (sha(1), "elden_ring", "mod", T0)
     ]
@@ -264,9 +278,41 @@ def test_prune_deletes_screenshots_older_than_the_retention_that_no_moderator_ke
     vote(engine, 3, "a", "wrong", "elden_ring", image=png(30), now=T0 - timedelta(days=10))  # recent
     with transaction(engine) as session:
         decide(session, [sha(2)], Decision("accepted", "mod"))
+        assert expired(session, retention_days=30, now=T0) == Expired(1, len(png(10).data))  # a dry run
+        assert count_in(session, SharedImage) == 3
         assert prune(session, retention_days=30, now=T0) == 1
         assert sorted(session.scalars(select(SharedImage.sha256))) == sorted([sha(2), sha(3)])
     assert count(engine, Vote) == 3  # the votes stay: only the screenshot goes
+
+
+def count_in(session, table: type) -> int:
+    return session.scalar(select(func.count()).select_from(table)) or 0
+
+
+def test_an_image_is_found_by_the_first_digits_of_its_hash_in_any_table(engine):
+    twins = ["abcdef01" + "0" * 56, "abcdef01" + "1" * 56]
+    for n, image in enumerate(twins):
+        vote(engine, 0, f"client-{n}", "wrong", "elden_ring", judged=judged(image))
+    vote(engine, 1, "a", "wrong", "elden_ring", image=png(10))
+    with transaction(engine) as session:
+        assert matching(session, "abcdef01") == twins
+        assert matching(session, "abcdef011") == twins[1:]
+        assert matching(session, sha(1)[:8]) == [sha(1)]
+        session.execute(delete(Review).where(Review.sha256 == sha(1)))
+        session.execute(delete(Vote).where(Vote.sha256 == sha(1)))
+        assert matching(session, sha(1)[:8]) == [sha(1)]  # its prediction and screenshot are still held
+        assert matching(session, "0123456789") == []
+
+
+def test_a_reader_keeps_no_writer_waiting(engine):
+    """An export streams every kept screenshot inside one read transaction: votes land meanwhile. (A
+    SQLite reader holding the write lock would keep each vote waiting its busy timeout, then fail.)"""
+    vote(engine, 1, "a", "wrong", "elden_ring", image=png(10))
+    with transaction(engine, read_only=True) as reader:
+        assert len(queue(reader)) == 1
+        vote(engine, 2, "a", "wrong", "elden_ring", image=png(20))
+        vote(engine, 3, "a", "right", "sekiro")
+    assert count(engine, Vote) == 3
 
 
 def test_forget_deletes_everything_about_one_image(engine):

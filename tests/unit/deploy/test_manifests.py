@@ -116,6 +116,14 @@ def test_every_kustomization_resource_exists_and_validates_against_kubernetes_sc
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_operators_manifests_validate_against_kubernetes_schemas():
+    """deploy/k8s/ops: the review pod and the prune CronJob, applied by hand (outside the base)."""
+    manifests = sorted((K8S.parent / "ops").glob("*.yaml"))
+    assert [p.name for p in manifests] == ["feedback-prune.yaml", "feedback-review.yaml"]
+    result = run(BIN / "kubernetes-validate", *manifests)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def _documents(name: str) -> list[dict]:
     return [d for d in yaml.safe_load_all((K8S / name).read_text()) if d]
 

@@ -28,9 +28,30 @@ def deployments() -> list[dict[str, Any]]:
     ]
 
 
+def operator_pods() -> dict[str, dict[str, Any]]:
+    """The operator's pods outside the base (deploy/k8s/ops: the review pod, the prune CronJob's pod),
+    by name: their pod's whole manifest (metadata and spec)."""
+    found = {}
+    for path in sorted((K8S / "ops").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc["kind"] == "CronJob":
+                found[doc["metadata"]["name"]] = doc["spec"]["jobTemplate"]["spec"]["template"]
+            elif doc:
+                found[doc["metadata"]["name"]] = doc
+    return found
+
+
 @pytest.mark.parametrize("deployment", deployments(), ids=lambda d: d["metadata"]["name"])
 def test_every_pod_meets_the_restricted_pod_security_standard(deployment):
-    pod = deployment["spec"]["template"]["spec"]
+    assert_restricted(deployment["spec"]["template"]["spec"])
+
+
+@pytest.mark.parametrize("name", sorted(operator_pods()))
+def test_every_operator_pod_meets_the_restricted_pod_security_standard_too(name):
+    assert_restricted(operator_pods()[name]["spec"])
+
+
+def assert_restricted(pod: dict[str, Any]) -> None:
     assert pod["automountServiceAccountToken"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -300,6 +321,36 @@ def test_the_feedback_store_is_reached_only_by_the_gateways_and_the_operator_too
     outbound = policies["feedback-store-egress"]
     assert outbound["podSelector"] == allowed
     assert outbound["egress"][0]["to"] == [{"podSelector": {"matchLabels": {"app": "postgres"}}}]
+
+
+def test_the_review_tool_reaches_the_store_as_the_gateways_do_with_the_password_from_the_secret():
+    """compose's ops service, and the Kubernetes pods labelled app: ops (which the NetworkPolicies admit
+    to PostgreSQL), take DATABASE_URL without a password and the password from the store's secret,
+    mounted read-only; the pods mount the password alone, not the key of the visitors' hashes."""
+    ops = compose_services()["ops"]
+    assert ops["environment"]["DATABASE_URL"] == compose_services()["serving"]["environment"]["DATABASE_URL"]
+    password = Path(ops["environment"]["DATABASE_PASSWORD_FILE"])
+    assert f"store-secret:{password.parent}:ro" in ops["volumes"]
+    assert set(compose_services()["postgres"]["networks"]) <= set(ops["networks"])
+    pods = operator_pods()
+    assert sorted(pods) == ["feedback-prune", "feedback-review"]
+    for pod in pods.values():
+        assert pod["metadata"]["labels"] == {"app": "ops"}
+        spec = pod["spec"]
+        [container] = spec["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+            "name": "feedback-store",
+            "key": "database-url",
+        }
+        password = Path(env["DATABASE_PASSWORD_FILE"]["value"])
+        [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == str(password.parent)]
+        assert mount["readOnly"] is True
+        [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+        assert volume["secret"] == {
+            "secretName": "feedback-store",
+            "items": [{"key": "database-password", "path": password.name}],
+        }
 
 
 def test_compose_runs_postgres_hardened_with_its_password_from_a_secret_volume():

@@ -5,6 +5,8 @@ what it could not find."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,8 +15,20 @@ import pytest
 from ops import reconciler, replica_status
 from ops.replica_status import ReplicaStatus
 from ops.settings import OpsSettings
+from ops.stack_database import ReviewSettings
+from tests.conftest import REPO
 
-SETTINGS = ("MODEL_STORE", "MODELS_FILE", "REPLICA_STATUS_DIR", "REDIS_URL", "REDIS_PASSWORD_FILE", "VAR_DIR")
+SETTINGS = (
+    "MODEL_STORE",
+    "MODELS_FILE",
+    "REPLICA_STATUS_DIR",
+    "REDIS_URL",
+    "REDIS_PASSWORD_FILE",
+    "VAR_DIR",
+    "DATABASE_URL",
+    "DATABASE_PASSWORD_FILE",
+    "FEEDBACK_RETENTION_DAYS",
+)
 
 
 @pytest.fixture
@@ -30,6 +44,9 @@ def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "REPLICA_STATUS_DIR='/srv/lens/var/status'\n"
         "REDIS_URL='redis://127.0.0.1:6390/0'\n"
         "REDIS_PASSWORD_FILE='/srv/lens/var/redis/password'\n"
+        "DATABASE_URL='postgresql://lens@db.internal:5432/lens'\n"
+        "DATABASE_PASSWORD_FILE='/srv/lens/secrets/database-password'\n"
+        "FEEDBACK_RETENTION_DAYS='14'\n"
     )
     return tmp_path
 
@@ -41,6 +58,16 @@ def test_with_no_setting_typed_the_tools_use_what_the_stack_wrote_in_var(checkou
     assert settings.replica_status_dir == Path("/srv/lens/var/status")
     assert settings.redis_url == "redis://127.0.0.1:6390/0"
     assert settings.redis_password_file == Path("/srv/lens/var/redis/password")
+
+
+def test_the_review_tool_finds_the_stacks_feedback_store_the_same_way(checkout, monkeypatch):
+    settings = ReviewSettings()
+    assert settings.database_url == "postgresql://lens@db.internal:5432/lens"
+    assert settings.database_password_file == Path("/srv/lens/secrets/database-password")
+    assert settings.feedback_retention_days == 14
+    assert settings.redis_url == "redis://127.0.0.1:6390/0"  # and the rest of the operator's settings
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////srv/other.sqlite3")
+    assert ReviewSettings().database_url == "sqlite:////srv/other.sqlite3"  # the environment wins
 
 
 def test_a_setting_in_the_environment_wins_over_the_stack_file(checkout, monkeypatch):
@@ -93,3 +120,12 @@ def test_the_probe_names_the_setting_of_what_it_cannot_find(checkout, monkeypatc
     key_file.write_text(json.dumps(keys(timedelta(minutes=5))))  # a sixth of 60 minutes left, at most
     assert reconciler.main(["--check"]) == 1
     assert "are not renewed: the reconciler is stuck" in capsys.readouterr().err
+
+
+def test_only_the_review_tool_loads_the_database_library():
+    """ReviewSettings is a class of its own so that the reconciler, which every serving unit runs, and
+    ops.models do not load SQLAlchemy (about 12 MB) for a database they never open."""
+    code = "import sys, ops.reconciler, ops.models, ops.torchserve; sys.exit('sqlalchemy' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+    code = "import sys, ops.feedback; sys.exit('sqlalchemy' not in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0

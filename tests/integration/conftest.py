@@ -1,5 +1,6 @@
-"""The store's tests run against both databases it supports: SQLite (a file, as the native stack keeps
-it) and a real PostgreSQL (a fresh database per test, on the session's server)."""
+"""The store's tests and the review tool's (python -m ops.feedback) run against both databases the store
+supports: SQLite (a file, as the native stack keeps it) and a real PostgreSQL (a fresh database per
+test, on the session's server)."""
 
 from __future__ import annotations
 
