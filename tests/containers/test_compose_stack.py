@@ -358,14 +358,15 @@ import httpx
 image = sys.stdin.buffer.read()
 fields = {"sha256": (None, hashlib.sha256(image).hexdigest()), "verdict": (None, "not_a_game")}
 fields["file"] = ("f.jpg", image, "image/jpeg")
+fields["share"] = (None, "true")
 answer = httpx.post("http://127.0.0.1:8001/api/v1/feedback", files=fields, timeout=60)
 print(json.dumps({"status": answer.status_code, **answer.json()}))
 """
 
 
 def vote_inside(replica: str, image: bytes) -> dict:
-    """A vote with its screenshot, sent to one replica's own gateway from inside its container (the
-    address it sees is the container's loopback: the same visitor for both replicas)."""
+    """A vote with its screenshot, shared, sent to one replica's own gateway from inside its container
+    (the address it sees is the container's loopback: the same visitor for both replicas)."""
     proc = subprocess.run(
         ["podman", "exec", "-i", replica, "python", "-c", VOTE],
         input=image,
