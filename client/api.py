@@ -1,5 +1,6 @@
-"""The stack's public API as the CLI uses it: its limits (``GET /api/v1/models``) and its batch endpoint
-(``POST /api/v1/classify/batch``), with the waits a polite client keeps.
+"""The stack's public API as the CLI uses it: its limits (``GET /api/v1/models``), its batch endpoint
+(``POST /api/v1/classify/batch``) and feedback (``POST /api/v1/feedback``), with the waits a polite
+client keeps.
 
 A 429 or a 503 carries Retry-After: every request of this client then waits that long, not only the one
 refused (the budget is the client's, not the request's), and the batch is sent again. The wait is at most
@@ -38,8 +39,8 @@ class Limits:
     batch_max_bytes: int
 
 
-class BatchRefusedError(Exception):
-    """The API refused a whole batch: ``code`` and ``message`` from its error body."""
+class RefusedError(Exception):
+    """The API refused a request (a whole batch, a vote): ``code`` and ``message`` from its error body."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -66,14 +67,36 @@ class Lens:
         try:
             results = response.json()["results"]
         except (ValueError, KeyError, TypeError):
-            raise BatchRefusedError("bad_answer", "the server's answer holds no results") from None
+            raise RefusedError("bad_answer", "the server's answer holds no results") from None
         if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
-            raise BatchRefusedError("bad_answer", "the server's results are not a list of answers")
+            raise RefusedError("bad_answer", "the server's results are not a list of answers")
         if len(results) != len(batch):
-            raise BatchRefusedError(
+            raise RefusedError(
                 "bad_answer", f"the server gave {len(results)} results for {len(batch)} files sent"
             )
         return results
+
+    async def feedback(
+        self, data: bytes, content_type: str, sha256: str, verdict: str, label: str | None, share: bool
+    ) -> dict[str, Any]:
+        """One vote on the image ``data``, sent with it (the API takes no hash alone), kept by the
+        service only when ``share``: the vote as recorded (``updated`` when it replaced an earlier one)."""
+        fields: dict[str, Any] = {
+            "sha256": (None, sha256),
+            "verdict": (None, verdict),
+            "share": (None, "true" if share else "false"),
+            "file": ("image", data, content_type),
+        }
+        if label is not None:
+            fields["label"] = (None, label)
+        response = await self._send("POST", "/api/v1/feedback", files=fields)
+        try:
+            recorded = response.json()["feedback"]
+        except (ValueError, KeyError, TypeError):
+            raise RefusedError("bad_answer", "the server's answer holds no feedback") from None
+        if not isinstance(recorded, dict):
+            raise RefusedError("bad_answer", "the server's feedback is not a vote")
+        return recorded
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         for attempt in range(self.attempts):
@@ -82,7 +105,7 @@ class Lens:
                 response = await self.client.request(method, self.base + path, **kwargs)
             except httpx.TransportError as exc:
                 if attempt == self.attempts - 1:
-                    raise BatchRefusedError("unreachable", f"{self.base}: {exc}") from None
+                    raise RefusedError("unreachable", f"{self.base}: {exc}") from None
                 self._wait(min(2.0**attempt, 30.0))
                 continue
             retried = response.status_code in RETRIED and _error(response).get("code") != COST_EXCEEDS_LIMIT
@@ -91,7 +114,7 @@ class Lens:
                 continue
             if response.status_code >= 400:
                 error = _error(response)
-                raise BatchRefusedError(
+                raise RefusedError(
                     error.get("code", f"http_{response.status_code}"), error.get("message", "")
                 )
             return response

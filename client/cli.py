@@ -1,4 +1,5 @@
-"""``python -m client classify PATH...``: every screenshot under PATH through the batch endpoint.
+"""``python -m client classify PATH...``: every screenshot under PATH through the batch endpoint; and
+``python -m client feedback CSV``: the corrections typed into its CSV, sent as votes (client.feedback).
 
     python -m client classify ~/Captures --csv games.csv --sort-into ~/Sorted
 
@@ -21,7 +22,8 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from client.api import BatchRefusedError, Lens, Limits
+from client.api import Lens, Limits, RefusedError
+from client.feedback import feedback as send_feedback
 from client.files import Found, batches, inspect, walk
 from client.records import CsvRecords, JsonLines, readable, row_of, say
 from client.sorting import SortRefusedError, inside_any, sort_into
@@ -58,6 +60,30 @@ def parser() -> CommandParser:
         "--sort-into", type=Path, metavar="DIR", help="copy each image into DIR/<game>/ (default: no copies)"
     )
     classify.add_argument("--concurrency", type=int, default=2, help="batches in flight at once (default 2)")
+    vote = commands.add_parser(
+        "feedback",
+        help="send the corrections typed into a classify CSV's label column",
+        description=(
+            "Sends the corrections a moderator typed into the label column of a CSV that classify --csv\n"
+            "wrote: a label left as the server answered is a 'right' vote, another game's label a 'wrong'\n"
+            "vote naming that game, not_a_game that verdict. Each vote goes with its file, read again and\n"
+            "checked against the row's sha256; 429s are waited out. Exit status 0 when every row was sent,\n"
+            "1 when any failed."
+        ),
+        example=(
+            "python -m client feedback captures.csv\n"
+            "python -m client feedback captures.csv --share-images --api https://lens.example.org"
+        ),
+    )
+    vote.add_argument(
+        "csv", type=Path, metavar="CSV", help="a file `classify --csv` wrote, its labels corrected"
+    )
+    vote.add_argument("--api", default=DEFAULT_API, help=f"the stack's address (default {DEFAULT_API})")
+    vote.add_argument(
+        "--share-images",
+        action="store_true",
+        help="let the service keep the screenshots for review (default: it keeps none)",
+    )
     return top
 
 
@@ -121,7 +147,7 @@ async def send_all(lens: Lens, todo: list[Found], limits: Limits, args: argparse
                     run.record(item.path, {"error": {"code": "not_sent", "message": f"unreadable: {exc}"}})
             try:
                 answers = await lens.classify(readable, args.top_k) if readable else []
-            except BatchRefusedError as refused:
+            except RefusedError as refused:
                 answers = [{"error": {"code": refused.code, "message": refused.message}}] * len(readable)
         for (item, _), answer in zip(readable, answers, strict=True):
             run.record(item.path, answer)
@@ -142,7 +168,7 @@ async def classify(args: argparse.Namespace) -> int:
         lens = Lens(args.api, client)
         try:
             limits = await lens.limits()
-        except BatchRefusedError as refused:
+        except RefusedError as refused:
             say(f"error: cannot read the server's limits at {args.api}: {refused.message}")
             return 1
         found = [
@@ -168,6 +194,8 @@ async def classify(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "feedback":
+        return asyncio.run(send_feedback(args))
     if args.sort_into is not None and (source := inside_any(args.sort_into, args.paths)) is not None:
         say(f"error: --sort-into {args.sort_into} lies inside {source}, which must not change")
         return 2

@@ -1,5 +1,5 @@
-"""What the CLI tells about each file: a CSV it can resume from (``--csv FILE``), JSON lines
-(``--json``), or one readable line per file.
+"""What the CLI tells about each file: a CSV it can resume from (``--csv FILE``) and a moderator can
+correct for ``python -m client feedback``, JSON lines (``--json``), or one readable line per file.
 
 Resuming: a file the CSV already holds an answer for is not sent again. Rows of files that failed are
 dropped when the run starts, and those files are tried again, so the file never holds two rows for one
@@ -23,7 +23,9 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-COLUMNS = ("path", "sha256", "label", "name", "confidence", "model_version", "error")
+# ``label`` is the server's answer, for a person to correct (client.corrections); ``answered_label``
+# keeps what the server said beside it. Last, so that the older columns keep their places.
+COLUMNS = ("path", "sha256", "label", "name", "confidence", "model_version", "error", "answered_label")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")  # OWASP's, and the escape itself
 
 
@@ -52,6 +54,7 @@ def row_of(path: Path, answer: dict[str, Any]) -> dict[str, str]:
             "name": str(answer["name"]),
             "confidence": f"{float(answer['confidence']):.4f}",
             "model_version": str(answer["model"]["version"]),
+            "answered_label": str(answer["label"]),
         }
     except (KeyError, TypeError, ValueError) as exc:
         return {"path": str(path), "error": f"bad_answer: not the API's answer shape ({exc!r})"}

@@ -1,8 +1,8 @@
 """What POST /api/v1/feedback does, as plain functions of the worker's services: find the answer the
 visitor judged (the cache's, for the version served by default now), check their label against it,
-read the shared screenshot's size and dHash, and record the vote (gateway.feedback_store). The route
-(gateway.api.routes.feedback) classifies an image first when only its file is known, charged as a
-classification."""
+read the screenshot's size and dHash when the visitor agreed to share it, and record the vote
+(gateway.feedback_store). The route (gateway.api.routes.feedback) classifies an image first when no
+answer for it is cached, charged as a classification."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ async def record(
 ) -> dict[str, Any]:
     """The vote recorded; the answer's body (``feedback``), ``updated`` when the client had voted before."""
     label = ballot_label(form, answer)
-    shared = await run_in_threadpool(_shared, form.upload) if form.upload is not None else None
+    shared = await run_in_threadpool(_shared, form.upload) if form.share else None
     model = answer["model"]
     judged = Judged(
         form.sha256,

@@ -1,9 +1,13 @@
 """Reading a feedback form (POST /api/v1/feedback), once it is admitted: multipart fields ``sha256``,
-``verdict``, ``label`` and an optional ``file``, the body within the upload limit (a 413 as it streams
-in), each field checked before anything is looked up or stored. The file is checked as any upload is
-(gateway.validation) and must be the image ``sha256`` names; sending it is the visitor's consent to keep
-it. Whether ``label`` fits the model's answer is the use case's to say (gateway.feedback), which knows
-the answer."""
+``verdict``, ``label``, ``share`` and ``file``, the body within the upload limit (a 413 as it streams
+in), each field checked before anything is looked up or stored. Whether ``label`` fits the model's
+answer is the use case's to say (gateway.feedback), which knows the answer.
+
+The file is required, checked as any upload is (gateway.validation), and must be the image ``sha256``
+names. A hash alone used to be enough when its answer was cached (201, else 404), which told anyone
+holding a hash that someone had classified the image in the last day: the oracle share links closed
+(gateway.shares). The image itself is the proof now, and the page and the CLI always hold it. Keeping
+the screenshot is a separate choice, ``share`` (``true``; ``false`` when absent)."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from store.models import VERDICTS
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 FIELD_BYTES = 64  # the longest text field, a SHA-256, is 64 characters
+SHARE = {"true": True, "false": False}
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,8 @@ class FeedbackForm:
     sha256: str
     verdict: str
     label: str | None
-    upload: Upload | None  # the screenshot, shared with consent
+    upload: Upload  # the screenshot the vote is about
+    share: bool  # the visitor's consent to keep it for review
 
 
 def invalid(message: str) -> ApiError:
@@ -41,29 +47,27 @@ async def read_feedback_form(request: Request, settings: Settings) -> FeedbackFo
     if not content_type.lower().startswith("multipart/form-data"):
         raise ApiError(415, "unsupported_media_type", "send the feedback as multipart/form-data")
     body = counted(request, settings.max_body_bytes, too_large(settings.max_upload_bytes))
-    limits = {
-        "sha256": FIELD_BYTES,
-        "verdict": FIELD_BYTES,
-        "label": FIELD_BYTES,
-        "file": settings.max_upload_bytes,
-    }
-    parts = await form_parts(body, content_type, limits)
-    form = FeedbackForm(
-        sha256=_text(parts, "sha256") or "",
-        verdict=_text(parts, "verdict") or "",
-        label=_text(parts, "label") or None,
-        upload=None,
-    )
-    check_fields(form)
+    limits = {name: FIELD_BYTES for name in ("sha256", "verdict", "label", "share")}
+    parts = await form_parts(body, content_type, {**limits, "file": settings.max_upload_bytes})
+    sha256, verdict = _text(parts, "sha256") or "", _text(parts, "verdict") or ""
+    label = _text(parts, "label") or None
+    check_fields(sha256, verdict, label)
+    share = SHARE.get(_text(parts, "share") or "false")
+    if share is None:
+        raise invalid("share: must be true or false")
     file = parts.get("file")
     if file is None:
-        return form
+        raise ApiError(
+            422,
+            "missing_file",
+            "send the screenshot itself as the multipart field 'file': its hash alone is not enough",
+        )
     if file.too_large:
         raise too_large(settings.max_upload_bytes)
     upload = checked_image(file.data, settings.max_upload_bytes, settings.max_image_pixels)
-    if image_digest(upload.data) != form.sha256:
+    if image_digest(upload.data) != sha256:
         raise ApiError(400, "hash_mismatch", "the file's SHA-256 is not the sha256 sent with it")
-    return FeedbackForm(form.sha256, form.verdict, form.label, upload)
+    return FeedbackForm(sha256, verdict, label, upload, share)
 
 
 def _text(parts: dict[str, Part], name: str) -> str | None:
@@ -78,15 +82,15 @@ def _text(parts: dict[str, Part], name: str) -> str | None:
         raise invalid(f"{name}: must be ASCII") from None
 
 
-def check_fields(form: FeedbackForm) -> None:
-    """The fields, each on its own: a 422 that names the first one wrong."""
-    if not SHA256.fullmatch(form.sha256):
+def check_fields(sha256: str, verdict: str, label: str | None) -> None:
+    """The text fields, each on its own: a 422 that names the first one wrong."""
+    if not SHA256.fullmatch(sha256):
         raise invalid("sha256: must be 64 lowercase hexadecimal digits")
-    if form.verdict not in VERDICTS:
+    if verdict not in VERDICTS:
         raise invalid(f"verdict: must be one of {', '.join(VERDICTS)}")
-    if form.label is not None and form.label not in LABELS:
+    if label is not None and label not in LABELS:
         raise invalid(f"label: must be one of {', '.join(LABELS)}")
-    if form.verdict == "wrong" and form.label is None:
+    if verdict == "wrong" and label is None:
         raise invalid("label: say which game it is when the answer was wrong")
-    if form.verdict == "not_a_game" and form.label is not None:
+    if verdict == "not_a_game" and label is not None:
         raise invalid("label: must be absent when it is not a game")

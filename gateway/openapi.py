@@ -15,6 +15,7 @@ from pydantic.json_schema import models_json_schema
 
 from gateway.batch_upload import FIELD
 from gateway.config import Settings
+from gateway.feedback_form import SHARE
 from gateway.schemas import (
     BatchAnswer,
     Classification,
@@ -203,11 +204,17 @@ def _shared_operation() -> dict[str, Any]:
 
 FEEDBACK_ERRORS = {
     400: ("the file's SHA-256 is not sha256 (hash_mismatch), or an empty, corrupt or malformed upload", {}),
-    404: ("no answer for that image is cached and no file was sent: classify it again first", {}),
     413: ("the file is over MAX_UPLOAD_BYTES or MAX_IMAGE_PIXELS", {}),
     415: ("not multipart/form-data, or a file that is not a JPEG, PNG or WebP", {}),
-    422: ("a bad field: sha256, verdict, a label that is not a game's or does not fit the verdict", {}),
-    429: ("rate limited (a file classified first costs what a classification does)", RETRY_AFTER),
+    422: (
+        "no file (missing_file: a hash alone is never enough), or a bad field: sha256, verdict, share, a "
+        "label that is not a game's or does not fit the verdict",
+        {},
+    ),
+    429: (
+        "rate limited (an image with no cached answer is classified first, at a classification's price)",
+        RETRY_AFTER,
+    ),
     503: (
         "the feedback database is down, unreachable or not migrated (feedback_unavailable; classification "
         "goes on), no model is served yet, or this worker is at MAX_IN_FLIGHT",
@@ -224,13 +231,20 @@ def _feedback_form(verdict: str, label: str) -> dict[str, Any]:
         "file": {
             "type": "string",
             "format": "binary",
-            "description": "the screenshot itself, whose SHA-256 must be sha256: sending it consents to "
-            "keeping it for review (FEEDBACK_RETENTION_DAYS unless a moderator keeps it)",
+            "description": "the screenshot itself, whose SHA-256 must be sha256 (a hash alone tells "
+            "nothing: no answer is looked up without the image)",
+        },
+        "share": {
+            "type": "string",
+            "enum": list(SHARE),
+            "default": "false",
+            "description": "true: the visitor agrees to keep the screenshot for review "
+            "(FEEDBACK_RETENTION_DAYS unless a moderator keeps it); otherwise it is not stored",
         },
     }
     if label != "absent":
         properties["label"] = {"type": "string", "enum": list(LABELS), "description": "the game it is"}
-    required = ["sha256", "verdict", *(["label"] if label == "required" else [])]
+    required = ["sha256", "verdict", "file", *(["label"] if label == "required" else [])]
     return {"type": "object", "required": required, "properties": properties}
 
 

@@ -218,7 +218,9 @@ class FeedbackRecord(BaseModel):
     label: str | None = Field(
         description="the game the vote names: the visitor's, or the model's for 'right'"
     )
-    shared: bool = Field(description="the screenshot was sent with the vote, and is kept for review")
+    shared: bool = Field(
+        description="the visitor agreed to share the screenshot (share=true): it is kept for review"
+    )
     model: ModelRef = Field(description="the model version whose answer was judged")
     updated: bool = Field(description="this client had voted on this image before: its vote changed")
 

@@ -13,6 +13,7 @@ vi.mock("./api/client", () => ({
   models: vi.fn(),
   createShare: vi.fn(),
   sharedAnswer: vi.fn(),
+  sendFeedback: vi.fn(),
 }));
 const client = await import("./api/client");
 const classify = vi.mocked(client.classify);
@@ -20,6 +21,7 @@ const classifyBatch = vi.mocked(client.classifyBatch);
 const models = vi.mocked(client.models);
 const createShare = vi.mocked(client.createShare);
 const sharedAnswer = vi.mocked(client.sharedAnswer);
+const sendFeedback = vi.mocked(client.sendFeedback);
 
 function view(provenance: Provenance): ModelsView {
   return {
@@ -212,6 +214,34 @@ describe("the history", () => {
     await userEvent.click(screen.getByRole("button", { name: "Clear" }));
     expect(screen.getByTestId("history")).toHaveTextContent("Nothing yet.");
     expect(JSON.parse(localStorage.getItem("fromsoft-lens:history") ?? "null")).toEqual([]);
+  });
+});
+
+describe("feedback on a card", () => {
+  it("goes with the card's file, and its history entry says what was sent, across a reload", async () => {
+    const sekiro = { ...notRecognised, label: "sekiro", name: "Sekiro: Shadows Die Twice", confidence: 0.97, sha256: "e".repeat(64) };
+    models.mockResolvedValue({ ...synthetic, labels: [...synthetic.labels, { label: "elden_ring", name: "Elden Ring" }] });
+    classify.mockResolvedValue(sekiro);
+    sendFeedback.mockResolvedValue({
+      sha256: sekiro.sha256,
+      verdict: "wrong",
+      label: "elden_ring",
+      shared: true,
+      model: { name: "fromsoft", version: "1.0", digest: "5d41402abc4b" },
+      updated: false,
+    });
+    const file = shot();
+    const { unmount } = render(<App />);
+    await loaded();
+    await userEvent.upload(screen.getByTestId("file-input"), file);
+    await userEvent.selectOptions(await screen.findByRole("combobox", { name: "Wrong: it is" }), "Elden Ring");
+    await userEvent.click(screen.getByRole("checkbox", { name: "Share this screenshot to improve the model" }));
+    await userEvent.click(screen.getByRole("button", { name: "Send correction" }));
+    expect(sendFeedback).toHaveBeenCalledWith(file, sekiro.sha256, { verdict: "wrong", label: "elden_ring", share: true });
+    await waitFor(() => expect(screen.getByTestId("history-feedback")).toHaveTextContent("You said it is Elden Ring · screenshot shared"));
+    unmount();
+    render(<App />);
+    expect(screen.getByTestId("history-feedback")).toHaveTextContent("You said it is Elden Ring · screenshot shared");
   });
 });
 

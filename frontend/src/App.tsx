@@ -10,6 +10,7 @@ import { SyntheticNotice } from "./components/SyntheticNotice";
 import { limitsOf, submitAll, type Submit } from "./lib/batches";
 import { thumbnail, useHistory } from "./lib/history";
 import { pageOf } from "./lib/share";
+import type { SentFeedback } from "./lib/feedback";
 import { checkFile } from "./lib/validate";
 
 interface Queued {
@@ -24,11 +25,12 @@ let nextId = 0;
 interface QueueProps {
   onResult: (result: Classification, file: File) => void;
   onShared: (result: Classification, share: ShareCreated) => void;
+  onFeedback: (result: Classification, sent: SentFeedback) => void;
 }
 
 /** Dropped files become cards at once: the refused ones say why, the others travel in batches
- * (lib/batches). Each answer joins the history, and so does each share link made of one. */
-function Queue({ onResult, onShared }: QueueProps) {
+ * (lib/batches). Each answer joins the history, and so do each share link made of one and each vote. */
+function Queue({ onResult, onShared, onFeedback }: QueueProps) {
   const { view } = useModels();
   const [queue, setQueue] = useState<Queued[]>([]);
   const add = useCallback(
@@ -57,6 +59,7 @@ function Queue({ onResult, onShared }: QueueProps) {
             submit={submit}
             onResult={(result) => onResult(result, file)}
             onShared={onShared}
+            onFeedback={onFeedback}
           />
         ))}
       </section>
@@ -67,13 +70,18 @@ function Queue({ onResult, onShared }: QueueProps) {
 export default function App() {
   const [aboutOpen, setAboutOpen] = useState(false);
   const history = useHistory();
-  const { remember, shared } = history;
+  const { remember, pictured, shared, voted } = history;
   const page = pageOf(window.location.pathname);
+  // Remembered at once (a vote may follow before the thumbnail is drawn), the thumbnail once it is.
   const onResult = useCallback(
-    (result: Classification, file: File) => void thumbnail(file).then((picture) => remember(result, picture)),
-    [remember],
+    (result: Classification, file: File) => {
+      remember(result, null);
+      void thumbnail(file).then((picture) => picture && pictured(result.sha256, picture));
+    },
+    [remember, pictured],
   );
   const onShared = useCallback((result: Classification, share: ShareCreated) => shared(result.sha256, share.id), [shared]);
+  const onFeedback = useCallback((result: Classification, sent: SentFeedback) => voted(result.sha256, sent), [voted]);
 
   return (
     <ModelsProvider>
@@ -100,12 +108,12 @@ export default function App() {
             <AboutPanel />
           </section>
         )}
-        {page.kind === "shared" && <SharedResult id={page.id} history={history.entries} />}
+        {page.kind === "shared" && <SharedResult id={page.id} history={history.entries} onFeedback={voted} />}
         {page.kind === "retired" && <RetiredLink />}
         {page.kind === "home" && (
           <>
             <SyntheticNotice />
-            <Queue onResult={onResult} onShared={onShared} />
+            <Queue onResult={onResult} onShared={onShared} onFeedback={onFeedback} />
           </>
         )}
         <HistoryPanel entries={history.entries} onClear={history.clear} />

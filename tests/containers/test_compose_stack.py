@@ -359,6 +359,7 @@ import httpx
 gateway, image = sys.argv[1], sys.stdin.buffer.read()
 fields = {"sha256": (None, hashlib.sha256(image).hexdigest()), "verdict": (None, "not_a_game")}
 fields["file"] = ("f.jpg", image, "image/jpeg")
+fields["share"] = (None, "true")
 answer = httpx.post(gateway + "/api/v1/feedback", files=fields, timeout=60)
 print(json.dumps({"status": answer.status_code, **answer.json()}))
 """
@@ -370,7 +371,7 @@ def gateway_of(replica: str) -> str:
 
 
 def vote_inside(replica: str, image: bytes, gateway: str | None = None) -> dict:
-    """A vote with its screenshot, sent from inside ``replica``'s container to ``gateway`` (its own unit's
+    """A vote with its screenshot, shared, sent from inside ``replica``'s container to ``gateway`` (its own unit's
     by default): the visitor a gateway sees is that container's address on the edge network, the same
     whichever unit's gateway it reaches."""
     proc = subprocess.run(

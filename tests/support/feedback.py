@@ -1,5 +1,6 @@
-"""Sending feedback as the page and the folder CLI do (multipart fields, the file only with consent),
-and reading back what the store holds, for the tests of POST /api/v1/feedback."""
+"""Sending feedback as the page and the folder CLI do (multipart fields with the image itself, and the
+consent to keep it as its own field), and reading back what the store holds, for the tests of
+POST /api/v1/feedback."""
 
 from __future__ import annotations
 
@@ -24,23 +25,33 @@ from store.session import transaction
 
 def post_feedback(
     base: str,
-    sha256: str,
+    image: bytes | None,
     verdict: str,
     label: str | None = None,
-    file: bytes | None = None,
+    *,
+    share: bool | None = None,
+    sha256: str | None = None,
     client: str | None = None,
     timeout: float = 30,
 ) -> httpx.Response:
-    """``client``: an address the gateway believes from X-Forwarded-For (a test calling the gateway
+    """A vote on ``image``, sent with it as the page and the CLI send it; ``share``: the consent field
+    (left out when None: the gateway's default, false); ``sha256``: what the form names, the image's own
+    unless given (a test of a mismatch, or of a hash sent without its image, ``image`` None).
+    ``client``: an address the gateway believes from X-Forwarded-For (a test calling the gateway
     straight from loopback, its trusted proxy, stands for several visitors)."""
+    if sha256 is None:
+        assert image is not None, "a vote names an image: its bytes or its hash"
+        sha256 = hashlib.sha256(image).hexdigest()
     fields: dict[str, tuple[str | None, bytes | str, str] | tuple[None, str]] = {
         "sha256": (None, sha256),
         "verdict": (None, verdict),
     }
     if label is not None:
         fields["label"] = (None, label)
-    if file is not None:
-        fields["file"] = ("shot.jpg", file, "image/jpeg")
+    if share is not None:
+        fields["share"] = (None, "true" if share else "false")
+    if image is not None:
+        fields["file"] = ("shot.jpg", image, "image/jpeg")
     headers = {"X-Forwarded-For": client} if client else {}
     return httpx.post(f"{base}/api/v1/feedback", files=fields, headers=headers, timeout=timeout)
 

@@ -34,6 +34,28 @@ export interface ShareCreated {
   expires_at: string;
 }
 
+/** A visitor's verdict on an answer (`POST /feedback`). */
+export type FeedbackVerdict = "right" | "wrong" | "not_a_game";
+
+/** What the page sends with the screenshot: the verdict, the game it really is (for "wrong"), and
+ * whether the visitor agreed to let the service keep the screenshot. */
+export interface FeedbackVote {
+  verdict: FeedbackVerdict;
+  label: string | null;
+  share: boolean;
+}
+
+/** The vote as the gateway recorded it: `label` is the game it names (the model's, for "right"),
+ * `shared` whether the screenshot is kept, `updated` whether it replaced this visitor's earlier vote. */
+export interface FeedbackRecord {
+  sha256: string;
+  verdict: FeedbackVerdict;
+  label: string | null;
+  shared: boolean;
+  model: { name: string; version: string; digest: string };
+  updated: boolean;
+}
+
 /** One file's refusal inside a batch's answer: the one error shape, in that file's place. */
 export interface Refusal {
   error: { code: string; message: string; request_id: string | null };

@@ -1,3 +1,4 @@
+import { said } from "../lib/feedback";
 import type { HistoryEntry } from "../lib/history";
 
 const row = "flex items-center gap-3 rounded border border-ash/60 bg-crypt/60 p-2";
@@ -17,13 +18,19 @@ function Entry({ entry }: { entry: HistoryEntry }) {
         <span className="block text-xs text-moon">
           {(entry.confidence * 100).toFixed(1)}% · {new Date(entry.at).toLocaleString()}
         </span>
+        {entry.feedback && (
+          <span className="block truncate text-xs text-gaslamp" data-testid="history-feedback">
+            You said {said(entry.feedback)}
+            {entry.feedback.shared && " · screenshot shared"}
+          </span>
+        )}
       </span>
     </>
   );
 }
 
-/** The visitor's last results, from this browser's storage: each that was shared links to its share
- * page (an image's answer is never looked up by its hash). */
+/** The visitor's last results, from this browser's storage, with what the visitor said of each: each that
+ * was shared links to its share page (an image's answer is never looked up by its hash). */
 export function HistoryPanel({ entries, onClear }: { entries: HistoryEntry[]; onClear: () => void }) {
   return (
     <section aria-label="History" className="mt-10" data-testid="history">

@@ -5,11 +5,12 @@ import { ApiError } from "../api/errors";
 import type { Classification } from "../api/types";
 import { ShotCard } from "./ShotCard";
 
-vi.mock("../api/client", () => ({ classify: vi.fn(), createShare: vi.fn(), explain: vi.fn(), models: vi.fn() }));
+vi.mock("../api/client", () => ({ classify: vi.fn(), createShare: vi.fn(), explain: vi.fn(), models: vi.fn(), sendFeedback: vi.fn() }));
 const client = await import("../api/client");
 const classify = vi.mocked(client.classify);
 const createShare = vi.mocked(client.createShare);
 const explain = vi.mocked(client.explain);
+const sendFeedback = vi.mocked(client.sendFeedback);
 
 const shot = () => new File([new Uint8Array(2048)], "elden.jpg", { type: "image/jpeg" });
 
@@ -41,6 +42,7 @@ beforeEach(() => {
   classify.mockReset();
   createShare.mockReset();
   explain.mockReset();
+  sendFeedback.mockReset();
 });
 afterEach(() => vi.useRealTimers());
 
@@ -173,6 +175,32 @@ describe("a screenshot's card", () => {
     await userEvent.click(retry);
     expect(await screen.findByTestId("verdict")).toHaveTextContent("Elden Ring");
     expect(classify).toHaveBeenCalledTimes(2);
+  });
+
+  it("asks whether its answer was right, sends the vote with its own file, and tells the vote on", async () => {
+    classify.mockResolvedValue(answer({ sha256: "d".repeat(64) }));
+    sendFeedback.mockResolvedValue({
+      sha256: "d".repeat(64),
+      verdict: "right",
+      label: "elden_ring",
+      shared: false,
+      model: { name: "fromsoft", version: "1.0", digest: "5d41402abc4b" },
+      updated: false,
+    });
+    const told = vi.fn();
+    const file = shot();
+    render(<ShotCard file={file} onFeedback={told} />);
+    await userEvent.click(await screen.findByRole("button", { name: "Right" }));
+    expect(sendFeedback).toHaveBeenCalledWith(file, "d".repeat(64), { verdict: "right", label: null, share: false });
+    expect(await screen.findByTestId("feedback-thanks")).toHaveTextContent("Thank you");
+    expect(told).toHaveBeenCalledWith(expect.objectContaining({ sha256: "d".repeat(64) }), expect.objectContaining({ verdict: "right", name: "Elden Ring" }));
+  });
+
+  it("asks nothing of a file that got no answer", async () => {
+    classify.mockRejectedValue(failing("unavailable", 503));
+    render(<ShotCard file={shot()} />);
+    await screen.findByRole("alert");
+    expect(screen.queryByTestId("feedback")).not.toBeInTheDocument();
   });
 
   it("overlays the heatmap when asked, fetching it once", async () => {

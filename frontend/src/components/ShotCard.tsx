@@ -3,8 +3,10 @@ import { classify, createShare, explain } from "../api/client";
 import { ApiError, asApiError } from "../api/errors";
 import type { Classification, Explanation, ShareCreated } from "../api/types";
 import type { Submit } from "../lib/batches";
+import type { SentFeedback } from "../lib/feedback";
 import { shareLink } from "../lib/share";
 import { ErrorNotice } from "./ErrorNotice";
+import { Feedback } from "./Feedback";
 import { Heatmap } from "./Heatmap";
 import { ShareButtons } from "./ShareButtons";
 import { Verdict } from "./Verdict";
@@ -25,11 +27,13 @@ interface Props {
   onResult?: (result: Classification) => void;
   /** Told each share link made of an answer, for the history. */
   onShared?: (result: Classification, share: ShareCreated) => void;
+  /** Told each vote sent on an answer, for the history. */
+  onFeedback?: (result: Classification, sent: SentFeedback) => void;
 }
 
-/** One screenshot in the queue: its preview, upload progress, and the verdict or what went wrong. A
- * retry sends the file alone. */
-export function ShotCard({ file, rejection = null, submit, onResult, onShared }: Props) {
+/** One screenshot in the queue: its preview, upload progress, and the verdict or what went wrong, then
+ * "was this right?" (it holds the file the vote goes with). A retry sends the file alone. */
+export function ShotCard({ file, rejection = null, submit, onResult, onShared, onFeedback }: Props) {
   const [state, setState] = useState<State>(
     rejection ? { step: "rejected", message: rejection } : { step: "uploading", progress: 0 },
   );
@@ -113,6 +117,15 @@ export function ShotCard({ file, rejection = null, submit, onResult, onShared }:
             result={state.result}
             heatmap={{ shown: showHeatmap, onToggle: toggleHeatmap, error: heatmapError }}
             share={<ShareButtons answer={state.result} create={share(state.result)} />}
+            feedback={
+              <Feedback
+                key={state.result.sha256}
+                answer={state.result}
+                sha256={state.result.sha256}
+                file={file}
+                onSent={(sent) => onFeedback?.(state.result, sent)}
+              />
+            }
           />
         )}
       </div>

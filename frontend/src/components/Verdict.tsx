@@ -19,11 +19,13 @@ interface Props {
   heatmap?: HeatmapControls;
   /** Its share buttons (components/ShareButtons). */
   share: ReactNode;
+  /** "Was this right?" (components/Feedback), or why it cannot be asked here. */
+  feedback?: ReactNode;
 }
 
-/** A classification as a card shows it: the verdict and its confidence, the top games, the model, and
- * its share link. */
-export function Verdict({ result, heatmap, share }: Props) {
+/** A classification as a card shows it: the verdict and its confidence, the top games, the model, its
+ * share link and the visitor's feedback on it. */
+export function Verdict({ result, heatmap, share, feedback }: Props) {
   const known = result.label !== "unknown";
   const { view } = useModels();
   const latency = result.timings_ms?.total;
@@ -64,6 +66,7 @@ export function Verdict({ result, heatmap, share }: Props) {
       </div>
       {share}
       {heatmap?.error && <ErrorNotice error={heatmap.error} onRetry={heatmap.onToggle} />}
+      {feedback}
     </div>
   );
 }

@@ -1,7 +1,8 @@
 """POST /api/v1/feedback: a visitor's "was this right?" on an answer, kept in the system of record
-(store/). Rate limited like the rest: one unit, and a classification's price on top when the image must
-be classified first (its file sent, no answer cached). A plain Starlette route, as classify is
-(gateway.api.routes.classify)."""
+(store/). The form carries the image itself (gateway.feedback_form), never its hash alone, so that the
+answer says nothing about an image to someone who does not hold it. Rate limited like the rest: one
+unit, and a classification's price on top when no answer for the image is cached (the gateway then
+classifies it first). A plain Starlette route, as classify is (gateway.api.routes.classify)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from gateway import feedback, use_cases
-from gateway.api.deps import admit, client_of, services_of
-from gateway.errors import ApiError
+from gateway.api.deps import IMAGE, admit, client_of, services_of
 from gateway.feedback_form import read_feedback_form
 from gateway.responses import JsonResponse
 from gateway.validation import TOP_K_MAX
@@ -24,13 +24,8 @@ async def send_feedback(request: Request) -> JsonResponse:
     form = await read_feedback_form(request, settings)
     answer = await feedback.judged_answer(services, form.sha256)
     if answer is None:
-        if form.upload is None:
-            raise ApiError(
-                404,
-                "not_found",
-                "no answer for that image is cached: classify the image again, then send feedback",
-            )
-        decision = await admit(request, services, cost=form.upload.units(settings.pixels_per_unit))
+        units = form.upload.units(settings.pixels_per_unit)
+        decision = await admit(request, services, cost=units, priced=IMAGE)
         answer = await use_cases.classify(services, form.upload, TOP_K_MAX)
     body = await feedback.record(services, form, answer, client)
     status = 200 if body["feedback"]["updated"] else 201

@@ -61,12 +61,14 @@ def test_the_schema_describes_uploads_top_k_answers_and_every_error(open_gateway
     feedback = schema["paths"]["/api/v1/feedback"]["post"]
     forms = feedback["requestBody"]["content"]["multipart/form-data"]["schema"]["oneOf"]
     assert [(f["properties"]["verdict"]["enum"], f["required"]) for f in forms] == [
-        (["right"], ["sha256", "verdict"]),
-        (["wrong"], ["sha256", "verdict", "label"]),
-        (["not_a_game"], ["sha256", "verdict"]),
+        (["right"], ["sha256", "verdict", "file"]),  # the image itself: a hash alone reveals nothing
+        (["wrong"], ["sha256", "verdict", "file", "label"]),
+        (["not_a_game"], ["sha256", "verdict", "file"]),
     ]
     assert "label" not in forms[2]["properties"]
-    assert {"200", "201", "400", "404", "413", "415", "422", "429", "503"} <= set(feedback["responses"])
+    assert all(f["properties"]["share"]["enum"] == ["true", "false"] for f in forms)
+    assert {"200", "201", "400", "413", "415", "422", "429", "503"} <= set(feedback["responses"])
+    assert "404" not in feedback["responses"]  # nothing is looked up by hash
     assert "Retry-After" in feedback["responses"]["503"]["headers"]
     for operation in (classify, many, making, shared, feedback):  # Schemathesis checks it on every answer
         for response in operation["responses"].values():

@@ -1,6 +1,7 @@
 """POST /api/v1/feedback against the real stack (nginx -> gateway with two workers -> TorchServe, Redis)
 writing to a real PostgreSQL: one vote per image per client, labels checked against the answer judged,
-the file kept only when sent and only when it is the image named, many posts at once."""
+the image required (a hash alone reveals nothing) and kept only with the visitor's consent, an image
+never classified classified first, many posts at once."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from inference.labels import LABELS
 from launchers.gateway import gateway_env, start_gateway
 from launchers.nginx import start_nginx
 from launchers.postgres import PostgresServer
-from launchers.procs import LoopbackServer
+from launchers.procs import LoopbackServer, wait_until
 from launchers.redis import RedisServer
 from launchers.torchserve import TorchServe
 from tests.support.feedback import classified, client_hash, database_env, held, post_feedback
@@ -64,7 +65,7 @@ def test_a_vote_on_a_classified_image_is_kept_and_a_repeat_updates_it(
     answer = classified(voting_edge.url, frames[0], redis_server)
     sha, url, key = answer["sha256"], store_env[0], Path(store_env[1]["FEEDBACK_KEY_FILE"])
     game = another_game(answer["label"])
-    first = post_feedback(voting_edge.url, sha, "wrong", game)
+    first = post_feedback(voting_edge.url, frames[0], "wrong", game)
     assert first.status_code == 201, first.text
     body = first.json()["feedback"]
     assert body == {
@@ -75,7 +76,7 @@ def test_a_vote_on_a_classified_image_is_kept_and_a_repeat_updates_it(
         "model": answer["model"],
         "updated": False,
     }
-    again = post_feedback(voting_edge.url, sha, "not_a_game")
+    again = post_feedback(voting_edge.url, frames[0], "not_a_game")
     assert again.status_code == 200, again.text
     assert again.json()["feedback"]["updated"] is True
     store = held(url)
@@ -83,55 +84,92 @@ def test_a_vote_on_a_classified_image_is_kept_and_a_repeat_updates_it(
     assert store.votes[me] == ("not_a_game", None, answer["model"]["version"])
     assert [vote for vote in store.votes if vote[0] == sha] == [me]
     assert store.reviews[sha] == "pending"
-    assert sha not in store.images  # no file, no consent: nothing kept
+    assert sha not in store.images  # the file came, the consent did not: nothing kept
     assert "127.0.0.1" not in str(store.votes)
 
 
-def test_a_screenshot_is_kept_only_when_sent_with_the_vote(voting_edge, store_env, frames, redis_server):
+def test_a_screenshot_is_kept_only_when_the_visitor_agrees_to_share_it(
+    voting_edge, store_env, frames, redis_server
+):
     answer = classified(voting_edge.url, frames[1], redis_server)
     sha = answer["sha256"]
-    assert post_feedback(voting_edge.url, sha, "right").json()["feedback"]["shared"] is False
+    declined = post_feedback(voting_edge.url, frames[1], "right", share=False)
+    assert declined.status_code == 201, declined.text
+    assert declined.json()["feedback"]["shared"] is False
     assert sha not in held(store_env[0]).images
-    shared = post_feedback(voting_edge.url, sha, "right", file=frames[1])
+    shared = post_feedback(voting_edge.url, frames[1], "right", share=True)
     assert shared.status_code == 200, shared.text
     assert shared.json()["feedback"]["shared"] is True
     assert shared.json()["feedback"]["label"] == (answer["label"] if answer["label"] in LABELS else None)
     assert held(store_env[0]).images[sha] == frames[1]
 
 
-def test_an_image_nobody_classified_is_classified_first_when_its_file_comes_with_the_vote(
-    voting_edge, store_env, frames
+def test_a_hash_alone_reveals_nothing_whether_or_not_its_answer_is_cached(voting_edge, frames, redis_server):
+    """Without the image, a post is refused before anything is looked up: the same 422, in the same
+    words, for an image classified a moment ago and for one nobody ever sent."""
+    seen = classified(voting_edge.url, frames[11], redis_server)["sha256"]
+    never = hashlib.sha256(frames[11] + b"never sent").hexdigest()
+    refusals = [post_feedback(voting_edge.url, None, "not_a_game", sha256=sha) for sha in (seen, never)]
+    for response in refusals:
+        assert_error(response, 422, "missing_file")
+    assert refusals[0].json()["error"]["message"] == refusals[1].json()["error"]["message"]
+    assert refusals[0].headers.keys() == refusals[1].headers.keys()
+
+
+def test_an_image_nobody_classified_is_classified_first_and_its_vote_kept(
+    voting_edge, store_env, frames, redis_server
 ):
     image = frames[2] + b"\x00"  # bytes no test classified: a JPEG decoder ignores what trails its end
     sha = hashlib.sha256(image).hexdigest()
-    assert_error(post_feedback(voting_edge.url, sha, "not_a_game"), 404, "not_found")
-    response = post_feedback(voting_edge.url, sha, "not_a_game", file=image)
+    response = post_feedback(voting_edge.url, image, "not_a_game")
     assert response.status_code == 201, response.text
-    assert held(store_env[0]).images[sha] == image
+    assert response.json()["feedback"]["model"]["version"]
+    store = held(store_env[0])
+    assert [verdict for (voted, _), (verdict, _, _) in store.votes.items() if voted == sha] == ["not_a_game"]
+    assert sha not in store.images  # classified, not kept: no consent
+    # The gateway classified it for the vote, as /classify does (all seven games), and cached the answer.
+    wait_until(lambda: bool(redis_server.client().keys(f"fromsoft:answer:*:{sha}")), 20, "the answer cached")
+    again = httpx.post(
+        f"{voting_edge.url}/api/v1/classify?top_k=7",
+        files={"file": ("shot.jpg", image, "image/jpeg")},
+        timeout=60,
+    )
+    assert again.json()["cached"] is True
 
 
 def test_fields_and_labels_are_checked_against_the_answer_judged(voting_edge, frames, redis_server):
-    answer = classified(voting_edge.url, frames[3], redis_server)
+    image = frames[3]
+    answer = classified(voting_edge.url, image, redis_server)
     sha, predicted = answer["sha256"], answer["label"]
     wrong = [
-        post_feedback(voting_edge.url, sha, "wrong"),  # which game, then?
-        post_feedback(voting_edge.url, sha, "wrong", "half_life"),
-        post_feedback(voting_edge.url, sha, "not_a_game", "sekiro"),
-        post_feedback(voting_edge.url, sha, "right", another_game(predicted)),
-        post_feedback(voting_edge.url, sha, "maybe"),
-        post_feedback(voting_edge.url, sha.upper(), "right"),
+        post_feedback(voting_edge.url, image, "wrong"),  # which game, then?
+        post_feedback(voting_edge.url, image, "wrong", "half_life"),
+        post_feedback(voting_edge.url, image, "not_a_game", "sekiro"),
+        post_feedback(voting_edge.url, image, "right", another_game(predicted)),
+        post_feedback(voting_edge.url, image, "maybe"),
+        post_feedback(voting_edge.url, image, "right", sha256=sha.upper()),
     ]
     if predicted in LABELS:
-        wrong.append(post_feedback(voting_edge.url, sha, "wrong", predicted))  # "wrong", naming its answer
+        wrong.append(post_feedback(voting_edge.url, image, "wrong", predicted))  # "wrong", naming its answer
     for response in wrong:
         assert_error(response, 422, "invalid_request")
+    maybe = httpx.post(
+        f"{voting_edge.url}/api/v1/feedback",
+        files={
+            "sha256": (None, sha),
+            "verdict": (None, "right"),
+            "share": (None, "yes"),
+            "file": ("shot.jpg", image, "image/jpeg"),
+        },
+    )
+    assert_error(maybe, 422, "invalid_request")
     urlencoded = httpx.post(f"{voting_edge.url}/api/v1/feedback", data={"sha256": sha, "verdict": "right"})
     assert_error(urlencoded, 415, "unsupported_media_type")
 
 
 def test_a_file_that_is_not_the_image_named_is_refused(voting_edge, store_env, frames, redis_server):
     answer = classified(voting_edge.url, frames[4], redis_server)
-    response = post_feedback(voting_edge.url, answer["sha256"], "right", file=frames[5])
+    response = post_feedback(voting_edge.url, frames[5], "right", share=True, sha256=answer["sha256"])
     assert_error(response, 400, "hash_mismatch")
     store = held(store_env[0])
     assert answer["sha256"] not in store.images
@@ -143,16 +181,18 @@ def test_many_posts_at_once_on_the_same_and_different_images_all_land_once(
 ):
     """Sixteen posts at once to the gateway's two workers: four images, four visitors, and one visitor
     sending the same vote twice."""
-    answers = [classified(voting_gateway.url, image, redis_server) for image in frames[6:10]]
-    jobs = [(a["sha256"], f"10.1.0.{n}") for a in answers for n in range(3)]
-    jobs += [(answers[0]["sha256"], "10.1.0.9"), (answers[0]["sha256"], "10.1.0.9")]
-    jobs += [(answers[1]["sha256"], "10.1.0.9"), (answers[2]["sha256"], "10.1.0.9")]
+    images = frames[6:10]
+    for image in images:
+        classified(voting_gateway.url, image, redis_server)
+    jobs = [(image, f"10.1.0.{n}") for image in images for n in range(3)]
+    jobs += [(images[0], "10.1.0.9"), (images[0], "10.1.0.9")]
+    jobs += [(images[1], "10.1.0.9"), (images[2], "10.1.0.9")]
     barrier = threading.Barrier(len(jobs))
     statuses: list[int] = []
 
-    def send(sha: str, client: str) -> None:
+    def send(image: bytes, client: str) -> None:
         barrier.wait()
-        statuses.append(post_feedback(voting_gateway.url, sha, "not_a_game", client=client).status_code)
+        statuses.append(post_feedback(voting_gateway.url, image, "not_a_game", client=client).status_code)
 
     threads = [threading.Thread(target=send, args=job) for job in jobs]
     for thread in threads:
@@ -162,16 +202,14 @@ def test_many_posts_at_once_on_the_same_and_different_images_all_land_once(
     assert sorted(statuses) == [200] + [201] * (len(jobs) - 1), statuses
     key = Path(store_env[1]["FEEDBACK_KEY_FILE"])
     store = held(store_env[0])
-    assert {(sha, client_hash(key, client)) for sha, client in jobs} <= set(store.votes)
+    voted = {(hashlib.sha256(image).hexdigest(), client_hash(key, client)) for image, client in jobs}
+    assert voted <= set(store.votes)
     assert store.orphans == 0
 
 
 def test_feedback_is_counted_by_model_version_and_verdict(voting_gateway, voting_edge, frames, redis_server):
     answer = classified(voting_edge.url, frames[10], redis_server)
-    assert post_feedback(voting_edge.url, answer["sha256"], "not_a_game", client=None).status_code in (
-        200,
-        201,
-    )
+    assert post_feedback(voting_edge.url, frames[10], "not_a_game").status_code in (200, 201)
     metrics = httpx.get(f"{voting_gateway.url}/metrics").text
     model = answer["model"]
     counted = {

@@ -5,6 +5,7 @@ stream costs 503s while it is away, then writes resume, and nothing acknowledged
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import threading
 import time
@@ -47,7 +48,7 @@ class Stream:
     """Votes sent one after another by several senders (each vote a new visitor), noting which were
     acknowledged with a 2xx and every status seen, until stopped."""
 
-    def __init__(self, base: str, images: list[str], senders: int = 3) -> None:
+    def __init__(self, base: str, images: list[bytes], senders: int = 3) -> None:
         self.base, self.images = base, images
         self.acknowledged: list[tuple[str, str]] = []
         self.statuses: list[int] = []
@@ -58,15 +59,15 @@ class Stream:
         n = 0
         while not self._stop.is_set():
             n += 1
-            sha, client = self.images[n % len(self.images)], f"10.{sender}.{n // 250}.{n % 250}"
+            image, client = self.images[n % len(self.images)], f"10.{sender}.{n // 250}.{n % 250}"
             try:
-                status = post_feedback(self.base, sha, "not_a_game", client=client, timeout=10).status_code
+                status = post_feedback(self.base, image, "not_a_game", client=client, timeout=10).status_code
             except httpx.HTTPError:
                 status = 0  # the gateway is gone: no answer, so nothing acknowledged
                 time.sleep(0.05)
             self.statuses.append(status)
             if 200 <= status < 300:
-                self.acknowledged.append((sha, client))
+                self.acknowledged.append((hashlib.sha256(image).hexdigest(), client))
 
     def __enter__(self) -> Stream:
         for thread in self._threads:
@@ -95,10 +96,10 @@ def test_with_the_database_down_feedback_is_a_503_and_classification_still_answe
     voting, own_postgres, frames, redis_server
 ):
     gateway, url, _ = voting
-    answer = classified(gateway.url, frames[0], redis_server)
-    assert post_feedback(gateway.url, answer["sha256"], "not_a_game").status_code == 201
+    classified(gateway.url, frames[0], redis_server)
+    assert post_feedback(gateway.url, frames[0], "not_a_game").status_code == 201
     own_postgres.stop()
-    refused = post_feedback(gateway.url, answer["sha256"], "not_a_game", client="10.9.9.9")
+    refused = post_feedback(gateway.url, frames[0], "not_a_game", client="10.9.9.9")
     assert refused.status_code == 503, refused.text
     assert refused.json()["error"]["code"] == "feedback_unavailable"
     assert refused.headers["Retry-After"]
@@ -111,9 +112,7 @@ def test_with_the_database_down_feedback_is_a_503_and_classification_still_answe
     assert again.status_code == 200, again.text
     own_postgres.start()
     wait_until(
-        lambda: (
-            post_feedback(gateway.url, answer["sha256"], "not_a_game", client="10.9.9.9").status_code == 201
-        ),
+        lambda: post_feedback(gateway.url, frames[0], "not_a_game", client="10.9.9.9").status_code == 201,
         30,
         "feedback after the database came back",
     )
@@ -128,8 +127,8 @@ def test_a_database_that_is_not_migrated_refuses_feedback_and_says_so(
     env = gateway_env(torchserve, redis_server.url, DATABASE_URL=url, FEEDBACK_KEY_FILE=str(tmp_path / "key"))
     gateway = start_gateway(tmp_path / "gateway", env)
     try:
-        answer = classified(gateway.url, frames[2], redis_server)
-        refused = post_feedback(gateway.url, answer["sha256"], "not_a_game")
+        classified(gateway.url, frames[2], redis_server)
+        refused = post_feedback(gateway.url, frames[2], "not_a_game")
         assert refused.status_code == 503
         assert "python -m store upgrade" in refused.json()["error"]["message"]
         assert "python -m store upgrade" in httpx.get(f"{gateway.url}/readyz").json()["feedback"]
@@ -141,7 +140,9 @@ def test_a_gateway_killed_mid_stream_loses_no_acknowledged_vote_and_half_writes_
     voting, frames, redis_server
 ):
     gateway, url, key = voting
-    images = [classified(gateway.url, image, redis_server)["sha256"] for image in frames[3:6]]
+    images = frames[3:6]
+    for image in images:
+        classified(gateway.url, image, redis_server)
     with Stream(gateway.url, images) as stream:
         stream.wait_for(lambda: len(stream.acknowledged) >= 30, "votes before the kill")
         gateway.proc.signal(signal.SIGKILL)  # every worker and their parent at once, mid-write
@@ -153,7 +154,9 @@ def test_a_database_restart_mid_stream_costs_503s_then_writes_resume_and_nothing
     voting, own_postgres, frames, redis_server
 ):
     gateway, url, key = voting
-    images = [classified(gateway.url, image, redis_server)["sha256"] for image in frames[6:9]]
+    images = frames[6:9]
+    for image in images:
+        classified(gateway.url, image, redis_server)
     with Stream(gateway.url, images) as stream:
         stream.wait_for(lambda: len(stream.acknowledged) >= 20, "votes before the restart")
         own_postgres.kill()  # a crash: the next start recovers from its log

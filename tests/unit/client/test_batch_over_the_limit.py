@@ -13,7 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from client.api import BatchRefusedError, Lens
+from client.api import Lens, RefusedError
 from client.files import inspect
 
 MESSAGE = "this batch of 2 files costs 4 units; the limit allows 3 per minute: send fewer or smaller images"
@@ -36,7 +36,7 @@ def test_a_batch_that_costs_more_than_the_limit_fails_at_once_in_the_apis_words(
         async with httpx.AsyncClient(transport=httpx.MockTransport(gateway)) as client:
             await Lens("http://lens", client).classify([(found, image.read_bytes())] * 2, 3)
 
-    with pytest.raises(BatchRefusedError) as refused:
+    with pytest.raises(RefusedError) as refused:
         asyncio.run(run())
     assert (refused.value.code, refused.value.message) == ("cost_exceeds_limit", MESSAGE)
     assert len(asked) == 1  # never sent again: no wait would let it through

@@ -192,7 +192,8 @@ def test_server_words_that_a_spreadsheet_would_run_are_written_as_text_and_read_
     records.close()
     cells = [cell for row in rows(out) for cell in row.values() if cell]
     assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
-    assert sum(cell.startswith("'") for cell in cells) == 4 * len(FORMULAS)  # path, sha256, label, name
+    # path, sha256, label, name, answered_label
+    assert sum(cell.startswith("'") for cell in cells) == 5 * len(FORMULAS)
     kept = CsvRecords(out).answered()
     assert sorted(kept) == sorted(
         [f"{formula}-{i}.jpg" for i, formula in enumerate(FORMULAS)] + ["plain.jpg"]
