@@ -37,13 +37,6 @@ def png(width: int = 64, height: int = 48, shade: int = 0) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def dns_server() -> Iterator[DnsServer]:
-    server = DnsServer().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def allowed() -> Iterator[origin.ImageOrigin]:
     server = origin.ImageOrigin(ALLOWED).start()
@@ -114,7 +107,15 @@ def test_a_redirect_to_127_0_0_1_is_refused_and_nothing_reaches_it(dns_server, a
 
 @pytest.mark.parametrize(
     "addresses",
-    [["10.1.2.3"], ["127.0.0.1"], ["169.254.169.254"], ["100.64.1.1"], ["fd00::1"], [ALLOWED, "192.168.0.9"]],
+    [
+        ["10.1.2.3"],
+        ["127.0.0.1"],
+        ["169.254.169.254"],
+        ["100.64.1.1"],
+        ["fd00::1"],
+        [ALLOWED, "192.168.0.9"],
+        [ALLOWED, "fd00::1"],  # the IPv4 address would be the one connected to: the IPv6 one refuses
+    ],
 )
 def test_a_name_that_resolves_to_a_private_address_is_refused(dns_server, allowed, addresses):
     allowed.routes["/a.png"] = origin.image(png(), "image/png")
@@ -328,3 +329,31 @@ def test_the_environments_proxy_is_never_used(dns_server, allowed, other, monkey
     monkeypatch.delenv("no_proxy", raising=False)
     assert fetch(UrlFetcher(settings(dns_server)), allowed.url("/a.png")) == image
     assert other.hits == []
+
+
+def test_a_worker_fetches_for_at_most_url_fetch_concurrency_requests_and_answers_503_beyond(
+    dns_server, allowed
+):
+    allowed.routes["/slow.png"] = origin.trickle(png(), every=0.2)
+    fetcher = UrlFetcher(settings(dns_server, url_fetch_concurrency=1))
+    url = fetcher.guard.parsed(allowed.url("/slow.png"))
+
+    async def slow_then_another() -> ApiError:
+        async def slow() -> None:
+            with fetcher.place():
+                await fetcher.fetch(url, Budget(fetcher.max_bytes))
+
+        holding = asyncio.create_task(slow())
+        while not allowed.hits:
+            await asyncio.sleep(0.01)
+        try:
+            with pytest.raises(ApiError) as busy, fetcher.place():
+                pass
+        finally:
+            holding.cancel()
+        return busy.value
+
+    busy = asyncio.run(slow_then_another())
+    assert (busy.status, busy.code, busy.headers) == (503, "overloaded", {"Retry-After": "1"})
+    with fetcher.place():  # given back once the fetch ends
+        assert fetcher.fetching == 1
