@@ -20,7 +20,7 @@ async def send_feedback(request: Request) -> JsonResponse:
     services = services_of(request)
     settings = services.settings
     decision = await admit(request, services)
-    client = services.feedback.client_id(client_of(request, settings))
+    client = services.feedback.client_id(client_of(request, services))
     form = await read_feedback_form(request, settings)
     answer = await feedback.judged_answer(services, form.sha256)
     if answer is None:
