@@ -94,9 +94,11 @@ async def _parts(request: Request, settings: Settings) -> list[Part]:
 
 
 def _item(part: Part, settings: Settings) -> Sent:
+    """A file checked, alone; a URL's text (one that is not text, or too long, fails the batch: its
+    shape is wrong, as a part of ``files`` that is not a file is)."""
+    if part.name == URL_FIELD:
+        return url_of_part(part)
     try:
-        if part.name == URL_FIELD:
-            return url_of_part(part)
         if part.too_large:
             raise too_large(settings.max_upload_bytes)
         return checked_image(part.data, settings.max_upload_bytes, settings.max_image_pixels)
@@ -110,10 +112,4 @@ def _json_urls(body: dict[str, object], settings: Settings) -> list[Sent]:
         raise ApiError(422, "invalid_request", f"{JSON_FIELD}: must be a list of at least one URL")
     if len(urls) > settings.batch_max_files:
         raise too_many_files(settings.batch_max_files)
-    items: list[Sent] = []
-    for url in urls:
-        try:
-            items.append(image_url(url))
-        except ApiError as refused:
-            items.append(refused)
-    return items
+    return [image_url(url) for url in urls]

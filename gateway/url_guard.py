@@ -137,7 +137,12 @@ class Resolver:
     does not answer within ``timeout`` a 504."""
 
     def __init__(self, nameserver: str | None, timeout: float) -> None:
-        self.dns = dns.asyncresolver.Resolver(configure=nameserver is None)
+        try:
+            self.dns = dns.asyncresolver.Resolver(configure=nameserver is None)
+        except (
+            dns.resolver.NoResolverConfiguration
+        ):  # no /etc/resolv.conf: every lookup fails, the rest works
+            self.dns = dns.asyncresolver.Resolver(configure=False)
         if nameserver is not None:
             host, _, port = nameserver.rpartition(":") if nameserver.count(":") == 1 else (nameserver, "", "")
             self.dns.nameservers = [host]

@@ -9,6 +9,7 @@ syntax around them; beyond it a 413 as the body streams in.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import orjson
@@ -23,6 +24,9 @@ from gateway.validation import Upload, checked_image, counted, read_upload, too_
 JSON = "application/json"
 URL_FIELD = "url"
 JSON_OVERHEAD = 1024  # brackets, keys, spaces: far more than a JSON body of URLs needs around them
+# What a URL must look like to be read at all (the OpenAPI schema's pattern, in ECMA syntax): a scheme of
+# http or https in any case, and a host.
+URL_SHAPE = "^[hH][tT][tT][pP][sS]?://[^/?#]+"
 
 
 @dataclass(frozen=True)
@@ -63,12 +67,15 @@ def only_key(body: dict[str, object], key: str) -> object:
 
 
 def image_url(value: object) -> ImageUrl:
-    """A URL's text, checked for shape only: a string of at most ``URL_MAX_LENGTH`` characters."""
+    """A URL's text, checked for shape only (``URL_SHAPE``, at most ``URL_MAX_LENGTH`` characters): one
+    of another shape fails the whole request, where one that may not be fetched fails alone."""
     if not isinstance(value, str):
         raise invalid_url("must be a string")
     if len(value) > URL_MAX_LENGTH:
         raise invalid_url(f"longer than {URL_MAX_LENGTH} characters")
-    return ImageUrl(value.strip())
+    if not re.match(URL_SHAPE, value):
+        raise invalid_url("must be an http or https URL with a host")
+    return ImageUrl(value)
 
 
 def url_of_part(part: Part) -> ImageUrl:

@@ -97,6 +97,7 @@ async def fetch_images(
     its place as the image or the error that refuses it alone. The request pays for its files, a unit
     per URL and the fetches before any is made, and a fetched image's pixels beyond a unit after."""
     settings = services.settings
+    # Every image by URL comes through here: the place for what a client may fetch (a key's scope).
     parsed = [_parsed(services, item) for item in sent]
     urls = [item for item in parsed if isinstance(item, httpx.URL)]
     ahead = _units(sent, settings.pixels_per_unit) + settings.url_fetch_cost * len(urls)

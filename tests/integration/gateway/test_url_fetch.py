@@ -105,6 +105,15 @@ def test_a_redirect_to_127_0_0_1_is_refused_and_nothing_reaches_it(dns_server, a
     assert loopback.hits == []
 
 
+def test_a_redirect_to_another_scheme_or_port_is_refused_by_its_category(dns_server, allowed):
+    allowed.routes["/to-ftp"] = origin.redirect("ftp://images.example/a.png")
+    allowed.routes["/to-port"] = origin.redirect("http://93.184.216.34:8080/a.png")
+    fetcher = UrlFetcher(settings(dns_server))
+    for path, category in (("/to-ftp", "scheme"), ("/to-port", "port")):
+        refused = refusal(fetcher, allowed.url(path))
+        assert (refused.code, refused.message.split(":")[0]) == ("url_not_allowed", category)
+
+
 @pytest.mark.parametrize(
     "addresses",
     [

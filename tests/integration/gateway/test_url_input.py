@@ -95,7 +95,6 @@ INSIDE = {
     "http://2130706433/a.jpg": "numeric_host",
     "http://0x7f.1/a.jpg": "numeric_host",
     "http://93.184.216.34:8080/a.jpg": "port",
-    "gopher://93.184.216.34/": "scheme",
     "http://user:pass@93.184.216.34/": "credentials",
 }
 
@@ -152,7 +151,7 @@ def test_a_batch_takes_files_and_urls_in_the_order_sent_each_failing_alone(url_e
         "url_fetch_failed",
         "the image's server answered 404",
     )
-    urls = [source.url("/b.jpg"), "ftp://93.184.216.34/a.jpg", source.url("/gone.jpg")]
+    urls = [source.url("/b.jpg"), "https://93.184.216.34:8443/a.jpg", source.url("/gone.jpg")]
     answer = httpx.post(f"{url_edge.url}/api/v1/classify/batch", json={"urls": urls}, timeout=60)
     assert answer.status_code == 200, answer.text
     results = answer.json()["results"]
@@ -162,6 +161,15 @@ def test_a_batch_takes_files_and_urls_in_the_order_sent_each_failing_alone(url_e
         "url_not_allowed",
         "url_fetch_failed",
     ]
+
+
+def test_a_batch_with_a_url_of_the_wrong_shape_fails_whole_as_a_part_that_is_not_a_file_does(url_edge):
+    for body in ({"urls": ["http://a.test/1.jpg", "not a url"]}, {"urls": ["http://a.test/" + "a" * 2100]}):
+        answer = httpx.post(f"{url_edge.url}/api/v1/classify/batch", json=body, timeout=30)
+        assert (answer.status_code, answer.json()["error"]["code"]) == (422, "invalid_request")
+    form = [("files", ("a.jpg", b"\xff\xd8\xff", "image/jpeg")), ("url", (None, "ftp://a.test/1.jpg"))]
+    answer = httpx.post(f"{url_edge.url}/api/v1/classify/batch", files=form, timeout=30)
+    assert (answer.status_code, answer.json()["error"]["code"]) == (422, "invalid_request")
 
 
 def test_urls_and_uploads_classified_at_once_each_get_their_own_answer(url_edge, source, frames):
@@ -213,6 +221,7 @@ def test_a_json_body_that_is_not_a_url_is_refused_in_the_one_error_shape(url_edg
         (b'{"url": 5}', 422, "invalid_request"),
         (b'{"url": "http://a.test/", "file": 1}', 422, "invalid_request"),
         (b'{"url": "/relative.jpg"}', 422, "invalid_request"),
+        (b'{"url": "gopher://93.184.216.34/"}', 422, "invalid_request"),
         (b'{"url": "http://a.test/' + b"a" * 2100 + b'"}', 422, "invalid_request"),
     ]:
         answer = httpx.post(
