@@ -35,7 +35,7 @@ class ImageOrigin:
         self.server.origin = self  # type: ignore[attr-defined]
         self.scheme = "http"
         if tls is not None:
-            tls.sni_callback = self._note_sni
+            tls.sni_callback = self._note_sni  # type: ignore[assignment]  # an SSLSocket's, as wrapped below
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
             self.scheme = "https"
         self.host, self.port = host, self.server.server_address[1]
@@ -68,7 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def origin(self) -> ImageOrigin:
-        return self.server.origin  # type: ignore[attr-defined,no-any-return]
+        return self.server.origin  # type: ignore[attr-defined]
 
     def do_GET(self) -> None:
         sni = self.origin._snis.get(id(self.connection))

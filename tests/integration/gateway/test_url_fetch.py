@@ -14,6 +14,7 @@ import ssl
 import time
 import tracemalloc
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -63,8 +64,9 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-def settings(dns_server: DnsServer, **more: object) -> Settings:
-    return Settings(url_fetch_nameserver=dns_server.address, url_fetch_test_allow=f"{ALLOWED}/32", **more)
+def settings(dns_server: DnsServer, **more: Any) -> Settings:
+    allow = [ipaddress.ip_network(f"{ALLOWED}/32")]
+    return Settings(url_fetch_nameserver=dns_server.address, url_fetch_test_allow=allow, **more)
 
 
 def fetch(fetcher: UrlFetcher, url: str, budget: int | None = None) -> bytearray:
@@ -224,9 +226,8 @@ def test_the_batchs_budget_is_shared_by_its_fetches(dns_server, allowed):
     url = fetcher.guard.parsed(allowed.url("/a.png"))
 
     async def twice() -> list[bytearray | BaseException]:
-        return await asyncio.gather(
-            fetcher.fetch(url, budget), fetcher.fetch(url, budget), return_exceptions=True
-        )
+        fetches = [fetcher.fetch(url, budget), fetcher.fetch(url, budget)]
+        return list(await asyncio.gather(*fetches, return_exceptions=True))
 
     results = asyncio.run(twice())
     assert sorted(type(result).__name__ for result in results) == ["ApiError", "bytearray"]

@@ -9,6 +9,7 @@ import hashlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -129,7 +130,7 @@ def test_a_redirect_inside_and_a_name_that_resolves_inside_are_refused_through_t
 def test_a_batch_takes_files_and_urls_in_the_order_sent_each_failing_alone(url_edge, source, frames):
     source.routes["/b.jpg"] = origin.image(frames[1])
     source.routes["/gone.jpg"] = origin.status(404)
-    form = [
+    form: list[tuple[str, Any]] = [
         ("files", ("a.jpg", frames[2], "image/jpeg")),
         ("url", (None, source.url("/b.jpg"))),
         ("url", (None, "http://10.0.0.1/x.jpg")),
@@ -167,7 +168,10 @@ def test_a_batch_with_a_url_of_the_wrong_shape_fails_whole_as_a_part_that_is_not
     for body in ({"urls": ["http://a.test/1.jpg", "not a url"]}, {"urls": ["http://a.test/" + "a" * 2100]}):
         answer = httpx.post(f"{url_edge.url}/api/v1/classify/batch", json=body, timeout=30)
         assert (answer.status_code, answer.json()["error"]["code"]) == (422, "invalid_request")
-    form = [("files", ("a.jpg", b"\xff\xd8\xff", "image/jpeg")), ("url", (None, "ftp://a.test/1.jpg"))]
+    form: list[tuple[str, Any]] = [
+        ("files", ("a.jpg", b"\xff\xd8\xff", "image/jpeg")),
+        ("url", (None, "ftp://a.test/1.jpg")),
+    ]
     answer = httpx.post(f"{url_edge.url}/api/v1/classify/batch", files=form, timeout=30)
     assert (answer.status_code, answer.json()["error"]["code"]) == (422, "invalid_request")
 
