@@ -93,7 +93,20 @@ class Settings(BaseSettings):
     # bucket): one per stack, shared by every replica, so that the store never holds an address.
     feedback_key_file: Path | None = None
 
-    @field_validator("trusted_proxies", mode="before")
+    # Images by URL (gateway.url_fetch). A fetch costs URL_FETCH_COST units beyond its image's: it holds
+    # a place and a connection for up to 10 s where an upload's body comes buffered by nginx.
+    url_fetch_cost: int = 1
+    # Requests whose fetches run at once per worker; beyond, a 503 at once: a third of MAX_IN_FLIGHT, so
+    # that slow sources never hold the places uploads need.
+    url_fetch_concurrency: int = 8
+    # The DNS server the fetch asks ("host" or "host:port"); unset, the system's (/etc/resolv.conf).
+    url_fetch_nameserver: str | None = None
+    url_fetch_ca_file: Path | None = None  # the CAs an https source must chain to; unset, certifi's
+    # FOR TESTS ONLY: set, the fetch goes to these networks alone (on any port) and nothing else, so that
+    # tests fetch from loopback servers and never reach out. Empty (the default) in every deployment.
+    url_fetch_test_allow: Annotated[list[Network], NoDecode] = []
+
+    @field_validator("trusted_proxies", "url_fetch_test_allow", mode="before")
     @classmethod
     def _networks(cls, value: object) -> object:
         if isinstance(value, str):

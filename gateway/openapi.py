@@ -1,8 +1,8 @@
 """The gateway's OpenAPI schema: FastAPI's own for its routes, plus classify, its batch, explain, share
 links and feedback, which are plain Starlette routes (gateway.api.routes) that FastAPI does not describe
-by itself. Their request bodies (multipart field ``file``, a raw image, field ``files`` repeated, or a
-feedback form), parameters, answers and every error are taken from the same models and limits the
-gateway validates with (gateway.schemas)."""
+by itself. Their request bodies (multipart field ``file``, a raw image, field ``files`` repeated, images'
+URLs as JSON or fields ``url``, or a feedback form), parameters, answers and every error are taken from the
+same models and limits the gateway validates with (gateway.schemas)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from gateway.batch_upload import FIELD
+from gateway.batch_upload import FIELD, JSON_FIELD
 from gateway.config import Settings
 from gateway.feedback_form import SHARE
 from gateway.schemas import (
@@ -26,6 +26,8 @@ from gateway.schemas import (
     SharedAnswer,
 )
 from gateway.shares import SHARE_ID
+from gateway.url_guard import URL_MAX_LENGTH
+from gateway.url_input import URL_FIELD, URL_SHAPE
 from gateway.validation import TOP_K_DEFAULT, TOP_K_MAX
 from inference.formats import BATCH_UPLOADS, CONTENT_TYPES
 from inference.labels import LABELS
@@ -75,16 +77,58 @@ UPLOAD_ERRORS = {
 
 BATCH_ERRORS = {
     **UPLOAD_ERRORS,
+    400: ("malformed multipart, or a body that is not JSON (invalid_json)", {}),
     413: (f"a body over the batch's limit, {BATCH_UPLOADS} x MAX_UPLOAD_BYTES", {}),
-    415: ("not multipart/form-data", {}),
+    415: ("neither multipart/form-data nor application/json", {}),
     422: (
-        f"no multipart field '{FIELD}' or a part of it that is not a file, more than BATCH_MAX_FILES files, "
-        "a bad top_k or count, or a count the body does not hold",
+        f"no multipart field '{FIELD}' or 'url', a part of '{FIELD}' that is not a file, more than "
+        "BATCH_MAX_FILES files and URLs, a bad top_k or count, a count the body does not hold, or a JSON "
+        'body that is not {"urls": [...]}',
         {},
+    ),
+    503: (
+        UPLOAD_ERRORS[503][0] + ", or fetches images by URL for URL_FETCH_CONCURRENCY requests",
+        RETRY_AFTER,
     ),
     429: (
         "rate limited: a unit per file (and per PIXELS_PER_UNIT pixels of a large one), or costs too much",
         LIMITED,
+    ),
+}
+URL_SCHEMA = {
+    "type": "string",
+    "maxLength": URL_MAX_LENGTH,
+    "pattern": URL_SHAPE,
+    "description": "an image's http or https address (ports 80 and 443), fetched by the gateway",
+}
+# /classify's errors: an upload's, and those of an image by URL.
+CLASSIFY_ERRORS = {
+    **UPLOAD_ERRORS,
+    400: ("empty or corrupt image, malformed multipart, or a body that is not JSON (invalid_json)", {}),
+    413: (UPLOAD_ERRORS[413][0] + "; a URL's image likewise, or a JSON body over its limit", {}),
+    415: (
+        "not a JPEG, PNG or WebP image (sent or fetched), judged by its bytes; or another Content-Type",
+        {},
+    ),
+    422: (
+        UPLOAD_ERRORS[422][0]
+        + "; a URL that is malformed (invalid_request) or not allowed (url_not_allowed, "
+        "its message starting with the reason: scheme, port, credentials, numeric_host, address)",
+        {},
+    ),
+    502: (
+        "the model server's answer had the wrong shape, or the image's URL could not be fetched "
+        "(url_fetch_failed: unreachable, not a 200, more than 3 redirects)",
+        {},
+    ),
+    503: (
+        UPLOAD_ERRORS[503][0] + ", or it already fetches images by URL for URL_FETCH_CONCURRENCY requests",
+        RETRY_AFTER,
+    ),
+    504: (
+        "the model server did not answer in time, or the image's URL did not connect within 3 s or answer "
+        "within 10 s in all (url_fetch_timeout)",
+        {},
     ),
 }
 TOP_K = {
@@ -146,6 +190,18 @@ def _upload_operation(
     return _operation(summary, answer, parameters, errors, body, status)
 
 
+def _classify_operation() -> dict[str, Any]:
+    """An upload's operation, and the image's address instead: JSON ``{"url"}`` or form field ``url``."""
+    operation = _upload_operation(
+        "Which game is this screenshot from?", Classification, [TOP_K], CLASSIFY_ERRORS
+    )
+    content = operation["requestBody"]["content"]
+    by_url = {"type": "object", "required": ["url"], "properties": {"url": URL_SCHEMA}}
+    content["multipart/form-data"]["schema"] = {"oneOf": [content["multipart/form-data"]["schema"], by_url]}
+    content["application/json"] = {"schema": {**by_url, "additionalProperties": False}}
+    return operation
+
+
 def _batch_operation(settings: Settings) -> dict[str, Any]:
     files = {
         "type": "array",
@@ -153,7 +209,12 @@ def _batch_operation(settings: Settings) -> dict[str, Any]:
         "minItems": 1,
         "maxItems": settings.batch_max_files,
     }
-    form = {"type": "object", "required": [FIELD], "properties": {FIELD: files}}
+    urls = {"type": "array", "items": URL_SCHEMA, "maxItems": settings.batch_max_files}
+    properties = {FIELD: {**files, "minItems": 0}, URL_FIELD: urls}
+    form = {
+        "anyOf": [{"type": "object", "required": [name], "properties": properties} for name in properties]
+    }
+    by_url = {"type": "object", "required": [JSON_FIELD], "properties": {JSON_FIELD: {**urls, "minItems": 1}}}
     count = {
         "name": "count",
         "in": "query",
@@ -163,7 +224,7 @@ def _batch_operation(settings: Settings) -> dict[str, Any]:
         "limiter (or refused with 429) before its body is read; must match the body",
     }
     return _operation(
-        "Several screenshots at once: one answer per file, in the order sent",
+        "Several screenshots at once, uploaded or by URL: one answer per image, in the order sent",
         BatchAnswer,
         [TOP_K, count],
         BATCH_ERRORS,
@@ -171,7 +232,8 @@ def _batch_operation(settings: Settings) -> dict[str, Any]:
             "multipart/form-data": {
                 "schema": form,
                 "encoding": {FIELD: {"contentType": ", ".join(CONTENT_TYPES.values())}},
-            }
+            },
+            "application/json": {"schema": {**by_url, "additionalProperties": False}},
         },
     )
 
@@ -283,9 +345,7 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
                 [(model, "serialization") for model in described], ref_template=REF
             )
             schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions["$defs"])
-            schema["paths"]["/api/v1/classify"] = {
-                "post": _upload_operation("Which game is this screenshot from?", Classification, [TOP_K])
-            }
+            schema["paths"]["/api/v1/classify"] = {"post": _classify_operation()}
             schema["paths"]["/api/v1/classify/batch"] = {"post": _batch_operation(settings)}
             schema["paths"]["/api/v1/shares"] = {
                 "post": _upload_operation(

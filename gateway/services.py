@@ -20,6 +20,7 @@ from gateway.model_state import ModelState
 from gateway.ratelimit import RateLimiter
 from gateway.shares import Shares
 from gateway.upstream import TorchServeClient
+from gateway.url_fetch import UrlFetcher
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Services:
     shadow: Shadow
     shares: Shares
     feedback: FeedbackStore
+    fetcher: UrlFetcher  # images by URL
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -57,6 +59,11 @@ class Services:
             report=settings.rate_limit_headers,
         )
         _warn_of_requests_no_window_holds(settings, limiter)
+        if settings.url_fetch_test_allow:
+            logger.warning(
+                "URL_FETCH_TEST_ALLOW is set: images by URL are fetched from %s alone. It is for tests",
+                ", ".join(map(str, settings.url_fetch_test_allow)),
+            )
         canary_limits = RateLimiter(
             settings.canary_client_limit, redis_address, settings.redis_timeout, namespace="canary"
         )
@@ -73,6 +80,7 @@ class Services:
             shadow=Shadow(client, state, redis, breaker, settings.canary_concurrency, canary_budget),
             shares=Shares(redis, breaker),
             feedback=FeedbackStore(settings),
+            fetcher=UrlFetcher(settings),
         )
 
     async def close(self) -> None:

@@ -84,14 +84,17 @@ async def admit(request: Request, services: Services, cost: int = 1, priced: Pri
     return decision
 
 
-async def settle(request: Request, services: Services, paid: Decision, cost: int, priced: Priced) -> Decision:
+async def settle(
+    request: Request, services: Services, paid: Decision, cost: int, priced: Priced, refundable: bool = True
+) -> Decision:
     """Once the body is read and the request's whole ``cost`` known: the rest of it taken beyond what
-    ``admit`` took. Refused, the request keeps one unit and gives the rest of what it paid back."""
+    ``admit`` took. Refused, the request keeps one unit and gives the rest of what it paid back, unless
+    the work it paid for ahead is done (``refundable`` False: an image fetched by URL)."""
     charge = paid.charge
     if charge is None or cost <= charge.units:
         return paid
     client = client_of(request, services)
-    refund = charge.less(1)
+    refund = charge.less(1 if refundable else charge.units)
     try:
         _within_every_window(services, cost, priced.what, priced.advice)
     except ApiError:

@@ -16,13 +16,23 @@ from launchers.gateway import gateway_env, start_gateway
 from launchers.procs import LoopbackServer
 from launchers.redis import RedisServer
 from launchers.torchserve import TorchServe
+from tests.support.dns_server import DnsServer
 
 
 @pytest.fixture(scope="module")
 def open_gateway(
-    torchserve: TorchServe, redis_server: RedisServer, tmp_path_factory
+    torchserve: TorchServe, redis_server: RedisServer, dns_server: DnsServer, tmp_path_factory
 ) -> Iterator[LoopbackServer]:
-    env = gateway_env(torchserve, redis_server.url, RATE_LIMIT="100000/minute")
+    # Images by URL: the test-only allow-list names a loopback address nothing listens on, and the DNS
+    # server knows no name, so every URL Schemathesis invents is refused or fails on loopback: it fetches
+    # nothing, anywhere.
+    env = gateway_env(
+        torchserve,
+        redis_server.url,
+        RATE_LIMIT="100000/minute",
+        URL_FETCH_TEST_ALLOW="127.77.0.250/32",
+        URL_FETCH_NAMESERVER=dns_server.address,
+    )
     server = start_gateway(tmp_path_factory.mktemp("schema-gateway"), env)
     yield server
     server.stop()
@@ -32,17 +42,26 @@ def test_the_schema_describes_uploads_top_k_answers_and_every_error(open_gateway
     schema = httpx.get(f"{open_gateway.url}/openapi.json").json()
     classify = schema["paths"]["/api/v1/classify"]["post"]
     content = classify["requestBody"]["content"]
-    assert content["multipart/form-data"]["schema"]["required"] == ["file"]
+    forms = content["multipart/form-data"]["schema"]["oneOf"]
+    assert [form["required"] for form in forms] == [["file"], ["url"]]
+    assert content["application/json"]["schema"]["required"] == ["url"]
+    assert content["application/json"]["schema"]["properties"]["url"]["maxLength"] == 2048
     assert {"image/jpeg", "image/png", "image/webp"} <= set(content)
     assert classify["parameters"][0]["name"] == "top_k"
     assert {"200", "400", "413", "415", "422", "429", "502", "503", "504"} <= set(classify["responses"])
     error_ref = "#/components/schemas/ErrorBody"
     assert classify["responses"]["415"]["content"]["application/json"]["schema"]["$ref"] == error_ref
+    assert "url_not_allowed" in classify["responses"]["422"]["description"]
+    assert "url_fetch_failed" in classify["responses"]["502"]["description"]
+    assert "url_fetch_timeout" in classify["responses"]["504"]["description"]
     assert "Retry-After" in classify["responses"]["429"]["headers"]
     assert "/api/v1/explain" in schema["paths"]
     many = schema["paths"]["/api/v1/classify/batch"]["post"]
-    files = many["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]["files"]
-    assert (files["type"], files["maxItems"]) == ("array", 16)
+    forms = many["requestBody"]["content"]["multipart/form-data"]["schema"]["anyOf"]
+    assert [form["required"] for form in forms] == [["files"], ["url"]]
+    files, urls = forms[0]["properties"]["files"], forms[0]["properties"]["url"]
+    assert (files["type"], files["maxItems"], urls["maxItems"]) == ("array", 16, 16)
+    assert many["requestBody"]["content"]["application/json"]["schema"]["required"] == ["urls"]
     assert [p["name"] for p in many["parameters"]] == ["top_k", "count"]
     assert {"200", "413", "422", "429", "503"} <= set(many["responses"])
     answer = many["responses"]["200"]["content"]["application/json"]["schema"]
@@ -101,3 +120,10 @@ def test_schemathesis_finds_nothing_against_the_live_gateway(open_gateway, tmp_p
     assert "No issues found" in run.stdout, run.stdout[-5000:]
     # classify, batch, explain, shares (2), feedback, models, healthz, readyz
     assert "Tested: 9" in run.stdout
+
+
+def test_the_fuzzed_urls_reached_nothing_but_the_dns_server(dns_server):
+    # Schemathesis ran first (the order of this module): the names it invented were asked of the DNS
+    # server on loopback, and answered with nothing.
+    assert dns_server.asked, "Schemathesis sent no URL by name: the JSON bodies went untested"
+    assert dns_server.zones == {}
