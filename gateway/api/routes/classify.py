@@ -25,10 +25,10 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from gateway import use_cases
-from gateway.api.deps import EXPLANATION, IMAGE, Priced, admit, batch, services_of, settle
+from gateway.api.deps import EXPLANATION, IMAGE, Paid, Priced, admit, batch, services_of, settle
+from gateway.api.keyed import SCOPE_BATCH, SCOPE_CLASSIFY
 from gateway.batch import classify_batch
 from gateway.batch_upload import parse_count, read_batch
-from gateway.ratelimit import Decision
 from gateway.request_context import current
 from gateway.responses import JsonResponse
 from gateway.services import Services
@@ -37,7 +37,7 @@ from gateway.validation import Upload, parse_top_k, read_upload
 
 async def classify(request: Request) -> JsonResponse:
     services = services_of(request)
-    decision = await admit(request, services, priced=IMAGE)
+    decision = await admit(request, services, priced=IMAGE, scope=SCOPE_CLASSIFY)
     top_k = parse_top_k(request.query_params.get("top_k"))
     upload, decision = await _priced_upload(request, services, decision, 0, IMAGE)
     return _answer(await use_cases.classify(services, upload, top_k), decision.headers())
@@ -47,15 +47,20 @@ async def classify_many(request: Request) -> JsonResponse:
     services = services_of(request)
     settings = services.settings
     declared = parse_count(request.query_params.get("count"), settings.batch_max_files)
-    decision = await admit(request, services, cost=declared or 1, priced=batch(declared))
+    decision = await admit(request, services, cost=declared or 1, priced=batch(declared), scope=SCOPE_BATCH)
     top_k = parse_top_k(request.query_params.get("top_k"))
     items = await read_batch(request, settings, declared)
-    cost = sum(item.units(settings.pixels_per_unit) if isinstance(item, Upload) else 1 for item in items)
-    decision = await settle(request, services, decision, cost, batch(len(items)))
+    costs = [item.units(settings.pixels_per_unit) if isinstance(item, Upload) else 1 for item in items]
+    decision = await settle(request, services, decision, sum(costs), batch(len(items)))
     body = await classify_batch(services, items, top_k)
     answers = [result for result in body["results"] if "error" not in result]
-    if answers and (context := current()) is not None:  # for the access log: all cached, or not
-        context.answered({**answers[0], "cached": all(answer["cached"] for answer in answers)})
+    if (context := current()) is not None:
+        # A key's quota counts the files answered, not those refused alone.
+        context.answered_units = sum(
+            c for c, r in zip(costs, body["results"], strict=True) if "error" not in r
+        )
+        if answers:  # for the access log: all cached, or not
+            context.answered({**answers[0], "cached": all(answer["cached"] for answer in answers)})
     return JsonResponse(body, headers=decision.headers())
 
 
@@ -63,14 +68,14 @@ async def explain(request: Request) -> JsonResponse:
     services = services_of(request)
     # A backward pass costs more than a classification.
     cost = services.settings.explain_cost
-    decision = await admit(request, services, cost=cost, priced=EXPLANATION)
+    decision = await admit(request, services, cost=cost, priced=EXPLANATION, scope=SCOPE_CLASSIFY)
     upload, decision = await _priced_upload(request, services, decision, cost - 1, EXPLANATION)
     return _answer(await use_cases.explain(services, upload), decision.headers())
 
 
 async def _priced_upload(
-    request: Request, services: Services, paid: Decision, surcharge: int, priced: Priced
-) -> tuple[Upload, Decision]:
+    request: Request, services: Services, paid: Paid, surcharge: int, priced: Priced
+) -> tuple[Upload, Paid]:
     """The upload, and the limiter's decision once it is paid for whole: its pixels' units, plus
     ``surcharge`` (an explanation's backward pass)."""
     settings = services.settings
