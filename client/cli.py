@@ -6,14 +6,16 @@ Walks the folders, refuses locally what the server would (not an image by its by
 limit, unreadable) and goes on, sends the rest in batches as large as the server takes, ``--concurrency``
 at a time, with a progress bar on standard error, waiting out every 429 and 503 as Retry-After says (a
 minute at most). With ``--csv`` a second run sends only what the file holds no answer for
-(client.records). The exit status is 0 when every file found has an answer, 1 when any failed, 2 for a
-usage error.
+(client.records). With an API key (``--api-key``, or FSL_API_KEY) the key's limits apply instead of
+the address's, and a spent daily quota stops the run. The exit status is 0 when every file found has
+an answer, 1 when any failed, 2 for a usage error.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from client.sorting import SortRefusedError, inside_any, sort_into
 from commandline import CommandParser
 
 DEFAULT_API = "http://127.0.0.1:8000"
+API_KEY_VARIABLE = "FSL_API_KEY"
 
 
 def parser() -> CommandParser:
@@ -43,7 +46,8 @@ def parser() -> CommandParser:
         description=__doc__.split("\n\n")[2],
         example=(
             "python -m client classify ~/Captures --csv games.csv --sort-into ~/Sorted\n"
-            "python -m client classify shot.png --api https://lens.example.org --json"
+            "python -m client classify shot.png --api https://lens.example.org --json\n"
+            "FSL_API_KEY=fsl_k3xq7mzp_... python -m client classify ~/Captures --csv games.csv"
         ),
     )
     classify.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders (walked)")
@@ -58,6 +62,12 @@ def parser() -> CommandParser:
         "--sort-into", type=Path, metavar="DIR", help="copy each image into DIR/<game>/ (default: no copies)"
     )
     classify.add_argument("--concurrency", type=int, default=2, help="batches in flight at once (default 2)")
+    classify.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=f"an API key (fsl_...) to send as X-API-Key (default: ${API_KEY_VARIABLE}, which keeps it "
+        "off the command line, where other local users can read it)",
+    )
     return top
 
 
@@ -138,7 +148,9 @@ async def send_all(lens: Lens, todo: list[Found], limits: Limits, args: argparse
 async def classify(args: argparse.Namespace) -> int:
     run = Run(args)
     done = run.csv.answered() if run.csv is not None else {}
-    async with httpx.AsyncClient(timeout=120) as client:
+    key = args.api_key or os.environ.get(API_KEY_VARIABLE)
+    headers = {"X-API-Key": key} if key else {}
+    async with httpx.AsyncClient(timeout=120, headers=headers) as client:
         lens = Lens(args.api, client)
         try:
             limits = await lens.limits()
