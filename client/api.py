@@ -8,8 +8,12 @@ MAX_WAIT, whatever the header asks (a server, or anything between, could otherwi
 hours), and a cut wait is said on standard error. A connection that fails is tried again after a growing
 pause. A batch the API refuses whole for another reason fails its files with the API's own words, as does
 a 429 ``cost_exceeds_limit`` (a batch that costs more than the client's limit ever allows, which no wait
-would let through) and an answer that does not give one result per file sent (it could not be matched to
+would let through), a 429 ``quota_exhausted`` (an API key's daily quota is spent: its wait is hours,
+not a minute) and an answer that does not give one result per file sent (it could not be matched to
 the files).
+
+With an API key (``--api-key`` or FSL_API_KEY) every request carries it as ``X-API-Key``: the key's
+limits apply instead of the address's, and the server's limits view packs batches by its burst.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ import httpx
 
 from client.files import Found
 from client.records import say
-from inference.formats import COST_EXCEEDS_LIMIT
+from inference.formats import COST_EXCEEDS_LIMIT, QUOTA_EXHAUSTED
 
 RETRIED = (429, 503)
+NEVER_RETRIED = (COST_EXCEEDS_LIMIT, QUOTA_EXHAUSTED)  # 429s no wait of this client's would get through
 DEFAULT_WAIT = 5.0  # seconds, when a 429 or 503 says nothing
 # seconds: the rate limit's window is a minute (RATE_LIMIT 10/minute), so the stack itself never needs a
 # client to wait longer
@@ -108,7 +113,7 @@ class Lens:
                     raise RefusedError("unreachable", f"{self.base}: {exc}") from None
                 self._wait(min(2.0**attempt, 30.0))
                 continue
-            retried = response.status_code in RETRIED and _error(response).get("code") != COST_EXCEEDS_LIMIT
+            retried = response.status_code in RETRIED and _error(response).get("code") not in NEVER_RETRIED
             if retried and attempt < self.attempts - 1:
                 self._wait(_retry_after(response))
                 continue

@@ -7,14 +7,16 @@ Walks the folders, refuses locally what the server would (not an image by its by
 limit, unreadable) and goes on, sends the rest in batches as large as the server takes, ``--concurrency``
 at a time, with a progress bar on standard error, waiting out every 429 and 503 as Retry-After says (a
 minute at most). With ``--csv`` a second run sends only what the file holds no answer for
-(client.records). The exit status is 0 when every file found has an answer, 1 when any failed, 2 for a
-usage error.
+(client.records). With an API key (``--api-key``, or FSL_API_KEY) the key's limits apply instead of
+the address's, and a spent daily quota stops the run. The exit status is 0 when every file found has
+an answer, 1 when any failed, 2 for a usage error.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from client.sorting import SortRefusedError, inside_any, sort_into
 from commandline import CommandParser
 
 DEFAULT_API = "http://127.0.0.1:8000"
+API_KEY_VARIABLE = "FSL_API_KEY"
 
 
 def parser() -> CommandParser:
@@ -45,7 +48,8 @@ def parser() -> CommandParser:
         description=__doc__.split("\n\n")[2],
         example=(
             "python -m client classify ~/Captures --csv games.csv --sort-into ~/Sorted\n"
-            "python -m client classify shot.png --api https://lens.example.org --json"
+            "python -m client classify shot.png --api https://lens.example.org --json\n"
+            "FSL_API_KEY=fsl_k3xq7mzp_... python -m client classify ~/Captures --csv games.csv"
         ),
     )
     classify.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders (walked)")
@@ -84,6 +88,13 @@ def parser() -> CommandParser:
         action="store_true",
         help="let the service keep the screenshots for review (default: it keeps none)",
     )
+    for command in (classify, vote):
+        command.add_argument(
+            "--api-key",
+            metavar="KEY",
+            help=f"an API key (fsl_...) to send as X-API-Key (default: ${API_KEY_VARIABLE}, which keeps it "
+            "off the command line, where other local users can read it)",
+        )
     return top
 
 
@@ -164,7 +175,7 @@ async def send_all(lens: Lens, todo: list[Found], limits: Limits, args: argparse
 async def classify(args: argparse.Namespace) -> int:
     run = Run(args)
     done = run.csv.answered() if run.csv is not None else {}
-    async with httpx.AsyncClient(timeout=120) as client:
+    async with httpx.AsyncClient(timeout=120, headers=key_headers(args)) as client:
         lens = Lens(args.api, client)
         try:
             limits = await lens.limits()
@@ -192,10 +203,16 @@ async def classify(args: argparse.Namespace) -> int:
     return 1 if run.failed else 0
 
 
+def key_headers(args: argparse.Namespace) -> dict[str, str]:
+    """The API key's header, from ``--api-key`` or the environment, when there is one."""
+    key = args.api_key or os.environ.get(API_KEY_VARIABLE)
+    return {"X-API-Key": key} if key else {}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "feedback":
-        return asyncio.run(send_feedback(args))
+        return asyncio.run(send_feedback(args, key_headers(args)))
     if args.sort_into is not None and (source := inside_any(args.sort_into, args.paths)) is not None:
         say(f"error: --sort-into {args.sort_into} lies inside {source}, which must not change")
         return 2

@@ -67,7 +67,7 @@ async def send(lens: Lens, votes: list[Correction], share: bool) -> tuple[Counte
     return sent, failed
 
 
-async def feedback(args: argparse.Namespace) -> int:
+async def feedback(args: argparse.Namespace, headers: dict[str, str]) -> int:
     csv_path: Path = args.csv
     try:
         read = read_corrections(csv_path)
@@ -76,7 +76,7 @@ async def feedback(args: argparse.Namespace) -> int:
         return 1
     for problem in read.problems:
         say(f"{problem.path or csv_path}: line {problem.line}: {problem.why}")
-    async with httpx.AsyncClient(timeout=120) as client:
+    async with httpx.AsyncClient(timeout=120, headers=headers) as client:
         sent, failed = await send(Lens(args.api, client), read.votes, args.share_images)
     failed += len(read.problems)
     verdicts = f"{sent['right']} right, {sent['wrong']} wrong, {sent['not_a_game']} not a game"

@@ -21,6 +21,7 @@ from inference.formats import (
     batch_body_bytes,
 )
 from ops.canary import redis_address
+from store.api_keys import read_pepper
 from store.engine import database_url
 from store.settings import DEFAULT_DATABASE_URL
 
@@ -92,6 +93,14 @@ class Settings(BaseSettings):
     # The key of the keyed hash that stands for a visitor in the votes (HMAC-SHA256 of the rate-limit
     # bucket): one per stack, shared by every replica, so that the store never holds an address.
     feedback_key_file: Path | None = None
+    # Clients' API keys (gateway.api_keys, store.api_keys): the pepper their hashes are made under, one per
+    # stack (python -m ops.keys reads the same file); unset, every keyed request is refused with 401.
+    api_key_pepper_file: Path | None = None
+    # A key's row is read again after this long: a revocation takes effect within it.
+    api_key_cache_seconds: float = 10.0
+    # A keyed request's place under its key's concurrency lapses this long after its gateway last renewed
+    # it (every third of it): a killed gateway's places free themselves (gateway.key_limits).
+    api_key_lease_seconds: float = 30.0
 
     # Images by URL (gateway.url_fetch). A fetch costs URL_FETCH_COST units beyond its image's: it holds
     # a place and a connection for up to 10 s where an upload's body comes buffered by nginx.
@@ -131,6 +140,10 @@ class Settings(BaseSettings):
         if not key:
             raise ValueError(f"EDGE_KEY_FILE {self.edge_key_file} is empty")
         return key
+
+    def api_key_pepper(self) -> bytes | None:
+        """API_KEY_PEPPER_FILE's secret, read when the worker starts (store.api_keys.read_pepper)."""
+        return read_pepper(self.api_key_pepper_file) if self.api_key_pepper_file is not None else None
 
     def database_address(self) -> URL:
         """DATABASE_URL with the password from DATABASE_PASSWORD_FILE, read when the worker starts."""

@@ -2,7 +2,9 @@
 links and feedback, which are plain Starlette routes (gateway.api.routes) that FastAPI does not describe
 by itself. Their request bodies (multipart field ``file``, a raw image, field ``files`` repeated, images'
 URLs as JSON or fields ``url``, or a feedback form), parameters, answers and every error are taken from the
-same models and limits the gateway validates with (gateway.schemas)."""
+same models and limits the gateway validates with (gateway.schemas). Every operation takes an API key
+(X-API-Key, or a bearer token), optional but for /api/v1/me, and declares the RateLimit fields its answers
+may carry."""
 
 from __future__ import annotations
 
@@ -51,6 +53,32 @@ REQUEST_ID = {
 }
 # gateway.observability sets it on every answer; declared, so that Schemathesis checks it on each.
 NO_STORE = {"Cache-Control": {"required": True, "schema": {"type": "string", "const": "no-store"}}}
+# gateway.key_usage sets them on every answer to a request with a live API key (and gateway.ratelimit on
+# a 429 of an address): draft-ietf-httpapi-ratelimit-headers, structured-field lists.
+RATE_LIMIT_FIELDS = {
+    "RateLimit-Policy": {
+        "required": False,
+        "schema": {"type": "string"},
+        "description": 'each limit and its size: "rate";q=60;w=60, "daily";q=5000;w=86400, '
+        '"concurrency";q=4;qu="concurrent-requests" for a key',
+    },
+    "RateLimit": {
+        "required": False,
+        "schema": {"type": "string"},
+        "description": 'what is left of each limit (r), seconds until more is (t): "rate";r=59;t=1, ...',
+    },
+}
+SECURITY_SCHEMES = {
+    "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "fsl_<prefix>_<secret>"},
+    "Bearer": {"type": "http", "scheme": "bearer", "description": "the same key as a bearer token"},
+}
+KEY_OPTIONAL = [{}, {"ApiKey": []}, {"Bearer": []}]  # without a key, the address's limits apply
+KEY_REQUIRED = [{"ApiKey": []}, {"Bearer": []}]
+WWW_AUTHENTICATE = {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}}
+KEY_ERRORS = {
+    401: ("an API key that is malformed, unknown or revoked (invalid_api_key)", WWW_AUTHENTICATE),
+    403: ("the API key's scopes do not include this route's (insufficient_scope)", {}),
+}
 UPLOAD_ERRORS = {
     400: ("empty or corrupt image, or malformed multipart", {}),
     413: (
@@ -66,11 +94,16 @@ UPLOAD_ERRORS = {
         {},
     ),
     429: (
-        "rate limited (a large image costs a unit per PIXELS_PER_UNIT pixels, started), or costs too much",
+        "rate limited (a large image costs a unit per PIXELS_PER_UNIT pixels, started), or costs too much; "
+        "with an API key also quota_exhausted (its rolling daily quota) or concurrency_limited",
         LIMITED,
     ),
     502: ("the model server's answer had the wrong shape", {}),
-    503: ("the model server is starting, down or busy, or this worker is at MAX_IN_FLIGHT", RETRY_AFTER),
+    503: (
+        "the model server is starting, down or busy, this worker is at MAX_IN_FLIGHT, or an API key's "
+        "limits cannot be checked (keys_unavailable: Redis or the key store away)",
+        RETRY_AFTER,
+    ),
     504: ("the model server did not answer in time", {}),
 }
 
@@ -157,16 +190,21 @@ def _operation(
         status: {
             "description": "the answer",
             "content": {"application/json": {"schema": _ref(answer)}},
-            "headers": {**REQUEST_ID, **NO_STORE},
+            "headers": {**REQUEST_ID, **NO_STORE, **RATE_LIMIT_FIELDS},
         }
     }
-    for code, (why, headers) in errors.items():
+    for code, (why, headers) in {**KEY_ERRORS, **errors}.items():
         responses[str(code)] = {
             "description": why,
             "content": {"application/json": {"schema": _ref(ErrorBody)}},
-            "headers": {**REQUEST_ID, **NO_STORE, **headers},
+            "headers": {**REQUEST_ID, **NO_STORE, **RATE_LIMIT_FIELDS, **headers},
         }
-    operation = {"summary": summary, "parameters": parameters, "responses": responses}
+    operation = {
+        "summary": summary,
+        "parameters": parameters,
+        "responses": responses,
+        "security": KEY_OPTIONAL,
+    }
     if body is not None:
         operation["requestBody"] = {"required": True, "content": body}
     return operation
@@ -363,7 +401,20 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
                 )
             }
             schema["paths"]["/api/v1/feedback"] = {"post": _feedback_operation()}
+            _describe_keys(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _describe_keys(schema: dict[str, Any]) -> None:
+    """The API key on FastAPI's own routes: /me requires one, the models view takes one."""
+    schema["components"]["securitySchemes"] = SECURITY_SCHEMES
+    me = schema["paths"]["/api/v1/me"]["get"]
+    me["security"] = KEY_REQUIRED
+    me["responses"]["401"]["headers"] = WWW_AUTHENTICATE
+    schema["paths"]["/api/v1/models"]["get"]["security"] = KEY_OPTIONAL
+    for operation in (me, schema["paths"]["/api/v1/models"]["get"]):
+        for response in operation["responses"].values():
+            response.setdefault("headers", {}).update(RATE_LIMIT_FIELDS)

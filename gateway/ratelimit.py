@@ -28,6 +28,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
+from gateway.ratelimit_fields import limit_field, policy_field, window_policy
+
 # KEYS: one window per limit. ARGV: now, units, the entries to give back on a refusal and their stamp,
 # then each limit's size and seconds. Every window must hold ``units`` more, else none takes anything.
 ACQUIRE = """
@@ -78,6 +80,8 @@ class Decision:
     remaining: int | None = None  # None: an allowed request whose window was not read (no headers)
     reset_seconds: int = 0
     charge: Charge | None = None  # what an allowed request took
+    policy: str = ""  # the name of the limit it reports (its period), in the RateLimit field
+    policies: str = ""  # the RateLimit-Policy field: every limit of the client's
 
     def headers(self) -> dict[str, str]:
         if self.remaining is None:
@@ -86,6 +90,8 @@ class Decision:
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(self.remaining),
             "X-RateLimit-Reset": str(self.reset_seconds),
+            "RateLimit-Policy": self.policies,
+            "RateLimit": limit_field([(self.policy, {"r": self.remaining, "t": self.reset_seconds})]),
         }
         if not self.allowed:
             headers["Retry-After"] = str(max(1, self.reset_seconds))
@@ -109,6 +115,9 @@ class RateLimiter:
             ) from None
         self.report = report
         self.namespace = (namespace,) if namespace else ()
+        self.policy_field = policy_field(
+            [window_policy(period(item), item.amount, item.get_expiry()) for item in self.items]
+        )
         shared = RedisStorage(
             "async+" + redis_url,
             implementation="redispy",
@@ -180,9 +189,9 @@ class RateLimiter:
         decisions = await asyncio.gather(*(self._read(limiter, item, client, allowed) for item in self.items))
         if not allowed:
             short = [d for d in decisions if d.remaining is None or d.remaining < charge.units]
-            return max(short or decisions, key=lambda d: d.reset_seconds)
+            return replace(max(short or decisions, key=lambda d: d.reset_seconds), policies=self.policy_field)
         chosen = min(decisions, key=lambda d: d.remaining if d.remaining is not None else d.limit)
-        return replace(chosen, charge=charge)
+        return replace(chosen, charge=charge, policies=self.policy_field)
 
     async def _read(
         self, limiter: MovingWindowRateLimiter, item: RateLimitItem, client: str, allowed: bool
@@ -190,9 +199,11 @@ class RateLimiter:
         try:
             stats = await limiter.get_window_stats(item, *self.namespace, client)
         except (RedisError, OSError):  # the verdict stands; a refusal's headers then assume the whole window
-            return Decision(allowed, item.amount, 0 if not allowed else None, item.get_expiry())
+            return Decision(
+                allowed, item.amount, 0 if not allowed else None, item.get_expiry(), policy=period(item)
+            )
         reset = math.ceil(max(0.0, stats.reset_time - time.time()))
-        return Decision(allowed, item.amount, stats.remaining, reset)
+        return Decision(allowed, item.amount, stats.remaining, reset, policy=period(item))
 
 
 def period(item: RateLimitItem) -> str:

@@ -227,3 +227,31 @@ class FeedbackRecord(BaseModel):
 
 class FeedbackAnswer(BaseModel):
     feedback: FeedbackRecord
+
+
+class KeyLimitsView(BaseModel):
+    rate: str = Field(description="units per second, minute, hour or day, sustained")
+    burst: int = Field(description="units that may be taken at once")
+    daily: int = Field(description="units of answered requests in any rolling 24 hours")
+    concurrency: int = Field(description="requests in flight at once")
+
+
+class KeyUsageView(BaseModel):
+    daily_used: int = Field(description="units of answered requests in the last 24 hours")
+    daily_reserved: int = Field(description="units held by this key's requests in flight")
+    daily_remaining: int
+    daily_resets_in: int = Field(description="seconds until the oldest counted minute leaves the 24 hours")
+    rate_remaining: int = Field(description="units that may be taken at once now")
+    rate_full_in: int = Field(description="seconds until the whole burst is back")
+    in_flight: int
+
+
+class KeyView(BaseModel):
+    """GET /api/v1/me: the calling key, its limits and its use."""
+
+    key: str = Field(description="the key's public id, fsl_<prefix>: never its secret")
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None = Field(description="when a rotated key stops working; null: no end set")
+    limits: KeyLimitsView
+    usage: KeyUsageView

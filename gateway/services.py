@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from gateway.admission import Admission
+from gateway.api_keys import KeyBook
 from gateway.breaker import CircuitBreaker
 from gateway.cache import AnswerCache
 from gateway.canary import Shadow
 from gateway.client_ip import Edge
 from gateway.config import Settings
 from gateway.feedback_store import FeedbackStore
+from gateway.key_limits import KeyLimits
 from gateway.metrics import redis_breaker_changed
 from gateway.model_state import ModelState
 from gateway.ratelimit import RateLimiter
@@ -38,6 +40,8 @@ class Services:
     shares: Shares
     feedback: FeedbackStore
     fetcher: UrlFetcher  # images by URL
+    keys: KeyBook  # clients' API keys, from the store through a short cache
+    key_limits: KeyLimits  # each key's budget, in Redis
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -69,6 +73,13 @@ class Services:
         )
         canary_budget = Admission(redis, breaker, canary_limits)
         state = ModelState(settings.replica_status_file, settings.model_name, settings.model_refresh_seconds)
+        feedback = FeedbackStore(settings)  # its engine reads keys too: one pool per worker
+        keys = KeyBook(
+            feedback.engine,
+            settings.api_key_pepper(),
+            settings.api_key_cache_seconds,
+            settings.database_timeout,
+        )
         return cls(
             settings=settings,
             edge=Edge.of(settings),
@@ -79,8 +90,10 @@ class Services:
             redis=redis,
             shadow=Shadow(client, state, redis, breaker, settings.canary_concurrency, canary_budget),
             shares=Shares(redis, breaker),
-            feedback=FeedbackStore(settings),
+            feedback=feedback,
             fetcher=UrlFetcher(settings),
+            keys=keys,
+            key_limits=KeyLimits(redis, breaker, settings.api_key_lease_seconds),
         )
 
     async def close(self) -> None:

@@ -112,22 +112,23 @@ async def explain(services: Services, upload: Upload) -> dict[str, Any]:
     return {**body, "cached": False}
 
 
-def batch_files_that_fit(services: Services) -> int:
-    """The most files a batch may hold and always fit the tightest limit's window, whatever their size
-    (each at the pixel cap): what the page and the CLI pack by, so that they never send a batch that
-    costs more than a window (a 429 ``cost_exceeds_limit``). At least one: a lone file goes alone."""
+def batch_files_that_fit(services: Services, window: int | None = None) -> int:
+    """The most files a batch may hold and always fit the tightest limit's window (``window``: an API
+    key's burst), whatever their size (each at the pixel cap): what the page and the CLI pack by, so that
+    they never send a batch that costs more than a window (a 429 ``cost_exceeds_limit``). At least one:
+    a lone file goes alone."""
     settings = services.settings
-    window = services.admission.limiter.tightest.amount
+    window = window if window is not None else services.admission.limiter.tightest.amount
     return max(1, min(settings.batch_max_files, window // settings.units_at_pixel_cap))
 
 
-async def models_view(services: Services) -> dict[str, Any]:
-    """Read-only, from the replica's report (gateway.model_state)."""
+async def models_view(services: Services, window: int | None = None) -> dict[str, Any]:
+    """Read-only, from the replica's report (gateway.model_state); its batch limit for ``window``."""
     services.state.current_version()
     settings = services.settings
     limits = {
         "max_upload_bytes": settings.max_upload_bytes,
-        "batch_max_files": batch_files_that_fit(services),
+        "batch_max_files": batch_files_that_fit(services, window),
         "batch_max_bytes": settings.max_batch_body_bytes,
     }
     view = services.state.view()

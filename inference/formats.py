@@ -25,6 +25,9 @@ DEFAULT_PIXELS_PER_UNIT = 3840 * 2160
 # The public API's 429 for a request that costs more units than a limit's whole window: waiting never
 # lets it through, so a client must not retry it (the gateway sends it; the folder CLI fails the batch).
 COST_EXCEEDS_LIMIT = "cost_exceeds_limit"
+# The 429 of an API key whose rolling daily quota is spent: its Retry-After may be hours away, so the
+# folder CLI stops instead of waiting (gateway.key_limits sends it).
+QUOTA_EXHAUSTED = "quota_exhausted"
 MULTIPART_OVERHEAD = 64 * 1024  # room for multipart headers and boundaries around the image
 # BATCH_MAX_FILES: images in one POST /api/v1/classify/batch.
 DEFAULT_BATCH_MAX_FILES = 16

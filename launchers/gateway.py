@@ -32,20 +32,29 @@ def gateway_env(torchserve: TorchServe, redis_url: str, **overrides: str) -> dic
     return {**env, **overrides}
 
 
+def secret_file(path: Path) -> Path:
+    """A stack secret (a key, a pepper) made once, readable by its owner alone."""
+    if not path.exists():
+        path.write_text(secrets.token_hex(32) + "\n")
+        path.chmod(0o600)
+    return path
+
+
 def feedback_env(workdir: Path) -> dict[str, str]:
-    """A feedback store of the gateway's own, as the native stack gives it: a SQLite file in ``workdir``,
-    migrated, and the key its votes' client hashes are made with. Gateways that share feedback (replicas
-    behind one nginx) are given one DATABASE_URL and one FEEDBACK_KEY_FILE instead."""
+    """A store of the gateway's own, as the native stack gives it: a SQLite file in ``workdir``, migrated,
+    the key its votes' client hashes are made with and the pepper of its API keys' hashes. Gateways that
+    share the store (replicas behind one nginx) are given one DATABASE_URL, FEEDBACK_KEY_FILE and
+    API_KEY_PEPPER_FILE instead."""
     workdir.mkdir(parents=True, exist_ok=True)
-    key = workdir / "feedback.key"
-    if not key.exists():
-        key.write_text(secrets.token_hex(32) + "\n")
-        key.chmod(0o600)
     url = f"sqlite:///{workdir / 'lens.sqlite3'}"
     engine = make_engine(url)
     migrate.upgrade(engine)
     engine.dispose()
-    return {"DATABASE_URL": url, "FEEDBACK_KEY_FILE": str(key)}
+    return {
+        "DATABASE_URL": url,
+        "FEEDBACK_KEY_FILE": str(secret_file(workdir / "feedback.key")),
+        "API_KEY_PEPPER_FILE": str(secret_file(workdir / "api-key.pepper")),
+    }
 
 
 def start_gateway(

@@ -15,7 +15,7 @@ import httpx
 from inference.formats import DEFAULT_MAX_UPLOAD_BYTES
 from launchers import REPO
 from launchers.procs import ManagedProcess, free_port, require_binary, wait_until
-from ops import keys, replica_status
+from ops import replica_status, torchserve_keys
 from ops.archives import inspect
 from ops.declared import DeclaredState, ModelSpec, VersionSpec, write
 from ops.replica_status import ReplicaStatus
@@ -69,7 +69,7 @@ class TorchServe:
         return replica_status.read(self.status_file)
 
     def headers(self, kind: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {keys.key(self.key_file, kind)}"}
+        return {"Authorization": f"Bearer {torchserve_keys.key(self.key_file, kind)}"}
 
     def predict(
         self, body: bytes, content_type: str = "image/jpeg", endpoint: str = "predictions", token: bool = True

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from commandline import CommandParser
-from ops import keys, replica_status
+from ops import replica_status, torchserve_keys
 from ops.archives import ArchiveInfo, inspect
 from ops.declared import DeclaredState, InvalidDeclarationError, load_inspected
 from ops.plan import Plan, Register, Scale, ServedModel, ServedVersion, SetDefault, Step, Unregister, plan
@@ -61,16 +61,16 @@ class Reconciler:
         """Renew what is due and hand the gateway its key; False while TorchServe has written none."""
         key_file = self.settings.torchserve_key_file
         try:
-            data = keys.read(key_file)
+            data = torchserve_keys.read(key_file)
         except FileNotFoundError:
             return False
         lifetime = self.settings.ts_token_expiration_min * 60
-        for kind in keys.due(keys.seconds_left(data), lifetime):
-            keys.renew(self.client.http, data, kind)
+        for kind in torchserve_keys.due(torchserve_keys.seconds_left(data), lifetime):
+            torchserve_keys.renew(self.client.http, data, kind)
             logger.info("renewed TorchServe's %s key", kind)
-            data = keys.read(key_file)
+            data = torchserve_keys.read(key_file)
         if self.settings.gateway_key_file is not None:
-            keys.write_gateway_keys(data, self.settings.gateway_key_file)
+            torchserve_keys.write_gateway_keys(data, self.settings.gateway_key_file)
         return True
 
     # -- the declared state -----------------------------------------------------------------------------
@@ -265,7 +265,7 @@ def check(settings: OpsSettings) -> str | None:
             f"{settings.var_dir / 'status'}/N.json)"
         )
     try:
-        data = keys.read(settings.torchserve_key_file)
+        data = torchserve_keys.read(settings.torchserve_key_file)
     except (OSError, ValueError) as exc:
         return (
             f"no TorchServe key file at {settings.torchserve_key_file} ({_reason(exc)}): set "
@@ -276,7 +276,7 @@ def check(settings: OpsSettings) -> str | None:
         return (
             f"the last report, {settings.status_file}, is {status.age():.0f} s old: the reconciler is stuck"
         )
-    if not keys.fresh(data, settings.ts_token_expiration_min * 60):
+    if not torchserve_keys.fresh(data, settings.ts_token_expiration_min * 60):
         return f"TorchServe's keys in {settings.torchserve_key_file} are not renewed: the reconciler is stuck"
     return None
 

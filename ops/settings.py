@@ -25,13 +25,17 @@ from pydantic_settings import (
 )
 
 from inference.formats import DEFAULT_MAX_UPLOAD_BYTES
+from store.settings import DatabaseSettings
 
 DECLARED_FILE_NAME = "models.yaml"
 STACK_FILE_NAME = "stack.env"  # in VAR_DIR: what scripts/stack.sh started the stack with, for these tools
 NATIVE_REDIS_PASSWORD = Path("redis/password")  # in VAR_DIR: where scripts/stack.sh keeps Redis's password
+NATIVE_API_KEY_PEPPER = Path("api-keys/pepper")  # in VAR_DIR: where scripts/stack.sh keeps the keys' pepper
 
 
-class OpsSettings(BaseSettings):
+class OpsSettings(DatabaseSettings):
+    """The store's settings (DATABASE_URL, DATABASE_PASSWORD_FILE: store.settings) and the rest."""
+
     model_config = SettingsConfigDict(env_file=None, case_sensitive=False, extra="ignore")
 
     var_dir: Path = Path("var")  # VAR_DIR: the native stack's state, as scripts/stack.sh reads it
@@ -68,6 +72,8 @@ class OpsSettings(BaseSettings):
     ts_worker_port: int = 9000  # TS_WORKER_PORT: the first worker's socket port
     ts_workdir: Path = Path(".")  # TS_WORKDIR: key_file.json, logs and temporary files go here
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # MAX_UPLOAD_BYTES: the whole stack's upload limit
+    # API_KEY_PEPPER_FILE: the secret clients' keys are hashed under (store.api_keys), the gateways' too.
+    api_key_pepper_file: Path | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -92,6 +98,10 @@ class OpsSettings(BaseSettings):
     @property
     def native_redis_password_file(self) -> Path:
         return self.var_dir / NATIVE_REDIS_PASSWORD
+
+    @property
+    def native_api_key_pepper_file(self) -> Path:
+        return self.var_dir / NATIVE_API_KEY_PEPPER
 
     @cached_property
     def declared_file(self) -> Path:

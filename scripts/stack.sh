@@ -52,6 +52,8 @@ EDGE_KEY_FILE=${EDGE_KEY_FILE:-$VAR_DIR/edge/key}
 # (with DATABASE_PASSWORD_FILE for a PostgreSQL password), and the key of the visitors' keyed hashes.
 DATABASE_URL=${DATABASE_URL:-sqlite:///$VAR_DIR/lens.sqlite3}
 FEEDBACK_KEY_FILE=$VAR_DIR/feedback/key
+# The pepper clients' API keys are hashed under (python -m ops.keys; ops/settings.py names it too).
+API_KEY_PEPPER_FILE=$VAR_DIR/api-keys/pepper
 export DATABASE_URL
 UNIT=(torchserve reconciler gateway)  # one serving unit, in the order it starts
 export MODEL_STORE MODELS_FILE REPLICA_STATUS_DIR=$STATUS
@@ -195,8 +197,9 @@ edge_key() {
 
 migrate_store() { # before any gateway starts: they refuse feedback on a schema behind the code
   say "migrating the feedback store (python -m store upgrade)"
-  mkdir -p "$VAR_DIR/feedback"
+  mkdir -p "$VAR_DIR/feedback" "$VAR_DIR/api-keys"
   (umask 077; [ -s "$FEEDBACK_KEY_FILE" ] || head -c 32 /dev/urandom | base64 >"$FEEDBACK_KEY_FILE")
+  (umask 077; [ -s "$API_KEY_PEPPER_FILE" ] || head -c 32 /dev/urandom | base64 >"$API_KEY_PEPPER_FILE")
   "$PY" -m store upgrade >>"$LOGS/store.log" 2>&1 || die "python -m store upgrade failed; see $LOGS/store.log"
 }
 
@@ -234,6 +237,7 @@ start_gateway() {
     TORCHSERVE_KEY_FILE="$dir/unit/gateway-keys.json" REPLICA_STATUS_FILE="$STATUS/$n.json" \
     MODEL_NAME="$MODEL_NAME" REDIS_URL="$REDIS_URL" REDIS_PASSWORD_FILE="$REDIS_PASSWORD_FILE" \
     RATE_LIMIT="$RATE_LIMIT" EDGE_KEY_FILE="$EDGE_KEY_FILE" FEEDBACK_KEY_FILE="$FEEDBACK_KEY_FILE" \
+    API_KEY_PEPPER_FILE="$API_KEY_PEPPER_FILE" \
     PROMETHEUS_MULTIPROC_DIR="$dir/prometheus" \
     start "gateway-$n" "$LOGS/gateway-$n.log" "$PY" -m gateway --host 127.0.0.1 --port "$port" \
     --workers "$GATEWAY_WORKERS"
@@ -269,7 +273,8 @@ write_stack_file() {
   {
     echo "# Written by scripts/stack.sh up; read by the operator's tools (ops/settings.py). Do not edit."
     printf "%s='%s'\n" MODEL_STORE "$MODEL_STORE" REPLICA_STATUS_DIR "$STATUS" REDIS_URL "$REDIS_URL" \
-      REDIS_PASSWORD_FILE "$REDIS_PASSWORD_FILE" DATABASE_URL "$DATABASE_URL"
+      REDIS_PASSWORD_FILE "$REDIS_PASSWORD_FILE" DATABASE_URL "$DATABASE_URL" \
+      API_KEY_PEPPER_FILE "$API_KEY_PEPPER_FILE"
     # Only when given: otherwise it follows MODEL_STORE, in the tools as here.
     [ -z "$MODELS_FILE_GIVEN" ] || printf "%s='%s'\n" MODELS_FILE "$MODELS_FILE"
     # Only when given, for the review tool (python -m ops.feedback): a PostgreSQL store's password file,

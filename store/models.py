@@ -32,6 +32,7 @@ DHASH_HEX = 16  # a 64-bit difference hash (store.perceptual)
 VERDICTS = ("right", "wrong", "not_a_game")
 REVIEW_STATES = ("pending", "accepted", "fixed", "rejected")
 DECIDED = ("accepted", "fixed")  # a moderator kept the image for training
+KEY_PREFIX_CHARS = 8  # an API key's public id (store.api_keys)
 
 
 def utcnow() -> datetime:
@@ -139,3 +140,25 @@ class Review(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     why: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    """A client's API key (store.api_keys): its public prefix and a keyed hash of the whole key, never the
+    key itself, with the limits the gateway enforces for it. ``revoked_at`` in the future is a rotated
+    key's grace: it still works until then."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint("burst >= 1 AND daily >= 1 AND concurrency >= 1", name="limits"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(KEY_PREFIX_CHARS), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(SHA256_HEX))  # HMAC-SHA256 under the stack's pepper
+    name: Mapped[str] = mapped_column(String(128))
+    rate: Mapped[str] = mapped_column(String(32))  # "60/minute": sustained units per period
+    burst: Mapped[int] = mapped_column(Integer)  # units that may be taken at once
+    daily: Mapped[int] = mapped_column(Integer)  # units answered in any rolling 24 hours
+    concurrency: Mapped[int] = mapped_column(Integer)  # requests in flight at once
+    scopes: Mapped[str] = mapped_column(String(128))  # comma-separated, of store.api_keys.SCOPES
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    rotated_from: Mapped[str | None] = mapped_column(String(KEY_PREFIX_CHARS))  # the prefix it replaced

@@ -8,6 +8,9 @@ least cost already exceeds it. Otherwise the least cost is taken before the body
 its limit never makes the gateway buffer an upload) and the rest once the body is read. A request
 refused at that second step keeps one unit, because its body was read (else a client could have
 bodies read for free), and the rest of what it paid ahead goes back to the client.
+
+A request with an API key is held to its key's limits instead of its address's (gateway.api.keyed): the
+same prices, and its route's scope.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from gateway.api.keyed import Keyed, admit_key, identify, require_scope, settle_key
 from gateway.client_ip import EDGE_KEY_HEADER, client_ip, limit_key
 from gateway.errors import ApiError
 from gateway.metrics import RATE_LIMITED
@@ -26,6 +30,7 @@ from gateway.services import Services
 from inference.formats import COST_EXCEEDS_LIMIT
 
 NEVER = "the limits of this service do not allow it"
+Paid = Decision | Keyed  # what an admitted request took: from its address's windows, or its key's
 
 
 @dataclass(frozen=True)
@@ -71,9 +76,16 @@ def client_of(request: Request, services: Services) -> str:
     return limit_key(client_ip(peer, forwarded_for, edge.proxies))
 
 
-async def admit(request: Request, services: Services, cost: int = 1, priced: Priced = Priced()) -> Decision:
+async def admit(
+    request: Request, services: Services, cost: int = 1, priced: Priced = Priced(), scope: str | None = None
+) -> Paid:
     """Before anything else about the request is read: its least ``cost`` taken from every limit, or
-    the 429 (Retry-After, X-RateLimit-*), or the 429 ``cost_exceeds_limit`` when no window holds it."""
+    the 429 (Retry-After, X-RateLimit-*), or the 429 ``cost_exceeds_limit`` when no window holds it. With
+    an API key: the key checked (401), its ``scope`` (403), then its key's limits."""
+    if (key := await identify(request, services)) is not None:
+        if scope is not None:
+            require_scope(scope)
+        return await admit_key(services, key, cost, priced.what, priced.ahead)
     _within_every_window(services, cost, priced.what, priced.ahead)
     client = client_of(request, services)
     if (context := current()) is not None:
@@ -85,11 +97,14 @@ async def admit(request: Request, services: Services, cost: int = 1, priced: Pri
 
 
 async def settle(
-    request: Request, services: Services, paid: Decision, cost: int, priced: Priced, refundable: bool = True
-) -> Decision:
+    request: Request, services: Services, paid: Paid, cost: int, priced: Priced, refundable: bool = True
+) -> Paid:
     """Once the body is read and the request's whole ``cost`` known: the rest of it taken beyond what
     ``admit`` took. Refused, the request keeps one unit and gives the rest of what it paid back, unless
-    the work it paid for ahead is done (``refundable`` False: an image fetched by URL)."""
+    the work it paid for ahead is done (``refundable`` False: an image fetched by URL). A key's budget
+    settles by its own rules (gateway.api.keyed)."""
+    if isinstance(paid, Keyed):
+        return await settle_key(services, paid, cost, priced.what, priced.advice, priced.files)
     charge = paid.charge
     if charge is None or cost <= charge.units:
         return paid
@@ -104,6 +119,14 @@ async def settle(
     if not decision.allowed:
         raise _rate_limited(decision, cost, priced)
     return decision
+
+
+def paid_units(paid: Paid) -> int | None:
+    """How many units a request has paid so far; None where nothing was counted (Redis away, failing
+    open)."""
+    if isinstance(paid, Keyed):
+        return paid.lease.units
+    return paid.charge.units if paid.charge is not None else None
 
 
 def _within_every_window(services: Services, cost: int, what: str, advice: str) -> None:

@@ -27,6 +27,7 @@ from benchmarks.common.archives import new_archive
 from inference.labels import LABELS
 from launchers.gateway import WRITE_BEHIND_WAIT
 from launchers.procs import free_port, wait_until
+from store import revision
 from tests.support.compose import (
     ARTIFACTS,
     LOCAL_PROMETHEUS_IMAGE,
@@ -371,9 +372,9 @@ def gateway_of(replica: str) -> str:
 
 
 def vote_inside(replica: str, image: bytes, gateway: str | None = None) -> dict:
-    """A vote with its screenshot, shared, sent from inside ``replica``'s container to ``gateway`` (its own unit's
-    by default): the visitor a gateway sees is that container's address on the edge network, the same
-    whichever unit's gateway it reaches."""
+    """A vote with its screenshot, shared, sent from inside ``replica``'s container to ``gateway`` (its
+    own unit's by default): the visitor a gateway sees is that container's address on the edge network,
+    the same whichever unit's gateway it reaches."""
     proc = subprocess.run(
         ["podman", "exec", "-i", replica, "python", "-c", VOTE, gateway or gateway_of(replica)],
         input=image,
@@ -405,7 +406,7 @@ def test_two_replicas_write_feedback_to_one_postgres_and_each_sees_the_others(st
         )
     )
     counts = podman("exec", stack.container("postgres"), "sh", "-c", query).stdout.split()
-    assert counts == ["1", "1", "0001"]
+    assert counts == ["1", "1", revision.HEAD]
 
 
 def test_the_review_tool_runs_in_the_ops_service_on_the_votes_the_replicas_wrote(stack, frames_for_test):

@@ -1,7 +1,7 @@
 """Every command an operator or user types (ops.models and each of its commands, ops.feedback and each
-of its commands, ops.reconciler, ops.torchserve, ops.kserve_config, client and its commands, training and
-each step) answers ``--help``
-with an example of itself, and a wrong argument with one line on standard error and exit status 2."""
+of its commands, ops.keys and each of its commands, ops.reconciler, ops.torchserve, ops.kserve_config,
+client and its commands, training and each step) answers ``--help`` with an example of itself, and a
+wrong argument with one line on standard error and exit status 2."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 import client.cli
 import training.__main__
-from ops import feedback, kserve_config, models, reconciler, torchserve
+from ops import feedback, keys, kserve_config, models, reconciler, torchserve
 
 Main = Callable[[list[str]], object]
 
@@ -32,6 +32,8 @@ COMMANDS: list[tuple[str, Main, list[str]]] = [
     *[("ops.models", models.main, [name]) for name in subcommands(models.parser())],
     ("ops.feedback", feedback.main, []),
     *[("ops.feedback", feedback.main, [name]) for name in subcommands(feedback.parser())],
+    ("ops.keys", keys.main, []),
+    *[("ops.keys", keys.main, [name]) for name in subcommands(keys.parser())],
     ("ops.reconciler", reconciler.main, []),
     ("ops.torchserve", torchserve.main, []),
     ("ops.kserve_config", kserve_config.main, []),

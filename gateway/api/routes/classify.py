@@ -34,11 +34,11 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from gateway import use_cases
-from gateway.api.deps import EXPLANATION, IMAGE, Priced, admit, batch, services_of, settle
+from gateway.api.deps import EXPLANATION, IMAGE, Paid, Priced, admit, batch, paid_units, services_of, settle
+from gateway.api.keyed import SCOPE_BATCH, SCOPE_CLASSIFY, SCOPE_URL, require_scope
 from gateway.batch import classify_batch
 from gateway.batch_upload import Item, Sent, parse_count, read_batch
 from gateway.errors import ApiError
-from gateway.ratelimit import Decision
 from gateway.request_context import current
 from gateway.responses import JsonResponse
 from gateway.services import Services
@@ -51,7 +51,7 @@ from inference.formats import BATCH_UPLOADS
 async def classify(request: Request) -> JsonResponse:
     services = services_of(request)
     settings = services.settings
-    decision = await admit(request, services, priced=IMAGE)
+    decision = await admit(request, services, priced=IMAGE, scope=SCOPE_CLASSIFY)
     top_k = parse_top_k(request.query_params.get("top_k"))
     sent = await read_image_or_url(request, settings)
     if isinstance(sent, ImageUrl):
@@ -71,7 +71,7 @@ async def classify_many(request: Request) -> JsonResponse:
     services = services_of(request)
     settings = services.settings
     declared = parse_count(request.query_params.get("count"), settings.batch_max_files)
-    decision = await admit(request, services, cost=declared or 1, priced=batch(declared))
+    decision = await admit(request, services, cost=declared or 1, priced=batch(declared), scope=SCOPE_BATCH)
     top_k = parse_top_k(request.query_params.get("top_k"))
     sent = await read_batch(request, settings, declared)
     priced = batch(len(sent))
@@ -85,19 +85,26 @@ async def classify_many(request: Request) -> JsonResponse:
         decision = await settle(request, services, decision, _units(items, settings.pixels_per_unit), priced)
     body = await classify_batch(services, items, top_k)
     answers = [result for result in body["results"] if "error" not in result]
-    if answers and (context := current()) is not None:  # for the access log: all cached, or not
-        context.answered({**answers[0], "cached": all(answer["cached"] for answer in answers)})
+    if (context := current()) is not None:
+        # A key's quota counts the files answered (a URL's fetch with it), not those refused alone.
+        context.answered_units = sum(
+            _units([item], settings.pixels_per_unit) + settings.url_fetch_cost * isinstance(origin, ImageUrl)
+            for item, origin, result in zip(items, sent, body["results"], strict=True)
+            if "error" not in result
+        )
+        if answers:  # for the access log: all cached, or not
+            context.answered({**answers[0], "cached": all(answer["cached"] for answer in answers)})
     return JsonResponse(body, headers=decision.headers())
 
 
 async def fetch_images(
-    request: Request, services: Services, paid: Decision, sent: list[Sent], budget: Budget, priced: Priced
-) -> tuple[list[Item], Decision]:
+    request: Request, services: Services, paid: Paid, sent: list[Sent], budget: Budget, priced: Priced
+) -> tuple[list[Item], Paid]:
     """The one way in for images by URL: ``sent``'s URLs fetched (at once, ``budget`` shared), each in
     its place as the image or the error that refuses it alone. The request pays for its files, a unit
     per URL and the fetches before any is made, and a fetched image's pixels beyond a unit after."""
     settings = services.settings
-    # Every image by URL comes through here: the place for what a client may fetch (a key's scope).
+    require_scope(SCOPE_URL)  # every image by URL comes through here
     parsed = [_parsed(services, item) for item in sent]
     urls = [item for item in parsed if isinstance(item, httpx.URL)]
     ahead = _units(sent, settings.pixels_per_unit) + settings.url_fetch_cost * len(urls)
@@ -109,9 +116,8 @@ async def fetch_images(
     fetched = iter(images)
     items = [next(fetched) if isinstance(item, httpx.URL) else item for item in parsed]
     extra = sum(image.units(settings.pixels_per_unit) - 1 for image in images if isinstance(image, Upload))
-    if extra and decision.charge is not None:
-        cost = decision.charge.units + extra
-        decision = await settle(request, services, decision, cost, priced, refundable=False)
+    if extra and (units := paid_units(decision)) is not None:
+        decision = await settle(request, services, decision, units + extra, priced, refundable=False)
     return items, decision
 
 
@@ -141,14 +147,14 @@ async def explain(request: Request) -> JsonResponse:
     services = services_of(request)
     # A backward pass costs more than a classification.
     cost = services.settings.explain_cost
-    decision = await admit(request, services, cost=cost, priced=EXPLANATION)
+    decision = await admit(request, services, cost=cost, priced=EXPLANATION, scope=SCOPE_CLASSIFY)
     upload, decision = await _priced_upload(request, services, decision, cost - 1, EXPLANATION)
     return _answer(await use_cases.explain(services, upload), decision.headers())
 
 
 async def _priced_upload(
-    request: Request, services: Services, paid: Decision, surcharge: int, priced: Priced
-) -> tuple[Upload, Decision]:
+    request: Request, services: Services, paid: Paid, surcharge: int, priced: Priced
+) -> tuple[Upload, Paid]:
     """The upload, and the limiter's decision once it is paid for whole: its pixels' units, plus
     ``surcharge`` (an explanation's backward pass)."""
     settings = services.settings

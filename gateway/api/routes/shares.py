@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from gateway import use_cases
 from gateway.api.deps import admit, services_of
+from gateway.api.keyed import SCOPE_CLASSIFY
 from gateway.errors import ApiError
 from gateway.responses import JsonResponse
 from gateway.shares import SHARE_ID
@@ -19,7 +20,7 @@ from gateway.validation import parse_top_k, read_upload
 
 async def create(request: Request) -> JsonResponse:
     services = services_of(request)
-    decision = await admit(request, services)
+    decision = await admit(request, services, scope=SCOPE_CLASSIFY)
     top_k = parse_top_k(request.query_params.get("top_k"))
     settings = services.settings
     upload = await read_upload(

@@ -1,6 +1,7 @@
 """The gateway's OpenAPI schema describes the whole public API, and Schemathesis, fuzzing the live
-gateway from it (a bounded number of examples, a fixed seed), finds no 5xx, no error outside the one
-shape and no answer that breaks the schema."""
+gateway from it (a bounded number of examples, a fixed seed) with an API key, finds no 5xx, no error
+outside the one shape, no answer that breaks the schema, and no route that takes a missing key where
+one is required (/api/v1/me)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,22 @@ from pathlib import Path
 import httpx
 import pytest
 
-from launchers.gateway import gateway_env, start_gateway
+from launchers.gateway import feedback_env, gateway_env, start_gateway
 from launchers.procs import LoopbackServer
 from launchers.redis import RedisServer
 from launchers.torchserve import TorchServe
 from tests.support.dns_server import DnsServer
+from tests.support.keys import make_key
+
+
+@pytest.fixture(scope="module")
+def schema_store(tmp_path_factory) -> dict[str, str]:
+    return feedback_env(tmp_path_factory.mktemp("schema-store"))
 
 
 @pytest.fixture(scope="module")
 def open_gateway(
-    torchserve: TorchServe, redis_server: RedisServer, dns_server: DnsServer, tmp_path_factory
+    torchserve: TorchServe, redis_server: RedisServer, dns_server: DnsServer, schema_store, tmp_path_factory
 ) -> Iterator[LoopbackServer]:
     # Images by URL: the test-only allow-list names a loopback address nothing listens on, and the DNS
     # server knows no name, so every URL Schemathesis invents is refused or fails on loopback: it fetches
@@ -32,6 +39,7 @@ def open_gateway(
         RATE_LIMIT="100000/minute",
         URL_FETCH_TEST_ALLOW="127.77.0.250/32",
         URL_FETCH_NAMESERVER=dns_server.address,
+        **schema_store,
     )
     server = start_gateway(tmp_path_factory.mktemp("schema-gateway"), env)
     yield server
@@ -92,13 +100,23 @@ def test_the_schema_describes_uploads_top_k_answers_and_every_error(open_gateway
     for operation in (classify, many, making, shared, feedback):  # Schemathesis checks it on every answer
         for response in operation["responses"].values():
             assert response["headers"]["Cache-Control"]["schema"]["const"] == "no-store"
+    assert set(schema["components"]["securitySchemes"]) == {"ApiKey", "Bearer"}
+    assert schema["components"]["securitySchemes"]["ApiKey"]["name"] == "X-API-Key"
+    me = schema["paths"]["/api/v1/me"]["get"]
+    assert me["security"] == [{"ApiKey": []}, {"Bearer": []}]  # required: no anonymous alternative
+    assert me["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("KeyView")
+    for operation in (classify, many, making, shared, feedback):
+        assert {} in operation["security"]  # optional: the address's limits without one
+        assert {"401", "403"} <= set(operation["responses"])
+        assert {"RateLimit", "RateLimit-Policy"} <= set(operation["responses"]["200"]["headers"])
+    assert "quota_exhausted" in classify["responses"]["429"]["description"]
     models = schema["paths"]["/api/v1/models"]["get"]["responses"]["200"]["content"]["application/json"]
     assert models["schema"]["$ref"] == "#/components/schemas/ModelsView"
     assert "/metrics" not in schema["paths"]
     assert "swagger" in httpx.get(f"{open_gateway.url}/docs").text.lower()
 
 
-def test_schemathesis_finds_nothing_against_the_live_gateway(open_gateway, tmp_path: Path):
+def test_schemathesis_finds_nothing_against_the_live_gateway(open_gateway, schema_store, tmp_path: Path):
     # positive_data_acceptance is left out: no JSON schema can say "bytes that decode as an image", so
     # the random bytes it takes for valid uploads are rightly refused with 400 or 415.
     options = ["--checks", "all", "--exclude-checks", "positive_data_acceptance", "--max-examples", "100"]
@@ -108,6 +126,9 @@ def test_schemathesis_finds_nothing_against_the_live_gateway(open_gateway, tmp_p
     warnings = "missing_auth,missing_test_data,missing_deserializer,unused_openapi_auth,method_not_allowed"
     options += ["--warnings", warnings]
     options += ["--report", "junit", "--report-dir", str(tmp_path)]
+    scopes = "classify,batch,url,feedback"
+    key = make_key(schema_store, "fuzz", "--rate", "100000/minute", "--daily", "1000000", "--scopes", scopes)
+    options += ["--header", f"X-API-Key: {key}"]  # every route keyed; its ignored_auth check drops it
     schemathesis = str(Path(sys.executable).parent / "schemathesis")
     run = subprocess.run(
         [schemathesis, "run", f"{open_gateway.url}/openapi.json", *options],
@@ -118,8 +139,8 @@ def test_schemathesis_finds_nothing_against_the_live_gateway(open_gateway, tmp_p
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "No issues found" in run.stdout, run.stdout[-5000:]
-    # classify, batch, explain, shares (2), feedback, models, healthz, readyz
-    assert "Tested: 9" in run.stdout
+    # classify, batch, explain, shares (2), feedback, models, me, healthz, readyz
+    assert "Tested: 10" in run.stdout
 
 
 def test_the_fuzzed_urls_reached_nothing_but_the_dns_server(dns_server):

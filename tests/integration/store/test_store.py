@@ -40,7 +40,7 @@ from store.review import (
 from store.session import transaction
 from tests.conftest import REPO
 
-TABLES = {"predictions", "votes", "shared_images", "reviews"}
+TABLES = {"predictions", "votes", "shared_images", "reviews", "api_keys"}
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 

@@ -209,3 +209,23 @@ def test_a_csv_edited_out_of_shape_is_read_as_holding_no_answers(tmp_path):
     out = tmp_path / "games.csv"
     out.write_text("label,name,extra\nsekiro,Sekiro,1,2,3\n")
     assert CsvRecords(out).answered() == {}
+
+
+def test_a_spent_daily_quota_fails_the_batch_at_once_instead_of_waiting_hours(tmp_path):
+    sent = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        body = {"error": {"code": "quota_exhausted", "message": "the API key's daily quota is spent"}}
+        return httpx.Response(429, headers={"Retry-After": "80000"}, json=body)
+
+    async def go() -> None:
+        image = jpeg(tmp_path / "shot.jpg")
+        async with httpx.AsyncClient(transport=httpx.MockTransport(server)) as http:
+            await asyncio.wait_for(
+                Lens("http://lens", http).classify([(inspect(image, 10**6), image.read_bytes())], 3), 5
+            )
+
+    with pytest.raises(client.api.BatchRefusedError) as refused:
+        asyncio.run(go())
+    assert (refused.value.code, len(sent)) == ("quota_exhausted", 1)

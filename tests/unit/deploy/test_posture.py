@@ -179,7 +179,7 @@ def compose_services() -> dict[str, Any]:
 
 
 LONG_RUNNING = ("redis", "postgres", "serving", "web", "prometheus")
-ONE_OFF = ("redis-secret", "store-secret", "migrate", "training", "ops")
+ONE_OFF = ("redis-secret", "store-secret", "migrate", "training", "ops", "keys")
 
 
 def test_every_compose_service_is_either_long_running_or_one_off():

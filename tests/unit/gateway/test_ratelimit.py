@@ -3,6 +3,7 @@ is pinned by tests/integration/gateway/test_admission.py and across two gateway 
 
 import asyncio
 
+from http_sf import parse as parse_sf
 from limits import parse
 
 from gateway.ratelimit import Charge, RateLimiter
@@ -76,3 +77,13 @@ def test_a_refusal_redis_gave_stands_when_its_window_cannot_be_read():
     assert not refused.allowed
     assert refused.headers()["X-RateLimit-Remaining"] == "0"
     assert refused.headers()["Retry-After"] == "60"  # the whole window, at worst
+
+
+def test_a_refusal_carries_the_ietf_ratelimit_fields_naming_every_limit_and_the_one_that_refused():
+    *_, refused = decisions("3/second;5/minute", 4, report=False)
+    headers = refused.headers()
+    policies = parse_sf(headers["RateLimit-Policy"].encode(), tltype="list")
+    assert policies == [("second", {"q": 3, "w": 1}), ("minute", {"q": 5, "w": 60})]
+    [(name, left)] = parse_sf(headers["RateLimit"].encode(), tltype="list")
+    assert (name, left["r"]) == ("second", 0)
+    assert 0 <= left["t"] <= int(headers["Retry-After"])

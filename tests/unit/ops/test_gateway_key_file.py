@@ -1,7 +1,8 @@
-"""The gateway's key file (ops.keys.write_gateway_keys) is its owner's alone from the moment it exists,
-whatever the umask, and two writers at once each keep their own temporary file. A Python audit hook
-looks at the folder at every chmod and rename the writer makes, so the moments between creating a file
-and renaming it are seen deterministically, and a second writer is run inside the first one's rename."""
+"""The gateway's key file (ops.torchserve_keys.write_gateway_keys) is its owner's alone from the moment
+it exists, whatever the umask, and two writers at once each keep their own temporary file. A Python audit
+hook looks at the folder at every chmod and rename the writer makes, so the moments between creating a
+file and renaming it are seen deterministically, and a second writer is run inside the first one's
+rename."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ops.keys import write_gateway_keys
+from ops.torchserve_keys import write_gateway_keys
 
 Watcher = Callable[[str, tuple[Any, ...]], None]
 _watchers: list[Watcher] = []
