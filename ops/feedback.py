@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from commandline import CommandParser
 from inference.labels import LABELS
 from ops import review_export, review_queue
-from ops.stack_database import ReviewSettings, StoreUnreachableError, connected
+from ops.stack_database import StoreToolSettings, StoreUnreachableError, connected
 from store.models import Review
 from store.review import (
     Decision,
@@ -94,7 +94,7 @@ def login_name() -> str:
 
 
 # -- the commands -------------------------------------------------------------------------------------
-def show(settings: ReviewSettings, as_json: bool) -> int:
+def show(settings: StoreToolSettings, as_json: bool) -> int:
     with connected(settings) as engine, transaction(engine, read_only=True) as session:
         entries = queue(session)
     if as_json:  # one document, the summary in it: a container's terminal merges stderr into stdout
@@ -107,7 +107,7 @@ def show(settings: ReviewSettings, as_json: bool) -> int:
     return 0
 
 
-def decided(settings: ReviewSettings, args: argparse.Namespace) -> int:
+def decided(settings: StoreToolSettings, args: argparse.Namespace) -> int:
     reviewer = args.reviewer or login_name()
     if not reviewer:
         raise RefusedError("cannot tell who you are (no login name here): give --reviewer NAME")
@@ -135,7 +135,7 @@ def _outcome(decision: Decision, reviews: list[Review]) -> str:
     )
 
 
-def export(settings: ReviewSettings, out: Path, force: bool) -> int:
+def export(settings: StoreToolSettings, out: Path, force: bool) -> int:
     review_export.check_target(out, force)  # before any work
     with connected(settings) as engine, transaction(engine, read_only=True) as session:
         total = exportable_count(session)
@@ -151,7 +151,7 @@ def export(settings: ReviewSettings, out: Path, force: bool) -> int:
     return 0
 
 
-def pruned(settings: ReviewSettings, dry_run: bool) -> int:
+def pruned(settings: StoreToolSettings, dry_run: bool) -> int:
     days = settings.feedback_retention_days
     with connected(settings) as engine, transaction(engine, read_only=dry_run) as session:
         found = expired(session, days)
@@ -165,7 +165,7 @@ def pruned(settings: ReviewSettings, dry_run: bool) -> int:
     return 0
 
 
-def forgotten(settings: ReviewSettings, prefix: str) -> int:
+def forgotten(settings: StoreToolSettings, prefix: str) -> int:
     with connected(settings) as engine, transaction(engine) as session:
         [image] = resolved(session, [prefix])
         gone = forget(session, image)
@@ -230,7 +230,7 @@ def parser() -> CommandParser:
     return top
 
 
-def run(args: argparse.Namespace, settings: ReviewSettings) -> int:
+def run(args: argparse.Namespace, settings: StoreToolSettings) -> int:
     if args.command == "list":
         return show(settings, args.json)
     if args.command in ("accept", "fix", "reject"):
@@ -245,7 +245,7 @@ def run(args: argparse.Namespace, settings: ReviewSettings) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return run(args, ReviewSettings())
+        return run(args, StoreToolSettings())
     except (
         RefusedError,
         StoreUnreachableError,

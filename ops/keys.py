@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from commandline import CommandParser
-from ops.settings import OpsSettings
+from ops.stack_database import StoreToolSettings
 from store import api_keys, revision
 from store.api_keys import DEFAULT_SCOPES, SCOPES, KeyLimits, UnknownKeyError
 from store.engine import describe
@@ -86,7 +86,7 @@ def _limits(args: argparse.Namespace) -> KeyLimits:
     return KeyLimits(args.rate, burst, args.daily, args.concurrency, api_keys.parse_scopes(args.scopes))
 
 
-def _pepper(settings: OpsSettings) -> bytes:
+def _pepper(settings: StoreToolSettings) -> bytes:
     path = settings.api_key_pepper_file
     where = f"the native stack keeps it in {settings.native_api_key_pepper_file}"
     if path is None:
@@ -128,7 +128,7 @@ def _summary(row: ApiKey) -> str:
     )
 
 
-def run(args: argparse.Namespace, settings: OpsSettings) -> int:
+def run(args: argparse.Namespace, settings: StoreToolSettings) -> int:
     limits = _limits(args) if args.command == "create" else None
     pepper = _pepper(settings) if args.command in ("create", "rotate") else b""
     engine = settings.engine()
@@ -175,7 +175,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = OpsSettings()
+    settings = StoreToolSettings()
     try:
         return run(args, settings)
     except (RefusedError, UnknownKeyError, ValueError) as exc:

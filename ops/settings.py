@@ -25,7 +25,6 @@ from pydantic_settings import (
 )
 
 from inference.formats import DEFAULT_MAX_UPLOAD_BYTES
-from store.settings import DatabaseSettings
 
 DECLARED_FILE_NAME = "models.yaml"
 STACK_FILE_NAME = "stack.env"  # in VAR_DIR: what scripts/stack.sh started the stack with, for these tools
@@ -33,8 +32,9 @@ NATIVE_REDIS_PASSWORD = Path("redis/password")  # in VAR_DIR: where scripts/stac
 NATIVE_API_KEY_PEPPER = Path("api-keys/pepper")  # in VAR_DIR: where scripts/stack.sh keeps the keys' pepper
 
 
-class OpsSettings(DatabaseSettings):
-    """The store's settings (DATABASE_URL, DATABASE_PASSWORD_FILE: store.settings) and the rest."""
+class OpsSettings(BaseSettings):
+    """Without the store's settings: those are StoreToolSettings' (ops.stack_database), for the tools
+    that open the store."""
 
     model_config = SettingsConfigDict(env_file=None, case_sensitive=False, extra="ignore")
 

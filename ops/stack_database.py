@@ -3,10 +3,11 @@ stack started with, and, when the database cannot be used, one sentence that nam
 and where the stack keeps it. SQLAlchemy's and psycopg's own words say neither ("fe_sendauth: no
 password supplied", a traceback through the pool).
 
-ReviewSettings is OpsSettings (the environment, then the native stack's VAR_DIR/stack.env) with the
-store's own settings (DATABASE_URL, DATABASE_PASSWORD_FILE, FEEDBACK_RETENTION_DAYS): one object, read the
-one way. It is a class of its own rather than a part of OpsSettings so that the reconciler, which every
-serving unit runs, does not load SQLAlchemy (about 12 MB) for a database it never opens.
+StoreToolSettings, ops.feedback's and ops.keys', is OpsSettings (the environment, then the native
+stack's VAR_DIR/stack.env) with the store's own settings (DATABASE_URL, DATABASE_PASSWORD_FILE,
+FEEDBACK_RETENTION_DAYS): one object, read the one way. It is a class of its own rather than a part of
+OpsSettings so that the reconciler, which every serving unit runs, does not load SQLAlchemy (about 12 MB)
+for a database it never opens.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ WHERE = (
 )
 
 
-class ReviewSettings(OpsSettings, DatabaseSettings):
+class StoreToolSettings(OpsSettings, DatabaseSettings):
     """The operator's settings and the store's, found as OpsSettings finds the stack's."""
 
 
@@ -39,11 +40,11 @@ class StoreUnreachableError(Exception):
     """The feedback store could not be used; the message says which setting to give."""
 
 
-def _native(settings: ReviewSettings) -> str:
+def _native(settings: StoreToolSettings) -> str:
     return f"the native stack writes DATABASE_URL to {settings.stack_file} as it starts"
 
 
-def trouble(exc: DBAPIError, settings: ReviewSettings) -> str:
+def trouble(exc: DBAPIError, settings: StoreToolSettings) -> str:
     """What went wrong reaching the database, and what to set."""
     shown = describe(make_url(settings.database_url))
     said = str(exc.orig)
@@ -65,7 +66,7 @@ def trouble(exc: DBAPIError, settings: ReviewSettings) -> str:
     )
 
 
-def _address(settings: ReviewSettings) -> URL:
+def _address(settings: StoreToolSettings) -> URL:
     try:
         address = settings.database_address()
     except OSError as exc:
@@ -84,7 +85,7 @@ def _address(settings: ReviewSettings) -> URL:
 
 
 @contextmanager
-def connected(settings: ReviewSettings) -> Iterator[Engine]:
+def connected(settings: StoreToolSettings) -> Iterator[Engine]:
     """An engine on the stack's store, at the code's schema; whatever fails inside, as a
     StoreUnreachableError that says why."""
     address = _address(settings)

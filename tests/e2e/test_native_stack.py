@@ -19,7 +19,7 @@ from launchers import REPO
 from launchers.gateway import WRITE_BEHIND_WAIT
 from launchers.procs import port_open, wait_until
 from launchers.stack import PORTS, NativeStack, stack
-from ops.stack_database import ReviewSettings
+from ops.stack_database import StoreToolSettings
 from tests.support.feedback import held, post_feedback
 
 
@@ -77,7 +77,9 @@ def test_up_classify_cache_private_logs_and_down_leaves_nothing_behind(
             (first.json()["sha256"], {"not_a_game": 1})
         ]
         assert "shared over 45 days ago" in review_tool(tmp_path, "prune", "--dry-run")
-        assert ReviewSettings(var_dir=tmp_path / "var").database_password_file == tmp_path / "unused-password"
+        assert (
+            StoreToolSettings(var_dir=tmp_path / "var").database_password_file == tmp_path / "unused-password"
+        )
         for path in ("/models", "/predictions/fromsoft", "/metrics", "/ping"):
             assert httpx.get(web + path).status_code == 404
 

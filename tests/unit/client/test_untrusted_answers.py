@@ -226,6 +226,6 @@ def test_a_spent_daily_quota_fails_the_batch_at_once_instead_of_waiting_hours(tm
                 Lens("http://lens", http).classify([(inspect(image, 10**6), image.read_bytes())], 3), 5
             )
 
-    with pytest.raises(client.api.BatchRefusedError) as refused:
+    with pytest.raises(client.api.RefusedError) as refused:
         asyncio.run(go())
     assert (refused.value.code, len(sent)) == ("quota_exhausted", 1)

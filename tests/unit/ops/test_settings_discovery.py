@@ -15,7 +15,7 @@ import pytest
 from ops import reconciler, replica_status
 from ops.replica_status import ReplicaStatus
 from ops.settings import OpsSettings
-from ops.stack_database import ReviewSettings
+from ops.stack_database import StoreToolSettings
 from tests.conftest import REPO
 
 SETTINGS = (
@@ -61,13 +61,13 @@ def test_with_no_setting_typed_the_tools_use_what_the_stack_wrote_in_var(checkou
 
 
 def test_the_review_tool_finds_the_stacks_feedback_store_the_same_way(checkout, monkeypatch):
-    settings = ReviewSettings()
+    settings = StoreToolSettings()
     assert settings.database_url == "postgresql://lens@db.internal:5432/lens"
     assert settings.database_password_file == Path("/srv/lens/secrets/database-password")
     assert settings.feedback_retention_days == 14
     assert settings.redis_url == "redis://127.0.0.1:6390/0"  # and the rest of the operator's settings
     monkeypatch.setenv("DATABASE_URL", "sqlite:////srv/other.sqlite3")
-    assert ReviewSettings().database_url == "sqlite:////srv/other.sqlite3"  # the environment wins
+    assert StoreToolSettings().database_url == "sqlite:////srv/other.sqlite3"  # the environment wins
 
 
 def test_a_setting_in_the_environment_wins_over_the_stack_file(checkout, monkeypatch):
@@ -123,7 +123,7 @@ def test_the_probe_names_the_setting_of_what_it_cannot_find(checkout, monkeypatc
 
 
 def test_only_the_review_tool_loads_the_database_library():
-    """ReviewSettings is a class of its own so that the reconciler, which every serving unit runs, and
+    """StoreToolSettings is a class of its own so that the reconciler, which every serving unit runs, and
     ops.models do not load SQLAlchemy (about 12 MB) for a database they never open."""
     code = "import sys, ops.reconciler, ops.models, ops.torchserve; sys.exit('sqlalchemy' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
