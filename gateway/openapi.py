@@ -72,8 +72,9 @@ SECURITY_SCHEMES = {
     "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "fsl_<prefix>_<secret>"},
     "Bearer": {"type": "http", "scheme": "bearer", "description": "the same key as a bearer token"},
 }
-KEY_OPTIONAL = [{}, {"ApiKey": []}, {"Bearer": []}]  # without a key, the address's limits apply
-KEY_REQUIRED = [{"ApiKey": []}, {"Bearer": []}]
+# Without a key, the address's limits apply.
+KEY_OPTIONAL: list[dict[str, list[str]]] = [{}, {"ApiKey": []}, {"Bearer": []}]
+KEY_REQUIRED: list[dict[str, list[str]]] = [{"ApiKey": []}, {"Bearer": []}]
 WWW_AUTHENTICATE = {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}}
 KEY_ERRORS = {
     401: ("an API key that is malformed, unknown or revoked (invalid_api_key)", WWW_AUTHENTICATE),

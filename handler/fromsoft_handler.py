@@ -56,7 +56,7 @@ Place = tuple[int, int | None]  # the request in the batch, and the image's plac
 Prepared = tuple[Place, np.ndarray, dict[str, float]]  # where its answer goes, input (3, H, W), timings
 
 
-class FromSoftHandler(BaseHandler):  # type: ignore[misc]
+class FromSoftHandler(BaseHandler):
     def initialize(self, context: Any) -> None:
         self.context = context
         self.manifest = context.manifest

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 UNKNOWN_OF = {"default": "default_unknown", "candidate": "candidate_unknown"}  # "Not recognised" answers
@@ -66,7 +68,7 @@ class Figures:
     candidate_unknown: int = 0
 
     @classmethod
-    def from_hash(cls, raw: dict[bytes, bytes] | dict[str, str]) -> Figures:
+    def from_hash(cls, raw: Mapping[Any, bytes | str]) -> Figures:
         """From the counters' Redis hash (a field never incremented is 0)."""
         counts = {str(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
         return cls(**{name: counts.get(name, 0) for name in cls.__dataclass_fields__})
