@@ -8,7 +8,7 @@ ARCH ?= efficientnet_lite0
 export PYTHONUNBUFFERED := 1
 
 .PHONY: setup demo test lint unit integration e2e frontend-test test-containers images train-demo archive \
-	demo-model bench soak up down clean
+	demo-model api-types bench soak up down clean
 
 setup:
 	@bash scripts/setup.sh
@@ -62,6 +62,10 @@ demo-model: setup
 	@if [ ! -f model_store/fromsoft.mar ] || [ ! -d $(RUN_DIR)/serving ]; then \
 		echo "no demo model yet: training and archiving it first (about 8 minutes)"; \
 		$(MAKE) --no-print-directory train-demo archive; fi
+
+## The page's API types from the gateway's OpenAPI document (frontend/src/api/schema.ts; a unit test checks it).
+api-types: setup
+	@bash scripts/api_types.sh
 
 ## The whole-stack benchmark (BENCHMARKS.md).
 bench: demo-model

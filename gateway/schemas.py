@@ -15,6 +15,7 @@ from typing import Any, Self, TypeVar
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from gateway.errors import ApiError
+from store.models import Verdict
 
 logger = logging.getLogger(__name__)
 Shape = TypeVar("Shape", bound=BaseModel)
@@ -198,9 +199,16 @@ class ServedModel(BaseModel):
     canary: CanaryView | None = Field(default=None, description="a version answering in the default's shadow")
 
 
+class LabelView(BaseModel):
+    """A game the served model knows: its label (what answers carry) and its name (what people read)."""
+
+    label: str
+    name: str
+
+
 class ModelsView(BaseModel):
     models: list[ServedModel]
-    labels: list[dict[str, str]]
+    labels: list[LabelView] = Field(description="the games the served model knows, in its order")
     provenance: dict[str, Any]
     unknown_threshold: float | None
     arch: str | None
@@ -214,7 +222,7 @@ class ModelsView(BaseModel):
 
 class FeedbackRecord(BaseModel):
     sha256: str
-    verdict: str = Field(description="right, wrong or not_a_game")
+    verdict: Verdict
     label: str | None = Field(
         description="the game the vote names: the visitor's, or the model's for 'right'"
     )

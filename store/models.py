@@ -8,7 +8,7 @@ aware UTC and a comparison never mixes naive and aware datetimes.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     JSON,
@@ -29,7 +29,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 SHA256_HEX = 64
 DHASH_HEX = 16  # a 64-bit difference hash (store.perceptual)
-VERDICTS = ("right", "wrong", "not_a_game")
+Verdict = Literal["right", "wrong", "not_a_game"]  # a visitor's judgement of an answer
+VERDICTS: tuple[str, ...] = get_args(Verdict)
 REVIEW_STATES = ("pending", "accepted", "fixed", "rejected")
 DECIDED = ("accepted", "fixed")  # a moderator kept the image for training
 KEY_PREFIX_CHARS = 8  # an API key's public id (store.api_keys)

@@ -43,7 +43,7 @@ const notRecognised: Classification = {
   name: "Not recognised",
   confidence: 0.41,
   top_k: [{ label: "sekiro", name: "Sekiro: Shadows Die Twice", probability: 0.41 }],
-  model: { name: "fromsoft", version: "1.0" },
+  model: { name: "fromsoft", version: "1.0", digest: "5d41402abc4b" },
   sha256: "ab",
   cached: false,
   timings_ms: { total: 30 },

@@ -18,7 +18,7 @@ const answer: Answer = {
   name: "Dark Souls III",
   confidence: 0.71,
   top_k: [{ label: "dark_souls_3", name: "Dark Souls III", probability: 0.71 }],
-  model: { name: "fromsoft", version: "1.0" },
+  model: { name: "fromsoft", version: "1.0", digest: "5d41402abc4b" },
 };
 // The served model's labels, as GET /api/v1/models lists them: the page never lists games of its own.
 const view = {

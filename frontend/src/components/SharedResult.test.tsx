@@ -17,7 +17,7 @@ const answer: SharedAnswer = {
   name: "Elden Ring",
   confidence: 0.93,
   top_k: [{ label: "elden_ring", name: "Elden Ring", probability: 0.93 }],
-  model: { name: "fromsoft", version: "1.0" },
+  model: { name: "fromsoft", version: "1.0", digest: "5d41402abc4b" },
   expires_at: "2026-12-07T10:00:00Z",
 };
 const kept = { sha256: "a".repeat(64), label: "elden_ring", name: "Elden Ring", confidence: 0.93, at: "2026-12-06T10:00:00Z" };

@@ -24,7 +24,7 @@ function answer(overrides: Partial<Classification> = {}): Classification {
       { label: "dark_souls_3", name: "Dark Souls III", probability: 0.05 },
       { label: "sekiro", name: "Sekiro: Shadows Die Twice", probability: 0.02 },
     ],
-    model: { name: "fromsoft", version: "1.0" },
+    model: { name: "fromsoft", version: "1.0", digest: "5d41402abc4b" },
     sha256: "ab",
     cached: false,
     timings_ms: { total: 31.4 },
@@ -205,7 +205,17 @@ describe("a screenshot's card", () => {
 
   it("overlays the heatmap when asked, fetching it once", async () => {
     classify.mockResolvedValue(answer());
-    explain.mockResolvedValue({ label: "elden_ring", name: "Elden Ring", rows: 2, cols: 2, heatmap: [[0, 1], [0.5, 0.2]] });
+    const { label, name, model, sha256, cached } = answer();
+    explain.mockResolvedValue({
+      label,
+      name,
+      model,
+      sha256,
+      cached,
+      rows: 2,
+      cols: 2,
+      heatmap: [[0, 1], [0.5, 0.2]],
+    });
     render(<ShotCard file={shot()} />);
     const toggle = await screen.findByRole("checkbox", { name: "Where the model looked" });
     await userEvent.click(toggle);

@@ -8,7 +8,7 @@ const answer = (sha256: string, confidence = 0.9): Classification => ({
   name: "Sekiro: Shadows Die Twice",
   confidence,
   top_k: [],
-  model: { name: "fromsoft", version: "1.0" },
+  model: { name: "fromsoft", version: "1.0", digest: "5d41402abc4b" },
   sha256,
   cached: false,
   timings_ms: {},
