@@ -218,6 +218,9 @@ class ModelsView(BaseModel):
     )
     batch_max_files: int = Field(description="files in one POST /api/v1/classify/batch at most")
     batch_max_bytes: int = Field(description="a batch's request body at most, multipart framing included")
+    cache_ttl_seconds: int = Field(
+        description="how long an answer is kept (CACHE_TTL_SECONDS): repeats and share links last this long"
+    )
 
 
 class FeedbackRecord(BaseModel):

@@ -130,6 +130,7 @@ async def models_view(services: Services, window: int | None = None) -> dict[str
         "max_upload_bytes": settings.max_upload_bytes,
         "batch_max_files": batch_files_that_fit(services, window),
         "batch_max_bytes": settings.max_batch_body_bytes,
+        "cache_ttl_seconds": settings.cache_ttl_seconds,
     }
     view = services.state.view()
     view["models"][0]["canary"] = await services.shadow.view()

@@ -27,10 +27,11 @@ from gateway.errors import ApiError
 from gateway.multipart import file_field
 from inference.formats import CONTENT_TYPES, sniff_format
 from inference.image_limits import ImageLimitError, check_dimensions, check_structure
+from inference.labels import LABELS
 
 logger = logging.getLogger(__name__)
 
-TOP_K_DEFAULT, TOP_K_MAX = 3, 7  # the model knows seven games
+TOP_K_DEFAULT, TOP_K_MAX = 3, len(LABELS)  # every game the labels table names
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from inference.labels import DISPLAY_NAMES, LABELS, UNKNOWN_NAME
 from training.external import EFFECT_FIGURES, border_table
 
 INTENDED_USE = (
-    "Say which of seven FromSoftware games a screenshot comes from, or answer "
-    f'"{UNKNOWN_NAME}" when its calibrated confidence is under the threshold: for players, archivists '
+    f"Say which of the {len(LABELS)} FromSoftware games of the labels table a screenshot comes from, or "
+    f'answer "{UNKNOWN_NAME}" when its calibrated confidence is under the threshold: for players, archivists '
     "and moderators sorting captures. Not for anything a wrong answer would harm."
 )
 FEW_TEST_IMAGES = 20  # a class with fewer has figures that one image moves by five points or more
@@ -77,8 +77,8 @@ def limitations(card: dict[str, Any]) -> list[str]:
     """What the figures above say it cannot do, in words."""
     data, external = card["data"], card["external"]
     said = [
-        f"It knows seven games only ({', '.join(DISPLAY_NAMES[label] for label in LABELS)}). A screenshot "
-        f'of any other game, or of none, should be "{UNKNOWN_NAME}", but it may name one of the seven.'
+        f"It knows {len(LABELS)} games only ({', '.join(DISPLAY_NAMES[label] for label in LABELS)}). A "
+        f'screenshot of any other game, or of none, should be "{UNKNOWN_NAME}", but it may name one of them.'
     ]
     if data["kind"] == "synthetic":
         said.append(

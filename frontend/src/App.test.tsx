@@ -33,6 +33,7 @@ function view(provenance: Provenance): ModelsView {
     max_upload_bytes: 5 * 1024 * 1024,
     batch_max_files: 16,
     batch_max_bytes: 20 * 1024 * 1024,
+    cache_ttl_seconds: 6 * 3600,
   };
 }
 const synthetic = view({ data_kind: "synthetic", synthetic_images: 2800, data_root: "synthetic frames (the embedded default)" });
@@ -111,6 +112,25 @@ describe("the page", () => {
     await userEvent.upload(screen.getByTestId("file-input"), huge);
     expect(screen.getByRole("alert")).toHaveTextContent("huge.png is 6 MB; the limit is 5 MB.");
     expect(classify).not.toHaveBeenCalled();
+  });
+
+  it("names in its footer the games the served model knows, not a list of its own", async () => {
+    models.mockResolvedValue({ ...synthetic, labels: [{ label: "a", name: "Game A" }, { label: "b", name: "Game B" }] });
+    render(<App />);
+    await loaded();
+    expect(screen.getByTestId("games")).toHaveTextContent("Game A · Game B");
+  });
+
+  it("says how long a shared answer lasts by the stack's cache lifetime", async () => {
+    models.mockResolvedValue(synthetic);
+    sharedAnswer.mockRejectedValue(new ApiError("unknown", "no such share", 404, "not_found", null));
+    window.history.pushState({}, "", "/s/Qx7_b-3kLm9Zp0aTw2Yc4d");
+    try {
+      render(<App />);
+      expect(await screen.findByTestId("shared-gone")).toHaveTextContent("cached (6 hours at most)");
+    } finally {
+      window.history.pushState({}, "", "/");
+    }
   });
 
   it("takes the limit the stack announces, not a constant of its own", async () => {

@@ -30,6 +30,17 @@ interface QueueProps {
 
 /** Dropped files become cards at once: the refused ones say why, the others travel in batches
  * (lib/batches). Each answer joins the history, and so do each share link made of one and each vote. */
+/** The games the served model knows, in its order, from the models view. */
+function GamesFooter() {
+  const { view } = useModels();
+  if (!view?.labels.length) return null;
+  return (
+    <footer className="mt-12 text-center text-xs text-ash" data-testid="games">
+      {view.labels.map((game) => game.name).join(" · ")}
+    </footer>
+  );
+}
+
 function Queue({ onResult, onShared, onFeedback }: QueueProps) {
   const { view } = useModels();
   const [queue, setQueue] = useState<Queued[]>([]);
@@ -117,9 +128,7 @@ export default function App() {
           </>
         )}
         <HistoryPanel entries={history.entries} onClear={history.clear} />
-        <footer className="mt-12 text-center text-xs text-ash">
-          Bloodborne · Dark Souls · Dark Souls II · Dark Souls III · Demon's Souls · Elden Ring · Sekiro
-        </footer>
+        <GamesFooter />
       </div>
     </ModelsProvider>
   );

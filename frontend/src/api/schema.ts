@@ -1615,6 +1615,11 @@ export interface components {
              */
             batch_max_files: number;
             /**
+             * Cache Ttl Seconds
+             * @description how long an answer is kept (CACHE_TTL_SECONDS): repeats and share links last this long
+             */
+            cache_ttl_seconds: number;
+            /**
              * Labels
              * @description the games the served model knows, in its order
              */

@@ -1,9 +1,11 @@
 import { useEffect, useState } from "react";
 import { sharedAnswer } from "../api/client";
+import { useModels } from "../api/models";
 import { ApiError, asApiError } from "../api/errors";
 import type { SharedAnswer } from "../api/types";
 import type { SentFeedback } from "../lib/feedback";
 import type { HistoryEntry } from "../lib/history";
+import { spokenDuration } from "../lib/duration";
 import { shareLink } from "../lib/share";
 import { ErrorNotice } from "./ErrorNotice";
 import { Feedback } from "./Feedback";
@@ -34,6 +36,7 @@ export function SharedResult({ id, history, onFeedback }: Props) {
     error: null,
   });
   const [attempt, setAttempt] = useState(0);
+  const { view } = useModels();
   useEffect(() => {
     let live = true;
     sharedAnswer(id).then(
@@ -81,8 +84,9 @@ export function SharedResult({ id, history, onFeedback }: Props) {
         )}
         {gone && (
           <p role="alert" className="text-sm text-ember" data-testid="shared-gone">
-            This answer is no longer kept. Shared answers last as long as the answer is cached (a day at
-            most) and images are never kept: classify the screenshot again.
+            This answer is no longer kept. Shared answers last as long as the answer is cached
+            {view ? ` (${spokenDuration(view.cache_ttl_seconds)} at most)` : ""} and images are never kept:
+            classify the screenshot again.
           </p>
         )}
         {state.error && !gone && <ErrorNotice error={state.error} onRetry={() => setAttempt((n) => n + 1)} />}
