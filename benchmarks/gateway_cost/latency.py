@@ -66,57 +66,48 @@ def start_forwarder(workdir: Path, torchserve: TorchServe) -> LoopbackServer:
     return forwarder
 
 
-def main() -> None:
-    args = serving_parser(__doc__.split("\n")[0], "gateway.json", rounds=5).parse_args()
-    images = run_frames(args.run, args.images)
+def measure(
+    images: list[bytes],
+    rounds: int,
+    direct: KeepAlive,
+    bare: KeepAlive,
+    public: KeepAlive,
+    redis: RedisServer,
+) -> dict[str, list[float]]:
+    """Each path's latencies in ms: misses interleaved image by image (so all see the same machine
+    state), then three hits of each image, ``rounds`` times with the cache emptied between rounds."""
+    for image in images * 2:  # warm-up: TorchServe's Java front end needs a few dozen to settle
+        direct.post(image)
+        bare.post(image)
+        public.post(image)
+    samples: dict[str, list[float]] = {
+        "direct_torchserve": [],
+        "bare_forwarder": [],
+        "gateway_miss": [],
+        "gateway_miss_server_side": [],
+        "gateway_hit": [],
+        "gateway_hit_server_side": [],
+    }
+    for _ in range(rounds):
+        redis.client().flushall()
+        for image in images:
+            samples["direct_torchserve"].append(direct.post(image)[0])
+            samples["bare_forwarder"].append(bare.post(image)[0])
+            ms, body = public.post(image)
+            assert body["cached"] is False
+            samples["gateway_miss"].append(ms)
+            samples["gateway_miss_server_side"].append(body["timings_ms"]["total"])
+        for image in images:
+            for _ in range(3):
+                ms, body = public.post(image)
+                assert body["cached"] is True
+                samples["gateway_hit"].append(ms)
+                samples["gateway_hit_server_side"].append(body["timings_ms"]["total"])
+    return samples
 
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        torchserve = start_torchserve(args.model_store.resolve(), work / "ts")
-        redis = RedisServer(work / "redis").start()
-        servers: list[LoopbackServer] = []
-        try:
-            env = gateway_env(torchserve, redis.url, RATE_LIMIT="100000/minute")
-            gateway = start_gateway(work, env, workers=1)
-            servers.append(gateway)
-            forwarder = start_forwarder(work, torchserve)
-            servers.append(forwarder)
-            direct = direct_client(torchserve)
-            bare = KeepAlive(forwarder.port, "/")
-            public = KeepAlive(gateway.port, "/api/v1/classify")
-            for image in images * 2:  # warm-up: TorchServe's Java front end needs a few dozen to settle
-                direct.post(image)
-                bare.post(image)
-                public.post(image)
-            samples: dict[str, list[float]] = {
-                "direct_torchserve": [],
-                "bare_forwarder": [],
-                "gateway_miss": [],
-                "gateway_miss_server_side": [],
-                "gateway_hit": [],
-                "gateway_hit_server_side": [],
-            }
-            for _ in range(args.rounds):
-                redis.client().flushall()
-                for image in images:  # interleaved, so all see the same machine state
-                    samples["direct_torchserve"].append(direct.post(image)[0])
-                    samples["bare_forwarder"].append(bare.post(image)[0])
-                    ms, body = public.post(image)
-                    assert body["cached"] is False
-                    samples["gateway_miss"].append(ms)
-                    samples["gateway_miss_server_side"].append(body["timings_ms"]["total"])
-                for image in images:
-                    for _ in range(3):
-                        ms, body = public.post(image)
-                        assert body["cached"] is True
-                        samples["gateway_hit"].append(ms)
-                        samples["gateway_hit_server_side"].append(body["timings_ms"]["total"])
-        finally:
-            for server in servers:
-                server.stop()
-            redis.stop()
-            torchserve.stop()
 
+def summarised(samples: dict[str, list[float]]) -> dict[str, Any]:
+    """Each path's percentiles, and the gateway's overhead over TorchServe."""
     results: dict[str, Any] = {name: summary(values) for name, values in samples.items()}
 
     # Each miss is paired with the direct call of the same image just before it: the median of those
@@ -132,6 +123,34 @@ def main() -> None:
         results["gateway_miss"]["p50"] - results["direct_torchserve"]["p50"]
     )
     results["hit_speedup_p50"] = results["gateway_miss"]["p50"] / results["gateway_hit"]["p50"]
+    return results
+
+
+def main() -> None:
+    args = serving_parser(__doc__.split("\n")[0], "gateway.json", rounds=5).parse_args()
+    images = run_frames(args.run, args.images)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        torchserve = start_torchserve(args.model_store.resolve(), work / "ts")
+        redis = RedisServer(work / "redis").start()
+        servers: list[LoopbackServer] = []
+        try:
+            env = gateway_env(torchserve, redis.url, RATE_LIMIT="100000/minute")
+            gateway = start_gateway(work, env, workers=1)
+            servers.append(gateway)
+            forwarder = start_forwarder(work, torchserve)
+            servers.append(forwarder)
+            bare = KeepAlive(forwarder.port, "/")
+            public = KeepAlive(gateway.port, "/api/v1/classify")
+            samples = measure(images, args.rounds, direct_client(torchserve), bare, public, redis)
+        finally:
+            for server in servers:
+                server.stop()
+            redis.stop()
+            torchserve.stop()
+
+    results = summarised(samples)
     print(f"{'path':<26}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'n':>6}")
     for name in samples:
         r = results[name]

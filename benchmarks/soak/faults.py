@@ -81,80 +81,79 @@ def worker_pids(native: NativeStack, replica: int = 1) -> list[tuple[int, str]]:
     return [(w.pid or -1, str(w.status)) for w in default.workers] if default else []
 
 
-def faults(
-    native: NativeStack, probe: Probe, new_version: tuple[str, str], switched: list[float]
-) -> list[Fault]:
-    """``new_version``: (archive file name in the model store, its version). ``switched`` receives the
+class Faults:
+    """The soak's faults on ``native``, each an action and the check that says the stack recovered.
+    ``new_version``: (archive file name in the model store, its version); ``switched`` receives the
     moment the command that made it the default returned (every replica serving it by then)."""
-    killed: list[int] = []
-    replicas = range(1, int(native.env.get("SERVING_REPLICAS", "1")) + 1)
 
-    def kill_redis() -> None:
-        os.killpg(native.pid("redis"), signal.SIGKILL)
+    def __init__(
+        self, native: NativeStack, probe: Probe, new_version: tuple[str, str], switched: list[float]
+    ) -> None:
+        self.native, self.probe, self.new_version, self.switched = native, probe, new_version, switched
+        self.killed: list[int] = []
+        self.replicas = range(1, int(native.env.get("SERVING_REPLICAS", "1")) + 1)
+
+    def plan(self) -> list[Fault]:
+        last = self.replicas[-1]
+        return [
+            Fault("Redis killed, started again 2 s later", self.kill_redis, self.probe.caches),
+            Fault("a TorchServe worker killed", self.kill_worker, self.worker_replaced),
+            Fault(
+                f"a new version made the default on {len(self.replicas)} replica(s) (ops.models)",
+                self.switch,
+                self.new_version_answers,
+            ),
+            Fault("workers scaled 1 -> 2 (ops.models)", lambda: self.scale(2), lambda: self.scaled_to(2)),
+            Fault("workers scaled 2 -> 1 (ops.models)", lambda: self.scale(1), lambda: self.scaled_to(1)),
+            Fault(
+                f"replica {last}'s whole TorchServe killed and started again",
+                self.restart_torchserve,
+                self.every_replica_converged,
+            ),
+            Fault("nginx reloaded", self.reload_nginx, self.probe.answers),
+        ]
+
+    def kill_redis(self) -> None:
+        os.killpg(self.native.pid("redis"), signal.SIGKILL)
         time.sleep(2)  # Redis stays away a moment: the gateway serves without it meanwhile
-        native.restart("redis")
+        self.native.restart("redis")
 
-    def kill_worker() -> None:
-        pid = worker_pids(native)[0][0]
-        killed.append(pid)
+    def kill_worker(self) -> None:
+        pid = worker_pids(self.native)[0][0]
+        self.killed.append(pid)
         os.kill(pid, signal.SIGKILL)
 
-    def worker_replaced() -> bool:
-        workers = worker_pids(native)
+    def worker_replaced(self) -> bool:
+        workers = worker_pids(self.native)
         return (
             bool(workers)
-            and all(status == "READY" and pid not in killed for pid, status in workers)
-            and probe.answers()
+            and all(status == "READY" and pid not in self.killed for pid, status in workers)
+            and self.probe.answers()
         )
 
-    def switch() -> None:
-        archive, _ = new_version
-        native.models("add", archive, "--default")  # returns once every replica serves it
-        switched.append(time.time())
+    def switch(self) -> None:
+        archive, _ = self.new_version
+        self.native.models("add", archive, "--default")  # returns once every replica serves it
+        self.switched.append(time.time())
 
-    def new_version_answers() -> bool:
-        return all(probe.version() == new_version[1] for _ in range(4))
+    def new_version_answers(self) -> bool:
+        return all(self.probe.version() == self.new_version[1] for _ in range(4))
 
-    def scaled_to(workers: int) -> Callable[[], bool]:
-        def ready() -> bool:
-            every = all([s for _, s in worker_pids(native, n)] == ["READY"] * workers for n in replicas)
-            return every and probe.answers()
+    def scale(self, workers: int) -> None:
+        self.native.models("scale", MODEL, "--workers", str(workers))
 
-        return ready
+    def scaled_to(self, workers: int) -> bool:
+        every = all([s for _, s in worker_pids(self.native, n)] == ["READY"] * workers for n in self.replicas)
+        return every and self.probe.answers()
 
-    def restart_torchserve() -> None:
-        last = f"torchserve-{replicas[-1]}"
-        os.killpg(native.pid(last), signal.SIGKILL)
-        native.restart(last)
+    def restart_torchserve(self) -> None:
+        last = f"torchserve-{self.replicas[-1]}"
+        os.killpg(self.native.pid(last), signal.SIGKILL)
+        self.native.restart(last)
 
-    def every_replica_converged() -> bool:
-        return all((status := report(native, n)) and status.converged for n in replicas) and probe.answers()
+    def every_replica_converged(self) -> bool:
+        converged = all((status := report(self.native, n)) and status.converged for n in self.replicas)
+        return converged and self.probe.answers()
 
-    def reload_nginx() -> None:
-        os.kill(native.pid("nginx"), signal.SIGHUP)
-
-    return [
-        Fault("Redis killed, started again 2 s later", kill_redis, probe.caches),
-        Fault("a TorchServe worker killed", kill_worker, worker_replaced),
-        Fault(
-            f"a new version made the default on {len(replicas)} replica(s) (ops.models)",
-            switch,
-            new_version_answers,
-        ),
-        Fault(
-            "workers scaled 1 -> 2 (ops.models)",
-            lambda: native.models("scale", MODEL, "--workers", "2"),
-            scaled_to(2),
-        ),
-        Fault(
-            "workers scaled 2 -> 1 (ops.models)",
-            lambda: native.models("scale", MODEL, "--workers", "1"),
-            scaled_to(1),
-        ),
-        Fault(
-            f"replica {replicas[-1]}'s whole TorchServe killed and started again",
-            restart_torchserve,
-            every_replica_converged,
-        ),
-        Fault("nginx reloaded", reload_nginx, probe.answers),
-    ]
+    def reload_nginx(self) -> None:
+        os.kill(self.native.pid("nginx"), signal.SIGHUP)

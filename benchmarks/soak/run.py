@@ -37,7 +37,7 @@ import httpx
 from benchmarks.common.archives import MODEL, new_archive
 from benchmarks.common.progress import Phase, Phases, clock, out
 from benchmarks.common.report import machine, percentile, replace_section, write_json
-from benchmarks.soak.faults import Fault, Probe, faults
+from benchmarks.soak.faults import Fault, Faults, Probe
 from launchers import REPO
 from launchers.stack import UNLIMITED, NativeStack
 from launchers.torchserve import declare
@@ -286,7 +286,9 @@ def soak(args: argparse.Namespace, work: Path, frames: Path, progress: Phases) -
             probe = Probe(native.web, next(frames.rglob("*.jpg")).read_bytes())
             new_version = (f"{MODEL}-{NEW_VERSION}.mar", NEW_VERSION)
             try:
-                timeline = run_faults(faults(native, probe, new_version, switched), started, args.seconds)
+                timeline = run_faults(
+                    Faults(native, probe, new_version, switched).plan(), started, args.seconds
+                )
             finally:
                 locust.wait(timeout=args.seconds + 120)  # the run ends by itself (--run-time)
         progress.next("down")

@@ -13,6 +13,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -38,6 +39,50 @@ def measure(
         results = list(pool.map(one, images))
     elapsed = time.perf_counter() - started
     return [ms for ms, _ in results], len(images) / elapsed, [body for _, body in results]
+
+
+def compare(client: httpx.Client, urls: dict[str, str], every: list[bytes], rounds: int) -> dict[str, Any]:
+    """Both handlers on one group of images: latency alone, throughput at 4 in flight, our stages."""
+    # The stock handler fails on some real files (RGBA and palette PNGs break its transform): compare on
+    # the images both handlers answer, and report how many it could not.
+    images = [i for i in every if client.post(urls["stock"], content=i).status_code == 200]
+    rows: dict[str, dict[str, list]] = {k: {"latency": [], "throughput": [], "stages": []} for k in urls}
+    for _ in range(rounds):
+        for name, url in urls.items():  # alternate, so drift hits both alike
+            latency, _, bodies = measure(client, url, images, 1)
+            _, throughput, _ = measure(client, url, images, 4)
+            rows[name]["latency"] += latency
+            rows[name]["throughput"].append(throughput)
+            rows[name]["stages"] += [b.get("timings_ms", {}) for b in bodies]
+    stages = rows["ours"]["stages"]
+    result: dict[str, Any] = {
+        "images": len(images),
+        "stock_failed": len(every) - len(images),
+        **{
+            name: {"latency_ms": summary(r["latency"]), "throughput_c4": statistics.median(r["throughput"])}
+            for name, r in rows.items()
+        },
+        "our_stages_ms": {k: statistics.median(s[k] for s in stages) for k in stages[0]},
+    }
+    result["speedup_c4"] = result["ours"]["throughput_c4"] / result["stock"]["throughput_c4"]
+    return result
+
+
+def print_table(results: dict[str, dict[str, Any]]) -> None:
+    header = ("images", "n (stock fail)", "ours p50 ms", "stock p50 ms", "ours img/s", "stock img/s", "ratio")
+    print(("{:<20}" + "{:>15}" * 6).format(*header), " our stages p50 ms: decode/preprocess/inference/post")
+    for group, r in results.items():
+        st = r["our_stages_ms"]
+        cells = (
+            f"{r['images']} ({r['stock_failed']})",
+            f"{r['ours']['latency_ms']['p50']:.1f}",
+            f"{r['stock']['latency_ms']['p50']:.1f}",
+            f"{r['ours']['throughput_c4']:.1f}",
+            f"{r['stock']['throughput_c4']:.1f}",
+            f"{r['speedup_c4']:.2f}",
+        )
+        stages = "/".join(f"{st[k]:.1f}" for k in ("decode", "preprocess", "inference", "postprocess"))
+        print(("{:<20}" + "{:>15}" * 6).format(group, *cells), "", stages)
 
 
 def main() -> None:
@@ -68,54 +113,11 @@ def main() -> None:
             }
             for url in urls.values():  # warm both workers up
                 measure(client, url, groups["synthetic 640x360"][:4], 1)
-            results: dict[str, dict] = {}
-            for group, every in groups.items():
-                # The stock handler fails on some real files (RGBA and palette PNGs break its transform):
-                # compare on the images both handlers answer, and report how many it could not.
-                images = [i for i in every if client.post(urls["stock"], content=i).status_code == 200]
-                rows: dict[str, dict[str, list]] = {
-                    k: {"latency": [], "throughput": [], "stages": []} for k in urls
-                }
-                for _ in range(args.rounds):
-                    for name, url in urls.items():  # alternate, so drift hits both alike
-                        latency, _, bodies = measure(client, url, images, 1)
-                        _, throughput, _ = measure(client, url, images, 4)
-                        rows[name]["latency"] += latency
-                        rows[name]["throughput"].append(throughput)
-                        rows[name]["stages"] += [b.get("timings_ms", {}) for b in bodies]
-                stages = rows["ours"]["stages"]
-                results[group] = {
-                    "images": len(images),
-                    "stock_failed": len(every) - len(images),
-                    **{
-                        name: {
-                            "latency_ms": summary(r["latency"]),
-                            "throughput_c4": statistics.median(r["throughput"]),
-                        }
-                        for name, r in rows.items()
-                    },
-                    "our_stages_ms": {k: statistics.median(s[k] for s in stages) for k in stages[0]},
-                }
-                results[group]["speedup_c4"] = (
-                    results[group]["ours"]["throughput_c4"] / results[group]["stock"]["throughput_c4"]
-                )
+            results = {group: compare(client, urls, every, args.rounds) for group, every in groups.items()}
         finally:
             server.stop()
 
-    header = ("images", "n (stock fail)", "ours p50 ms", "stock p50 ms", "ours img/s", "stock img/s", "ratio")
-    print(("{:<20}" + "{:>15}" * 6).format(*header), " our stages p50 ms: decode/preprocess/inference/post")
-    for group, r in results.items():
-        st = r["our_stages_ms"]
-        cells = (
-            f"{r['images']} ({r['stock_failed']})",
-            f"{r['ours']['latency_ms']['p50']:.1f}",
-            f"{r['stock']['latency_ms']['p50']:.1f}",
-            f"{r['ours']['throughput_c4']:.1f}",
-            f"{r['stock']['throughput_c4']:.1f}",
-            f"{r['speedup_c4']:.2f}",
-        )
-        stages = "/".join(f"{st[k]:.1f}" for k in ("decode", "preprocess", "inference", "postprocess"))
-        print(("{:<20}" + "{:>15}" * 6).format(group, *cells), "", stages)
+    print_table(results)
     write_json(args.out, {"machine": machine(), "rounds": args.rounds, "results": results})
 
 
