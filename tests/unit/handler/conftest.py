@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from handler.fromsoft_handler import FromSoftHandler
-from inference.labels import DISPLAY_NAMES, LABELS
+from inference.labels import DISPLAY_NAMES, LABELS, UNKNOWN_LABEL
 from training.backbones import build_model, get_spec
 from training.export import build_forms
 
@@ -91,3 +94,35 @@ def run(
     context = MockContext(Path(handler.model_dir), "model.onnx", headers)
     out = handler.handle([{"body": b} for b in bodies], context)
     return [json.loads(o) for o in out], context
+
+
+def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kwargs)
+    return buf.getvalue()
+
+
+def frame(mode: str = "RGB", size: tuple[int, int] = (640, 360)) -> Image.Image:
+    rng = np.random.default_rng(1)
+    rgb = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    return rgb if mode == "RGB" else rgb.convert(mode)
+
+
+def assert_answer(result: dict) -> None:
+    assert result["label"] in (*LABELS, UNKNOWN_LABEL)
+    probs = [p["probability"] for p in result["probabilities"]]
+    assert len(probs) == len(LABELS)
+    assert probs == sorted(probs, reverse=True)
+    assert sum(probs) == pytest.approx(1.0, abs=1e-4)
+    assert result["confidence"] == pytest.approx(probs[0])
+    model = dict(result["model"])
+    assert re.fullmatch(r"[0-9a-f]{12}", model.pop("digest"))  # inference.archive_digest of the folder
+    assert model == {"name": "fromsoft", "version": "1.0", "arch": "tiny"}
+    assert set(result["timings_ms"]) == {"decode", "preprocess", "inference", "postprocess"}
+    assert len(result["preprocessing_version"]) == 12
+
+
+def assert_error(results: list, context: MockContext, index: int, status: int, code: str) -> None:
+    assert context.statuses[index][0] == status
+    assert results[index]["error"]["code"] == code
+    assert results[index]["error"]["message"]

@@ -1,61 +1,34 @@
-"""The handler in-process: every kind of upload a user can send, one batch at a time."""
+"""The handler in-process, one image at a time: every kind of upload a user can send, decoded or refused
+in clear words, the serving forms, and what describe tells (batches: test_handler_batches.py)."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
-import re
 import time
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from benchmarks.common.costly_images import uniform_png
-from handler import fromsoft_handler as handler_module
 from handler.fromsoft_handler import FromSoftHandler
-from inference.archive_digest import digest_of_folder
 from inference.formats import DEFAULT_MAX_UPLOAD_BYTES
-from inference.labels import LABELS, UNKNOWN_LABEL
-from inference.multi_image import COUNT_HEADER, MAX_IMAGES, field
+from inference.labels import LABELS
+from inference.multi_image import MAX_IMAGES
 from inference.preprocessing import eval_transform
-from tests.unit.handler.conftest import MockContext, make_model_dir, run
+from tests.unit.handler.conftest import (
+    MockContext,
+    assert_answer,
+    assert_error,
+    encode,
+    frame,
+    make_model_dir,
+    run,
+)
 from training.synthesize import render_clip
-
-
-def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, fmt, **kwargs)
-    return buf.getvalue()
-
-
-def frame(mode: str = "RGB", size: tuple[int, int] = (640, 360)) -> Image.Image:
-    rng = np.random.default_rng(1)
-    rgb = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
-    return rgb if mode == "RGB" else rgb.convert(mode)
-
-
-def assert_answer(result: dict) -> None:
-    assert result["label"] in (*LABELS, UNKNOWN_LABEL)
-    probs = [p["probability"] for p in result["probabilities"]]
-    assert len(probs) == 7
-    assert probs == sorted(probs, reverse=True)
-    assert sum(probs) == pytest.approx(1.0, abs=1e-4)
-    assert result["confidence"] == pytest.approx(probs[0])
-    model = dict(result["model"])
-    assert re.fullmatch(r"[0-9a-f]{12}", model.pop("digest"))  # inference.archive_digest of the folder
-    assert model == {"name": "fromsoft", "version": "1.0", "arch": "tiny"}
-    assert set(result["timings_ms"]) == {"decode", "preprocess", "inference", "postprocess"}
-    assert len(result["preprocessing_version"]) == 12
-
-
-def assert_error(results: list, context: MockContext, index: int, status: int, code: str) -> None:
-    assert context.statuses[index][0] == status
-    assert results[index]["error"]["code"] == code
-    assert results[index]["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -216,182 +189,6 @@ def test_jpeg_with_a_zip_appended_is_classified_as_the_jpeg_it_is(handler):
     results, context = run(handler, [polyglot])
     assert context.statuses == {}
     assert_answer(results[0])
-
-
-def test_one_bad_image_fails_alone_in_a_mixed_batch(handler):
-    good = encode(frame(), "JPEG")
-    results, context = run(handler, [good, b"not an image", good])
-    assert set(context.statuses) == {1}
-    assert_error(results, context, 1, 415, "unsupported_media_type")
-    assert_answer(results[0])
-    assert_answer(results[2])
-    assert results[0]["probabilities"] == results[2]["probabilities"]
-
-
-POISON = b"\x89PNG\r\n\x1a\n a file that breaks the decoder in a way it did not foresee"
-
-
-def test_an_image_that_raises_anything_fails_alone_as_a_422_and_its_neighbours_are_answered(
-    handler, monkeypatch, caplog
-):
-    """A fault no real image raises on demand (the allowed fake): the decoder raising what it never
-    foresaw for one image. Its request, and its place in a multi-image request, get a 422 of their own;
-    the rest of the TorchServe batch is answered, and the traceback is logged under the request's ID."""
-    real = handler_module.decode_image
-
-    def decode(data, *args, **kwargs):
-        if bytes(data) == POISON:
-            raise OverflowError("Python int too large to convert to C int")
-        return real(data, *args, **kwargs)
-
-    monkeypatch.setattr(handler_module, "decode_image", decode)
-    good = encode(frame(), "JPEG")
-    entry, headers = many([good, POISON, good])
-    ids = [{"X-Request-ID": f"gateway-id-{i}"} for i in range(3)]
-    context = MockContext(handler.model_dir, "model.onnx", [ids[0], {**headers, **ids[1]}, ids[2], {}])
-    with caplog.at_level(logging.INFO, logger="handler.fromsoft_handler"):
-        out = handler.handle([{"body": good}, entry, {"body": POISON}, {"body": good}], context)
-    results = [json.loads(o) for o in out]
-    assert set(context.statuses) == {2}
-    assert_error(results, context, 2, 422, "undecodable_image")
-    assert results[2]["error"]["message"] == "the image could not be decoded"
-    for answered in (results[0], results[1][0], results[1][2], results[3]):
-        assert_answer(answered)
-    assert results[1][1]["error"]["code"] == "undecodable_image"
-    failures = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert sorted(r.getMessage() for r in failures) == [
-        f"request gateway-id-{i}: preparing an image failed unforeseen" for i in (1, 2)
-    ]
-    assert all(r.exc_info and r.exc_info[0] is OverflowError for r in failures)  # with its traceback
-    line = next(json.loads(r.getMessage()) for r in caplog.records if '"gateway-id-2"' in r.getMessage())
-    assert line["detail"] == "OverflowError: Python int too large to convert to C int"
-
-
-def many(images: list[bytes]) -> tuple[dict[str, bytes], dict[str, str]]:
-    """A multi-image request's entry and headers, as the gateway sends it (inference.multi_image)."""
-    return {field(i): image for i, image in enumerate(images)}, {COUNT_HEADER: str(len(images))}
-
-
-def test_a_multi_image_request_answers_a_list_in_order_and_a_bad_image_fails_in_its_place(handler):
-    jpeg, png = encode(frame(), "JPEG"), encode(frame("L"), "PNG")
-    entry, headers = many([jpeg, b"not an image", png, encode(frame(), "PNG")[:-200]])
-    context = MockContext(handler.model_dir, "model.onnx", [headers])
-    [answers] = [json.loads(o) for o in handler.handle([entry], context)]
-    assert context.statuses == {}  # the request succeeded; its refusals are in the list
-    assert len(answers) == 4
-    assert_answer(answers[0])
-    assert_answer(answers[2])
-    assert answers[1]["error"]["code"] == "unsupported_media_type"
-    assert answers[3]["error"] == {
-        "code": "invalid_image",
-        "message": "the PNG image is truncated or corrupt",
-    }
-    alone, _ = run(handler, [jpeg, png])
-    assert [a["probabilities"] for a in (answers[0], answers[2])] == [a["probabilities"] for a in alone]
-
-
-def test_a_torchserve_batch_mixing_every_kind_of_request_answers_each_as_it_asked(handler):
-    """Singles, an explanation, a multi-image request and a bad single, each with its own headers."""
-    image, other = encode(frame(), "JPEG"), encode(frame("L"), "PNG")
-    entry, headers = many([other, image])
-    context = MockContext(
-        handler.model_dir, "model.onnx", [{}, headers, {"explain": "True"}, {}, {"X-Request-ID": "x-0001"}]
-    )
-    bodies = [{"body": image}, entry, {"body": image}, {"body": b"not an image"}, {"body": other}]
-    results = [json.loads(o) for o in handler.handle(bodies, context)]
-    assert_answer(results[0])
-    assert [a["probabilities"] for a in results[1]] == [
-        results[4]["probabilities"],
-        results[0]["probabilities"],
-    ]
-    assert np.array(results[2]["heatmap"]).shape == (9, 16)
-    assert set(context.statuses) == {3}
-    assert_error(results, context, 3, 415, "unsupported_media_type")
-
-
-@pytest.mark.parametrize("count", ["", "0", "257", "three"])
-def test_a_multi_image_request_without_a_sane_count_is_refused_whole(handler, count):
-    context = MockContext(handler.model_dir, "model.onnx", [{COUNT_HEADER: count}])
-    results = [json.loads(o) for o in handler.handle([{field(0): encode(frame(), "JPEG")}], context)]
-    assert_error(results, context, 0, 400, "invalid_request")
-
-
-def test_an_image_missing_from_a_multi_image_request_is_an_empty_payload_in_its_place(handler):
-    entry, _ = many([encode(frame(), "JPEG")])
-    context = MockContext(handler.model_dir, "model.onnx", [{"x-image-count": "2"}])  # any case
-    [answers] = [json.loads(o) for o in handler.handle([entry], context)]
-    assert_answer(answers[0])
-    assert answers[1]["error"]["code"] == "empty_payload"
-
-
-def test_a_multi_image_request_is_logged_once_with_its_images_and_refusals(handler, caplog):
-    entry, headers = many([encode(frame(), "JPEG"), b"not an image", encode(frame(), "PNG")[:-200]])
-    context = MockContext(handler.model_dir, "model.onnx", [{**headers, "X-Request-ID": "gateway-id-0009"}])
-    with caplog.at_level(logging.INFO, logger="handler.fromsoft_handler"):
-        handler.handle([entry], context)
-    [line] = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith("{")]
-    assert line["request_id"] == "gateway-id-0009"
-    assert (line["kind"], line["error"], line["images"], line["refused"]) == ("classify_many", None, 3, 2)
-    assert line["detail"] == [None, "OSError: image file is truncated"]
-
-
-def test_gradcam_heatmap_has_the_grid_shape_and_unit_range(handler):
-    results, _context = run(handler, [encode(frame(), "JPEG")], explain=True)
-    heatmap = np.array(results[0]["heatmap"])
-    assert heatmap.shape == (results[0]["rows"], results[0]["cols"]) == (9, 16)
-    assert heatmap.min() >= 0.0
-    assert heatmap.max() <= 1.0
-    assert results[0]["label"] in LABELS
-
-
-def test_a_batch_mixing_classifications_and_explanations_answers_each_as_it_asked(handler):
-    # TorchServe batches requests from different clients: each carries its own explain header.
-    image, other = encode(frame(), "JPEG"), encode(frame("L"), "PNG")
-    marks = [True, False, False, True]
-    results, context = run(handler, [image, image, other, b"not an image"], explain=marks)
-    assert_answer(results[1])
-    assert_answer(results[2])
-    assert "heatmap" not in results[1]
-    assert "heatmap" not in results[2]
-    assert np.array(results[0]["heatmap"]).shape == (9, 16)
-    assert "probabilities" not in results[0]
-    assert set(context.statuses) == {3}  # a bad explanation fails alone
-    assert_error(results, context, 3, 415, "unsupported_media_type")
-    alone, _ = run(handler, [image], explain=True)
-    assert results[0]["heatmap"] == alone[0]["heatmap"]  # the same as when explained by itself
-
-
-def test_a_description_in_a_batch_of_classifications_is_answered_alone(handler):
-    context = MockContext(handler.model_dir, "model.onnx", [{}, {"describe": "True"}])
-    results = [json.loads(o) for o in handler.handle([{"body": encode(frame(), "JPEG")}, {}], context)]
-    assert_answer(results[0])
-    assert results[1]["model"]["name"] == "fromsoft"
-    assert results[1]["model"]["digest"] == digest_of_folder(Path(handler.model_dir))
-    assert "labels" in results[1]
-
-
-def test_each_request_of_a_batch_is_logged_under_its_own_id_and_never_with_its_token(handler, caplog):
-    """TorchServe hands the handler every header, the gateway's token among them: only chosen fields go
-    into the log line, the ID in whatever case the header was sent."""
-    token = "Bearer s3cretKey"
-    headers = [
-        {"X-Request-ID": "gateway-id-0001", "Authorization": token},
-        {"x-request-id": "gateway-id-0002", "Authorization": token, "explain": "True"},
-        {"Authorization": token},
-        {"describe": "True"},
-    ]
-    context = MockContext(handler.model_dir, "model.onnx", headers)
-    good = encode(frame(), "JPEG")
-    with caplog.at_level(logging.INFO, logger="handler.fromsoft_handler"):
-        handler.handle([{"body": good}, {"body": good}, {"body": b"not an image"}, {}], context)
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith("{")]
-    assert [(line["request_id"], line["kind"], line["error"]) for line in lines] == [
-        ("gateway-id-0001", "classify", None),
-        ("gateway-id-0002", "explain", None),
-        (None, "classify", "unsupported_media_type"),
-    ]
-    assert all(line["batch"] == 4 and line["handler_ms"] > 0 for line in lines)
-    assert "s3cretKey" not in caplog.text
 
 
 def test_a_refused_image_gets_fixed_words_and_its_decoders_go_to_the_log_under_its_id(handler, caplog):
