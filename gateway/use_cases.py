@@ -9,7 +9,13 @@ from typing import Any
 
 from gateway.cache import EXPLANATION, cache_key, image_digest
 from gateway.drift import count_answer
-from gateway.schemas import HandlerClassification, HandlerExplanation, checked
+from gateway.schemas import (
+    ClassificationBody,
+    ExplanationBody,
+    HandlerClassification,
+    HandlerExplanation,
+    checked,
+)
 from gateway.services import Services
 from gateway.validation import TOP_K_MAX, Upload
 
@@ -71,14 +77,16 @@ def classified(
 ) -> dict[str, Any]:
     """The model's answer for the image ``digest`` as the client gets it, cached behind; its timings
     lack the total, which the caller knows."""
-    body = {
-        "label": answer.label,
-        "name": answer.name,
-        "confidence": answer.confidence,
-        "top_k": [ranked.model_dump() for ranked in answer.probabilities[:top_k]],
-        "model": answer.model.model_dump(),
-        "sha256": digest,
-    }
+    # Built through the shape the cache reads back (gateway.cache): a body of another shape would make
+    # every later read of it a miss.
+    body = ClassificationBody(
+        label=answer.label,
+        name=answer.name,
+        confidence=answer.confidence,
+        top_k=answer.probabilities[:top_k],
+        model=answer.model,
+        sha256=digest,
+    ).model_dump()
     _cache_behind(services, digest, answer, top_k, body)
     timings = {k: round(v, 3) for k, v in answer.timings_ms.items()}
     return {**body, "cached": False, "timings_ms": {**timings, "upstream": upstream_ms}}
@@ -107,7 +115,7 @@ async def explain(services: Services, upload: Upload) -> dict[str, Any]:
         services.settings.model_name, upload.data, upload.content_type, explain=True
     )
     answer = checked(HandlerExplanation, raw)
-    body = {**answer.model_dump(exclude={"preprocessing_version"}), "sha256": digest}
+    body = ExplanationBody(**answer.model_dump(exclude={"preprocessing_version"}), sha256=digest).model_dump()
     _cache_behind(services, digest, answer, EXPLANATION, body)
     return {**body, "cached": False}
 
