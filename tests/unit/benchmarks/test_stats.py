@@ -1,7 +1,8 @@
 import pytest
 
+from benchmarks.common.images import distinct
 from benchmarks.common.report import percentile, summary
-from benchmarks.suite.run import distinct, update_markdown
+from benchmarks.suite.report import update_markdown
 
 
 def test_percentiles_pick_the_nearest_rank():
