@@ -24,7 +24,7 @@ from typing import TypeVar
 
 import anyio
 from anyio import to_thread
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.config import Settings
@@ -57,7 +57,6 @@ class FeedbackStore:
         self._at_head = False
         self._checked_at = -RECHECK_SECONDS
         self._trouble = "not checked yet"
-        self._healthy = True  # the last call to the database succeeded
         self._checking = asyncio.Lock()
 
     def client_id(self, bucket: str) -> str:
@@ -77,15 +76,22 @@ class FeedbackStore:
         return await self._run(write)
 
     async def status(self) -> str:
-        """For /readyz, without holding the probe up: "ok", or why feedback answers 503 now (the last
-        call failed, or the schema is behind). Classification does not need the database."""
+        """For /readyz, without holding the probe up: "ok", or why feedback answers 503 now (the database
+        does not answer, or its schema is behind). It asks the database itself rather than reporting this
+        worker's last call: with several workers, the one answering the probe may not be the one whose
+        last vote failed. Classification does not need the database."""
         with anyio.move_on_after(STATUS_SECONDS):
             try:
                 await self._schema_at_head()
+                await self._run(self._ping)
             except ApiError:
                 return f"unavailable: {self._trouble}"
-            return "ok" if self._healthy else f"unavailable: {self._trouble}"
+            return "ok"
         return f"unavailable: the database did not answer within {STATUS_SECONDS:g} s"
+
+    def _ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
 
     async def _schema_at_head(self) -> None:
         if self._at_head:
@@ -108,7 +114,6 @@ class FeedbackStore:
         try:
             with anyio.fail_after(self.timeout):
                 result = await to_thread.run_sync(work, abandon_on_cancel=True)
-            self._healthy = True
             return result
         except TimeoutError:
             self._trouble = f"the database did not answer within {self.timeout:g} s"
@@ -116,7 +121,6 @@ class FeedbackStore:
             self._trouble = f"the database failed: {type(exc).__name__}"
             logger.warning("feedback: %s: %s", describe(self.address), str(exc).splitlines()[0])
         self._checked_at = time.monotonic()
-        self._healthy = False
         raise unavailable(self._trouble)
 
     def close(self) -> None:

@@ -68,7 +68,7 @@ def test_up_classify_cache_private_logs_and_down_leaves_nothing_behind(
         )
         assert second.json()["cached"] is True
         # Feedback: the SQLite file under var/, migrated by stack.sh before the gateways; no server.
-        vote = post_feedback(web, first.json()["sha256"], "not_a_game")
+        vote = post_feedback(web, image, "not_a_game")
         assert vote.status_code == 201, vote.text
         assert len(held(f"sqlite:///{tmp_path / 'var' / 'lens.sqlite3'}").votes) == 1
         # The review tool where `make up` ran, with nothing in its environment, finds that vote.

@@ -349,12 +349,17 @@ def test_a_vote_sent_with_a_key_is_the_keys_and_one_without_is_the_addresses(
     lens, store, redis_server, frames
 ):
     key = make_key(store, "voter", "--scopes", "classify,feedback")
-    answer = classified(lens.url, distinct(frames[9], 810), redis_server)
-    vote = post_feedback(lens.url, answer["sha256"], "right")
+    image = distinct(frames[9], 810)
+    answer = classified(lens.url, image, redis_server)
+    vote = post_feedback(lens.url, image, "right")
     assert vote.status_code == 201, vote.text  # anonymous: the keyed hash of the address's bucket
     keyed_vote = httpx.post(
         f"{lens.url}/api/v1/feedback",
-        files={"sha256": (None, answer["sha256"]), "verdict": (None, "not_a_game")},
+        files={
+            "sha256": (None, answer["sha256"]),
+            "verdict": (None, "not_a_game"),
+            "file": ("shot.jpg", image, "image/jpeg"),
+        },
         headers={"X-API-Key": key},
         timeout=30,
     )

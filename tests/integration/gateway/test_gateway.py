@@ -218,10 +218,15 @@ def test_every_client_error_has_its_status_and_shape(edge, gateway, frames):
         415,
         "unsupported_media_type",
     )
-    assert_error(
+    assert_error(  # JSON is an image's URL ({"url": ...}), nothing else
         httpx.post(
             f"{edge.url}/api/v1/classify", content=b"{}", headers={"Content-Type": "application/json"}
         ),
+        422,
+        "invalid_request",
+    )
+    assert_error(
+        httpx.post(f"{edge.url}/api/v1/classify", content=b"hello", headers={"Content-Type": "text/plain"}),
         415,
         "unsupported_media_type",
     )
