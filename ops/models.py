@@ -9,6 +9,7 @@ models).
     python -m ops.models remove fromsoft 1.0
     python -m ops.models canary fromsoft 2.0 --share 0.1    # or: canary fromsoft --off
     python -m ops.models promote fromsoft                   # the canary becomes the default, if it agrees
+                                                            # (one retrained on reviewed images: if better)
     python -m ops.models apply [FILE]
 
 Archives are file names in the model store (MODEL_STORE); the file is MODELS_FILE (default
@@ -29,7 +30,7 @@ from typing import Any
 
 import redis
 
-from ops import declared, replica_status
+from ops import declared, replica_status, reviewed
 from ops.archives import ArchiveError, inspect
 from ops.canary import Figures, counters_key, redis_address
 from ops.declared import CanarySpec, DeclaredState, InvalidDeclarationError, ModelSpec, VersionSpec
@@ -195,6 +196,20 @@ def judged(figures: Figures, min_agreement: float, min_comparisons: int) -> str 
     if (figures.agreement or 0.0) < min_agreement:
         return f"agreement {figures.agreement:.1%}, under {min_agreement:.0%}"
     return None
+
+
+def promotion_refusal(
+    settings: OpsSettings, args: argparse.Namespace, default: str, candidate: str, figures: Figures
+) -> str | None:
+    """Why the canary is not promoted: by agreement, unless its card says it was retrained on reviewed
+    screenshots, which is judged on them instead (ops.reviewed)."""
+    replicas = running(settings)
+    found = reviewed.reviewed_figures(replicas, args.model, candidate)
+    if found is None:
+        return judged(figures, args.min_agreement, args.min_comparisons)
+    print(f"models: {args.model} {candidate} {reviewed.described(found)}")
+    served = reviewed.served_digests(replicas, args.model, default)
+    return reviewed.judged(found, served, figures, args.min_comparisons)
 
 
 def described(default: str, candidate: str, figures: Figures) -> str:
@@ -413,7 +428,7 @@ def change_for(args: argparse.Namespace, settings: OpsSettings) -> Change | None
     if args.command == "promote":
         default, candidate, figures = canary_figures(settings, checked_name(args.model))
         print(f"models: {args.model} {described(default, candidate, figures)}")
-        why = judged(figures, args.min_agreement, args.min_comparisons)
+        why = promotion_refusal(settings, args, default, candidate, figures)
         if why is not None and not args.force:
             raise RefusedError(f"not promoted: {why} (--force promotes anyway)")
         return promoted(args.model)
