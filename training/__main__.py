@@ -14,6 +14,10 @@ COMMANDS = {
     "train": ("training.train", "fine-tune a backbone (training.backbones) on a prepared run directory"),
     "evaluate": ("training.evaluate", "test-split metrics, calibration and the unknown threshold"),
     "photos": ("training.ood_photos", "write photos that are no game's screenshots, for evaluate --ood-dir"),
+    "refresh": (
+        "training.refresh",
+        "retrain a run on a reviewed export (ops.feedback export), held-out part kept",
+    ),
     "export": ("training.export", "package the best checkpoint as a TorchServe archive"),
     "card": ("training.model_card", "render an evaluated run's model card as markdown"),
 }
