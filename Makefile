@@ -8,7 +8,7 @@ ARCH ?= efficientnet_lite0
 export PYTHONUNBUFFERED := 1
 
 .PHONY: setup demo test lint unit integration e2e frontend-test test-containers images train-demo archive \
-	demo-model bench soak up down clean
+	demo-model retrain bench soak up down clean
 
 setup:
 	@bash scripts/setup.sh
@@ -59,6 +59,11 @@ demo-model: setup
 	@if [ ! -f model_store/fromsoft.mar ] || [ ! -d $(RUN_DIR)/serving ]; then \
 		echo "no demo model yet: training and archiving it first (about 8 minutes)"; \
 		$(MAKE) --no-print-directory train-demo archive; fi
+
+## From the corrections moderators accepted to a canary running: export them, retrain $(RUN_DIR) on them,
+## export a new version, declare it and make it the canary (docs/training.md, Retraining on reviewed screenshots).
+retrain: setup
+	@RUN="$(RUN_DIR)" bash scripts/retrain.sh
 
 ## The whole-stack benchmark (BENCHMARKS.md).
 bench: demo-model
