@@ -39,11 +39,11 @@ e2e: setup
 frontend-test:
 	cd frontend && npm run --silent lint && npm run --silent typecheck && npm run --silent test
 
-## The three images built with podman, docker-compose.yml up, checked through its ports, removed.
+## The four images built with podman, docker-compose.yml up, checked through its ports, removed.
 test-containers: setup
 	$(PY) -m pytest tests/containers
 
-## The three images with podman (local base images made with debootstrap when missing).
+## The four images with podman (local base images made with debootstrap when missing).
 images: setup
 	@bash scripts/container_images.sh
 

@@ -1,10 +1,15 @@
-"""What the CLI tells about each file: a CSV it can resume from (``--csv FILE``), JSON lines
-(``--json``), or one readable line per file.
+"""What the CLI tells about each file: a CSV it can resume from (``--csv FILE``) and a moderator can
+correct for ``python -m client feedback``, JSON lines (``--json``), or one readable line per file.
 
 Resuming: a file the CSV already holds an answer for is not sent again. Rows of files that failed are
 dropped when the run starts, and those files are tried again, so the file never holds two rows for one
 image and its last run's failures are those still failing. Each row is written as its answer comes, so
 an interrupted run loses nothing it was told.
+
+Cells hold the server's words, and a spreadsheet runs a cell that starts with ``=``, ``+``, ``-``, ``@``,
+a tab or a carriage return as a formula (CSV injection): such a cell is written with a leading
+apostrophe, as OWASP advises, which the spreadsheet shows as text. A cell that itself starts with an
+apostrophe gets one too, so that reading one back (``answered``) is exact.
 """
 
 from __future__ import annotations
@@ -18,22 +23,41 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-COLUMNS = ("path", "sha256", "label", "name", "confidence", "model_version", "error")
+# ``label`` is the server's answer, for a person to correct (client.corrections); ``answered_label``
+# keeps what the server said beside it. Last, so that the older columns keep their places.
+COLUMNS = ("path", "sha256", "label", "name", "confidence", "model_version", "error", "answered_label")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")  # OWASP's, and the escape itself
+
+
+def escaped(cell: str) -> str:
+    """``cell`` as a spreadsheet shows it as text."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def unescaped(cell: str) -> str:
+    """The cell ``escaped`` was given."""
+    return cell[1:] if cell.startswith("'") else cell
 
 
 def row_of(path: Path, answer: dict[str, Any]) -> dict[str, str]:
     """One file's row: its answer, or in ``error`` why it has none (the API's code and words)."""
     if "error" in answer:
         error = answer["error"]
-        return {"path": str(path), "error": f"{error.get('code')}: {error.get('message')}"}
-    return {
-        "path": str(path),
-        "sha256": answer["sha256"],
-        "label": answer["label"],
-        "name": answer["name"],
-        "confidence": f"{answer['confidence']:.4f}",
-        "model_version": answer["model"]["version"],
-    }
+        if isinstance(error, dict):
+            return {"path": str(path), "error": f"{error.get('code')}: {error.get('message')}"}
+        return {"path": str(path), "error": f"error: {error}"}
+    try:
+        return {
+            "path": str(path),
+            "sha256": str(answer["sha256"]),
+            "label": str(answer["label"]),
+            "name": str(answer["name"]),
+            "confidence": f"{float(answer['confidence']):.4f}",
+            "model_version": str(answer["model"]["version"]),
+            "answered_label": str(answer["label"]),
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        return {"path": str(path), "error": f"bad_answer: not the API's answer shape ({exc!r})"}
 
 
 class CsvRecords:
@@ -46,12 +70,15 @@ class CsvRecords:
         if not self.path.is_file():
             return {}
         with self.path.open(newline="") as f:
-            kept = {row["path"]: row for row in csv.DictReader(f) if row.get("label")}
+            rows = (
+                {k: unescaped(v or "") for k, v in row.items() if k in COLUMNS} for row in csv.DictReader(f)
+            )
+            kept = {row["path"]: row for row in rows if row.get("label") and row.get("path")}
         partial = self.path.with_name(self.path.name + ".partial")
         with partial.open("w", newline="") as f:
             writer = csv.DictWriter(f, COLUMNS)
             writer.writeheader()
-            writer.writerows(kept.values())
+            writer.writerows(_escaped(row) for row in kept.values())
         os.replace(partial, self.path)
         return kept
 
@@ -61,12 +88,16 @@ class CsvRecords:
             self._file = self.path.open("a", newline="")
             if new:
                 csv.DictWriter(self._file, COLUMNS).writeheader()
-        csv.DictWriter(self._file, COLUMNS).writerow(row)
+        csv.DictWriter(self._file, COLUMNS).writerow(_escaped(row))
         self._file.flush()
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+
+
+def _escaped(row: dict[str, str]) -> dict[str, str]:
+    return {column: escaped(cell) for column, cell in row.items()}
 
 
 class JsonLines:

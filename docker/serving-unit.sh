@@ -9,9 +9,20 @@ export REPLICA_ID=${REPLICA_ID:-$(hostname)}
 export REPLICA_STATUS_FILE=$REPLICA_STATUS_DIR/$REPLICA_ID.json
 export TORCHSERVE_INFERENCE_URL=http://127.0.0.1:8080 TORCHSERVE_MANAGEMENT_URL=http://127.0.0.1:8081
 
+# Each listener on the one network whose members must reach it, never 0.0.0.0 on every network the unit
+# joins: the gateway where this unit reaches EDGE_ADDRESS (web, on the edge network), TorchServe's metrics
+# API where it reaches TS_METRICS_PEER (the backend network, Prometheus's, which web is not on). The
+# healthcheck finds the gateway at the address written here.
+gateway_host=$(python -m ops.local_address "$EDGE_ADDRESS")
+TS_METRICS_BIND=$(python -m ops.local_address "$TS_METRICS_PEER")
+export TS_METRICS_BIND
+mkdir -p /tmp/unit
+printf 'http://%s:8001' "$gateway_host" >/tmp/unit/gateway-url
+
 python -m ops.torchserve &
 python -m ops.reconciler &
-TORCHSERVE_KEY_FILE=$GATEWAY_KEY_FILE python -m gateway --host 0.0.0.0 --port 8001 --workers "${GATEWAY_WORKERS:-1}" &
+TORCHSERVE_KEY_FILE=$GATEWAY_KEY_FILE python -m gateway --host "$gateway_host" --port 8001 \
+  --workers "${GATEWAY_WORKERS:-1}" &
 trap 'kill -TERM $(jobs -p) 2>/dev/null; wait' TERM INT
 set +e
 wait -n

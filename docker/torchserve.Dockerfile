@@ -41,7 +41,9 @@ COPY config.properties log4j2.xml ./
 COPY inference/ inference/
 COPY handler/ handler/
 COPY ops/ ops/
+COPY commandline/ commandline/
 COPY gateway/ gateway/
+COPY store/ store/
 COPY training/ training/
 COPY scripts/train_demo.sh scripts/
 COPY docker/serving-unit.sh /usr/local/bin/serving-unit

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Render nginx.conf from this container's environment (MAX_UPLOAD_BYTES, EDGE_TRUSTED_PROXIES,
+# Render nginx.conf from this container's environment (MAX_UPLOAD_BYTES, EDGE_TRUSTED_PROXIES, EDGE_KEY_FILE,
 # EDGE_LIMIT_RATE, EDGE_LIMIT_BURST, EDGE_LIMIT_CONN), then run nginx in the foreground as this user.
 # Everything nginx writes lives under /tmp/nginx, which this user creates; its logs go to the container's.
 # GATEWAY (default serving:8001) names every serving replica's gateway: nginx resolves it to all of them

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.breaker import CircuitBreaker
-from gateway.ratelimit import Decision, RateLimiter
+from gateway.ratelimit import Charge, Decision, RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -26,19 +26,42 @@ class Admission:
     breaker: CircuitBreaker
     limiter: RateLimiter
 
-    async def admit(self, client: str, cost: int = 1, taken: int = 0) -> Decision:
-        """The limiter's decision for ``client`` on a request worth ``cost`` units, beyond the ``taken``
-        it already paid (gateway.ratelimit.units). Every limit is asked on one pipeline: one round trip
-        whatever the number of limits."""
+    async def admit(self, client: str, units: int = 1, refund: Charge | None = None) -> Decision:
+        """The limiter's decision for ``client`` on ``units`` more, taken from every limit or from none
+        (gateway.ratelimit); a refusal gives ``refund`` back (what the request paid ahead). One round
+        trip whatever the number of limits."""
         if self.breaker.is_open:
-            return await self.limiter.decide_locally(client, cost, taken)
+            return await self.limiter.decide_locally(client, units, refund)
         pipe = self.redis.pipeline(transaction=False)
-        self.limiter.queue(pipe, client, cost, taken)
+        charge = self.limiter.queue(pipe, client, units, refund)
         try:
-            replies = await pipe.execute()
+            [reply] = await pipe.execute()
         except (RedisError, OSError) as exc:
-            self.breaker.failure()
-            logger.warning("Redis failed: rate limits counted in process: %s", exc)
-            return await self.limiter.decide_locally(client, cost, taken)
+            self._failed(exc)
+            return await self.limiter.decide_locally(client, units, refund)
         self.breaker.success()
-        return await self.limiter.decide(client, replies)
+        if not reply and refund is not None and not refund.shared:
+            await self.limiter.release_locally(client, refund)  # paid while Redis was away
+        return await self.limiter.decide(client, reply, charge)
+
+    async def release(self, client: str, refund: Charge) -> None:
+        """Give ``refund`` back to ``client``'s windows, where it was taken."""
+        if not refund.units:
+            return
+        if not refund.shared:
+            await self.limiter.release_locally(client, refund)
+            return
+        if self.breaker.is_open:
+            return  # Redis away: the entries go when their window does
+        pipe = self.redis.pipeline(transaction=False)
+        self.limiter.queue_release(pipe, client, refund)
+        try:
+            await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            return
+        self.breaker.success()
+
+    def _failed(self, exc: Exception) -> None:
+        self.breaker.failure()
+        logger.warning("Redis failed: rate limits counted in process: %s", exc)

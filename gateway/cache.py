@@ -42,6 +42,22 @@ def cache_key(
     return f"fromsoft:answer:v2:{model}:{version}:{archive}:{preprocessing}:{asked}:{image}"
 
 
+def stored_answer(key: str, raw: bytes | str | None) -> dict[str, Any] | None:
+    """The answer Redis holds under ``key`` (``raw``), or None for nothing, garbage or an entry that does
+    not answer its key (logged): what the cache and share links (gateway.shares) may serve."""
+    if not raw:
+        return None
+    try:
+        answer = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        answer = None
+    if not answers_its_key(key, answer):  # not ours, cut short or forged: ask the model again
+        logger.warning("a cached entry does not answer its key; ignored: %s", key)
+        CACHE.labels("rejected").inc()
+        return None
+    return dict(answer)
+
+
 def answers_its_key(key: str, entry: Any) -> bool:
     """Whether ``entry`` is an answer of the right shape for ``key``: its kind and top_k, and the image,
     model, version and archive the key names. Whoever can write to Redis could otherwise change every
@@ -89,16 +105,10 @@ class AnswerCache:
         if not raw:
             CACHE.labels("miss").inc()
             return None
-        try:
-            answer = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            answer = None
-        if not answers_its_key(key, answer):  # not ours, cut short or forged: ask the model again
-            logger.warning("a cached entry does not answer its key; ignored: %s", key)
-            CACHE.labels("rejected").inc()
+        if (answer := stored_answer(key, raw)) is None:
             return None
         CACHE.labels("hit").inc()
-        return dict(answer)
+        return answer
 
     async def put(self, key: str, value: dict[str, Any]) -> None:
         if self.breaker.is_open:

@@ -60,8 +60,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JsonResponse:
         # Logged by uvicorn; the client gets no stack trace. Starlette answers this one outside every
-        # middleware, so the request's ID header is set here (gateway.observability sets the others').
+        # middleware, so the headers gateway.observability gives the others' are set here.
         answer = error_response(500, "internal_error", "the gateway failed unexpectedly; try again")
+        answer.headers["Cache-Control"] = "no-store"
         if (context := current()) is not None:
             answer.headers["X-Request-ID"] = context.request_id
         return answer

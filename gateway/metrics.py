@@ -94,6 +94,27 @@ READY_WORKERS = Gauge(
     ["model"],
     multiprocess_mode="livemax",
 )
+FEEDBACK = Counter(
+    "gateway_feedback_total",
+    "Visitors' verdicts on answers (right, wrong, not_a_game) by the model version judged; a vote is counted "
+    "when first recorded, not when its visitor changes it: right / (right + wrong) is the reported accuracy",
+    ["model", "version", "verdict"],
+)
+# Clients' API keys by their public id (fsl_<prefix>), never the secret: one series per key the operator
+# made, and "unknown" for every key the store does not hold, so a client cannot mint label values.
+KEY_REQUESTS = Counter(
+    "gateway_key_requests_total", "Requests carrying a live API key, by key (fsl_<prefix>)", ["key"]
+)
+KEY_REFUSALS = Counter(
+    "gateway_key_refusals_total",
+    "Keyed requests refused, by key and reason: rate, quota, concurrency, cost (more than the key ever "
+    'allows), scope, unavailable (Redis or the key store away), invalid (key "unknown")',
+    ["key", "reason"],
+)
+KEY_ANSWERED_UNITS = Counter(
+    "gateway_key_answered_units_total", "Units of answered keyed requests: what daily quotas count", ["key"]
+)
+UNKNOWN_KEY = "unknown"
 KEY_EXPIRY = "gateway_torchserve_key_expiry_timestamp_seconds"
 
 

@@ -1,5 +1,6 @@
-"""The files of a multipart upload (the one of /classify, the several of /classify/batch), parsed as the
-body streams in (python-multipart's parser, the one Starlette uses), each into one buffer in memory.
+"""The files of a multipart upload (the one of /classify, the several of /classify/batch, the fields of a
+feedback form), parsed as the body streams in (python-multipart's parser, the one Starlette uses), each
+into one buffer in memory.
 
 Starlette's form parser spools every file over 1 MB to a temporary file through its thread pool and
 hands it back as a file to read again: for an image the gateway must hold in memory anyway, to hash it
@@ -28,6 +29,7 @@ class Part:
 
     max_bytes: int | None
     is_file: bool = True  # sent as a file (with a file name), not as a text field
+    name: str = ""
     data: bytearray = field(default_factory=bytearray)
     size: int = 0
 
@@ -44,14 +46,14 @@ class Part:
 
 
 class _Files:
-    """Parser callbacks that keep the parts named ``name``, up to ``limit`` of them, and skip the rest.
-    One more such part is ``beyond``, raised as it begins, or skipped when ``beyond`` is None."""
+    """Parser callbacks that keep the parts of the names in ``names`` (name -> its byte limit), up to
+    ``limit`` of them together in the order sent, and skip the rest. One more such part is ``beyond``,
+    raised as it begins, or skipped when ``beyond`` is None."""
 
-    def __init__(self, name: str, limit: int, beyond: ApiError | None, max_bytes: int | None) -> None:
-        self.name = name.encode()
+    def __init__(self, names: dict[str, int | None], limit: int, beyond: ApiError | None) -> None:
+        self.names = {name.encode(): size for name, size in names.items()}
         self.limit = limit
         self.beyond = beyond
-        self.max_bytes = max_bytes
         self.found: list[Part] = []
         self.parts = 0
         self._keeping: Part | None = None
@@ -79,13 +81,14 @@ class _Files:
 
     def on_headers_finished(self) -> None:
         _, params = parse_options_header(self._disposition)
-        if params.get(b"name") != self.name:
+        name = params.get(b"name", b"")
+        if name not in self.names:
             return
         if len(self.found) == self.limit:
             if self.beyond is not None:
                 raise self.beyond
             return
-        self._keeping = Part(self.max_bytes, is_file=b"filename" in params)
+        self._keeping = Part(self.names[name], is_file=b"filename" in params, name=name.decode())
         self.found.append(self._keeping)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
@@ -96,20 +99,28 @@ class _Files:
         self._keeping = None
 
 
-async def file_parts(
-    chunks: AsyncIterator[bytes],
-    content_type: str,
-    name: str,
-    limit: int,
-    beyond: ApiError | None = None,
-    max_bytes: int | None = None,
-) -> list[Part]:
-    """The parts named ``name``, in the order sent (see ``_Files``); 400 for a malformed body."""
+class _Named(_Files):
+    """Parser callbacks that keep the first part of each name in ``limits`` (name -> its byte limit) and
+    skip the rest: a form of a few fields."""
+
+    def __init__(self, limits: dict[str, int]) -> None:
+        super().__init__(dict(limits), limit=len(limits), beyond=None)
+        self.named: dict[str, Part] = {}
+
+    def on_headers_finished(self) -> None:
+        _, params = parse_options_header(self._disposition)
+        name = params.get(b"name", b"")
+        if name in self.names and name.decode() not in self.named:
+            part = Part(self.names[name], is_file=b"filename" in params, name=name.decode())
+            self._keeping = self.named[name.decode()] = part
+
+
+async def _parse(chunks: AsyncIterator[bytes], content_type: str, found: _Files) -> None:
+    """Feed the body to ``found``'s callbacks; 400 for a malformed body."""
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if not boundary:
         raise ApiError(400, "invalid_multipart", "the multipart body has no boundary")
-    found = _Files(name, limit, beyond, max_bytes)
     callbacks = {event: getattr(found, event) for event in dir(found) if event.startswith("on_")}
     parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
     try:
@@ -119,13 +130,36 @@ async def file_parts(
     except FormParserError as exc:  # its words go to the log under the request's ID, not to the client
         logger.info("malformed multipart body: %s: %s", type(exc).__name__, exc)
         raise ApiError(400, "invalid_multipart", "the multipart body is malformed") from None
+
+
+async def file_parts(
+    chunks: AsyncIterator[bytes],
+    content_type: str,
+    names: dict[str, int | None],
+    limit: int,
+    beyond: ApiError | None = None,
+) -> list[Part]:
+    """The parts of the names in ``names`` (name -> its byte limit, None for none), in the order sent
+    (see ``_Files``); 400 for a malformed body."""
+    found = _Files(names, limit, beyond)
+    await _parse(chunks, content_type, found)
     return found.found
+
+
+async def form_parts(
+    chunks: AsyncIterator[bytes], content_type: str, limits: dict[str, int]
+) -> dict[str, Part]:
+    """The first part of each name in ``limits`` that the form holds (see ``_Named``); a part past its
+    limit keeps only its size. 400 for a malformed body."""
+    found = _Named(limits)
+    await _parse(chunks, content_type, found)
+    return found.named
 
 
 async def file_field(chunks: AsyncIterator[bytes], content_type: str, name: str = "file") -> bytearray:
     """The bytes of the first part named ``name`` (others of that name are skipped): 400 for a
     malformed body, 422 when the field is missing."""
-    parts = await file_parts(chunks, content_type, name, limit=1)
+    parts = await file_parts(chunks, content_type, {name: None}, limit=1)
     if not parts:
         raise ApiError(422, "missing_file", f"send the image as the multipart field {name!r}")
     return parts[0].data

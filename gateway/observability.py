@@ -1,18 +1,23 @@
-"""One pass over every request: its ID, its metrics by route template and status, its access-log line.
+"""One pass over every request: its ID, its metrics by route template and status, its access-log line,
+and the header that keeps its answer out of every cache.
 
 Plain ASGI: Starlette's BaseHTTPMiddleware wraps the request and response streams and cost several
-milliseconds per upload here, and one middleware does the three jobs for the price of one.
+milliseconds per upload here, and one middleware does the four jobs for the price of one.
 
-- **ID.** nginx sends each request's ``X-Request-ID``; it is kept when it comes from a trusted proxy
-  (``TRUSTED_PROXIES``) and is well formed, else the gateway makes one, so a client reaching the gateway
-  directly never picks the ID it is logged under. It goes back in the ``X-Request-ID`` header and every
-  error body, and on to TorchServe (gateway.request_context). asgi-correlation-id does the rest of this
-  job but believes the header from anyone.
+- **ID.** nginx sends each request's ``X-Request-ID``; it is kept when it comes from the edge
+  (``TRUSTED_PROXIES``, and the edge's key where one is set: gateway.client_ip.Edge) and is well formed,
+  else the gateway makes one, so a client reaching the gateway directly never picks the ID it is logged
+  under. It goes back in the ``X-Request-ID`` header and every error body, and on to TorchServe
+  (gateway.request_context). asgi-correlation-id does the rest of this job but believes the header from
+  anyone.
 - **Route.** The template comes from the app's paths, not from the router: the in-flight cap answers
   before routing, and plain Starlette routes (classify, explain) leave nothing in the scope that names
-  them. A fixed path is one dict lookup; a path with parameters (``/api/v1/results/{sha256}``) is
+  them. A fixed path is one dict lookup; a path with parameters (``/api/v1/shares/{share_id}``) is
   matched by its pattern and counted under its template. A path the app does not serve is
   ``unmatched``, so a scan cannot mint label values.
+- **No caching.** Every answer carries ``Cache-Control: no-store`` (unless a route set its own): an
+  answer names an image's game, a share's contents or a client's error, and no browser, proxy or CDN
+  should keep one for anyone else. nginx passes it on; the front end's files keep nginx's caching.
 - **When.** Counted at the response's start, so that the client is not kept waiting for it (the latency
   is time to headers); the log line is written once the answer has gone out.
 """
@@ -28,13 +33,14 @@ from typing import Any
 from fastapi.routing import iter_route_contexts
 from starlette.routing import compile_path
 
-from gateway.client_ip import is_trusted
-from gateway.config import Network
+from gateway.client_ip import EDGE_KEY_HEADER, Edge
 from gateway.logs import ACCESS
 from gateway.metrics import LATENCY, REQUESTS
 from gateway.request_context import accepted_request_id, begin
 
 UNMATCHED = "unmatched"
+NO_STORE = (b"cache-control", b"no-store")
+_REQUEST_ID, _EDGE_KEY = b"x-request-id", EDGE_KEY_HEADER.encode()
 
 
 @dataclass(frozen=True)
@@ -58,16 +64,17 @@ def route_templates(routes: Sequence[Any]) -> Templates:
 
 
 class Observability:
-    def __init__(self, app: Any, templates: Templates, trusted_proxies: Sequence[Network]) -> None:
+    def __init__(self, app: Any, templates: Templates, edge: Edge) -> None:
         self.app = app
         self.templates = templates
-        self.trusted_proxies = trusted_proxies
+        self.edge = edge
 
     def _request_id(self, scope: dict[str, Any]) -> str:
-        sent = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
+        headers = {k: v.decode("latin-1") for k, v in scope["headers"] if k in (_REQUEST_ID, _EDGE_KEY)}
+        sent = headers.get(_REQUEST_ID)
         peer = scope.get("client")
-        trusted = sent is not None and peer is not None and is_trusted(peer[0], self.trusted_proxies)
-        return accepted_request_id(sent, trusted)
+        from_edge = sent is not None and self.edge.sent(peer and peer[0], headers.get(_EDGE_KEY))
+        return accepted_request_id(sent, from_edge)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -85,14 +92,17 @@ class Observability:
             LATENCY.labels(route).observe(latency)
             answered.update(route=route, status=status, latency_ms=round(latency * 1000, 3))
 
-        async def send_with_id(message: dict[str, Any]) -> None:
+        async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 record(message["status"])
-                message["headers"] = [*message.get("headers", ()), id_header]
+                headers = [*message.get("headers", ()), id_header]
+                if not any(name.lower() == NO_STORE[0] for name, _ in headers):
+                    headers.append(NO_STORE)
+                message["headers"] = headers
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_headers)
         except Exception:
             context.error = context.error or "internal_error"
             raise

@@ -12,7 +12,11 @@ import os
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for annotations only: those modules import this one
+    from gateway.api_keys import Key
+    from gateway.key_limits import Lease, Standing
 
 # What an ID from a trusted proxy may look like: nginx's $request_id (32 hex digits), a UUID, or another
 # proxy's token of letters, digits, '.', '_' and '-'. Anything else is replaced, never echoed or logged.
@@ -38,6 +42,11 @@ class RequestContext:
     cached: bool | None = None
     model_version: str | None = None
     error: str | None = None  # the error code of a failure's body
+    client: str | None = None  # its rate-limit bucket, once admitted (a canary's budget is per client)
+    key: Key | None = None  # the API key it carries, once checked (gateway.api_keys)
+    lease: Lease | None = None  # its key's place and reservation, until its answer (gateway.key_usage)
+    standing: Standing | None = None  # its key's budget after the last step: the RateLimit fields
+    answered_units: int | None = None  # fewer units than it reserved were answered (a batch's failed files)
 
     def answered(self, answer: dict[str, Any]) -> None:
         """Note what the access log reports of a classification or an explanation."""

@@ -9,6 +9,7 @@ would be served for a day.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -119,6 +120,24 @@ class Explanation(ExplanationBody):
     cached: bool
 
 
+class SharedAnswer(BaseModel):
+    """What a share link shows: the classification as the visitor who shared it chose to show it, without
+    the image's SHA-256 (it would let anyone holding a candidate image tell which one was shared)."""
+
+    label: str
+    name: str
+    confidence: float = Field(ge=0, le=1)
+    top_k: list[Ranked]
+    model: ModelRef
+    expires_at: datetime = Field(description="when the link dies: with the cached answer it copies (UTC)")
+
+
+class ShareCreated(BaseModel):
+    id: str = Field(description="unguessable: 128 random bits, URL-safe base64 (22 characters)")
+    url: str = Field(description="the page that shows the shared answer, relative to the site: /s/{id}")
+    expires_at: datetime
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
@@ -154,14 +173,19 @@ class CanaryFigures(BaseModel):
     comparisons: int
     agreement: float | None = Field(description="the share of comparisons whose top-1 labels agree")
     errors: int
-    skipped: int = Field(description="comparisons not made: the gateway was busy")
+    skipped: int = Field(
+        description="comparisons not made: the gateway was busy, or the client's images had fed their "
+        "budget (CANARY_CLIENT_LIMIT)"
+    )
     default_unknown_share: float | None
     candidate_unknown_share: float | None
 
 
 class CanaryView(BaseModel):
     version: str
-    share: float = Field(description="the share of distinct images compared, chosen by their hash")
+    share: float = Field(
+        description="the share of distinct images compared, chosen by a keyed hash under a secret"
+    )
     figures: CanaryFigures | None = Field(description="every replica's so far; null while Redis cannot say")
 
 
@@ -186,3 +210,48 @@ class ModelsView(BaseModel):
     )
     batch_max_files: int = Field(description="files in one POST /api/v1/classify/batch at most")
     batch_max_bytes: int = Field(description="a batch's request body at most, multipart framing included")
+
+
+class FeedbackRecord(BaseModel):
+    sha256: str
+    verdict: str = Field(description="right, wrong or not_a_game")
+    label: str | None = Field(
+        description="the game the vote names: the visitor's, or the model's for 'right'"
+    )
+    shared: bool = Field(
+        description="the visitor agreed to share the screenshot (share=true): it is kept for review"
+    )
+    model: ModelRef = Field(description="the model version whose answer was judged")
+    updated: bool = Field(description="this client had voted on this image before: its vote changed")
+
+
+class FeedbackAnswer(BaseModel):
+    feedback: FeedbackRecord
+
+
+class KeyLimitsView(BaseModel):
+    rate: str = Field(description="units per second, minute, hour or day, sustained")
+    burst: int = Field(description="units that may be taken at once")
+    daily: int = Field(description="units of answered requests in any rolling 24 hours")
+    concurrency: int = Field(description="requests in flight at once")
+
+
+class KeyUsageView(BaseModel):
+    daily_used: int = Field(description="units of answered requests in the last 24 hours")
+    daily_reserved: int = Field(description="units held by this key's requests in flight")
+    daily_remaining: int
+    daily_resets_in: int = Field(description="seconds until the oldest counted minute leaves the 24 hours")
+    rate_remaining: int = Field(description="units that may be taken at once now")
+    rate_full_in: int = Field(description="seconds until the whole burst is back")
+    in_flight: int
+
+
+class KeyView(BaseModel):
+    """GET /api/v1/me: the calling key, its limits and its use."""
+
+    key: str = Field(description="the key's public id, fsl_<prefix>: never its secret")
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None = Field(description="when a rotated key stops working; null: no end set")
+    limits: KeyLimitsView
+    usage: KeyUsageView

@@ -17,7 +17,7 @@ import orjson
 
 from gateway.config import Settings
 from gateway.errors import ApiError
-from gateway.http_pool import HttpPool
+from gateway.http_pool import Body, HttpPool
 from gateway.metrics import UPSTREAM_LATENCY
 from gateway.request_context import current
 from inference.multi_image import COUNT_HEADER, field
@@ -99,7 +99,7 @@ class TorchServeClient:
         headers = {"Content-Type": content_type}
         if (context := current()) is not None:
             headers["X-Request-ID"] = context.request_id
-        answer = await self._authorized("POST", path, endpoint, image, headers)
+        answer = await self._authorized("POST", path, endpoint, (image,), headers)
         return parse_answer(*answer, model)
 
     async def predict_many(self, model: str, images: list[tuple[bytes | bytearray, str]]) -> Any:
@@ -121,7 +121,7 @@ class TorchServeClient:
         method: str,
         path: str,
         endpoint: str,
-        body: bytes | bytearray = b"",
+        body: Body = (),
         headers: dict[str, str] | None = None,
     ) -> tuple[int, bytes]:
         """The call with the current key; asked again, once, with the new key when TorchServe refused one
@@ -139,7 +139,7 @@ class TorchServeClient:
         method: str,
         path: str,
         endpoint: str,
-        body: bytes | bytearray,
+        body: Body,
         headers: dict[str, str],
     ) -> tuple[int, bytes]:
         """The status and the whole body: the read timeout covers the body as well as the headers."""
@@ -163,18 +163,19 @@ class TorchServeClient:
         return answer.status, answer.body
 
 
-def multipart(images: list[tuple[bytes | bytearray, str]], boundary: str) -> bytes:
-    """A multi-image request's body. Each part has a file name: TorchServe hands a part without one to
-    the handler as text."""
-    parts = []
+def multipart(images: list[tuple[bytes | bytearray, str]], boundary: str) -> list[bytes | bytearray]:
+    """A multi-image request's body, as its parts: the images themselves between their framing, never
+    copied (gateway.http_pool writes them as they are). Each part has a file name: TorchServe hands a
+    part without one to the handler as text."""
+    parts: list[bytes | bytearray] = []
     for index, (image, content_type) in enumerate(images):
         name = field(index)
         head = (
             f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}"\r\n'
             f"Content-Type: {content_type}\r\n\r\n"
         )
-        parts += [head.encode(), bytes(image), b"\r\n"]
-    return b"".join([*parts, f"--{boundary}--\r\n".encode()])
+        parts += [head.encode(), image, b"\r\n"]
+    return [*parts, f"--{boundary}--\r\n".encode()]
 
 
 def refused_token(status: int, content: bytes) -> bool:

@@ -1,16 +1,14 @@
 """What the routes do, as plain functions of the worker's services (gateway.services), so that tests call
-them without HTTP: classify, explain, a shared answer by its image's digest, the models view. A batch
+them without HTTP: classify, explain, share links, the models view. A batch
 (gateway.batch) is answered with the same pieces."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 from gateway.cache import EXPLANATION, cache_key, image_digest
 from gateway.drift import count_answer
-from gateway.errors import ApiError
 from gateway.schemas import HandlerClassification, HandlerExplanation, checked
 from gateway.services import Services
 from gateway.validation import TOP_K_MAX, Upload
@@ -20,12 +18,15 @@ def ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-async def cached(services: Services, digest: str, asked: int | str) -> dict[str, Any] | None:
-    """The answer cached for this image under the model's current default version and archive."""
+def answer_key(services: Services, digest: str, asked: int | str) -> str:
+    """The cache key of this image's answer under the model's current default version and archive."""
     state = services.state
     version = state.current_version()
-    key = cache_key(digest, state.model, version, state.digest, state.preprocessing_version, asked)
-    return await services.cache.get(key)
+    return cache_key(digest, state.model, version, state.digest, state.preprocessing_version, asked)
+
+
+async def cached(services: Services, digest: str, asked: int | str) -> dict[str, Any] | None:
+    return await services.cache.get(answer_key(services, digest, asked))
 
 
 def _cache_behind(
@@ -83,21 +84,18 @@ def classified(
     return {**body, "cached": False, "timings_ms": {**timings, "upstream": upstream_ms}}
 
 
-async def shared(services: Services, digest: str, top_k: int) -> dict[str, Any]:
-    """The answer cached for the image ``digest`` under the version served by default now: from any
-    classification of it that listed at least ``top_k`` games, cut to ``top_k``; 404 when none is."""
-    started = time.perf_counter()
-    asked = range(top_k, TOP_K_MAX + 1)
-    for hit in await asyncio.gather(*(cached(services, digest, k) for k in asked)):
-        if hit is not None:
-            top = hit["top_k"][:top_k]
-            return {**hit, "top_k": top, "cached": True, "timings_ms": {"total": ms_since(started)}}
-    raise ApiError(
-        404,
-        "not_found",
-        "no answer for that image is cached for the model served now (images are never stored): "
-        "classify it again",
+async def share(services: Services, upload: Upload, top_k: int) -> dict[str, Any]:
+    """A share link to the answer cached for ``upload`` under the version served by default now, from
+    any classification of it that listed at least ``top_k`` games, cut to ``top_k`` (gateway.shares).
+    The image itself is the proof that the sender may read its answer: a hash alone unlocks nothing."""
+    digest = image_digest(upload.data)
+    return await services.shares.create(
+        [answer_key(services, digest, k) for k in range(top_k, TOP_K_MAX + 1)], top_k
     )
+
+
+async def shared(services: Services, share_id: str) -> dict[str, Any]:
+    return await services.shares.get(share_id)
 
 
 async def explain(services: Services, upload: Upload) -> dict[str, Any]:
@@ -114,13 +112,23 @@ async def explain(services: Services, upload: Upload) -> dict[str, Any]:
     return {**body, "cached": False}
 
 
-async def models_view(services: Services) -> dict[str, Any]:
-    """Read-only, from the replica's report (gateway.model_state)."""
+def batch_files_that_fit(services: Services, window: int | None = None) -> int:
+    """The most files a batch may hold and always fit the tightest limit's window (``window``: an API
+    key's burst), whatever their size (each at the pixel cap): what the page and the CLI pack by, so that
+    they never send a batch that costs more than a window (a 429 ``cost_exceeds_limit``). At least one:
+    a lone file goes alone."""
+    settings = services.settings
+    window = window if window is not None else services.admission.limiter.tightest.amount
+    return max(1, min(settings.batch_max_files, window // settings.units_at_pixel_cap))
+
+
+async def models_view(services: Services, window: int | None = None) -> dict[str, Any]:
+    """Read-only, from the replica's report (gateway.model_state); its batch limit for ``window``."""
     services.state.current_version()
     settings = services.settings
     limits = {
         "max_upload_bytes": settings.max_upload_bytes,
-        "batch_max_files": settings.batch_max_files,
+        "batch_max_files": batch_files_that_fit(services, window),
         "batch_max_bytes": settings.max_batch_body_bytes,
     }
     view = services.state.view()

@@ -1,11 +1,14 @@
 """Reading an upload, once it is admitted: counted while it streams in (a 413 comes before the rest is
 read), the image taken from multipart field ``file`` or the raw body into one buffer, its magic bytes
-checked and its width and height read from its header, so nothing malformed or too large reaches
-TorchServe. Also the one query parameter, ``top_k``.
+checked, and what decoding it would cost judged as the handler judges it (inference.image_limits: its
+structure walked, then its width and height read from its header), so nothing malformed, too large or too
+costly reaches TorchServe. Also the one query parameter, ``top_k``.
 
-Pillow opens an image lazily: reading the size parses the header and decodes no pixel (about 0.1 ms
-for a 4K JPEG, 1.3 ms for the largest WebP). The size also prices the request: PNG and WebP have no
-draft mode, so the worker's decoding cost grows with the pixels (gateway.api.routes.classify).
+The walk runs first and in C where it can (a 5 MB JPEG's segments in milliseconds): Pillow reads a
+header's segments in Python, and 5 MB of them held it a second. Pillow then opens the image lazily:
+reading the size decodes no pixel (about 0.1 ms for a 4K JPEG, 1.3 ms for the largest WebP). The size
+also prices the request: PNG and WebP have no draft mode, so the worker's decoding cost grows with the
+pixels (gateway.api.routes.classify).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from starlette.requests import Request
 from gateway.errors import ApiError
 from gateway.multipart import file_field
 from inference.formats import CONTENT_TYPES, sniff_format
+from inference.image_limits import ImageLimitError, check_dimensions, check_structure
 
 logger = logging.getLogger(__name__)
 
@@ -63,20 +67,24 @@ async def counted(request: Request, max_body_bytes: int, refusal: ApiError) -> A
 
 
 def image_pixels(data: bytes | bytearray, fmt: str, max_pixels: int) -> int:
-    """Width x height from the header: 413 over ``max_pixels``, 400 when Pillow cannot read the header
-    (its own words go to the log, under the request's ID, never to the client)."""
+    """Width x height from the header, once the image is judged affordable (inference.image_limits: 413
+    over ``max_pixels`` or the decoder's memory budget, 422 for an elongated or too complex one); 400 when
+    Pillow cannot read the header (its own words go to the log, under the request's ID, never to the
+    client)."""
     try:
+        structure = check_structure(data, fmt)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=[fmt]) as img:
                 width, height = img.size
+        check_dimensions(fmt, width, height, max_pixels, structure)
+    except ImageLimitError as refused:
+        raise ApiError(refused.status, refused.code, refused.message) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ApiError(413, "image_too_large", f"the image has more than {max_pixels} pixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         logger.info("unreadable %s header: %s: %s", fmt, type(exc).__name__, exc)
         raise ApiError(400, "invalid_image", f"the {fmt} image is truncated or corrupt") from None
-    if width * height > max_pixels:
-        raise ApiError(413, "image_too_large", f"{width}x{height} pixels is over the limit of {max_pixels}")
     return width * height
 
 
@@ -100,7 +108,7 @@ async def read_upload(request: Request, max_image_bytes: int, max_body_bytes: in
 
 def checked_image(data: bytearray, max_image_bytes: int, max_pixels: int) -> Upload:
     """One uploaded file as an ``Upload``, or the ApiError that refuses it: empty, too large, not an image
-    we accept (judged by its bytes), or too many pixels (from its header)."""
+    we accept (judged by its bytes), or too costly to decode (from its structure and header)."""
     if not data:
         raise ApiError(400, "empty_payload", "the request carried no image")
     if len(data) > max_image_bytes:

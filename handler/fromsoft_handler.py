@@ -12,9 +12,11 @@ Java server. The answer's ``timings_ms`` name them decode, preprocess, inference
     postprocess         answer       calibrated probabilities, ranked; "unknown" below the threshold
                                      (inference.scoring)
 
-One bad image in a batch gets its own 4xx status and JSON error while its neighbours succeed; a request
-may carry several images (inference.multi_image), answered as one list. TorchServe allows one class per
-handler module: this is it.
+One bad image in a batch gets its own 4xx status and JSON error while its neighbours succeed, whatever it
+raised: an exception the decoder did not foresee is logged with its traceback under the request's ID and
+refused as that image's 422, where it once failed the whole TorchServe batch with a 503 "busy" that
+clients retried. A request may carry several images (inference.multi_image), answered as one list.
+TorchServe allows one class per handler module: this is it.
 
 Each classification or explanation is logged on one JSON line under the gateway's X-Request-ID
 (TorchServe copies the worker's output into its model_log), so one upload can be followed from nginx's
@@ -41,6 +43,7 @@ from handler.image_decode import ImageRejectedError, decode_image, payload_bytes
 from handler.settings import ServingSettings
 from inference.architectures import architecture
 from inference.archive_digest import digest_of_folder
+from inference.image_limits import ImageLimitError
 from inference.multi_image import COUNT_HEADER, MAX_IMAGES
 from inference.onnx_runner import Runner
 from inference.preprocessing import Preprocessing, eval_transform
@@ -162,9 +165,10 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
         prepared: dict[str, list[Prepared]] = {"classify": [], "explain": []}
         refused: dict[int, list[str | None]] = {}
         for (place, _), outcome in zip(images, outcomes, strict=True):
-            if isinstance(outcome, ImageRejectedError):
-                self._place(results, place, self._reject(place[0], outcome, place[1]))
-                refused.setdefault(place[0], []).append(outcome.detail)
+            if isinstance(outcome, Exception):
+                rejected = self._refusal(place[0], outcome)
+                self._place(results, place, self._reject(place[0], rejected, place[1]))
+                refused.setdefault(place[0], []).append(rejected.detail)
             else:
                 prepared["explain" if wanted[place[0]] == "explain" else "classify"].append((place, *outcome))
         if prepared["classify"]:
@@ -221,15 +225,31 @@ class FromSoftHandler(BaseHandler):  # type: ignore[misc]
             return "classify_many"
         return "classify"
 
-    def _prepare(self, entry: Any) -> tuple[np.ndarray, dict[str, float]] | ImageRejectedError:
+    def _prepare(self, entry: Any) -> tuple[np.ndarray, dict[str, float]] | Exception:
+        """One image's input and timings, or what refused it: whatever it raised is its own failure."""
         try:
             t0 = time.perf_counter()
             image = self.decode(entry)
             t1 = time.perf_counter()
             array = self.transform(image)
-        except ImageRejectedError as rejected:
-            return rejected
+        except ImageLimitError as refused:  # the eval transform's own bounds
+            return ImageRejectedError.of(refused)
+        except Exception as failed:  # refused alone (_refusal), never failing its batch
+            return failed
         return array, {"decode": (t1 - t0) * 1000, "preprocess": (time.perf_counter() - t1) * 1000}
+
+    def _refusal(self, index: int, failed: Exception) -> ImageRejectedError:
+        """``failed`` as request ``index``'s refusal; one the decoder did not foresee is logged first, with
+        its traceback, under the request's ID."""
+        if isinstance(failed, ImageRejectedError):
+            return failed
+        request_id = _header(self.context, index, "X-Request-ID")
+        logger.error(
+            "request %s: preparing an image failed unforeseen", (request_id or "")[:128], exc_info=failed
+        )
+        return ImageRejectedError(
+            422, "undecodable_image", "the image could not be decoded", f"{type(failed).__name__}: {failed}"
+        )
 
     def describe(self) -> dict[str, Any]:
         """What the model is and what it learned from: the gateway's models view and the about panel."""

@@ -11,6 +11,7 @@ import hashlib
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 DIGEST_LENGTH = 12  # hex digits: enough to tell archives apart, short enough to read in an answer
 _CHUNK = 1 << 20
@@ -51,8 +52,8 @@ def digest_of_folder(folder: Path) -> str:
     return content_digest((p.relative_to(folder).as_posix(), _file_chunks(p)) for p in files)
 
 
-def digest_of_archive(path: Path) -> str:
-    """The digest of a ``.mar`` file, read without unpacking it."""
+def digest_of_archive(path: Path | BinaryIO) -> str:
+    """The digest of a ``.mar`` file (or one open for reading), read without unpacking it."""
     with zipfile.ZipFile(path) as archive:
         names = [info.filename for info in archive.infolist() if not info.is_dir()]
         return content_digest((name, _member_chunks(archive, name)) for name in names)

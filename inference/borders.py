@@ -5,13 +5,17 @@ crop. trace.moe cuts borders before its search for the same reason (its ``cutBor
 
 A side is cut when its outermost line is one colour and the lines after it keep that colour; an image
 with nothing to cut comes back as the same object, so its tensor is bit for bit what it was before this
-step existed. Finding out costs four lines of pixels for most screenshots.
+step existed. Finding out costs four lines of pixels for most screenshots, and at most a loop per 32
+lines of each side: an image with one side more than ``MAX_ASPECT`` times the other is refused
+(ImageLimitError), and a cut never leaves one, so the eval transform's resize that follows stays bounded.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
+
+from inference.image_limits import MAX_ASPECT, check_aspect
 
 TOLERANCE = 16  # per channel, of 255: JPEG's noise in a flat bar stays under it, a scene's texture does not
 UNIFORM_SHARE = 0.98  # of a line's pixels within the tolerance: a stray pixel or a compression block
@@ -56,6 +60,7 @@ def border_box(pixels: np.ndarray) -> Box | None:
     """The box inside the uniform borders of an RGB array (height, width, 3), or None when there are none
     to cut (or the image is nearly all one colour: nothing tells a bar from the picture then)."""
     height, width = pixels.shape[:2]
+    check_aspect(width, height)
     columns = pixels.transpose(1, 0, 2)
     sides = {"top": (pixels, height), "bottom": (pixels[::-1], height)}
     sides |= {"left": (columns, width), "right": (columns[::-1], width)}
@@ -66,8 +71,9 @@ def border_box(pixels: np.ndarray) -> Box | None:
     if not any(bars.values()):
         return None
     box = (bars["left"], bars["top"], width - bars["right"], height - bars["bottom"])
-    kept = (box[2] - box[0]) / width, (box[3] - box[1]) / height
-    return box if min(kept) >= MIN_KEPT else None
+    kept_w, kept_h = box[2] - box[0], box[3] - box[1]
+    elongated = max(kept_w, kept_h) > MAX_ASPECT * min(kept_w, kept_h)
+    return box if min(kept_w / width, kept_h / height) >= MIN_KEPT and not elongated else None
 
 
 def trim_borders(image: Image.Image) -> Image.Image:

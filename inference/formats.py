@@ -14,13 +14,20 @@ CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # MAX_UPLOAD_BYTES, the whole stack's one upload limit
 # MAX_IMAGE_PIXELS: twice a 4K frame (7680x2160, a dual-4K screenshot). PNG and WebP have no draft mode,
-# so each pixel allowed is decoded: at this cap a uniform 100 KB PNG still costs the worker a few tenths
-# of a second and 66 MB (RGBA; tests/unit/handler/test_image_decode.py holds it under a second), where
-# 40 MP cost seconds and hundreds of MB. Larger is a bomb or not a screenshot.
+# so each pixel allowed is decoded: at this cap a uniform 100 KB PNG still costs the worker about 0.2 s of
+# CPU and 74 MB (RGBA, reduced band by band; benchmarks/studies/decode_cost.py), where 40 MP cost seconds
+# and hundreds of MB. Larger is a bomb or not a screenshot. The cap alone does not bound the cost (an
+# elongated image, a JPEG's scans, Pillow's WebP decoder): inference.image_limits holds the rest.
 DEFAULT_MAX_PIXELS = 2 * 3840 * 2160
 # PIXELS_PER_UNIT: a request costs one rate-limit unit per this many pixels, started (the gateway reads
 # the size from the image's header): a 4K screenshot or smaller costs one, an image at the cap two.
 DEFAULT_PIXELS_PER_UNIT = 3840 * 2160
+# The public API's 429 for a request that costs more units than a limit's whole window: waiting never
+# lets it through, so a client must not retry it (the gateway sends it; the folder CLI fails the batch).
+COST_EXCEEDS_LIMIT = "cost_exceeds_limit"
+# The 429 of an API key whose rolling daily quota is spent: its Retry-After may be hours away, so the
+# folder CLI stops instead of waiting (gateway.key_limits sends it).
+QUOTA_EXHAUSTED = "quota_exhausted"
 MULTIPART_OVERHEAD = 64 * 1024  # room for multipart headers and boundaries around the image
 # BATCH_MAX_FILES: images in one POST /api/v1/classify/batch.
 DEFAULT_BATCH_MAX_FILES = 16

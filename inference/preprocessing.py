@@ -19,10 +19,14 @@ import numpy as np
 from PIL import Image
 
 from inference.borders import trim_borders
+from inference.image_limits import check_aspect
 
 # Bump when the eval transform below or the handler's decoding (handler.image_decode) changes the
 # tensor a given upload becomes. 3: letterboxed and pillarboxed images lose their bars (inference.borders).
-REVISION = "3"
+# 4: an image is reduced before its EXIF turn, so a turned PNG or WebP is never copied whole (a turned
+# one whose sides are no multiple of the factor is averaged over other blocks; the 118 real screenshots
+# give the same tensors bit for bit).
+REVISION = "4"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -58,8 +62,13 @@ class Preprocessing:
 
 
 def cover_size(image_size: tuple[int, int], target: tuple[int, int]) -> tuple[int, int]:
-    """(height, width) of the smallest aspect-kept scaling of ``image_size`` (w, h) covering ``target``."""
+    """(height, width) of the smallest aspect-kept scaling of ``image_size`` (w, h) covering ``target``.
+
+    An image with one side more than ``MAX_ASPECT`` times the other is refused (ImageLimitError), which
+    holds the result within ``MAX_ASPECT`` times the target's sides: a 16588800x1 PNG asked for a resize
+    to billions of pixels, even from a caller that skipped the header check."""
     width, height = image_size
+    check_aspect(width, height)
     scale = max(target[0] / height, target[1] / width)
     return max(target[0], round(height * scale)), max(target[1], round(width * scale))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import httpx
 from launchers import REPO
 from launchers.procs import LoopbackServer, ManagedProcess, free_port, wait_until
 from launchers.torchserve import TorchServe
+from store import migrate
+from store.engine import make_engine
 
 # The cache writes behind the answer (gateway.cache.WRITE_BEHIND_SECONDS): a repeat may reach another
 # worker before Redis has the entry, so a test that expects a hit gives the write this long first.
@@ -29,11 +32,38 @@ def gateway_env(torchserve: TorchServe, redis_url: str, **overrides: str) -> dic
     return {**env, **overrides}
 
 
+def secret_file(path: Path) -> Path:
+    """A stack secret (a key, a pepper) made once, readable by its owner alone."""
+    if not path.exists():
+        path.write_text(secrets.token_hex(32) + "\n")
+        path.chmod(0o600)
+    return path
+
+
+def feedback_env(workdir: Path) -> dict[str, str]:
+    """A store of the gateway's own, as the native stack gives it: a SQLite file in ``workdir``, migrated,
+    the key its votes' client hashes are made with and the pepper of its API keys' hashes. Gateways that
+    share the store (replicas behind one nginx) are given one DATABASE_URL, FEEDBACK_KEY_FILE and
+    API_KEY_PEPPER_FILE instead."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{workdir / 'lens.sqlite3'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return {
+        "DATABASE_URL": url,
+        "FEEDBACK_KEY_FILE": str(secret_file(workdir / "feedback.key")),
+        "API_KEY_PEPPER_FILE": str(secret_file(workdir / "api-key.pepper")),
+    }
+
+
 def start_gateway(
     workdir: Path, env: dict[str, str], workers: int = 1, wait_ready: bool = True, source: Path = REPO
 ) -> LoopbackServer:
     """``source``: the checkout whose gateway runs (benchmarks compare another commit's)."""
     port = free_port()
+    if "DATABASE_URL" not in env:
+        env = {**feedback_env(workdir), **env}
     metrics_dir = workdir / f"prometheus-{port}"  # python -m gateway creates it
     proc = ManagedProcess(
         [

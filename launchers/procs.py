@@ -2,6 +2,8 @@
 
 Every server runs in its own session with output to a file (TorchServe's Java child inherits stdout,
 so a pipe would hang), and is stopped with SIGTERM to the group, then SIGKILL after a grace period.
+Logs hold client addresses and share hashes: that file, and every file the server creates (nginx's and
+TorchServe's own logs among them), is made 0640 at most (umask 027), as scripts/stack.sh makes them.
 A missing binary raises MissingServerError: in CI a missing server fails the run, never skips it.
 """
 
@@ -37,6 +39,10 @@ def require_binary(name: str, hint: str) -> str:
     return path
 
 
+LOG_MODE = 0o640
+UMASK = 0o027  # what the servers create: 0640 files, 0750 folders at most
+
+
 class ManagedProcess:
     """A server process in its own process group, logging to ``log_path``."""
 
@@ -50,7 +56,7 @@ class ManagedProcess:
         self.argv = list(argv)
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = log_path.open("ab")
+        self._log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, LOG_MODE), "ab")
         self.proc = subprocess.Popen(
             self.argv,
             stdout=self._log,
@@ -59,6 +65,7 @@ class ManagedProcess:
             env={**os.environ, **(env or {})},
             cwd=cwd,
             start_new_session=True,
+            umask=UMASK,
         )
 
     @property

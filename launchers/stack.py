@@ -9,8 +9,7 @@ import subprocess
 from pathlib import Path
 
 from launchers import REPO
-from launchers.torchserve import models
-from ops.settings import DECLARED_FILE_NAME
+from launchers.torchserve import ops_models
 
 PORTS = (
     "WEB_PORT",
@@ -38,7 +37,12 @@ def stack(command: str, env: dict[str, str], *args: str) -> subprocess.Completed
 
 
 # Limits no benchmark or load test from one loopback address should meet.
-UNLIMITED = {"RATE_LIMIT": "1000000/minute", "EDGE_LIMIT_RATE": "100000", "EDGE_LIMIT_BURST": "100000"}
+UNLIMITED = {
+    "RATE_LIMIT": "1000000/minute",
+    "CANARY_CLIENT_LIMIT": "1000000/hour",
+    "EDGE_LIMIT_RATE": "100000",
+    "EDGE_LIMIT_BURST": "100000",
+}
 
 
 class NativeStack:
@@ -77,9 +81,9 @@ class NativeStack:
         return int((self.var_dir / "run" / f"{component}.pid").read_text())
 
     def models(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """``python -m ops.models ARGS`` against this stack's declared state and replicas."""
-        store = Path(self.env["MODEL_STORE"])
-        return models(store, store / DECLARED_FILE_NAME, self.status_dir, *args)
+        """``python -m ops.models ARGS`` against this stack as an operator runs it: given only the folder
+        the stack was started with (VAR_DIR), it finds the rest in the stack.env the stack wrote there."""
+        return ops_models(*args, VAR_DIR=str(self.var_dir))
 
     def up(self) -> subprocess.CompletedProcess[str]:
         started = stack("up", self.env)

@@ -15,7 +15,7 @@ import httpx
 from inference.formats import DEFAULT_MAX_UPLOAD_BYTES
 from launchers import REPO
 from launchers.procs import ManagedProcess, free_port, require_binary, wait_until
-from ops import keys, replica_status
+from ops import replica_status, torchserve_keys
 from ops.archives import inspect
 from ops.declared import DeclaredState, ModelSpec, VersionSpec, write
 from ops.replica_status import ReplicaStatus
@@ -69,7 +69,7 @@ class TorchServe:
         return replica_status.read(self.status_file)
 
     def headers(self, kind: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {keys.key(self.key_file, kind)}"}
+        return {"Authorization": f"Bearer {torchserve_keys.key(self.key_file, kind)}"}
 
     def predict(
         self, body: bytes, content_type: str = "image/jpeg", endpoint: str = "predictions", token: bool = True
@@ -107,17 +107,21 @@ def models(
 ) -> subprocess.CompletedProcess[str]:
     """``python -m ops.models ARGS`` for a deployment (its store, declared file and replicas' reports, and
     ``settings``); raises when it fails (a refused change, or replicas that did not converge)."""
-    env = {
-        **os.environ,
+    where = {
         "MODEL_STORE": str(store),
         "MODELS_FILE": str(declared_file),
         "REPLICA_STATUS_DIR": str(status_dir),
-        **settings,
     }
+    return ops_models(*args, **where, **settings)
+
+
+def ops_models(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """``python -m ops.models ARGS`` with ``settings`` on top of this process's environment; raises when
+    it fails, with its output."""
     done = subprocess.run(
         [sys.executable, "-m", "ops.models", *args],
         cwd=REPO,
-        env=env,
+        env={**os.environ, **settings},
         capture_output=True,
         text=True,
         timeout=300,

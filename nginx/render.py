@@ -14,6 +14,7 @@ import argparse
 import ipaddress
 import os
 import pwd
+import re
 import stat
 import tempfile
 from dataclasses import dataclass, field
@@ -106,13 +107,14 @@ def error_pages(max_upload_mb: str, max_batch_mb: str) -> str:
             f"        location = {ERRORS_PREFIX}{error.location} {{",
             "            internal;",
             "            default_type application/json;",
+            # An error is about one request: never kept by a browser or a proxy, as the gateway's are not
+            # (gateway.observability). A location with an add_header of its own inherits none of the
+            # server's: hence the include.
+            f"            include {SNIPPETS}/security_headers.conf;",
+            '            add_header Cache-Control "no-store" always;',
         ]
         if error.retry_after is not None:
-            # A location with an add_header of its own inherits none of the server's: hence the include.
-            lines += [
-                f"            include {SNIPPETS}/security_headers.conf;",
-                f"            add_header Retry-After {error.retry_after} always;",
-            ]
+            lines += [f"            add_header Retry-After {error.retry_after} always;"]
         lines += [f"            return {error.status} '{body}';", "        }"]
     return "\n".join(lines)
 
@@ -120,6 +122,20 @@ def error_pages(max_upload_mb: str, max_batch_mb: str) -> str:
 def _cidrs(value: str) -> tuple[str, ...]:
     """Comma-separated addresses or networks, checked (nginx would refuse a bad one only at start)."""
     return tuple(str(ipaddress.ip_network(p.strip(), strict=False)) for p in value.split(",") if p.strip())
+
+
+# What an edge key may hold: it goes into nginx.conf between double quotes and into an HTTP header.
+EDGE_KEY = re.compile(r"[A-Za-z0-9+/=_-]{16,256}")
+
+
+def _edge_key(path: str) -> str | None:
+    """EDGE_KEY_FILE's key (``openssl rand -base64 24``), checked: nginx would send any text it held."""
+    if not path:
+        return None
+    key = Path(path).read_text().strip()
+    if not EDGE_KEY.fullmatch(key):
+        raise ValueError(f"EDGE_KEY_FILE {path} must hold 16-256 of letters, digits, '+/=_-'")
+    return key
 
 
 def _workers(value: str) -> str:
@@ -147,6 +163,9 @@ class EdgeSettings:
     # every core of the host, not its CPU limit: set it to the limit there (an idle worker with its 4096
     # connections' structures took 5.7 MB here, 4.3 MB with 1024).
     workers: str = "auto"
+    # EDGE_KEY_FILE: the key nginx sends the gateway as X-Edge-Key, the same file as the gateway's, so
+    # that the gateway tells this nginx from other processes that reach it from a trusted address.
+    key: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> EdgeSettings:
@@ -159,6 +178,7 @@ class EdgeSettings:
             limit_burst=int(env.get("EDGE_LIMIT_BURST", defaults.limit_burst)),
             limit_conn=int(env.get("EDGE_LIMIT_CONN", defaults.limit_conn)),
             workers=_workers(env.get("EDGE_WORKERS", defaults.workers)),
+            key=_edge_key(env.get("EDGE_KEY_FILE", "")),
         )
 
     @property
@@ -212,6 +232,7 @@ def render(
         "LIMIT_BURST": str(edge.limit_burst),
         "LIMIT_CONN": str(edge.limit_conn),
         "MIME_TYPES": mime_types,
+        "EDGE_KEY": edge.key or "",
     }
     text = TEMPLATE.read_text()
     for name, value in values.items():
@@ -247,7 +268,13 @@ def write(out: Path, prefix: Path, worker_user: str | None = None, **kwargs: obj
             user = pwd.getpwnam(worker_user)
             os.chown(temp_root / sub, user.pw_uid, user.pw_gid)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(prefix=prefix, temp_root=temp_root, worker_user=worker_user, **kwargs))  # type: ignore[arg-type]
+    text = render(prefix=prefix, temp_root=temp_root, worker_user=worker_user, **kwargs)  # type: ignore[arg-type]
+    # Its owner's alone from the start (nginx's master reads it; its workers do not): it may hold the
+    # edge's key. A file left by an earlier run keeps its mode through O_CREAT, hence the fchmod.
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as config:
+        os.fchmod(fd, 0o600)
+        config.write(text)
     return out, temp_root
 
 

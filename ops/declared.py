@@ -24,8 +24,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,8 +31,9 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ops.archives import ArchiveError, inspect
+from ops.archives import ArchiveError, ArchiveInfo, inspect
 from ops.names import checked_archive, checked_name
+from ops.whole_files import replace_whole
 
 HEADER = (
     "# The declared model state: every serving replica converges to it (python -m ops.models edits it;\n"
@@ -126,8 +125,10 @@ def checked(document: Any) -> DeclaredState:
         raise InvalidDeclarationError(f"{_field(first['loc'])}: {message}") from None
 
 
-def check_archives(state: DeclaredState, store: Path) -> None:
-    """Each declared archive is in ``store`` and is the model and version it is declared as."""
+def check_archives(state: DeclaredState, store: Path) -> dict[str, ArchiveInfo]:
+    """Each declared archive is in ``store`` and is the model and version it is declared as; what each
+    says about itself, by file name."""
+    seen = {}
     for name, model in state.models.items():
         for version, spec in model.versions.items():
             where = f"models.{name}.versions.{version}"
@@ -144,6 +145,8 @@ def check_archives(state: DeclaredState, store: Path) -> None:
                     f"{where}.digest: {spec.archive} now has digest {info.digest}, not {spec.digest} "
                     "(it was replaced after it was declared; add it again with --force)"
                 )
+            seen[spec.archive] = info
+    return seen
 
 
 def revision(text: str) -> str:
@@ -153,6 +156,13 @@ def revision(text: str) -> str:
 
 def load(path: Path, store: Path) -> tuple[DeclaredState, str]:
     """The checked state in ``path`` and its revision."""
+    state, applied, _ = load_inspected(path, store)
+    return state, applied
+
+
+def load_inspected(path: Path, store: Path) -> tuple[DeclaredState, str, dict[str, ArchiveInfo]]:
+    """``load``, and what each declared archive said when it was checked (the reconciler plans by those
+    digests rather than hash every archive twice a cycle)."""
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -160,8 +170,7 @@ def load(path: Path, store: Path) -> tuple[DeclaredState, str]:
             f"{path} does not exist: declare a model with `python -m ops.models add ARCHIVE`"
         ) from None
     state = parse(text)
-    check_archives(state, store)
-    return state, revision(text)
+    return state, revision(text), check_archives(state, store)
 
 
 def render(state: DeclaredState) -> str:
@@ -180,16 +189,5 @@ def locked(path: Path) -> Iterator[None]:
 def write(path: Path, state: DeclaredState) -> str:
     """Replace ``path`` with ``state`` atomically; returns the new revision."""
     text = render(state)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide it from TorchServe's user in a container
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    replace_whole(path, text, 0o644, durable=True)  # 0644: TorchServe's user in a container reads it
     return revision(text)

@@ -15,11 +15,11 @@ KServe is removing its TorchServe runtime (kserve/kserve#5638): deploy/k8s is th
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
+from commandline import CommandParser
 from ops.archives import inspect
 from ops.declared import DeclaredState, load
 from ops.settings import OpsSettings
@@ -63,7 +63,11 @@ def kserve_properties(state: DeclaredState, store: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ops.kserve_config", description=__doc__.split("\n")[0])
+    parser = CommandParser(
+        prog="python -m ops.kserve_config",
+        description=__doc__.split("\n\n")[0],
+        example="MODEL_STORE=model_store python -m ops.kserve_config kserve-storage",
+    )
     parser.add_argument("out", type=Path, help="folder that becomes the InferenceService's storage")
     args = parser.parse_args(argv)
     settings = OpsSettings()

@@ -28,11 +28,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import redis
-
-from ops import declared, replica_status, reviewed
+from commandline import CommandParser
+from ops import declared, replica_status, reviewed, stack_redis
 from ops.archives import ArchiveError, inspect
-from ops.canary import Figures, counters_key, redis_address
+from ops.canary import PROMOTION, Figures, Promotion, counters_key
 from ops.declared import CanarySpec, DeclaredState, InvalidDeclarationError, ModelSpec, VersionSpec
 from ops.names import checked_archive, checked_name
 from ops.replica_status import ReplicaStatus
@@ -176,40 +175,39 @@ def canary_figures(settings: OpsSettings, name: str) -> tuple[str, str, Figures]
     model = _model(state, name)
     if model.canary is None:
         raise RefusedError(f"{name} has no canary to promote")
-    address = redis_address(settings.redis_url, settings.redis_password_file)
-    client = redis.Redis.from_url(address, socket_timeout=5)
-    try:
+    with stack_redis.connected(settings) as client:
         raw = client.hgetall(counters_key(name, model.default, model.canary.version))
-    except redis.RedisError as exc:
-        raise RefusedError(
-            f"cannot read the canary's comparisons from Redis ({settings.redis_url}): {exc}"
-        ) from None
-    finally:
-        client.close()
     return model.default, model.canary.version, Figures.from_hash(raw)
 
 
-def judged(figures: Figures, min_agreement: float, min_comparisons: int) -> str | None:
+def judged(figures: Figures, promotion: Promotion = PROMOTION) -> str | None:
     """Why a canary with these figures is not promoted (None: it may be)."""
-    if figures.comparisons < min_comparisons:
-        return f"{figures.comparisons} comparisons, fewer than {min_comparisons}"
-    if (figures.agreement or 0.0) < min_agreement:
-        return f"agreement {figures.agreement:.1%}, under {min_agreement:.0%}"
+    if figures.comparisons < promotion.min_comparisons:
+        return f"{figures.comparisons} comparisons, fewer than {promotion.min_comparisons}"
+    if (figures.agreement or 0.0) < promotion.min_agreement:
+        return f"agreement {figures.agreement:.1%}, under {promotion.min_agreement:.0%}"
+    if (figures.error_share or 0.0) > promotion.max_error_share:
+        return f"{figures.error_share:.1%} of its calls failed, over {promotion.max_error_share:.0%}"
     return None
 
 
 def promotion_refusal(
-    settings: OpsSettings, args: argparse.Namespace, default: str, candidate: str, figures: Figures
+    settings: OpsSettings,
+    model: str,
+    versions: tuple[str, str],
+    figures: Figures,
+    promotion: Promotion = PROMOTION,
 ) -> str | None:
-    """Why the canary is not promoted: by agreement, unless its card says it was retrained on reviewed
-    screenshots, which is judged on them instead (ops.reviewed)."""
+    """Why the canary (``versions``: the default's, the canary's) is not promoted: by agreement, unless its
+    card says it was retrained on reviewed screenshots, which is judged on them instead (ops.reviewed)."""
+    default, candidate = versions
     replicas = running(settings)
-    found = reviewed.reviewed_figures(replicas, args.model, candidate)
+    found = reviewed.reviewed_figures(replicas, model, candidate)
     if found is None:
-        return judged(figures, args.min_agreement, args.min_comparisons)
-    print(f"models: {args.model} {candidate} {reviewed.described(found)}")
-    served = reviewed.served_digests(replicas, args.model, default)
-    return reviewed.judged(found, served, figures, args.min_comparisons)
+        return judged(figures, promotion)
+    print(f"models: {model} {candidate} {reviewed.described(found)}")
+    served = reviewed.served_digests(replicas, model, default)
+    return reviewed.judged(found, served, figures, promotion)
 
 
 def described(default: str, candidate: str, figures: Figures) -> str:
@@ -220,7 +218,7 @@ def described(default: str, candidate: str, figures: Figures) -> str:
         f"{candidate} against {default}: {figures.comparisons} comparisons, agreement "
         f'{share(figures.agreement)}; "Not recognised" {share(figures.unknown_share("default"))} ({default}) '
         f"and {share(figures.unknown_share('candidate'))} ({candidate}); {figures.error} error(s), "
-        f"{figures.skipped} skipped under load"
+        f"{figures.skipped} skipped (under load, or over a client's budget)"
     )
 
 
@@ -346,17 +344,40 @@ def print_overview(found: dict[str, Any]) -> None:
 
 
 # -- the command line ---------------------------------------------------------------------------------
-def parser() -> argparse.ArgumentParser:
-    settings_help = "MODEL_STORE, MODELS_FILE and REPLICA_STATUS_DIR say where (docs/configuration.md)"
-    top = argparse.ArgumentParser(
-        prog="python -m ops.models", description=__doc__.split("\n")[0], epilog=settings_help
+# How each command is typed: the end of its --help.
+EXAMPLES = {
+    "show": "python -m ops.models show --json",
+    "add": "python -m ops.models add fromsoft-2.0.mar --workers 1",
+    "set-default": "python -m ops.models set-default fromsoft 2.0",
+    "scale": (
+        "python -m ops.models scale fromsoft --workers 2\npython -m ops.models scale fromsoft 1.0 --workers 1"
+    ),
+    "remove": "python -m ops.models remove fromsoft 1.0",
+    "canary": (
+        "python -m ops.models canary fromsoft 2.0 --share 0.1\npython -m ops.models canary fromsoft --off"
+    ),
+    "promote": "python -m ops.models promote fromsoft",
+    "apply": "python -m ops.models apply models.yaml\npython -m ops.models apply --no-wait",
+}
+SETTINGS_HELP = """\
+Where the declared state, the replicas' reports and Redis are: MODEL_STORE, MODELS_FILE,
+REPLICA_STATUS_DIR, REDIS_URL and REDIS_PASSWORD_FILE; `make up` writes the native stack's to
+var/stack.env (VAR_DIR/stack.env), read for those the environment does not set (docs/configuration.md)."""
+
+
+def parser() -> CommandParser:
+    top = CommandParser(
+        prog="python -m ops.models",
+        description=__doc__.split("\n\n")[0],
+        epilog=SETTINGS_HELP,
+        example="python -m ops.models show\npython -m ops.models add fromsoft-2.0.mar --workers 1",
     )
-    waits = argparse.ArgumentParser(add_help=False)  # every command that changes the declared state
+    waits = CommandParser(add_help=False)  # every command that changes the declared state
     waits.add_argument(
         "--timeout", type=float, default=180, help="seconds to wait for convergence (default 180)"
     )
     waits.add_argument("--no-wait", action="store_true", help="write the file and return")
-    sub = top.add_subparsers(dest="command", required=True)
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("show", help="the declared state and what each replica serves, drift marked")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("add", parents=[waits], help="declare an archive of the model store as a version")
@@ -390,14 +411,30 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("promote", parents=[waits], help="make the canary the default, if it agreed enough")
     p.add_argument("model")
     p.add_argument(
-        "--min-agreement", type=float, default=0.95, help="top-1 agreement at least (default 0.95)"
+        "--min-agreement",
+        type=float,
+        default=PROMOTION.min_agreement,
+        help=f"top-1 agreement at least (default {PROMOTION.min_agreement})",
     )
-    p.add_argument("--min-comparisons", type=int, default=30, help="comparisons at least (default 30)")
+    p.add_argument(
+        "--min-comparisons",
+        type=int,
+        default=PROMOTION.min_comparisons,
+        help=f"comparisons at least (default {PROMOTION.min_comparisons})",
+    )
+    p.add_argument(
+        "--max-error-share",
+        type=float,
+        default=PROMOTION.max_error_share,
+        help=f"share of the canary's calls failed at most (default {PROMOTION.max_error_share})",
+    )
     p.add_argument("--force", action="store_true", help="promote whatever the figures")
     p = sub.add_parser(
         "apply", parents=[waits], help="check FILE and make it the declared state (or check the current one)"
     )
     p.add_argument("file", nargs="?", type=Path)
+    for name, command in sub.choices.items():
+        command.add_example(EXAMPLES[name])
     return top
 
 
@@ -428,7 +465,8 @@ def change_for(args: argparse.Namespace, settings: OpsSettings) -> Change | None
     if args.command == "promote":
         default, candidate, figures = canary_figures(settings, checked_name(args.model))
         print(f"models: {args.model} {described(default, candidate, figures)}")
-        why = promotion_refusal(settings, args, default, candidate, figures)
+        promotion = Promotion(args.min_comparisons, args.min_agreement, args.max_error_share)
+        why = promotion_refusal(settings, args.model, (default, candidate), figures, promotion)
         if why is not None and not args.force:
             raise RefusedError(f"not promoted: {why} (--force promotes anyway)")
         return promoted(args.model)
@@ -454,7 +492,14 @@ def main(argv: list[str] | None = None) -> int:
             _, revision = declared.load(settings.declared_file, settings.model_store)
         else:
             revision = edit(settings, change)
-    except (RefusedError, InvalidDeclarationError, ArchiveError, ValueError, OSError) as exc:
+    except (
+        RefusedError,
+        InvalidDeclarationError,
+        ArchiveError,
+        stack_redis.RedisUnreachableError,
+        ValueError,
+        OSError,
+    ) as exc:
         print(f"models: {exc}", file=sys.stderr)
         return 2
     if args.no_wait:

@@ -9,6 +9,13 @@ unregistered last, never the one serving by default. The default version itself 
 place (TorchServe holds one copy of a version, and unregistering the default would leave the model
 without one): a changed archive or batching under the default waits, named, until another version is the
 default or the replica restarts.
+
+A pinned digest is a promise about what is served, kept even while the declared file is invalid (the
+reconciler then plans from its last valid state, whose archives may since have been replaced): an archive
+whose content no longer has its version's pinned digest is never registered, nor registered again, and
+``waiting`` says why. A version already serving the pinned content keeps serving; one whose served content
+is not the pinned one (replaced between the look and the registration) is unregistered, unless it is the
+default, which waits, named.
 """
 
 from __future__ import annotations
@@ -105,55 +112,104 @@ def _register(model: str, version: str, spec: VersionSpec) -> Register:
     return Register(model, version, spec.archive, spec.workers, spec.batch_size, spec.max_batch_delay)
 
 
+def _refusal(model: str, version: str, spec: VersionSpec, digest: str) -> str | None:
+    """Why ``spec``'s archive (now of ``digest``) must not be registered: it is not what was pinned."""
+    if spec.digest is None or spec.digest == digest:
+        return None
+    return (
+        f"{model} {version}: {spec.archive} now has digest {digest}, not the pinned {spec.digest}: it is "
+        "not registered (declare it again with `ops.models add --force` if it was replaced on purpose)"
+    )
+
+
+@dataclass
+class _Steps:
+    """One plan's steps by kind, joined in the safe order at the end."""
+
+    registers: list[Step] = field(default_factory=list)
+    defaults: list[Step] = field(default_factory=list)
+    scales: list[Step] = field(default_factory=list)
+    removals: list[Step] = field(default_factory=list)
+
+
+def _served_version(
+    steps: _Steps,
+    waiting: list[str],
+    name: str,
+    now: ServedModel,
+    version: str,
+    spec: VersionSpec,
+    digest: str,
+) -> bool:
+    """The steps for a declared ``version`` that ``now`` serves; True when it is unregistered (and not yet
+    back), so it cannot become the default in this plan."""
+    have = now.versions[version]
+    why = _changed(have, spec, digest)
+    if why is None and spec.digest is not None and have.digest not in (None, spec.digest):
+        why = f"it serves content of digest {have.digest}, not the pinned {spec.digest}"
+    if why is None:
+        if have.workers != spec.workers:
+            steps.scales.append(Scale(name, version, spec.workers))
+        elif have.ready < spec.workers:
+            waiting.append(f"{name} {version}: {have.ready} of {spec.workers} worker(s) READY")
+        return False
+    if version == now.default:
+        waiting.append(
+            f"{name} {version}: {why}, but it is the default version and is not replaced in place: "
+            "make another version the default first, or restart the replica"
+        )
+        return False
+    if _refusal(name, version, spec, digest) is None:
+        steps.registers += [Unregister(name, version), _register(name, version, spec)]
+        return True
+    if have.digest is not None and have.digest != spec.digest:  # what serves is not what was pinned either
+        steps.registers.append(Unregister(name, version))
+        return True
+    return False  # it serves the pinned content: it stays
+
+
 def plan(
     declared: DeclaredState, digests: dict[tuple[str, str], str], served: dict[str, ServedModel]
 ) -> Plan:
     """``digests``: (model, version) -> the declared archive's content digest, as the store holds it now."""
     result = Plan()
-    registers: list[Step] = []
-    defaults: list[Step] = []
-    scales: list[Step] = []
-    removals: list[Step] = []
+    steps = _Steps()
     for name, model in declared.models.items():
         now = served.get(name)
+        refused = {
+            version: why
+            for version, spec in model.versions.items()
+            if (why := _refusal(name, version, spec, digests[(name, version)])) is not None
+        }
+        result.waiting += refused.values()
         if now is None:  # the first version registered becomes the default: the declared one goes first
-            order = [model.default, *(v for v in model.versions if v != model.default)]
-            registers += [_register(name, v, model.versions[v]) for v in order]
+            if model.default not in refused:  # else none: another would become the default
+                order = [model.default, *(v for v in model.versions if v != model.default)]
+                steps.registers += [_register(name, v, model.versions[v]) for v in order if v not in refused]
             result.waiting.append(f"{name}: not registered yet")
             continue
         replaced = set()
         for version, spec in model.versions.items():
-            have = now.versions.get(version)
-            if have is None:
-                registers.append(_register(name, version, spec))
-                continue
-            why = _changed(have, spec, digests[(name, version)])
-            if why is None:
-                if have.workers != spec.workers:
-                    scales.append(Scale(name, version, spec.workers))
-                elif have.ready < spec.workers:
-                    result.waiting.append(f"{name} {version}: {have.ready} of {spec.workers} worker(s) READY")
-            elif version == now.default:
-                result.waiting.append(
-                    f"{name} {version}: {why}, but it is the default version and is not replaced in place: "
-                    "make another version the default first, or restart the replica"
-                )
-            else:
+            if version not in now.versions:
+                if version not in refused:
+                    steps.registers.append(_register(name, version, spec))
+            elif _served_version(steps, result.waiting, name, now, version, spec, digests[(name, version)]):
                 replaced.add(version)
-                registers += [Unregister(name, version), _register(name, version, spec)]
         default = now.default
         if now.default != model.default:
             target = now.versions.get(model.default)
             up = target is not None and 0 < target.ready == target.workers  # its workers, before scaling
             if up and model.default not in replaced:
-                defaults.append(SetDefault(name, model.default))
+                steps.defaults.append(SetDefault(name, model.default))
                 default = model.default
             else:
                 result.waiting.append(f"{name}: {model.default} becomes the default once its workers are up")
-        removals += [Unregister(name, v) for v in now.versions if v not in model.versions and v != default]
+        steps.removals += [
+            Unregister(name, v) for v in now.versions if v not in model.versions and v != default
+        ]
     for name, now in served.items():
         if name not in declared.models:  # not declared at all: every version goes, the default last
-            removals += [Unregister(name, v) for v in now.versions if v != now.default]
-            removals.append(Unregister(name, now.default))
-    result.steps = [*registers, *defaults, *scales, *removals]
+            steps.removals += [Unregister(name, v) for v in now.versions if v != now.default]
+            steps.removals.append(Unregister(name, now.default))
+    result.steps = [*steps.registers, *steps.defaults, *steps.scales, *steps.removals]
     return result

@@ -4,7 +4,8 @@ Every RECONCILE_SECONDS it reads the declared file and what TorchServe serves, a
 (ops.plan) through the management API on loopback, renews TorchServe's keys at half their lifetime, hands
 the gateway its inference key, and reports (ops.replica_status). At start TorchServe serves nothing: the
 replica is ready once it has converged, so a new or restarted replica needs no history. An invalid
-declared file changes nothing: the last valid state stays applied and the report says why.
+declared file changes nothing: the last valid state stays applied and the report says why; its archives
+are looked at again each cycle, and one no longer of its pinned digest is not registered (ops.plan).
 
     python -m ops.reconciler            # settings from the environment (ops.settings)
     python -m ops.reconciler --check    # exit 0 while it reports and the keys are fresh (a probe)
@@ -12,19 +13,20 @@ declared file changes nothing: the last valid state stays applied and the report
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import signal
+import sys
 import threading
 import time
 from typing import Any
 
 import httpx
 
-from ops import keys, replica_status
-from ops.archives import inspect
-from ops.declared import DeclaredState, InvalidDeclarationError, load
+from commandline import CommandParser
+from ops import replica_status, torchserve_keys
+from ops.archives import ArchiveInfo, inspect
+from ops.declared import DeclaredState, InvalidDeclarationError, load_inspected
 from ops.plan import Plan, Register, Scale, ServedModel, ServedVersion, SetDefault, Step, Unregister, plan
 from ops.replica_status import Canary, ModelView, ReplicaStatus, VersionView, Worker
 from ops.settings import OpsSettings
@@ -48,6 +50,7 @@ class Reconciler:
         self.client = client or ManagementClient(url, key_file)
         self.declared: tuple[DeclaredState, str] | None = None  # the last valid declaration and revision
         self.invalid: str | None = None
+        self.inspected: dict[str, ArchiveInfo] = {}  # this cycle's look at each archive, by file name
         self.ready = False
         self.last_error: str | None = None
         # (model, version) -> (its workers' pids, the handler's description): asked again when they change
@@ -58,22 +61,26 @@ class Reconciler:
         """Renew what is due and hand the gateway its key; False while TorchServe has written none."""
         key_file = self.settings.torchserve_key_file
         try:
-            data = keys.read(key_file)
+            data = torchserve_keys.read(key_file)
         except FileNotFoundError:
             return False
         lifetime = self.settings.ts_token_expiration_min * 60
-        for kind in keys.due(keys.seconds_left(data), lifetime):
-            keys.renew(self.client.http, data, kind)
+        for kind in torchserve_keys.due(torchserve_keys.seconds_left(data), lifetime):
+            torchserve_keys.renew(self.client.http, data, kind)
             logger.info("renewed TorchServe's %s key", kind)
-            data = keys.read(key_file)
+            data = torchserve_keys.read(key_file)
         if self.settings.gateway_key_file is not None:
-            keys.write_gateway_keys(data, self.settings.gateway_key_file)
+            torchserve_keys.write_gateway_keys(data, self.settings.gateway_key_file)
         return True
 
     # -- the declared state -----------------------------------------------------------------------------
     def read_declared(self) -> None:
+        self.inspected = {}
         try:
-            self.declared = load(self.settings.declared_file, self.settings.model_store)
+            state, revision, self.inspected = load_inspected(
+                self.settings.declared_file, self.settings.model_store
+            )
+            self.declared = (state, revision)
         except InvalidDeclarationError as exc:
             if str(exc) != self.invalid:
                 kept = f"revision {self.declared[1]}" if self.declared else "nothing yet"
@@ -141,7 +148,7 @@ class Reconciler:
             view.declared_default = model.default
             view.canary = Canary(**model.canary.model_dump()) if model.canary else None
         digests = {
-            (name, version): inspect(self.settings.model_store / spec.archive).digest
+            (name, version): self.digest(spec.archive)
             for name, model in state.models.items()
             for version, spec in model.versions.items()
         }
@@ -149,6 +156,13 @@ class Reconciler:
         changed = self.apply(todo.steps)
         status.last_error = self.last_error
         return self._report(status, todo, changed)
+
+    def digest(self, archive: str) -> str:
+        """``archive``'s content digest as the store holds it now: as this cycle's check of the declared
+        file saw it, else looked at now (the last valid state's archives, while the file is invalid)."""
+        if (info := self.inspected.get(archive)) is not None:
+            return info.digest
+        return inspect(self.settings.model_store / archive).digest
 
     def apply(self, steps: list[Step]) -> bool:
         """Each step in order, stopping at the first that fails (the next cycle plans again)."""
@@ -239,24 +253,59 @@ def _every_default_ready(state: DeclaredState, models: dict[str, ModelView]) -> 
     return True
 
 
-def check(settings: OpsSettings) -> bool:
-    """The probe: this replica reported lately and TorchServe's keys are fresh."""
+def check(settings: OpsSettings) -> str | None:
+    """The probe: why this replica is not healthy (None: it reported lately and TorchServe's keys are
+    fresh), naming the setting that says where it looked."""
     try:
         status = replica_status.read(settings.status_file)
-        data = keys.read(settings.torchserve_key_file)
-    except (OSError, ValueError):
-        return False
-    lifetime = settings.ts_token_expiration_min * 60
-    return status.age() < settings.stale_after_seconds and keys.fresh(data, lifetime)
+    except (OSError, ValueError) as exc:
+        return (
+            f"no report at {settings.status_file} ({_reason(exc)}): set REPLICA_STATUS_FILE, or "
+            "REPLICA_STATUS_DIR and REPLICA_ID (the native stack's replica N reports in "
+            f"{settings.var_dir / 'status'}/N.json)"
+        )
+    try:
+        data = torchserve_keys.read(settings.torchserve_key_file)
+    except (OSError, ValueError) as exc:
+        return (
+            f"no TorchServe key file at {settings.torchserve_key_file} ({_reason(exc)}): set "
+            f"TORCHSERVE_KEY_FILE (the native stack keeps replica N's in "
+            f"{settings.var_dir / 'replicas'}/N/torchserve/key_file.json)"
+        )
+    if status.age() >= settings.stale_after_seconds:
+        return (
+            f"the last report, {settings.status_file}, is {status.age():.0f} s old: the reconciler is stuck"
+        )
+    if not torchserve_keys.fresh(data, settings.ts_token_expiration_min * 60):
+        return f"TorchServe's keys in {settings.torchserve_key_file} are not renewed: the reconciler is stuck"
+    return None
+
+
+def _reason(exc: OSError | ValueError) -> str:
+    return (exc.strerror or str(exc)).lower() if isinstance(exc, OSError) else "unreadable"
+
+
+def parser() -> CommandParser:
+    command = CommandParser(
+        prog="python -m ops.reconciler",
+        description=__doc__.split("\n\n")[0],
+        example="python -m ops.reconciler --check",
+        epilog="Its settings come from the environment (ops/settings.py, docs/configuration.md).",
+    )
+    command.add_argument(
+        "--check", action="store_true", help="exit 0 while it reports and the keys are fresh"
+    )
+    return command
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ops.reconciler", description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="exit 0 while it reports and the keys are fresh")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     settings = OpsSettings()
     if args.check:
-        return 0 if check(settings) else 1
+        trouble = check(settings)
+        if trouble is not None:
+            print(f"reconciler: {trouble}", file=sys.stderr)
+        return 0 if trouble is None else 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per management call every few seconds
     stop = threading.Event()

@@ -4,7 +4,8 @@ refresh``): by whether it answers real screenshots better, not by whether it agr
 Agreement is the wrong test for a version trained to disagree where the default was wrong (the demo model
 answers "Not recognised" to almost every real screenshot; a retrained one that names them disagrees on
 nearly all). Such a version carries its figures in its model card (inference.reviewed), which the handler
-describes and every replica reports. It is promoted when, besides enough shadowed comparisons:
+describes and every replica reports. It is promoted when, besides enough shadowed comparisons and few
+failed calls (ops.canary.PROMOTION, as any canary):
 
 - its figures were measured against the default served now (the archive digest recorded at refresh time
   is the one the replicas report for the default), else the comparison is with a model no longer served;
@@ -17,13 +18,8 @@ An ordinary version (no reviewed figures in its card) is judged by agreement as 
 from __future__ import annotations
 
 from inference.reviewed import ReviewedFigures
-from ops.canary import Figures
+from ops.canary import PROMOTION, REVIEWED_MAX_TEST_DROP, Figures, Promotion
 from ops.replica_status import ReplicaStatus
-
-# Base test split macro-F1 a reviewed version may lose against the default: 2 points. The base split is
-# the frames the default learned (synthetic for the demo), where a head weighted towards real screenshots
-# loses a little; more than this says it forgot games it knew.
-REVIEWED_MAX_TEST_DROP = 0.02
 
 
 def reviewed_figures(replicas: list[ReplicaStatus], model: str, version: str) -> ReviewedFigures | None:
@@ -68,14 +64,17 @@ def judged(
     figures: ReviewedFigures,
     served_default: set[str | None],
     comparisons: Figures,
-    min_comparisons: int,
+    promotion: Promotion = PROMOTION,
     max_test_drop: float = REVIEWED_MAX_TEST_DROP,
 ) -> str | None:
-    """Why a reviewed canary is not promoted (None: it may be)."""
-    if comparisons.comparisons < min_comparisons:
+    """Why a reviewed canary is not promoted (None: it may be). Its agreement is not asked for."""
+    if comparisons.comparisons < promotion.min_comparisons:
         return (
-            f"{comparisons.comparisons} comparisons, fewer than {min_comparisons}: let it shadow more traffic"
+            f"{comparisons.comparisons} comparisons, fewer than {promotion.min_comparisons}: "
+            "let it shadow more traffic"
         )
+    if (comparisons.error_share or 0.0) > promotion.max_error_share:
+        return f"{comparisons.error_share:.1%} of its calls failed, over {promotion.max_error_share:.0%}"
     recorded = figures.default_model.digest
     if recorded is None:
         return "its figures were measured against a run, not an archive: refresh with --default-archive"

@@ -1,6 +1,13 @@
 """The operator side's one settings object, read from the environment: where the declared state and
-the archives are, where each replica reports, and how TorchServe is reached and started. The native
-stack, compose and Kubernetes set the same variables (docs/configuration.md)."""
+the archives are, where each replica reports, and how Redis and TorchServe are reached and started.
+The native stack, compose and Kubernetes set the same variables (docs/configuration.md).
+
+What the environment does not set is read from the file the native stack writes as it starts,
+VAR_DIR/stack.env (``var/stack.env`` from the checkout, as `make up` is run): so `python -m ops.models`
+finds the stack's store, reports, Redis and Redis's password the way the stack started them, with no
+variable typed in front of it. Compose's ``ops`` service and the Kubernetes pods set theirs in the
+environment, and the environment wins.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +16,29 @@ from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from inference.formats import DEFAULT_MAX_UPLOAD_BYTES
 
 DECLARED_FILE_NAME = "models.yaml"
+STACK_FILE_NAME = "stack.env"  # in VAR_DIR: what scripts/stack.sh started the stack with, for these tools
+NATIVE_REDIS_PASSWORD = Path("redis/password")  # in VAR_DIR: where scripts/stack.sh keeps Redis's password
+NATIVE_API_KEY_PEPPER = Path("api-keys/pepper")  # in VAR_DIR: where scripts/stack.sh keeps the keys' pepper
 
 
 class OpsSettings(BaseSettings):
+    """Without the store's settings: those are StoreToolSettings' (ops.stack_database), for the tools
+    that open the store."""
+
     model_config = SettingsConfigDict(env_file=None, case_sensitive=False, extra="ignore")
 
+    var_dir: Path = Path("var")  # VAR_DIR: the native stack's state, as scripts/stack.sh reads it
     model_store: Path = Path("model_store")  # MODEL_STORE: the archives
     models_file: Path | None = None  # MODELS_FILE: the declared state (default MODEL_STORE/models.yaml)
     # Where every replica's reconciler writes what it serves (one JSON file per replica), read by
@@ -31,7 +51,7 @@ class OpsSettings(BaseSettings):
     stale_after_seconds: float = 30.0  # STALE_AFTER_SECONDS: an older report is not a running replica
 
     # Where the gateways count a canary's comparisons (`ops.models promote` reads them): REDIS_URL, and
-    # REDIS_PASSWORD_FILE (natively var/redis/password).
+    # REDIS_PASSWORD_FILE (natively VAR_DIR/redis/password; both in VAR_DIR/stack.env).
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_password_file: Path | None = None
 
@@ -52,6 +72,36 @@ class OpsSettings(BaseSettings):
     ts_worker_port: int = 9000  # TS_WORKER_PORT: the first worker's socket port
     ts_workdir: Path = Path(".")  # TS_WORKDIR: key_file.json, logs and temporary files go here
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # MAX_UPLOAD_BYTES: the whole stack's upload limit
+    # API_KEY_PEPPER_FILE: the secret clients' keys are hashed under (store.api_keys), the gateways' too.
+    api_key_pepper_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then the native stack's file in the VAR_DIR they name."""
+        assert isinstance(init_settings, InitSettingsSource)
+        given = init_settings.init_kwargs.get("var_dir") or env_settings().get("var_dir")
+        var_dir = Path(given or cls.model_fields["var_dir"].default)
+        stack_file = DotEnvSettingsSource(settings_cls, env_file=var_dir / STACK_FILE_NAME)
+        return init_settings, env_settings, stack_file, file_secret_settings
+
+    @property
+    def stack_file(self) -> Path:
+        return self.var_dir / STACK_FILE_NAME
+
+    @property
+    def native_redis_password_file(self) -> Path:
+        return self.var_dir / NATIVE_REDIS_PASSWORD
+
+    @property
+    def native_api_key_pepper_file(self) -> Path:
+        return self.var_dir / NATIVE_API_KEY_PEPPER
 
     @cached_property
     def declared_file(self) -> Path:

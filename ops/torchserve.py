@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+from commandline import CommandParser
 from ops.settings import OpsSettings
 from ops.torchserve_config import overrides, render
 
@@ -51,12 +52,36 @@ def prepare(settings: OpsSettings, extra: dict[str, str]) -> tuple[list[str], di
     return command, env
 
 
+def parser() -> CommandParser:
+    command = CommandParser(
+        prog="python -m ops.torchserve",
+        description=__doc__.split("\n\n")[0],
+        example="TS_WORKDIR=var/ts python -m ops.torchserve --set default_workers_per_model=1",
+        epilog="Its settings come from the environment (ops/settings.py, docs/configuration.md).",
+    )
+    command.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=setting,
+        help="a key of config.properties",
+    )
+    return command
+
+
+def setting(text: str) -> tuple[str, str]:
+    """KEY=VALUE, checked when it is parsed (so a wrong one is argparse's one-line error)."""
+    key, equals, value = text.partition("=")
+    if not key or not equals:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key, value
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ops.torchserve", description=__doc__.split("\n")[0])
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     settings = OpsSettings()
-    command, env = prepare(settings, dict(item.split("=", 1) for item in args.set))
+    command, env = prepare(settings, dict(args.set))
     os.chdir(settings.ts_workdir)  # TorchServe writes key_file.json to its working directory
     os.execve(command[0], command, env)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from ops import keys
+from ops import torchserve_keys
 from ops.names import path
 
 
@@ -32,7 +32,7 @@ class ManagementClient:
     def _headers(self) -> dict[str, str]:
         if self.key_file is None or not self.key_file.is_file():
             return {}
-        return {"Authorization": f"Bearer {keys.key(self.key_file, 'management')}"}
+        return {"Authorization": f"Bearer {torchserve_keys.key(self.key_file, 'management')}"}
 
     def _call(self, method: str, target: str, **params: Any) -> Any:
         query = {k: v for k, v in params.items() if v is not None}

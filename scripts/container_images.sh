@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Build the three images with podman: what `docker compose build` does elsewhere, on a machine that
-# cannot pull from Docker Hub (make test-containers runs it; podman's layer cache makes a rebuild quick).
-#   scripts/container_images.sh            local base images when missing, then the three images
+# Build the four images (gateway, web, TorchServe, PostgreSQL) with podman: what `docker compose build`
+# does elsewhere, on a machine that cannot pull from Docker Hub (make test-containers runs it; podman's
+# layer cache makes a rebuild quick).
+#   scripts/container_images.sh            local base images when missing, then the four images
 #   scripts/container_images.sh bases      only the local base images
 # Every Dockerfile takes its base image as a build ARG defaulting to the public image. Here the bases
 # are local stand-ins with the same package manager and layout: a Debian bookworm root made with
-# debootstrap from the mirror in this host's apt sources, plus Python, Node (this host's own 20.x) or
-# Redis from Debian. They also carry this host's CA bundle, which the registries' TLS needs here.
+# debootstrap from the mirror in this host's apt sources, plus Python, Node (this host's own 20.x),
+# Redis from Debian, or Prometheus (this host's own, for compose's monitoring profile). They also carry this host's CA bundle, which the registries' TLS needs here.
 # TORCH_WHEELS: a folder of wheels the TorchServe build installs torch from (read-only); default: this
 # machine's folder that holds torch 2.14.1 when there is one, else PyTorch's CPU index, as elsewhere.
 # HOST_CA: the CA bundle the bases trust (default: this host's). BUILD_LOG_DIR: where each image's build
@@ -21,6 +22,7 @@ DEBIAN_IMAGE=$BASE/debian:bookworm
 PYTHON_IMAGE=$BASE/python:3.11-bookworm
 NODE_IMAGE=$BASE/node:20-bookworm
 REDIS_IMAGE=$BASE/redis:7-bookworm
+PROMETHEUS_IMAGE=$BASE/prometheus:bookworm
 VERSION=0.1.0
 HOST_CA=${HOST_CA:-/etc/ssl/certs/ca-certificates.crt}
 LOCAL_WHEELS=/opt/pypi-more/files
@@ -116,6 +118,23 @@ USER redis
 CMD ["redis-server"]
 EOF
   rmdir "$empty"
+  # prom/prometheus's stand-in: this host's Prometheus (Debian's, one binary linked to libc alone), laid
+  # out as that image is: its user, its data folder, its entrypoint and arguments.
+  command -v prometheus >/dev/null || die "prometheus is needed (make setup)"
+  local prometheus_files
+  prometheus_files=$(mktemp -d /var/tmp/fromsoft-prometheus.XXXXXX)
+  cp "$(command -v prometheus)" "$prometheus_files/prometheus"
+  base_build "$PROMETHEUS_IMAGE" "$prometheus_files" <<EOF
+ARG DEBIAN_IMAGE
+FROM \$DEBIAN_IMAGE
+COPY prometheus /bin/prometheus
+RUN install -d -o nobody -g nogroup /prometheus /etc/prometheus
+USER nobody
+WORKDIR /prometheus
+ENTRYPOINT ["/bin/prometheus"]
+CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]
+EOF
+  rm -rf "$prometheus_files"
 }
 
 # --- The project's images --------------------------------------------------------------------------
@@ -145,6 +164,7 @@ images() {
   build gateway --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE"
   build web --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" --build-arg "NODE_IMAGE=$NODE_IMAGE"
   build torchserve --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" "${torch[@]}"
+  build postgres --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE"
 }
 
 command -v podman >/dev/null || die "podman is not installed; run make setup"

@@ -36,6 +36,10 @@ for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/usr/lib/podman/$cmd" ] \
     || [[ " ${missing[*]} " == *" ${need[$cmd]} "* ]] || missing+=("${need[$cmd]}")
 done
+# The store's tests start a real PostgreSQL (launchers/postgres.py); Debian keeps its binaries off PATH.
+# The package's own cluster and service are not used.
+pg_bin=$(compgen -G "/usr/lib/postgresql/*/bin/postgres" | sort -V | tail -1 || true)
+{ [ -n "$pg_bin" ] && "$pg_bin" --version >/dev/null 2>&1; } || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO="sudo"; else
     echo "setup: missing system packages: ${missing[*]}" >&2

@@ -8,12 +8,17 @@
 #   scripts/stack.sh restart NAME   one component again: nginx, redis, logrotate, or torchserve-N,
 #                                   reconciler-N, gateway-N of replica N (1, 2, ...)
 # Every process runs in its own session and is stopped by process group, so nothing is left behind.
-# State (configs, PIDs, logs, each replica's keys and report) lives under $VAR_DIR (default var/,
-# git-ignored). Replica 1 listens on the ports below; further replicas on free ones, kept in their folder.
+# State (configs, PIDs, logs, each replica's keys and report, and stack.env: the settings the operator's
+# tools share with this stack) lives under $VAR_DIR (default var/, git-ignored). Replica 1 listens on the
+# ports below; further replicas on free ones, kept in their folder.
 # Every replica converges to the declared state, $MODEL_STORE/models.yaml (python -m ops.models).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# Logs hold client addresses and share hashes: every file the stack and its processes create (their
+# outputs, nginx's and TorchServe's own logs; logrotate's copies keep the original's mode) is the
+# owner's to write and its group's to read at most, never every local user's (0640, 0750 for folders).
+umask 027
 
 VAR_DIR=$(realpath -m "${VAR_DIR:-var}")
 SERVING_REPLICAS=${SERVING_REPLICAS:-1}
@@ -28,10 +33,11 @@ TS_GRPC_PORT=${TS_GRPC_PORT:-7070}
 TS_GRPC_MANAGEMENT_PORT=${TS_GRPC_MANAGEMENT_PORT:-7071}
 TS_WORKER_PORT=${TS_WORKER_PORT:-9000}
 MODEL_STORE=$(realpath -m "${MODEL_STORE:-model_store}")
+MODELS_FILE_GIVEN=${MODELS_FILE:-}
 MODELS_FILE=$(realpath -m "${MODELS_FILE:-$MODEL_STORE/models.yaml}")
 MODEL_NAME=${MODEL_NAME:-fromsoft}
 WEB_ROOT=$(realpath -m "${WEB_ROOT:-frontend/dist}")
-RATE_LIMIT=${RATE_LIMIT:-10/minute;3/second}
+RATE_LIMIT=${RATE_LIMIT:-10/minute;6/second}
 READY_TIMEOUT=${READY_TIMEOUT:-240}
 LOG_MAX_SIZE=${LOG_MAX_SIZE:-50M}
 LOG_ROTATE_SECONDS=${LOG_ROTATE_SECONDS:-300}
@@ -39,7 +45,16 @@ PY=${PY:-$ROOT/.venv/bin/python}
 RUN=$VAR_DIR/run
 LOGS=$VAR_DIR/log
 STATUS=$VAR_DIR/status
-REDIS_PASSWORD_FILE=$VAR_DIR/redis/password
+REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+REDIS_PASSWORD_FILE=$VAR_DIR/redis/password  # ops/settings.py's NATIVE_REDIS_PASSWORD names it too
+EDGE_KEY_FILE=${EDGE_KEY_FILE:-$VAR_DIR/edge/key}
+# The system of record for feedback (store/): a SQLite file under var/ unless DATABASE_URL names another
+# (with DATABASE_PASSWORD_FILE for a PostgreSQL password), and the key of the visitors' keyed hashes.
+DATABASE_URL=${DATABASE_URL:-sqlite:///$VAR_DIR/lens.sqlite3}
+FEEDBACK_KEY_FILE=$VAR_DIR/feedback/key
+# The pepper clients' API keys are hashed under (python -m ops.keys; ops/settings.py names it too).
+API_KEY_PEPPER_FILE=$VAR_DIR/api-keys/pepper
+export DATABASE_URL
 UNIT=(torchserve reconciler gateway)  # one serving unit, in the order it starts
 export MODEL_STORE MODELS_FILE REPLICA_STATUS_DIR=$STATUS
 
@@ -80,6 +95,12 @@ stop_component() {
     kill -KILL -- "-$pid" 2>/dev/null || true
   fi
   rm -f "$RUN/$name.pid"
+}
+
+private_logs() { # logs an earlier run left wider than the umask above makes new ones: 0640 at most
+  [ -d "$VAR_DIR" ] || return 0
+  find "$VAR_DIR" -type f \( -name '*.log' -o -name '*.log.*' \) -perm /g=wx,o=rwx \
+    -exec chmod g-wx,o-rwx {} + 2>/dev/null || true
 }
 
 down() {
@@ -163,6 +184,25 @@ start_redis() {
   start redis "$LOGS/redis.log" redis-server "$VAR_DIR/redis/redis.conf"
 }
 
+edge_key() {
+  # The key nginx sends the gateways (X-Edge-Key), kept across restarts. nginx and every local process
+  # reach a gateway from loopback, which it trusts; only this user can read the key, so no other user's
+  # process can name a client in X-Forwarded-For and so choose its rate-limit bucket (docs/security.md).
+  mkdir -p "$(dirname "$EDGE_KEY_FILE")"
+  (
+    umask 077
+    [ -s "$EDGE_KEY_FILE" ] || head -c 24 /dev/urandom | base64 >"$EDGE_KEY_FILE"
+  )
+}
+
+migrate_store() { # before any gateway starts: they refuse feedback on a schema behind the code
+  say "migrating the feedback store (python -m store upgrade)"
+  mkdir -p "$VAR_DIR/feedback" "$VAR_DIR/api-keys"
+  (umask 077; [ -s "$FEEDBACK_KEY_FILE" ] || head -c 32 /dev/urandom | base64 >"$FEEDBACK_KEY_FILE")
+  (umask 077; [ -s "$API_KEY_PEPPER_FILE" ] || head -c 32 /dev/urandom | base64 >"$API_KEY_PEPPER_FILE")
+  "$PY" -m store upgrade >>"$LOGS/store.log" 2>&1 || die "python -m store upgrade failed; see $LOGS/store.log"
+}
+
 start_logrotate() {
   say "rotating the stack's logs over $LOG_MAX_SIZE (checked every ${LOG_ROTATE_SECONDS}s, 5 kept)"
   # TorchServe rolls its own (log4j2.xml); these are the processes' outputs and nginx's logs.
@@ -192,10 +232,12 @@ start_gateway() {
   port=$(port_of "$n" GATEWAY_PORT)
   say "starting gateway $n on 127.0.0.1:$port ($GATEWAY_WORKERS workers)"
   rm -rf "$dir/prometheus"  # last run's counts; python -m gateway creates it afresh
+  edge_key
   TORCHSERVE_INFERENCE_URL="http://127.0.0.1:$(port_of "$n" TS_INFERENCE_PORT)" \
     TORCHSERVE_KEY_FILE="$dir/unit/gateway-keys.json" REPLICA_STATUS_FILE="$STATUS/$n.json" \
-    MODEL_NAME="$MODEL_NAME" REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" REDIS_PASSWORD_FILE="$REDIS_PASSWORD_FILE" \
-    RATE_LIMIT="$RATE_LIMIT" \
+    MODEL_NAME="$MODEL_NAME" REDIS_URL="$REDIS_URL" REDIS_PASSWORD_FILE="$REDIS_PASSWORD_FILE" \
+    RATE_LIMIT="$RATE_LIMIT" EDGE_KEY_FILE="$EDGE_KEY_FILE" FEEDBACK_KEY_FILE="$FEEDBACK_KEY_FILE" \
+    API_KEY_PEPPER_FILE="$API_KEY_PEPPER_FILE" \
     PROMETHEUS_MULTIPROC_DIR="$dir/prometheus" \
     start "gateway-$n" "$LOGS/gateway-$n.log" "$PY" -m gateway --host 127.0.0.1 --port "$port" \
     --workers "$GATEWAY_WORKERS"
@@ -208,8 +250,9 @@ start_nginx() {
   for ((n = 1; n <= $(cat "$RUN/replicas"); n++)); do
     gateways+=(--gateway "127.0.0.1:$(port_of "$n" GATEWAY_PORT)")
   done
-  spill=$("$PY" -m nginx.render --out "$VAR_DIR/nginx/nginx.conf" --prefix "$VAR_DIR/nginx" \
-    --listen "127.0.0.1:$WEB_PORT" "${gateways[@]}" --web-root "$(web_root_for_nginx)")
+  edge_key
+  spill=$(EDGE_KEY_FILE=$EDGE_KEY_FILE "$PY" -m nginx.render --out "$VAR_DIR/nginx/nginx.conf" \
+    --prefix "$VAR_DIR/nginx" --listen "127.0.0.1:$WEB_PORT" "${gateways[@]}" --web-root "$(web_root_for_nginx)")
   case "$spill" in "$VAR_DIR"/*) ;; *) echo "$spill" >>"$RUN/cleanup" ;; esac
   start nginx "$LOGS/nginx.log" "$(command -v nginx || echo /usr/sbin/nginx)" -p "$VAR_DIR/nginx" \
     -c "$VAR_DIR/nginx/nginx.conf" -e "$VAR_DIR/nginx/error.log" -g "daemon off;"
@@ -220,6 +263,27 @@ start_component() { # NAME or NAME-N
     nginx | redis | logrotate) "start_$1" ;;
     torchserve-* | reconciler-* | gateway-*) "start_${1%-*}" "${1##*-}" ;;
   esac
+}
+
+write_stack_file() {
+  # What the operator's tools share with this stack, as it starts it: python -m ops.models reads it
+  # (ops/settings.py) for each setting its environment does not give, so an operator types none. Kept
+  # after `down`, like the Redis password it names.
+  local file=$VAR_DIR/stack.env
+  {
+    echo "# Written by scripts/stack.sh up; read by the operator's tools (ops/settings.py). Do not edit."
+    printf "%s='%s'\n" MODEL_STORE "$MODEL_STORE" REPLICA_STATUS_DIR "$STATUS" REDIS_URL "$REDIS_URL" \
+      REDIS_PASSWORD_FILE "$REDIS_PASSWORD_FILE" DATABASE_URL "$DATABASE_URL" \
+      API_KEY_PEPPER_FILE "$API_KEY_PEPPER_FILE"
+    # Only when given: otherwise it follows MODEL_STORE, in the tools as here.
+    [ -z "$MODELS_FILE_GIVEN" ] || printf "%s='%s'\n" MODELS_FILE "$MODELS_FILE"
+    # Only when given, for the review tool (python -m ops.feedback): a PostgreSQL store's password file,
+    # and how long it keeps shared screenshots no moderator kept (its default otherwise).
+    [ -z "${DATABASE_PASSWORD_FILE:-}" ] ||
+      printf "%s='%s'\n" DATABASE_PASSWORD_FILE "$(realpath -m "$DATABASE_PASSWORD_FILE")"
+    [ -z "${FEEDBACK_RETENTION_DAYS:-}" ] || printf "%s='%s'\n" FEEDBACK_RETENTION_DAYS "$FEEDBACK_RETENTION_DAYS"
+  } >"$file.tmp"
+  mv "$file.tmp" "$file"
 }
 
 declare_if_missing() {
@@ -249,14 +313,17 @@ up() {
     port_busy "${!var}" && die "port ${!var} ($var) is already in use; free it or set $var to another port"
   done
   [ -f "$WEB_ROOT/index.html" ] || say "note: no built front end in $WEB_ROOT; the API still answers at /api/v1"
+  private_logs
   declare_if_missing
   "$PY" -m ops.models apply --no-wait >/dev/null || die "the declared state is invalid (python -m ops.models show)"
   rm -rf "$STATUS"
+  write_stack_file
   echo "$SERVING_REPLICAS" >"$RUN/replicas"
   local n ports=()
   for ((n = 1; n <= SERVING_REPLICAS; n++)); do choose_ports "$n"; ports+=("$(port_of "$n" GATEWAY_PORT)"); done
 
   start_redis
+  migrate_store
   for ((n = 1; n <= SERVING_REPLICAS; n++)); do
     for part in "${UNIT[@]}"; do "start_$part" "$n"; done
   done
@@ -274,7 +341,9 @@ up() {
     sleep 1
   done
   say "ready: http://127.0.0.1:$WEB_PORT  (API: http://127.0.0.1:$WEB_PORT/api/v1/classify)"
-  say "logs: $LOGS/  models: .venv/bin/python -m ops.models show  (declared in $MODELS_FILE)"
+  local models=".venv/bin/python -m ops.models show"
+  [ "$VAR_DIR" = "$ROOT/var" ] || models="VAR_DIR=$VAR_DIR $models"  # where the tools find stack.env
+  say "logs: $LOGS/  models: $models  (declared in $MODELS_FILE)"
 }
 
 case "${1:-}" in

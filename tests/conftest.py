@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from launchers.postgres import PostgresServer
 from launchers.torchserve import TorchServe, start_torchserve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +37,16 @@ def run_module(module: str, *args: str | Path, timeout: float = 600) -> subproce
 def run_cli(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """``python -m training ...``."""
     return run_module("training", *args, timeout=timeout)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_stack_of_this_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The operator's tools read a native stack's settings from VAR_DIR/stack.env (default var/, which
+    `make up` in this checkout writes): the tests' VAR_DIR is an empty folder, so none of them reads, or
+    edits the declared state of, a stack a developer left running here. Each test stack names its own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VAR_DIR", str(tmp_path_factory.mktemp("no-stack")))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -98,3 +109,11 @@ def torchserve(model_store: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     server = start_torchserve(model_store, tmp_path_factory.mktemp("torchserve"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL on a free loopback port (its own cluster, password authentication)."""
+    server = PostgresServer().start()
+    yield server
+    server.remove()

@@ -1,7 +1,9 @@
-"""Resident memory of server processes, sampled in the background while a benchmark runs."""
+"""Resident memory of server processes, sampled in the background while a benchmark runs, or read as the
+kernel's high-water mark of one process; and the CPU time a process has used."""
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -10,9 +12,30 @@ from benchmarks.common.process_groups import members
 
 def rss(pid: int | str) -> int:
     """Resident memory (bytes) of one process (``"self"``: this one); 0 once it is gone."""
+    return _status(pid, "VmRSS")
+
+
+def peak_rss(pid: int | str) -> int:
+    """The most resident memory (bytes) one process has held since ``reset_peak``: exact, where sampling
+    can miss a peak between two samples."""
+    return _status(pid, "VmHWM")
+
+
+def reset_peak(pid: int | str) -> None:
+    """Start ``peak_rss`` again from the process's resident memory now (Linux's clear_refs, value 5)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def cpu_seconds(pid: int | str) -> float:
+    """User and system CPU time one process has used, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def _status(pid: int | str, field: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError):
         pass  # gone meanwhile

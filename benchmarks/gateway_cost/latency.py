@@ -26,7 +26,7 @@ from launchers.gateway import gateway_env, start_gateway
 from launchers.procs import LoopbackServer, ManagedProcess, free_port, port_open, wait_until
 from launchers.redis import RedisServer
 from launchers.torchserve import TorchServe, start_torchserve
-from ops import keys
+from ops import torchserve_keys
 
 
 class KeepAlive:
@@ -58,7 +58,7 @@ def start_forwarder(workdir: Path, torchserve: TorchServe) -> LoopbackServer:
     argv = [sys.executable, "-m", "benchmarks.gateway_cost.forwarder", "--port", str(port), "--workers", "1"]
     env = {
         "FORWARD_URL": f"{torchserve.inference_url}/predictions/fromsoft",
-        "FORWARD_TOKEN": keys.key(torchserve.key_file, "inference"),
+        "FORWARD_TOKEN": torchserve_keys.key(torchserve.key_file, "inference"),
         "PYTHONPATH": str(REPO),
     }
     forwarder = LoopbackServer(ManagedProcess(argv, workdir / "forwarder.log", env=env, cwd=REPO), port)

@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 
 from benchmarks.common.archives import MODEL, new_archive
+from benchmarks.common.progress import Phase, Phases, clock, out
 from benchmarks.common.report import machine, percentile, replace_section, write_json
 from benchmarks.soak.faults import Fault, Probe, faults
 from launchers import REPO
@@ -43,6 +44,7 @@ from launchers.torchserve import declare
 from ops.declared import CanarySpec, parse, write
 
 USERS = 8
+FRAMES = 280  # synthetic frames the visitors send (made distinct per request)
 RECOVERY_TARGET_S = 30.0
 GIVE_UP_S = 90.0  # a fault not recovered by then is reported as such and the run goes on
 NEW_VERSION = "2.0-soak"
@@ -104,7 +106,7 @@ def run_faults(fault_list: list[Fault], started: float, seconds: float) -> list[
     for index, fault in enumerate(fault_list):
         time.sleep(max(0.0, started + slot * (index + 1) - time.time()))
         injected = time.time()
-        print(f"soak: +{injected - started:5.1f} s  {fault.name}", flush=True)
+        out(f"soak: +{injected - started:5.1f} s  {fault.name}")
         fault.inject()
         recovered = None
         while time.time() - injected < GIVE_UP_S:
@@ -113,7 +115,7 @@ def run_faults(fault_list: list[Fault], started: float, seconds: float) -> list[
                 break
             time.sleep(0.25)
         seconds_to_recover = None if recovered is None else round(recovered - injected, 1)
-        print(f"soak:          recovered after {seconds_to_recover} s", flush=True)
+        out(f"soak:          recovered after {seconds_to_recover} s")
         timeline.append({"fault": fault.name, "at": injected, "recovery_s": seconds_to_recover})
     return timeline
 
@@ -217,6 +219,26 @@ def markdown(figures: dict, seconds: float, host: dict) -> str:
     return "\n".join(lines)
 
 
+def schedule(args: argparse.Namespace) -> dict[str, Phase]:
+    """The run's phases as it announces them on standard error: what each does, and its seconds on 2
+    cores (timed from these lines). The traffic lasts --seconds, then Locust stops its visitors; a fault
+    still recovering then makes it longer (seven of them in 60 s took 87 s)."""
+    return {
+        "frames": Phase(f"synthesizing {FRAMES} frames for the visitors to send", 10),
+        "stack": Phase(
+            f"starting the native stack: {args.replicas} serving replica(s), a canary shadowing "
+            f"{args.canary_share:.0%} of the images",
+            10 + 10 * args.replicas,
+        ),
+        "traffic": Phase(
+            f"{USERS} visitors through nginx for {args.seconds:.0f} s, the faults one after another",
+            args.seconds + 5,
+            paced=False,
+        ),
+        "down": Phase("stopping the stack and counting the answers", 20),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=240, help="traffic duration (default 240)")
@@ -228,9 +250,17 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "artifacts/bench/soak.json")
     parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
     args = parser.parse_args()
+    with Phases("soak", schedule(args)) as progress:
+        work = Path(tempfile.mkdtemp(prefix="soak-"))
+        progress.next("frames")
+        frames = synthesize_frames(work, FRAMES)
+        figures = soak(args, work, frames, progress)
+    return report(args, figures, work)
 
-    work = Path(tempfile.mkdtemp(prefix="soak-"))
-    frames = synthesize_frames(work, 280)
+
+def soak(args: argparse.Namespace, work: Path, frames: Path, progress: Phases) -> dict[str, Any]:
+    """The stack up, under traffic and faults, and down; the run's figures."""
+    progress.next("stack")
     # The visitors all come from 127.0.0.1: the limits, the edge's and the gateway's, are not under test.
     store = prepare_store(args.model_store.resolve(), work, args.canary_share)
     native = NativeStack(work / "var", store, SERVING_REPLICAS=str(args.replicas), **UNLIMITED)
@@ -246,8 +276,12 @@ def main() -> int:
         "PYTHONPATH": str(REPO),
     }
     native.up()
+    progress.next("traffic")
     try:
-        with subprocess.Popen(traffic, cwd=REPO, env=env, stdout=subprocess.DEVNULL) as locust:
+        with (
+            clock(args.seconds, "traffic"),
+            subprocess.Popen(traffic, cwd=REPO, env=env, stdout=subprocess.DEVNULL) as locust,
+        ):
             started = time.time()
             probe = Probe(native.web, next(frames.rglob("*.jpg")).read_bytes())
             new_version = (f"{MODEL}-{NEW_VERSION}.mar", NEW_VERSION)
@@ -255,15 +289,20 @@ def main() -> int:
                 timeline = run_faults(faults(native, probe, new_version, switched), started, args.seconds)
             finally:
                 locust.wait(timeout=args.seconds + 120)  # the run ends by itself (--run-time)
+        progress.next("down")
         canary = canary_outcomes(native, args.replicas)
     finally:
         native.down()
     records = [json.loads(line) for line in records_path.read_text().splitlines()]
-    figures = {
+    return {
         "replicas": args.replicas,
         "canary": {"share": args.canary_share, "outcomes": canary},
         **analyse(records, timeline, switched[0] if switched else None),
     }
+
+
+def report(args: argparse.Namespace, figures: dict[str, Any], work: Path) -> int:
+    """Print and write the figures; 1 when a target was missed (the stack's logs then stay)."""
     host = machine()
     table = markdown(figures, args.seconds, host)
     print(table)

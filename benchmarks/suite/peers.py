@@ -31,6 +31,7 @@ import httpx
 
 from benchmarks.common.images import distinct
 from benchmarks.common.memory import PeakMemory
+from benchmarks.common.progress import bar
 from benchmarks.common.report import summary
 from benchmarks.common.uploads import post_all
 from benchmarks.suite import footprint
@@ -148,20 +149,22 @@ def compare(
     for system in SYSTEMS:  # warm-up: TorchServe's JVM needs dozens of requests, every pool some
         pause_others(peers, system)
         load(urls[system], [distinct(frames[i % len(frames)], next(counter)) for i in range(warm_up)], 2)
-    for _ in range(rounds):
-        for workload in WORKLOADS:
-            for c in levels:
-                # The same uploads for every system; fresh bytes each round, so nothing is cached before.
-                images = requests_for(workload, frames, requests, lambda f: distinct(f, next(counter)))
-                for system in SYSTEMS:
-                    pause_others(peers, system)
-                    with PeakMemory(running.groups[system]) as memory:
-                        latencies, throughput, failed = load(urls[system], images, c)
-                    cell = cells[workload][system][c]
-                    cell["rss"] = max(cell["rss"], memory.peak)
-                    cell["lat"] += latencies
-                    cell["tput"].append(throughput)
-                    cell["failed"] += failed
+    with bar(rounds * len(WORKLOADS) * len(levels) * len(SYSTEMS), "systems", "cell") as shown:
+        for _ in range(rounds):
+            for workload in WORKLOADS:
+                for c in levels:
+                    # The same uploads for every system; fresh bytes each round: nothing cached before.
+                    images = requests_for(workload, frames, requests, lambda f: distinct(f, next(counter)))
+                    for system in SYSTEMS:
+                        pause_others(peers, system)
+                        with PeakMemory(running.groups[system]) as memory:
+                            latencies, throughput, failed = load(urls[system], images, c)
+                        cell = cells[workload][system][c]
+                        cell["rss"] = max(cell["rss"], memory.peak)
+                        cell["lat"] += latencies
+                        cell["tput"].append(throughput)
+                        cell["failed"] += failed
+                        shown.update()
     for proc in peers.values():
         proc.signal(signal.SIGCONT)
     return {

@@ -42,8 +42,9 @@ import yaml
 from benchmarks.common.archives import stock_archive
 from benchmarks.common.images import distinct, distinct_uploads, run_frames, screenshot_groups
 from benchmarks.common.memory import PeakMemory
+from benchmarks.common.progress import Phase, Phases, bar
 from benchmarks.common.report import machine, replace_section, summary, write_json
-from benchmarks.suite import batch, footprint, forms, inference_alone, peers, stages, torchserve_sweep
+from benchmarks.suite import batch, footprint, forms, inference_alone, peers, phases, stages, torchserve_sweep
 from benchmarks.suite.targets import verdicts
 from handler.settings import ServingSettings
 from launchers import REPO
@@ -224,19 +225,21 @@ def measure_modes_interleaved(
         m: {c: {"lat": [], "tput": [], "rss": 0} for c in levels} for m in MODES
     }
     counter = 0
-    for _ in range(rounds):
-        for c in levels:
-            for mode in MODES:
-                batch = pool
-                if mode == "miss":
-                    batch = [distinct(image, counter + i) for i, image in enumerate(pool)]
-                    counter += len(pool)
-                with PeakMemory(groups[mode]) as memory:
-                    latencies, throughput = measure(calls[mode], batch, c)
-                cell = cells[mode][c]
-                cell["lat"] += latencies
-                cell["tput"].append(throughput)
-                cell["rss"] = max(cell["rss"], memory.peak)
+    with bar(rounds * len(levels) * len(MODES), "modes", "cell") as shown:
+        for _ in range(rounds):
+            for c in levels:
+                for mode in MODES:
+                    batch = pool
+                    if mode == "miss":
+                        batch = [distinct(image, counter + i) for i, image in enumerate(pool)]
+                        counter += len(pool)
+                    with PeakMemory(groups[mode]) as memory:
+                        latencies, throughput = measure(calls[mode], batch, c)
+                    cell = cells[mode][c]
+                    cell["lat"] += latencies
+                    cell["tput"].append(throughput)
+                    cell["rss"] = max(cell["rss"], memory.peak)
+                    shown.update()
     return cells
 
 
@@ -254,10 +257,11 @@ def hits_at_the_gateway(client: httpx.Client, url: str, pool: list[bytes]) -> tu
 
 
 def measure_modes(
-    args: argparse.Namespace, images: list[bytes], pool: list[bytes]
+    args: argparse.Namespace, images: list[bytes], pool: list[bytes], progress: Phases
 ) -> tuple[dict, dict, dict]:
     """The five modes at every concurrency, the targets they decide, and the batch row."""
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as servers:
+        progress.next("servers")
         stack = start_servers(args, Path(tmp), servers)
         ts, edge = stack.ts, stack.edge
         direct = httpx.Client(
@@ -274,11 +278,13 @@ def measure_modes(
         }
         whole = [ts.proc.pid, stack.gateway.proc.pid, edge.proc.pid, stack.redis.proc.pid]  # type: ignore[union-attr]
         groups = {"limit": [], "stock": [ts.proc.pid], "ours": [ts.proc.pid], "miss": whole, "hit": whole}
+        progress.next("modes")
         for mode in MODES:  # warm every path up
             measure(calls[mode], images[:4], 1)
         for image in pool:  # the hit mode's bytes, cached once
             calls["hit"](image)
         cells = measure_modes_interleaved(calls, groups, pool, args.levels, args.rounds)
+        progress.next("batch")
         at_gateway, inside = hits_at_the_gateway(public, stack.gateway.url, pool)
         batched = batch.measure(edge.url, images, rounds=5 * args.rounds, first=10**14)
 
@@ -317,12 +323,13 @@ def archived_serving(archive: Path) -> tuple[int, float, int]:
     return int(config["batchSize"]), float(config["maxBatchDelay"]), threads
 
 
-def measure_against_peers(args: argparse.Namespace, frames: list[bytes]) -> dict[str, Any]:
+def measure_against_peers(args: argparse.Namespace, frames: list[bytes], progress: Phases) -> dict[str, Any]:
     """Where a request's time goes, our stack beside LitServe and plain FastAPI, and TorchServe's
     settings swept, all on one running native stack (the sweep last: it changes the stack)."""
     archive = args.model_store / "fromsoft.mar"
     batch, delay, threads = archived_serving(archive)
     stage_levels = sorted({min(args.levels), max(args.levels)})
+    progress.next("systems")
     with (
         tempfile.TemporaryDirectory() as tmp,
         peers.systems(archive, Path(tmp), batch, delay, distinct(frames[0], 10**15)) as running,
@@ -332,6 +339,7 @@ def measure_against_peers(args: argparse.Namespace, frames: list[bytes]) -> dict
         metrics = native.url("TS_METRICS_PORT")
         # The peers idle stopped: LitServe's workers poll their queues and took 0.6 ms from every inference.
         peers.pause_others(running.peers, "ours")
+        progress.next("stages")
         # Warm-up: TorchServe's JVM keeps getting faster for several hundred requests.
         warm = distinct_uploads(frames, args.warm_up, 10**12)
         stages.classify_all(f"{native.web}/api/v1/classify", warm, 4)
@@ -351,8 +359,10 @@ def measure_against_peers(args: argparse.Namespace, frames: list[bytes]) -> dict
         alone = inference_alone.session_alone(
             served_model(args.run), threads, (low["client p50"] - low["inference p50"]) / 1000
         )
+        progress.next("peers")
         against = peers.compare(running, frames, args.levels, args.rounds, args.requests, args.warm_up // 2)
         peers.pause_others(running.peers, "ours")
+        progress.next("sweep")
         settings = torchserve_sweep.SETTINGS[: args.sweep_settings]
         swept = torchserve_sweep.sweep(
             native,
@@ -388,12 +398,14 @@ def served_model(run: Path) -> Path:
 
 def main() -> None:
     args = parse_args()
-    images, caption = image_set(args.run)
+    images, caption = image_set(args.run)  # exits first when the frames are missing: says what to run
     pool = [images[i % len(images)] for i in range(args.requests)]
-    results, targets, batched = measure_modes(args, images, pool)
-    frames = run_frames(args.run, 24)
-    beside = measure_against_peers(args, frames)
-    form_results = forms.measure_forms(args.run)
+    with Phases("bench", schedule(args)) as progress:
+        results, targets, batched = measure_modes(args, images, pool, progress)
+        frames = run_frames(args.run, 24)
+        beside = measure_against_peers(args, frames, progress)
+        progress.next("forms")
+        form_results = forms.measure_forms(args.run)
     targets.update(peer_targets(beside, args))
     table = render_table(results, args.levels, targets, args, caption)
     table += "\n\n" + "\n".join([*batch.markdown(batched), "", *sections(beside, form_results, args)])
@@ -413,6 +425,14 @@ def main() -> None:
     write_json(args.out, payload)
     if not args.no_markdown:
         update_markdown(REPO / "BENCHMARKS.md", table)
+
+
+def schedule(args: argparse.Namespace) -> dict[str, Phase]:
+    """The phases this run goes through (benchmarks.suite.phases), for its progress on standard error."""
+    settings = torchserve_sweep.SETTINGS[: args.sweep_settings]
+    threads = archived_serving(args.model_store / "fromsoft.mar")[2]
+    restarts = torchserve_sweep.restarts(settings, threads, args.sweep_passes)
+    return phases.plan(args, len(settings), restarts)
 
 
 def peer_targets(beside: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import httpx
 
 from benchmarks.common.archives import MODEL, new_archive
 from benchmarks.common.images import distinct_uploads
+from benchmarks.common.progress import bar
 from benchmarks.suite.stages import classify_all
 from inference.session_options import SPIN_WAIT
 from launchers.procs import wait_until
@@ -58,6 +59,9 @@ class Setting:
     @property
     def runtime(self) -> dict[str, str]:
         return runtime(self.threads, self.spin_wait)
+
+
+REGISTERED_WARM_UP = 32  # requests after registering a setting (a new worker; a new JVM takes warm_up)
 
 
 def runtime(threads: int, spin_wait: bool = SPIN_WAIT) -> dict[str, str]:
@@ -105,6 +109,15 @@ def apply(native: NativeStack, setting: Setting, running: dict[str, str], versio
     return restarted
 
 
+def restarts(settings: tuple[Setting, ...], threads: int, passes: int) -> int:
+    """How many of the sweep's changes restart TorchServe, from ``threads`` (each a new JVM to warm up)."""
+    running, count = runtime(threads), 0
+    for setting in settings * passes:
+        count += setting.runtime != running
+        running = setting.runtime
+    return count
+
+
 def ready(native: NativeStack) -> bool:
     return httpx.get(f"{native.url('GATEWAY_PORT')}/readyz", timeout=5).status_code == 200
 
@@ -122,7 +135,7 @@ def sweep(
 ) -> list[dict[str, Any]]:
     """Every setting measured in each of ``passes`` passes (the machine's drift spread over all of them):
     throughput the mean of the passes, p50 over all their requests. ``threads``: what TorchServe runs
-    with now; ``warm_up``: requests after a restart (a new JVM), 32 after registering (a new worker)."""
+    with now; ``warm_up``: requests after a restart (a new JVM), REGISTERED_WARM_UP after registering."""
     url = f"{native.web}/api/v1/classify"
     nonce = 10**9
     running = runtime(threads)
@@ -136,17 +149,20 @@ def sweep(
     measured: dict[Setting, dict[int, tuple[list[float], list[float]]]] = {
         s: {c: ([], []) for c in levels} for s in settings
     }
-    for _ in range(passes):
-        for setting in settings:
-            restarted = apply(native, setting, running, next(versions))
-            running = setting.runtime
-            classify_all(url, fresh(warm_up if restarted else 32), 4)
-            for c in levels:
-                started = time.perf_counter()
-                answers = classify_all(url, fresh(requests), c)
-                throughputs, latencies = measured[setting][c]
-                throughputs.append(requests / (time.perf_counter() - started))
-                latencies += [ms for ms, _ in answers]
+    with bar(passes * len(settings), "settings", "setting") as shown:
+        for _ in range(passes):
+            for setting in settings:
+                shown.set_postfix_str(setting.name, refresh=False)
+                restarted = apply(native, setting, running, next(versions))
+                running = setting.runtime
+                classify_all(url, fresh(warm_up if restarted else REGISTERED_WARM_UP), 4)
+                for c in levels:
+                    started = time.perf_counter()
+                    answers = classify_all(url, fresh(requests), c)
+                    throughputs, latencies = measured[setting][c]
+                    throughputs.append(requests / (time.perf_counter() - started))
+                    latencies += [ms for ms, _ in answers]
+                shown.update()
     rows = []
     for setting, by_level in measured.items():
         row: dict[str, Any] = {"setting": setting.name, **setting.__dict__}

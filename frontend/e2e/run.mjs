@@ -2,7 +2,7 @@
 // here) against the real stack. tests/e2e/test_frontend_e2e.py starts the stack and runs this file.
 // Env: BASE_URL, SCREENSHOT (a real screenshot), UNKNOWN_SCREENSHOT (a real screenshot the served model
 // answers "Not recognised"), BATCH_SHOTS (five real screenshots, comma-separated), OUT_DIR (page
-// screenshots), CHROMIUM (browser path). The served model is trained on synthetic frames, so the page
+// screenshots, and feedback.json: the files voted on), CHROMIUM (browser path). The served model is trained on synthetic frames, so the page
 // must say so before anything is dropped.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -99,6 +99,39 @@ await step("batch", async () => {
   for (let i = 0; i < 5; i += 1) await cards.nth(i).getByTestId("verdict").waitFor({ timeout: 60_000 });
 });
 
+// Two cards of the batch judged: Right on one, Wrong: Elden Ring with the consent box ticked on another
+// (one the model did not call Elden Ring). Which files got which vote goes to OUT_DIR/feedback.json, for
+// tests/e2e/test_frontend_e2e.py to find them in the database.
+await step("feedback", async () => {
+  const names = [];
+  for (let i = 0; i < 5; i += 1) names.push(await cards.nth(i).getByTestId("verdict").innerText());
+  const wrong = names.findIndex((name) => name !== "Elden Ring");
+  if (wrong < 0) throw new Error("every card of the batch says Elden Ring: nothing to correct to it");
+  const right = wrong === 0 ? 1 : 0;
+  const fileOf = (card) => card.locator("p[title]").first().getAttribute("title");
+
+  const rightCard = cards.nth(right);
+  await rightCard.getByRole("button", { name: "Right", exact: true }).click();
+  const thanked = await rightCard.getByTestId("feedback-thanks").innerText({ timeout: 30_000 });
+  if (!thanked.includes("Thank you: you said it was right.")) throw new Error(`unexpected thanks: ${thanked}`);
+
+  const wrongCard = cards.nth(wrong);
+  const consent = wrongCard.getByRole("checkbox", { name: "Share this screenshot to improve the model" });
+  if (await consent.isChecked()) throw new Error("the consent box must be off until ticked");
+  await wrongCard.getByLabel("Wrong: it is").selectOption({ label: "Elden Ring" });
+  await consent.check();
+  await wrongCard.getByRole("button", { name: "Send correction" }).click();
+  const corrected = await wrongCard.getByTestId("feedback-thanks").innerText({ timeout: 30_000 });
+  if (!corrected.includes("you said it is Elden Ring.") || !corrected.includes("You shared the screenshot")) {
+    throw new Error(`unexpected thanks: ${corrected}`);
+  }
+  const said = await page.getByTestId("history-feedback").allInnerTexts();
+  if (!said.includes("You said it was right") || !said.includes("You said it is Elden Ring · screenshot shared")) {
+    throw new Error(`the history does not say what was sent: ${JSON.stringify(said)}`);
+  }
+  writeFileSync(join(out, "feedback.json"), JSON.stringify({ right: await fileOf(rightCard), wrong: await fileOf(wrongCard) }));
+});
+
 let shared = "";
 await step("share-link", async () => {
   const card = cards.first();
@@ -106,11 +139,32 @@ await step("share-link", async () => {
   await card.getByRole("button", { name: "Copy link" }).click();
   await card.getByText("Link copied").waitFor({ timeout: 10_000 });
   shared = await page.evaluate(() => navigator.clipboard.readText());
-  if (!/\/r\/[0-9a-f]{64}$/.test(shared)) throw new Error(`not a share link: ${shared}`);
+  // An id the gateway made for this answer (128 random bits), never the image's hash.
+  if (!/\/s\/[A-Za-z0-9_-]{22}$/.test(shared)) throw new Error(`not a share link: ${shared}`);
   await page.goto(shared);
   const answer = page.getByRole("article").getByTestId("verdict");
   await answer.waitFor({ timeout: 30_000 });
   if ((await answer.innerText()) !== verdict) throw new Error(`the link shows ${await answer.innerText()}, not ${verdict}`);
+  // The sharer's own history made this link: its thumbnail shows here, and only here.
+  await page.getByRole("img", { name: "Your thumbnail of this screenshot" }).waitFor({ timeout: 10_000 });
+  // The sharer's vote on this card (the feedback step judged the first card) shows here; changing it asks
+  // for the screenshot again. A stranger, who holds no file, is told why there is nothing to press.
+  const before = await page.getByTestId("feedback-thanks").innerText({ timeout: 10_000 });
+  if (!before.startsWith("You said it")) throw new Error(`the sharer's vote is not shown: ${before}`);
+  await page.getByRole("button", { name: "Change my answer" }).click();
+  await page.getByTestId("feedback-file").waitFor({ timeout: 10_000 });
+  const elsewhere = await browser.newContext(); // another browser: no history of this image
+  const stranger = await elsewhere.newPage();
+  await stranger.goto(shared);
+  await stranger.getByTestId("feedback-needs-file").waitFor({ timeout: 30_000 });
+  if (await stranger.getByRole("button", { name: "Right", exact: true }).count()) throw new Error("a stranger was offered feedback");
+  await elsewhere.close();
+});
+
+await step("retired-link", async () => {
+  await page.goto(`${base}/r/${"0".repeat(64)}`); // a link of the older kind, by an image's hash
+  await page.getByTestId("retired-link").waitFor({ timeout: 30_000 });
+  if (await page.getByTestId("verdict").count()) throw new Error("a retired link must show no answer");
 });
 
 await step("history", async () => {

@@ -1,6 +1,6 @@
 import { render, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import App from "./App";
 import { ApiError } from "./api/errors";
 import type { Classification, ModelCard, ModelsView, Provenance } from "./api/types";
@@ -11,12 +11,17 @@ vi.mock("./api/client", () => ({
   classifyBatch: vi.fn(),
   explain: vi.fn(),
   models: vi.fn(),
-  sharedResult: vi.fn(),
+  createShare: vi.fn(),
+  sharedAnswer: vi.fn(),
+  sendFeedback: vi.fn(),
 }));
 const client = await import("./api/client");
 const classify = vi.mocked(client.classify);
 const classifyBatch = vi.mocked(client.classifyBatch);
 const models = vi.mocked(client.models);
+const createShare = vi.mocked(client.createShare);
+const sharedAnswer = vi.mocked(client.sharedAnswer);
+const sendFeedback = vi.mocked(client.sendFeedback);
 
 function view(provenance: Provenance): ModelsView {
   return {
@@ -201,7 +206,7 @@ describe("the history", () => {
     const { unmount } = render(<App />);
     await userEvent.upload(screen.getByTestId("file-input"), shot());
     await waitFor(() => expect(screen.getByTestId("history")).toHaveTextContent("Sekiro: Shadows Die Twice"));
-    expect(screen.getByTestId("history").querySelector("a")).toHaveAttribute("href", "/r/ab");
+    expect(screen.getByTestId("history").querySelector("a")).toBeNull(); // not shared: no page to link to
     unmount();
     render(<App />); // a reload: the page starts again from storage
     expect(screen.getByTestId("history")).toHaveTextContent("97.0%");
@@ -209,6 +214,72 @@ describe("the history", () => {
     await userEvent.click(screen.getByRole("button", { name: "Clear" }));
     expect(screen.getByTestId("history")).toHaveTextContent("Nothing yet.");
     expect(JSON.parse(localStorage.getItem("fromsoft-lens:history") ?? "null")).toEqual([]);
+  });
+});
+
+describe("feedback on a card", () => {
+  it("goes with the card's file, and its history entry says what was sent, across a reload", async () => {
+    const sekiro = { ...notRecognised, label: "sekiro", name: "Sekiro: Shadows Die Twice", confidence: 0.97, sha256: "e".repeat(64) };
+    models.mockResolvedValue({ ...synthetic, labels: [...synthetic.labels, { label: "elden_ring", name: "Elden Ring" }] });
+    classify.mockResolvedValue(sekiro);
+    sendFeedback.mockResolvedValue({
+      sha256: sekiro.sha256,
+      verdict: "wrong",
+      label: "elden_ring",
+      shared: true,
+      model: { name: "fromsoft", version: "1.0", digest: "5d41402abc4b" },
+      updated: false,
+    });
+    const file = shot();
+    const { unmount } = render(<App />);
+    await loaded();
+    await userEvent.upload(screen.getByTestId("file-input"), file);
+    await userEvent.selectOptions(await screen.findByRole("combobox", { name: "Wrong: it is" }), "Elden Ring");
+    await userEvent.click(screen.getByRole("checkbox", { name: "Share this screenshot to improve the model" }));
+    await userEvent.click(screen.getByRole("button", { name: "Send correction" }));
+    expect(sendFeedback).toHaveBeenCalledWith(file, sekiro.sha256, { verdict: "wrong", label: "elden_ring", share: true });
+    await waitFor(() => expect(screen.getByTestId("history-feedback")).toHaveTextContent("You said it is Elden Ring · screenshot shared"));
+    unmount();
+    render(<App />);
+    expect(screen.getByTestId("history-feedback")).toHaveTextContent("You said it is Elden Ring · screenshot shared");
+  });
+});
+
+describe("a share link made on a card", () => {
+  it("links its history entry to the share's page, across a reload", async () => {
+    Object.defineProperty(navigator, "clipboard", { value: { writeText: vi.fn().mockResolvedValue(undefined) }, configurable: true });
+    classify.mockResolvedValue({ ...notRecognised, label: "sekiro", name: "Sekiro: Shadows Die Twice", confidence: 0.97 });
+    createShare.mockResolvedValue({ id: "Qx7_b-3kLm9Zp0aTw2Yc4d", url: "/s/Qx7_b-3kLm9Zp0aTw2Yc4d", expires_at: "2026-12-07T10:00:00Z" });
+    const { unmount } = render(<App />);
+    await userEvent.upload(screen.getByTestId("file-input"), shot());
+    await waitFor(() => expect(screen.getByTestId("history")).toHaveTextContent("Sekiro: Shadows Die Twice"));
+    await userEvent.click(await screen.findByRole("button", { name: "Copy link" }));
+    await waitFor(() => expect(screen.getByTestId("history").querySelector("a")).toHaveAttribute("href", "/s/Qx7_b-3kLm9Zp0aTw2Yc4d"));
+    unmount();
+    render(<App />);
+    expect(screen.getByTestId("history").querySelector("a")).toHaveAttribute("href", "/s/Qx7_b-3kLm9Zp0aTw2Yc4d");
+  });
+});
+
+describe.each([
+  ["/s/Qx7_b-3kLm9Zp0aTw2Yc4d", "a share's page, which reads the share by its id", true],
+  [`/r/${"ab".repeat(32)}`, "a retired link's page, which asks the gateway nothing", false],
+])("the path %s", (path, what, reads) => {
+  afterEach(() => window.history.pushState({}, "", "/"));
+
+  it(`is ${what}`, async () => {
+    sharedAnswer.mockReset();
+    sharedAnswer.mockReturnValue(new Promise(() => undefined));
+    window.history.pushState({}, "", path);
+    render(<App />);
+    expect(screen.queryByTestId("file-input")).not.toBeInTheDocument();
+    if (reads) {
+      expect(sharedAnswer).toHaveBeenCalledWith("Qx7_b-3kLm9Zp0aTw2Yc4d");
+      expect(await screen.findByText("Reading the answer…")).toBeInTheDocument();
+    } else {
+      expect(screen.getByTestId("retired-link")).toBeInTheDocument();
+      expect(sharedAnswer).not.toHaveBeenCalled();
+    }
   });
 });
 

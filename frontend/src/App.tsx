@@ -1,15 +1,16 @@
 import { useCallback, useState } from "react";
 import { ModelsProvider, useModels } from "./api/models";
-import type { Classification } from "./api/types";
+import type { Classification, ShareCreated } from "./api/types";
 import { AboutPanel } from "./components/AboutPanel";
 import { DropZone } from "./components/DropZone";
 import { HistoryPanel } from "./components/HistoryPanel";
-import { SharedResult } from "./components/SharedResult";
+import { RetiredLink, SharedResult } from "./components/SharedResult";
 import { ShotCard } from "./components/ShotCard";
 import { SyntheticNotice } from "./components/SyntheticNotice";
 import { limitsOf, submitAll, type Submit } from "./lib/batches";
 import { thumbnail, useHistory } from "./lib/history";
-import { sharedHash } from "./lib/share";
+import { pageOf } from "./lib/share";
+import type { SentFeedback } from "./lib/feedback";
 import { checkFile } from "./lib/validate";
 
 interface Queued {
@@ -21,9 +22,15 @@ interface Queued {
 
 let nextId = 0;
 
+interface QueueProps {
+  onResult: (result: Classification, file: File) => void;
+  onShared: (result: Classification, share: ShareCreated) => void;
+  onFeedback: (result: Classification, sent: SentFeedback) => void;
+}
+
 /** Dropped files become cards at once: the refused ones say why, the others travel in batches
- * (lib/batches). Each answer joins the history. */
-function Queue({ onResult }: { onResult: (result: Classification, file: File) => void }) {
+ * (lib/batches). Each answer joins the history, and so do each share link made of one and each vote. */
+function Queue({ onResult, onShared, onFeedback }: QueueProps) {
   const { view } = useModels();
   const [queue, setQueue] = useState<Queued[]>([]);
   const add = useCallback(
@@ -45,7 +52,15 @@ function Queue({ onResult }: { onResult: (result: Classification, file: File) =>
       <DropZone onFiles={add} />
       <section aria-label="Results" className="mt-8 grid gap-6 sm:grid-cols-2 lg:grid-cols-3">
         {queue.map(({ id, file, rejection, submit }) => (
-          <ShotCard key={id} file={file} rejection={rejection} submit={submit} onResult={(result) => onResult(result, file)} />
+          <ShotCard
+            key={id}
+            file={file}
+            rejection={rejection}
+            submit={submit}
+            onResult={(result) => onResult(result, file)}
+            onShared={onShared}
+            onFeedback={onFeedback}
+          />
         ))}
       </section>
     </>
@@ -55,12 +70,18 @@ function Queue({ onResult }: { onResult: (result: Classification, file: File) =>
 export default function App() {
   const [aboutOpen, setAboutOpen] = useState(false);
   const history = useHistory();
-  const { remember } = history;
-  const shared = sharedHash(window.location.pathname);
+  const { remember, pictured, shared, voted } = history;
+  const page = pageOf(window.location.pathname);
+  // Remembered at once (a vote may follow before the thumbnail is drawn), the thumbnail once it is.
   const onResult = useCallback(
-    (result: Classification, file: File) => void thumbnail(file).then((picture) => remember(result, picture)),
-    [remember],
+    (result: Classification, file: File) => {
+      remember(result, null);
+      void thumbnail(file).then((picture) => picture && pictured(result.sha256, picture));
+    },
+    [remember, pictured],
   );
+  const onShared = useCallback((result: Classification, share: ShareCreated) => shared(result.sha256, share.id), [shared]);
+  const onFeedback = useCallback((result: Classification, sent: SentFeedback) => voted(result.sha256, sent), [voted]);
 
   return (
     <ModelsProvider>
@@ -87,12 +108,12 @@ export default function App() {
             <AboutPanel />
           </section>
         )}
-        {shared ? (
-          <SharedResult sha256={shared} history={history.entries} />
-        ) : (
+        {page.kind === "shared" && <SharedResult id={page.id} history={history.entries} onFeedback={voted} />}
+        {page.kind === "retired" && <RetiredLink />}
+        {page.kind === "home" && (
           <>
             <SyntheticNotice />
-            <Queue onResult={onResult} />
+            <Queue onResult={onResult} onShared={onShared} onFeedback={onFeedback} />
           </>
         )}
         <HistoryPanel entries={history.entries} onClear={history.clear} />

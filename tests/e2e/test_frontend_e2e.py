@@ -1,9 +1,12 @@
 """The web client in Debian's Chromium against the real stack: nginx serving frontend/dist, the gateway,
-TorchServe and Redis on free ports. The scenarios live in frontend/e2e/run.mjs (playwright-core); each
-saves a page screenshot under artifacts/e2e/."""
+TorchServe and Redis on free ports, the feedback store a SQLite file. The scenarios live in
+frontend/e2e/run.mjs (playwright-core); each saves a page screenshot under artifacts/e2e/. The votes
+its buttons send are read back from the database."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -13,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from launchers.gateway import gateway_env, start_gateway
+from launchers.gateway import feedback_env, gateway_env, start_gateway
 from launchers.nginx import start_nginx
 from launchers.procs import require_binary
 from launchers.redis import RedisServer
 from tests.conftest import REPO
+from tests.support.feedback import held
 
 ARTIFACTS = REPO / "artifacts" / "e2e"
 SCENARIOS = (
@@ -29,7 +33,9 @@ SCENARIOS = (
     "unsupported",
     "about",
     "batch",
+    "feedback",
     "share-link",
+    "retired-link",
     "history",
     "rate-limited",
 )
@@ -45,6 +51,20 @@ def not_recognised_shot(torchserve, candidates: list[Path]) -> Path:
         if answer.json()["label"] == "unknown":
             return path
     pytest.fail(f"the test model recognised all {len(candidates)} real screenshots tried", pytrace=False)
+
+
+def assert_votes_in_the_store(database_url: str, voted: Path, batch: list[Path]) -> None:
+    """The two votes the browser sent are in the gateway's database, by their images' SHA-256: Right on
+    one, Wrong: Elden Ring on the other, whose screenshot alone is kept (its box was ticked)."""
+    by_name = {path.name: path.read_bytes() for path in batch}
+    files = json.loads(voted.read_text())
+    right, wrong = (hashlib.sha256(by_name[files[which]]).hexdigest() for which in ("right", "wrong"))
+    store = held(database_url)
+    votes = {sha: (verdict, label) for (sha, _), (verdict, label, _) in store.votes.items()}
+    assert votes[right][0] == "right"
+    assert votes[wrong] == ("wrong", "elden_ring")
+    assert store.images[wrong] == by_name[files["wrong"]]
+    assert right not in store.images
 
 
 @pytest.fixture
@@ -67,10 +87,11 @@ def test_browser_scenarios_against_the_real_stack(torchserve, built_frontend, sc
     redis = RedisServer(tmp_path / "redis").start()
     gateway = edge = None
     try:
+        store = feedback_env(tmp_path / "store")  # a SQLite file, as the native stack's
         gateway = start_gateway(
             tmp_path,
-            # About 20 units before the rate-limited scenario: an explanation costs 5, the batch 5
-            gateway_env(torchserve, redis.url, RATE_LIMIT="40/minute"),
+            # About 22 units before the rate-limited scenario: an explanation costs 5, the batch 5, a vote 1
+            gateway_env(torchserve, redis.url, RATE_LIMIT="40/minute", **store),
             workers=2,
         )
         edge = start_nginx(tmp_path, gateway.port, built_frontend)
@@ -100,6 +121,7 @@ def test_browser_scenarios_against_the_real_stack(torchserve, built_frontend, sc
         assert run.returncode == 0, run.stdout + run.stderr
         for name in SCENARIOS:
             assert (ARTIFACTS / f"{name}.png").is_file(), name
+        assert_votes_in_the_store(store["DATABASE_URL"], ARTIFACTS / "feedback.json", batch)
     finally:
         for server in (edge, gateway, redis):
             if server is not None:

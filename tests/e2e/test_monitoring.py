@@ -1,4 +1,5 @@
-"""The native stack (scripts/stack.sh) as an operator watches it: one upload's ID found in the answer
+"""The native stack (scripts/stack.sh) as an operator watches it: `ops.models promote` run with no setting
+typed; one upload's ID found in the answer
 and in the logs of nginx, the gateway and TorchServe; no TorchServe key in any log; and Debian's
 Prometheus, with the project's scrape configuration and rules, scraping the gateway and TorchServe:
 every target up, every series the alerts and the dashboard use present, every rule and panel query
@@ -6,9 +7,13 @@ evaluated without error."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +26,7 @@ from launchers.gateway import WRITE_BEHIND_WAIT
 from launchers.procs import wait_until
 from launchers.prometheus import Prometheus, start_prometheus
 from launchers.stack import NativeStack
+from tests.support.feedback import post_feedback
 
 MONITORING = REPO / "monitoring"
 # Series the alerts and the dashboard rely on, each with labels it must carry after the traffic below.
@@ -71,8 +77,8 @@ def native(model_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture(scope="module")
 def traffic(native: NativeStack, synthetic_data: Path) -> dict[str, httpx.Response]:
-    """What an operator's first minutes bring: new uploads, a repeat, an explanation, a bad upload, and
-    one client over its rate limit."""
+    """What an operator's first minutes bring: new uploads, a repeat, a visitor's feedback, an
+    explanation, a bad upload, and one client over its rate limit."""
     frames = sorted((synthetic_data / "FromSoftwareImages").rglob("*.jpg"))[::53]
 
     def post(kind: str, image: bytes) -> httpx.Response:
@@ -82,6 +88,8 @@ def traffic(native: NativeStack, synthetic_data: Path) -> dict[str, httpx.Respon
     answers = {"first": post("classify", frames[0].read_bytes())}
     time.sleep(WRITE_BEHIND_WAIT)
     answers["repeat"] = post("classify", frames[0].read_bytes())
+    first = frames[0].read_bytes()
+    answers["feedback"] = post_feedback(native.web, hashlib.sha256(first).hexdigest(), "right", file=first)
     answers["explain"] = post("explain", frames[1].read_bytes())
     answers["bad"] = post("classify", b"not an image")
     for frame in frames[2:14]:  # 12/minute: these run into the limit
@@ -116,8 +124,28 @@ def logs(native: NativeStack) -> dict[str, Path]:
 
 def test_the_traffic_got_its_answers(traffic):
     statuses = {name: answer.status_code for name, answer in traffic.items()}
-    assert statuses == {"first": 200, "repeat": 200, "explain": 200, "bad": 415, "last": 429}, statuses
+    expected = {"first": 200, "repeat": 200, "feedback": 201, "explain": 200, "bad": 415, "last": 429}
+    assert statuses == expected, statuses
     assert traffic["repeat"].json()["cached"] is True
+
+
+def test_promote_reads_the_canary_from_the_stacks_redis_with_no_setting_typed(native, traffic):
+    """`python -m ops.models promote` where `make up` ran, with no setting in its environment: the stack's
+    var/stack.env names the store, the reports, Redis and Redis's password. The canary compared fewer
+    images than promote asks for, so the answer is the guarded refusal, with the figures read from Redis."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ops.models", "promote", "fromsoft"],
+        cwd=native.var_dir.parent,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO)},  # the checkout's code, and nothing else
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("models: not promoted: "), done.stderr
+    compared = re.match(r"models: fromsoft 2\.0 against 1\.0: (\d+) comparisons", done.stdout)
+    assert compared is not None, done.stdout
+    assert int(compared[1]) > 0  # counted by the gateway in Redis, read with the stack's password
 
 
 def test_one_upload_is_found_by_its_id_in_the_answer_and_every_log(native, traffic):
@@ -178,7 +206,12 @@ def test_prometheus_loads_the_shipped_rules_and_evaluates_each_without_error(pro
 
     wait_until(evaluated, 30, "every rule evaluated")
     groups = prometheus.api("rules")["groups"]
-    assert {g["name"] for g in groups} == {"fromsoft-lens", "fromsoft-lens-signals", "fromsoft-lens-drift"}
+    assert {g["name"] for g in groups} == {
+        "fromsoft-lens",
+        "fromsoft-lens-signals",
+        "fromsoft-lens-drift",
+        "fromsoft-lens-feedback",
+    }
     broken = {r["name"]: r.get("lastError") for g in groups for r in g["rules"] if r["health"] != "ok"}
     assert broken == {}
     alerts = {a["labels"]["alertname"]: a["state"] for a in prometheus.api("alerts")["alerts"]}

@@ -28,3 +28,14 @@ def test_a_minute_of_faults_under_load_meets_every_target(model_store: Path, tmp
     assert figures["requests"] > 300
     assert {"classify", "repeat", "explain", "bad upload"} <= set(figures["by_kind"])
     assert figures["by_status"].get("200", 0) > figures["requests"] / 2
+    # what it was doing, on standard error as it went: a line per phase with its expected length
+    started = [line for line in run.stderr.splitlines() if line.startswith("soak: [") and ": about " in line]
+    assert [line.split(": about ")[0] for line in started] == [
+        "soak: [1/4] synthesizing 280 frames for the visitors to send",
+        "soak: [2/4] starting the native stack: 2 serving replica(s), a canary shadowing 20% of the images",
+        "soak: [3/4] 8 visitors through nginx for 60 s, the faults one after another",
+        "soak: [4/4] stopping the stack and counting the answers",
+    ], run.stderr[-3000:]
+    assert "soak: finished in " in run.stderr
+    assert "traffic: " in run.stderr  # the bar over the traffic's seconds
+    assert "soak: [" not in run.stdout  # the figures' printout is left as it was

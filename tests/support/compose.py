@@ -20,6 +20,7 @@ ARTIFACTS = REPO / "artifacts" / "containers"  # build and run logs, kept for a 
 CONTAINERS_CONF = REPO / "docker" / "podman" / "containers.conf"
 # The stand-in for redis:7.4-alpine that scripts/container_images.sh builds (Docker Hub is out of reach).
 LOCAL_REDIS_IMAGE = "localhost/fromsoft-lens-base/redis:7-bookworm"
+LOCAL_PROMETHEUS_IMAGE = "localhost/fromsoft-lens-base/prometheus:bookworm"  # prom/prometheus's stand-in
 PROJECT_LABEL = "io.podman.compose.project"
 REMOVE = {
     "containers": ("rm", "-f", "-v"),
@@ -48,7 +49,7 @@ class ComposeStack:
     project: str
     env: dict[str, str]
     log_path: Path
-    services: tuple[str, ...] = ("redis", "serving", "web")
+    services: tuple[str, ...] = ("redis", "postgres", "serving", "web")
     compose_bin: str = field(default_factory=lambda: str(Path(sys.executable).with_name("podman-compose")))
 
     def compose(
@@ -122,8 +123,9 @@ class ComposeStack:
         return took
 
     def down(self) -> None:
-        """Stop and remove everything the project made, the volumes and the training profile included."""
-        self.compose("--profile", "training", "down", "-v", "--remove-orphans", check=False, timeout=300)
+        """Stop and remove everything the project made, the volumes and the profiles' services included."""
+        profiles = ("--profile", "training", "--profile", "monitoring")
+        self.compose(*profiles, "down", "-v", "--remove-orphans", check=False, timeout=300)
         for kind, names in self.leftovers().items():  # a run that died half-way: clear by name
             podman(*REMOVE[kind], *names, check=False)
 

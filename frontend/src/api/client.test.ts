@@ -1,7 +1,7 @@
 import { AxiosError, AxiosHeaders, type InternalAxiosRequestConfig } from "axios";
 import { describe, expect, it } from "vitest";
-import { classify, classifyBatch, createClient, models, sharedResult } from "./client";
-import { ApiError, parseRetryAfter } from "./errors";
+import { classify, classifyBatch, createClient, createShare, models, sendFeedback, sharedAnswer } from "./client";
+import { ApiError, parseRetryAfter, plainWords } from "./errors";
 
 function clientAnswering(
   status: number | null,
@@ -91,11 +91,45 @@ describe("the API client", () => {
     expect((config.data as FormData).getAll("files")).toHaveLength(2);
   });
 
-  it("asks for a share link's answer by its hash", async () => {
+  it("makes a share link by sending the file itself, never its hash", async () => {
+    const sent: InternalAxiosRequestConfig[] = [];
+    const made = { id: "Qx7_b-3kLm9Zp0aTw2Yc4d", url: "/s/Qx7_b-3kLm9Zp0aTw2Yc4d", expires_at: "2026-12-07T10:00:00Z" };
+    expect(await createShare(file, 2, clientAnswering(201, made, {}, sent))).toEqual(made);
+    const [config] = sent;
+    expect([config.method, config.url, config.params]).toEqual(["post", "/shares", { top_k: 2 }]);
+    expect((config.data as FormData).get("file")).toBe(file);
+  });
+
+  it("sends feedback with the file itself, the consent as its own field, and returns the recorded vote", async () => {
+    const sent: InternalAxiosRequestConfig[] = [];
+    const vote = { sha256: "f".repeat(64), verdict: "wrong", label: "elden_ring", shared: true, updated: false };
+    const client = clientAnswering(201, { feedback: vote }, {}, sent);
+    expect(await sendFeedback(file, "f".repeat(64), { verdict: "wrong", label: "elden_ring", share: true }, client)).toEqual(vote);
+    const [config] = sent;
+    expect([config.method, config.url]).toEqual(["post", "/feedback"]);
+    const form = config.data as FormData;
+    expect([form.get("sha256"), form.get("verdict"), form.get("label"), form.get("share")]).toEqual(["f".repeat(64), "wrong", "elden_ring", "true"]);
+    expect(form.get("file")).toBe(file);
+    await sendFeedback(file, "f".repeat(64), { verdict: "not_a_game", label: null, share: false }, client);
+    const plain = sent[1].data as FormData;
+    expect([plain.has("label"), plain.get("share"), plain.get("file")]).toEqual([false, "false", file]);
+  });
+
+  it("turns 503 feedback_unavailable into its own words, classification still working", async () => {
+    const client = clientAnswering(503, { error: { code: "feedback_unavailable", message: "the database failed" } }, { "Retry-After": "5" });
+    const error = (await sendFeedback(file, "f".repeat(64), { verdict: "right", label: null, share: false }, client).then(
+      () => null,
+      (e: unknown) => e,
+    )) as ApiError;
+    expect([error.kind, error.code, error.retryAfter]).toEqual(["unavailable", "feedback_unavailable", 5]);
+    expect(plainWords(error)).toBe("Feedback is unavailable right now; classification still works.");
+  });
+
+  it("reads a share link's answer by its id", async () => {
     const sent: InternalAxiosRequestConfig[] = [];
     const client = clientAnswering(200, { label: "sekiro" }, {}, sent);
-    expect(await sharedResult("ab".repeat(32), 3, client)).toEqual({ label: "sekiro" });
-    expect([sent[0].url, sent[0].params]).toEqual([`/results/${"ab".repeat(32)}`, { top_k: 3 }]);
+    expect(await sharedAnswer("Qx7_b-3kLm9Zp0aTw2Yc4d", client)).toEqual({ label: "sekiro" });
+    expect(sent[0].url).toBe("/shares/Qx7_b-3kLm9Zp0aTw2Yc4d");
   });
 
   it("parses Retry-After as seconds or an HTTP date", () => {

@@ -2,7 +2,16 @@
 
 import axios, { AxiosError, type AxiosInstance, type AxiosProgressEvent } from "axios";
 import { toApiError } from "./errors";
-import type { BatchAnswer, Classification, Explanation, ModelsView } from "./types";
+import type {
+  BatchAnswer,
+  Classification,
+  Explanation,
+  FeedbackRecord,
+  FeedbackVote,
+  ModelsView,
+  ShareCreated,
+  SharedAnswer,
+} from "./types";
 
 export function createClient(baseURL = "/api/v1"): AxiosInstance {
   const client = axios.create({ baseURL, timeout: 60_000 });
@@ -57,9 +66,34 @@ export async function classifyBatch(
   return response.data;
 }
 
-/** A share link's answer (`GET /results/{sha256}`): what the cache holds for that image. */
-export async function sharedResult(sha256: string, topK = 3, client: AxiosInstance = api): Promise<Classification> {
-  return (await client.get<Classification>(`/results/${sha256}`, { params: { top_k: topK } })).data;
+/** A share link to a file's answer (`POST /shares`), its top `topK` games. The file goes again: only
+ * whoever holds an image may share its answer, never someone who knows its hash. The gateway copies the
+ * answer it has cached under a new unguessable id. */
+export async function createShare(file: File, topK = 3, client: AxiosInstance = api): Promise<ShareCreated> {
+  return (await client.post<ShareCreated>("/shares", form(file), { params: { top_k: topK } })).data;
+}
+
+/** A share link's answer (`GET /shares/{id}`). */
+export async function sharedAnswer(id: string, client: AxiosInstance = api): Promise<SharedAnswer> {
+  return (await client.get<SharedAnswer>(`/shares/${id}`)).data;
+}
+
+/** A vote on a screenshot's answer (`POST /feedback`). The file goes with it, always: the gateway takes
+ * no hash alone (a hash would tell whether someone classified the image). It is kept only when `share`
+ * is true; a second vote on the same image replaces the first (`updated`). */
+export async function sendFeedback(
+  file: File,
+  sha256: string,
+  vote: FeedbackVote,
+  client: AxiosInstance = api,
+): Promise<FeedbackRecord> {
+  const data = new FormData();
+  data.append("sha256", sha256);
+  data.append("verdict", vote.verdict);
+  if (vote.label) data.append("label", vote.label);
+  data.append("share", vote.share ? "true" : "false");
+  data.append("file", file);
+  return (await client.post<{ feedback: FeedbackRecord }>("/feedback", data)).data.feedback;
 }
 
 export async function explain(file: File, client: AxiosInstance = api): Promise<Explanation> {

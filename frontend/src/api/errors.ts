@@ -60,6 +60,18 @@ export const PLAIN_WORDS: Record<ApiErrorKind, string> = {
   unknown: "Something went wrong. Try again.",
 };
 
+/** Where a code says more than its status: what a visitor reads instead of the kind's words. */
+const WORDS_BY_CODE: Record<string, string> = {
+  feedback_unavailable: "Feedback is unavailable right now; classification still works.",
+  hash_mismatch: "That is not the screenshot this answer is for.",
+  invalid_request: "The service did not accept that request as it was sent.",
+};
+
+/** What a visitor reads for `error`: its code's words where it has its own, else its kind's. */
+export function plainWords(error: ApiError): string {
+  return WORDS_BY_CODE[error.code] ?? PLAIN_WORDS[error.kind];
+}
+
 /** Whatever a request rejected with, as an ApiError (anything else becomes "unknown"). */
 export function asApiError(error: unknown): ApiError {
   return error instanceof ApiError ? error : new ApiError("unknown", PLAIN_WORDS.unknown, null, "unknown", null);

@@ -6,15 +6,54 @@ export interface Ranked {
   probability: number;
 }
 
-export interface Classification {
+/** A verdict, as a classification and a share link both give it. */
+export interface Answer {
   label: string; // a game's label, or "unknown"
   name: string; // display name, or "Not recognised"
   confidence: number;
   top_k: Ranked[];
   model: { name: string; version: string };
+}
+
+export interface Classification extends Answer {
   sha256: string;
   cached: boolean;
   timings_ms: Record<string, number>;
+}
+
+/** What a share link shows (`GET /shares/{id}`): the answer as its sharer saw it, without the image's
+ * hash, until the cached answer it copies expires. */
+export interface SharedAnswer extends Answer {
+  expires_at: string; // ISO 8601, UTC
+}
+
+/** A new share (`POST /shares`): its unguessable id and the page that shows it, relative to the site. */
+export interface ShareCreated {
+  id: string;
+  url: string; // /s/<id>
+  expires_at: string;
+}
+
+/** A visitor's verdict on an answer (`POST /feedback`). */
+export type FeedbackVerdict = "right" | "wrong" | "not_a_game";
+
+/** What the page sends with the screenshot: the verdict, the game it really is (for "wrong"), and
+ * whether the visitor agreed to let the service keep the screenshot. */
+export interface FeedbackVote {
+  verdict: FeedbackVerdict;
+  label: string | null;
+  share: boolean;
+}
+
+/** The vote as the gateway recorded it: `label` is the game it names (the model's, for "right"),
+ * `shared` whether the screenshot is kept, `updated` whether it replaced this visitor's earlier vote. */
+export interface FeedbackRecord {
+  sha256: string;
+  verdict: FeedbackVerdict;
+  label: string | null;
+  shared: boolean;
+  model: { name: string; version: string; digest: string };
+  updated: boolean;
 }
 
 /** One file's refusal inside a batch's answer: the one error shape, in that file's place. */

@@ -1,4 +1,4 @@
-import { ApiError, PLAIN_WORDS } from "../api/errors";
+import { ApiError, plainWords } from "../api/errors";
 import { useCountdown } from "./useCountdown";
 
 /** A failed request in plain words, with the reference an operator finds it by; a retry button, held
@@ -7,10 +7,11 @@ export function ErrorNotice({ error, onRetry }: { error: ApiError; onRetry: () =
   const wait = error.kind === "rate_limited" || error.kind === "unavailable" ? error.retryAfter : null;
   const left = useCountdown(wait);
   const retryable = error.kind !== "too_large" && error.kind !== "unsupported" && error.kind !== "invalid";
+  const words = plainWords(error);
   return (
     <div role="alert" className="rounded border border-ember/60 bg-blood/20 p-3 text-sm" data-error={error.kind}>
-      <p className="font-semibold text-parchment">{PLAIN_WORDS[error.kind]}</p>
-      {error.message && error.message !== PLAIN_WORDS[error.kind] && (
+      <p className="font-semibold text-parchment">{words}</p>
+      {error.message && error.message !== words && (
         <p className="mt-1 text-moon">{error.message}</p>
       )}
       {error.requestId && (

@@ -1,6 +1,36 @@
+import { said } from "../lib/feedback";
 import type { HistoryEntry } from "../lib/history";
 
-/** The visitor's last results, from this browser's storage: each links to its share page. */
+const row = "flex items-center gap-3 rounded border border-ash/60 bg-crypt/60 p-2";
+
+function Entry({ entry }: { entry: HistoryEntry }) {
+  return (
+    <>
+      {entry.thumbnail ? (
+        <img src={entry.thumbnail} alt="" className="h-9 w-16 rounded object-cover" />
+      ) : (
+        <span className="h-9 w-16 rounded bg-abyss" />
+      )}
+      <span className="min-w-0 flex-1">
+        <span className="block truncate text-sm text-parchment" data-testid="history-name">
+          {entry.label === "unknown" ? "Not recognised" : entry.name}
+        </span>
+        <span className="block text-xs text-moon">
+          {(entry.confidence * 100).toFixed(1)}% · {new Date(entry.at).toLocaleString()}
+        </span>
+        {entry.feedback && (
+          <span className="block truncate text-xs text-gaslamp" data-testid="history-feedback">
+            You said {said(entry.feedback)}
+            {entry.feedback.shared && " · screenshot shared"}
+          </span>
+        )}
+      </span>
+    </>
+  );
+}
+
+/** The visitor's last results, from this browser's storage, with what the visitor said of each: each that
+ * was shared links to its share page (an image's answer is never looked up by its hash). */
 export function HistoryPanel({ entries, onClear }: { entries: HistoryEntry[]; onClear: () => void }) {
   return (
     <section aria-label="History" className="mt-10" data-testid="history">
@@ -22,24 +52,15 @@ export function HistoryPanel({ entries, onClear }: { entries: HistoryEntry[]; on
         <ol className="mt-3 grid gap-2 sm:grid-cols-2 lg:grid-cols-3">
           {entries.map((entry) => (
             <li key={entry.sha256}>
-              <a
-                href={`/r/${entry.sha256}`}
-                className="flex items-center gap-3 rounded border border-ash/60 bg-crypt/60 p-2 hover:border-gaslamp"
-              >
-                {entry.thumbnail ? (
-                  <img src={entry.thumbnail} alt="" className="h-9 w-16 rounded object-cover" />
-                ) : (
-                  <span className="h-9 w-16 rounded bg-abyss" />
-                )}
-                <span className="min-w-0 flex-1">
-                  <span className="block truncate text-sm text-parchment" data-testid="history-name">
-                    {entry.label === "unknown" ? "Not recognised" : entry.name}
-                  </span>
-                  <span className="block text-xs text-moon">
-                    {(entry.confidence * 100).toFixed(1)}% · {new Date(entry.at).toLocaleString()}
-                  </span>
-                </span>
-              </a>
+              {entry.share ? (
+                <a href={`/s/${entry.share}`} className={`${row} hover:border-gaslamp`}>
+                  <Entry entry={entry} />
+                </a>
+              ) : (
+                <div className={row}>
+                  <Entry entry={entry} />
+                </div>
+              )}
             </li>
           ))}
         </ol>

@@ -5,10 +5,12 @@ import { ApiError } from "../api/errors";
 import type { Classification } from "../api/types";
 import { ShotCard } from "./ShotCard";
 
-vi.mock("../api/client", () => ({ classify: vi.fn(), explain: vi.fn(), models: vi.fn() }));
+vi.mock("../api/client", () => ({ classify: vi.fn(), createShare: vi.fn(), explain: vi.fn(), models: vi.fn(), sendFeedback: vi.fn() }));
 const client = await import("../api/client");
 const classify = vi.mocked(client.classify);
+const createShare = vi.mocked(client.createShare);
 const explain = vi.mocked(client.explain);
+const sendFeedback = vi.mocked(client.sendFeedback);
 
 const shot = () => new File([new Uint8Array(2048)], "elden.jpg", { type: "image/jpeg" });
 
@@ -34,9 +36,13 @@ function answer(overrides: Partial<Classification> = {}): Classification {
 const failing = (kind: ApiError["kind"], status: number, retryAfter: number | null = null) =>
   new ApiError(kind, "gateway says no", status, "code", retryAfter);
 
+const made = (id: string) => ({ id, url: `/s/${id}`, expires_at: "2026-12-07T10:00:00Z" });
+
 beforeEach(() => {
   classify.mockReset();
+  createShare.mockReset();
   explain.mockReset();
+  sendFeedback.mockReset();
 });
 afterEach(() => vi.useRealTimers());
 
@@ -88,24 +94,47 @@ describe("a screenshot's card", () => {
     expect(classify).toHaveBeenCalledTimes(1);
   });
 
-  it("copies its share link, and offers the share sheet only where the browser has one", async () => {
+  it("makes its share link from the file on the first click only, and copies it", async () => {
     const writeText = vi.fn().mockResolvedValue(undefined);
     Object.defineProperty(navigator, "clipboard", { value: { writeText }, configurable: true });
     classify.mockResolvedValue(answer({ sha256: "f".repeat(64) }));
-    render(<ShotCard file={shot()} />);
+    createShare.mockResolvedValue(made("Qx7_b-3kLm9Zp0aTw2Yc4d"));
+    const shared = vi.fn();
+    const file = shot();
+    render(<ShotCard file={file} onShared={shared} />);
     await userEvent.click(await screen.findByRole("button", { name: "Copy link" }));
-    expect(writeText).toHaveBeenCalledWith(`${window.location.origin}/r/${"f".repeat(64)}`);
+    expect(createShare).toHaveBeenCalledWith(file, 3); // the games the card shows
+    expect(writeText).toHaveBeenCalledWith(`${window.location.origin}/s/Qx7_b-3kLm9Zp0aTw2Yc4d`);
     expect(await screen.findByText("Link copied")).toBeInTheDocument();
+    expect(shared).toHaveBeenCalledWith(expect.objectContaining({ sha256: "f".repeat(64) }), made("Qx7_b-3kLm9Zp0aTw2Yc4d"));
+    await userEvent.click(screen.getByRole("button", { name: "Copy link" }));
+    expect(createShare).toHaveBeenCalledTimes(1);
+    expect(writeText).toHaveBeenCalledTimes(2);
     expect(screen.queryByRole("button", { name: "Share" })).not.toBeInTheDocument(); // jsdom has no Web Share
   });
 
-  it("hands the link to the share sheet where there is one", async () => {
-    const share = vi.fn().mockResolvedValue(undefined);
+  it("says why a share link could not be made, and tries again when asked", async () => {
+    Object.defineProperty(navigator, "clipboard", { value: { writeText: vi.fn().mockResolvedValue(undefined) }, configurable: true });
+    classify.mockResolvedValue(answer());
+    createShare.mockRejectedValueOnce(new ApiError("unavailable", "share links are unavailable for a moment", 503, "shares_unavailable", null));
+    createShare.mockResolvedValueOnce(made("Qx7_b-3kLm9Zp0aTw2Yc4d"));
+    render(<ShotCard file={shot()} />);
+    await userEvent.click(await screen.findByRole("button", { name: "Copy link" }));
+    expect(await screen.findByRole("alert")).toHaveTextContent("share links are unavailable for a moment");
+    await userEvent.click(screen.getByRole("button", { name: "Try again" }));
+    expect(await screen.findByText("Link copied")).toBeInTheDocument();
+    expect(createShare).toHaveBeenCalledTimes(2);
+  });
+
+  it("hands the link to the share sheet where there is one, and shows it when the sheet refuses", async () => {
+    const share = vi.fn().mockRejectedValue(new DOMException("no user activation", "NotAllowedError"));
     Object.defineProperty(navigator, "share", { value: share, configurable: true });
-    classify.mockResolvedValue(answer({ sha256: "e".repeat(64) }));
+    classify.mockResolvedValue(answer());
+    createShare.mockResolvedValue(made("Qx7_b-3kLm9Zp0aTw2Yc4d"));
     render(<ShotCard file={shot()} />);
     await userEvent.click(await screen.findByRole("button", { name: "Share" }));
-    expect(share).toHaveBeenCalledWith(expect.objectContaining({ url: `${window.location.origin}/r/${"e".repeat(64)}` }));
+    expect(share).toHaveBeenCalledWith(expect.objectContaining({ url: `${window.location.origin}/s/Qx7_b-3kLm9Zp0aTw2Yc4d` }));
+    expect(await screen.findByLabelText("Share link")).toHaveValue(`${window.location.origin}/s/Qx7_b-3kLm9Zp0aTw2Yc4d`);
     Reflect.deleteProperty(navigator, "share");
   });
 
@@ -146,6 +175,32 @@ describe("a screenshot's card", () => {
     await userEvent.click(retry);
     expect(await screen.findByTestId("verdict")).toHaveTextContent("Elden Ring");
     expect(classify).toHaveBeenCalledTimes(2);
+  });
+
+  it("asks whether its answer was right, sends the vote with its own file, and tells the vote on", async () => {
+    classify.mockResolvedValue(answer({ sha256: "d".repeat(64) }));
+    sendFeedback.mockResolvedValue({
+      sha256: "d".repeat(64),
+      verdict: "right",
+      label: "elden_ring",
+      shared: false,
+      model: { name: "fromsoft", version: "1.0", digest: "5d41402abc4b" },
+      updated: false,
+    });
+    const told = vi.fn();
+    const file = shot();
+    render(<ShotCard file={file} onFeedback={told} />);
+    await userEvent.click(await screen.findByRole("button", { name: "Right" }));
+    expect(sendFeedback).toHaveBeenCalledWith(file, "d".repeat(64), { verdict: "right", label: null, share: false });
+    expect(await screen.findByTestId("feedback-thanks")).toHaveTextContent("Thank you");
+    expect(told).toHaveBeenCalledWith(expect.objectContaining({ sha256: "d".repeat(64) }), expect.objectContaining({ verdict: "right", name: "Elden Ring" }));
+  });
+
+  it("asks nothing of a file that got no answer", async () => {
+    classify.mockRejectedValue(failing("unavailable", 503));
+    render(<ShotCard file={shot()} />);
+    await screen.findByRole("alert");
+    expect(screen.queryByTestId("feedback")).not.toBeInTheDocument();
   });
 
   it("overlays the heatmap when asked, fetching it once", async () => {

@@ -1,10 +1,14 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { classify, explain } from "../api/client";
+import { classify, createShare, explain } from "../api/client";
 import { ApiError, asApiError } from "../api/errors";
-import type { Classification, Explanation } from "../api/types";
+import type { Classification, Explanation, ShareCreated } from "../api/types";
 import type { Submit } from "../lib/batches";
+import type { SentFeedback } from "../lib/feedback";
+import { shareLink } from "../lib/share";
 import { ErrorNotice } from "./ErrorNotice";
+import { Feedback } from "./Feedback";
 import { Heatmap } from "./Heatmap";
+import { ShareButtons } from "./ShareButtons";
 import { Verdict } from "./Verdict";
 
 type State =
@@ -21,11 +25,15 @@ interface Props {
   submit?: Submit;
   /** Told each answer, for the history. */
   onResult?: (result: Classification) => void;
+  /** Told each share link made of an answer, for the history. */
+  onShared?: (result: Classification, share: ShareCreated) => void;
+  /** Told each vote sent on an answer, for the history. */
+  onFeedback?: (result: Classification, sent: SentFeedback) => void;
 }
 
-/** One screenshot in the queue: its preview, upload progress, and the verdict or what went wrong. A
- * retry sends the file alone. */
-export function ShotCard({ file, rejection = null, submit, onResult }: Props) {
+/** One screenshot in the queue: its preview, upload progress, and the verdict or what went wrong, then
+ * "was this right?" (it holds the file the vote goes with). A retry sends the file alone. */
+export function ShotCard({ file, rejection = null, submit, onResult, onShared, onFeedback }: Props) {
   const [state, setState] = useState<State>(
     rejection ? { step: "rejected", message: rejection } : { step: "uploading", progress: 0 },
   );
@@ -40,6 +48,12 @@ export function ShotCard({ file, rejection = null, submit, onResult }: Props) {
   useEffect(() => {
     told.current = onResult;
   });
+  // The share is made of what the card shows: its games, from the file itself (lib/share).
+  const share = (result: Classification) => () =>
+    createShare(file, result.top_k.length).then((made) => {
+      onShared?.(result, made);
+      return shareLink(made.url);
+    });
   const alone = useCallback<Submit>((onProgress) => classify(file, 3, onProgress), [file]);
   const send = useCallback((how: Submit) => {
     how((progress) => setState({ step: "uploading", progress }))
@@ -99,7 +113,20 @@ export function ShotCard({ file, rejection = null, submit, onResult }: Props) {
         )}
         {state.step === "failed" && <ErrorNotice key={attempt} error={state.error} onRetry={retry} />}
         {state.step === "done" && (
-          <Verdict result={state.result} heatmap={{ shown: showHeatmap, onToggle: toggleHeatmap, error: heatmapError }} />
+          <Verdict
+            result={state.result}
+            heatmap={{ shown: showHeatmap, onToggle: toggleHeatmap, error: heatmapError }}
+            share={<ShareButtons answer={state.result} create={share(state.result)} />}
+            feedback={
+              <Feedback
+                key={state.result.sha256}
+                answer={state.result}
+                sha256={state.result.sha256}
+                file={file}
+                onSent={(sent) => onFeedback?.(state.result, sent)}
+              />
+            }
+          />
         )}
       </div>
     </article>

@@ -1,8 +1,8 @@
+import type { ReactNode } from "react";
 import { ApiError } from "../api/errors";
 import { trainedOnSynthetic, useModels } from "../api/models";
-import type { Classification } from "../api/types";
+import type { Answer, Classification } from "../api/types";
 import { ErrorNotice } from "./ErrorNotice";
-import { ShareButtons } from "./ShareButtons";
 import { SYNTHETIC_WHY } from "./SyntheticNotice";
 import { TopBars } from "./TopBars";
 
@@ -13,12 +13,22 @@ export interface HeatmapControls {
   error: ApiError | null;
 }
 
-/** A classification as a card shows it: the verdict and its confidence, the top games, the model, and
- * its share link. */
-export function Verdict({ result, heatmap }: { result: Classification; heatmap?: HeatmapControls }) {
+interface Props {
+  /** A card's classification, or a shared answer (which has no cache flag or timings). */
+  result: Answer & Partial<Pick<Classification, "cached" | "timings_ms">>;
+  heatmap?: HeatmapControls;
+  /** Its share buttons (components/ShareButtons). */
+  share: ReactNode;
+  /** "Was this right?" (components/Feedback), or why it cannot be asked here. */
+  feedback?: ReactNode;
+}
+
+/** A classification as a card shows it: the verdict and its confidence, the top games, the model, its
+ * share link and the visitor's feedback on it. */
+export function Verdict({ result, heatmap, share, feedback }: Props) {
   const known = result.label !== "unknown";
   const { view } = useModels();
-  const latency = result.timings_ms.total;
+  const latency = result.timings_ms?.total;
   return (
     <div className="space-y-3">
       <div className="flex items-start justify-between gap-2">
@@ -54,8 +64,9 @@ export function Verdict({ result, heatmap }: { result: Classification; heatmap?:
           </label>
         )}
       </div>
-      <ShareButtons result={result} />
+      {share}
       {heatmap?.error && <ErrorNotice error={heatmap.error} onRetry={heatmap.onToggle} />}
+      {feedback}
     </div>
   );
 }

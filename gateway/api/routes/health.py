@@ -32,6 +32,7 @@ async def readyz(services: ServicesDep) -> JsonResponse:
             "model": services.settings.model_name,
             "version": services.state.default_version,
             "redis": redis,
+            "feedback": await services.feedback.status(),  # feedback needs the database; answers do not
         }
     )
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from gateway import use_cases
 from gateway.api.deps import ServicesDep, admit
+from gateway.api.keyed import Keyed
 from gateway.schemas import ErrorBody, ModelsView
 
 router = APIRouter(prefix="/api/v1")
@@ -17,10 +18,14 @@ router = APIRouter(prefix="/api/v1")
     "/models",
     responses={
         200: {"model": ModelsView},
+        401: {"model": ErrorBody, "description": "an API key that is malformed, unknown or revoked"},
         429: {"model": ErrorBody, "description": "rate limited"},
         503: {"model": ErrorBody, "description": "no model is being served yet"},
     },
 )
 async def models(request: Request, response: Response, services: ServicesDep) -> dict[str, Any]:
-    response.headers.update((await admit(request, services)).headers())
-    return await use_cases.models_view(services)
+    paid = await admit(request, services)
+    response.headers.update(paid.headers())
+    # A keyed client packs its batches by its key's burst, not by the address's limit.
+    window = paid.lease.key.limits.burst if isinstance(paid, Keyed) else None
+    return await use_cases.models_view(services, window)

@@ -1,14 +1,20 @@
-"""make bench's harness runs end to end at its smallest size against the test model, so it cannot rot."""
+"""make bench's harness runs end to end at its smallest size against the test model, so it cannot rot, and
+says what it is doing as it goes."""
 
 import json
+import re
 import subprocess
+
+import pytest
 
 from benchmarks.suite.stages import STAGES
 from tests.conftest import REPO, run_module
 
 
-def test_quick_bench_measures_every_mode_peer_stage_setting_and_form(trained_run, model_store, tmp_path):
-    out = tmp_path / "stack.json"
+@pytest.fixture(scope="module")
+def quick_bench(trained_run, model_store, tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """The bench at its smallest size: what it printed, and the figures it wrote."""
+    out = tmp_path_factory.mktemp("bench") / "stack.json"
     run = run_module(
         "benchmarks.suite.run",
         *("--rounds", "1", "--no-markdown", "--run", trained_run, "--model-store", model_store),
@@ -28,7 +34,11 @@ def test_quick_bench_measures_every_mode_peer_stage_setting_and_form(trained_run
         ),
         timeout=900,
     )
-    payload = json.loads(out.read_text())
+    return run, json.loads(out.read_text())
+
+
+def test_quick_bench_measures_every_mode_peer_stage_setting_and_form(quick_bench):
+    run, payload = quick_bench
     assert set(payload["results"]) == {"limit", "stock", "ours", "miss", "hit"}
     assert payload["batch"]["batch_ms"]["p50"] > 0  # the batch row (benchmarks/suite/batch.py)
     assert payload["batch"]["singles_ms"]["p50"] > 0
@@ -66,6 +76,26 @@ def test_quick_bench_measures_every_mode_peer_stage_setting_and_form(trained_run
     )
     for heading in headings:
         assert heading in run.stdout
+
+
+def phase_lines(job: str, stderr: str) -> list[str]:
+    """The lines a long job says its phases in, on standard error."""
+    return [line for line in stderr.splitlines() if line.startswith(f"{job}: [")]
+
+
+def test_the_quick_bench_says_each_phase_with_its_expected_length_on_standard_error(quick_bench):
+    run, _ = quick_bench
+    said = phase_lines("bench", run.stderr)
+    started = [line for line in said if ": about " in line]
+    assert len(started) == 8, said
+    assert started[0].startswith("bench: [1/8] starting TorchServe")
+    assert started[-1].startswith("bench: [8/8] the serving forms")
+    assert all(re.search(r": about \d+(\.\d)? (s|min)$", line) for line in started), started
+    assert len([line for line in said if " done in " in line]) == 8
+    assert re.search(r"^bench: finished in ", run.stderr, re.MULTILINE)
+    for sweep in ("modes:", "systems:", "settings:"):  # a bar over each sweep
+        assert sweep in run.stderr
+    assert "bench: [" not in run.stdout  # the figures' printout is left as it was
 
 
 def git_worktrees() -> str:

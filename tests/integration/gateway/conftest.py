@@ -14,6 +14,7 @@ from launchers.nginx import start_nginx
 from launchers.procs import LoopbackServer
 from launchers.redis import RedisServer
 from launchers.torchserve import TorchServe
+from tests.support.dns_server import DnsServer
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +53,11 @@ def edge(gateway: LoopbackServer, web_root: Path, tmp_path_factory) -> Iterator[
 @pytest.fixture(scope="module")
 def frames(synthetic_data: Path) -> list[bytes]:
     return [p.read_bytes() for p in sorted((synthetic_data / "FromSoftwareImages").rglob("*.jpg"))[::37][:12]]
+
+
+@pytest.fixture(scope="module")
+def dns_server() -> Iterator[DnsServer]:
+    """A DNS server on loopback that answers what a test says (URL_FETCH_NAMESERVER points at it)."""
+    server = DnsServer().start()
+    yield server
+    server.stop()

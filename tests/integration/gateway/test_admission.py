@@ -5,7 +5,7 @@ gateway.ratelimit relies on), and the cache gives back what it stored."""
 import asyncio
 
 import orjson
-from limits import parse
+from limits import parse, parse_many
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
@@ -44,14 +44,42 @@ def test_limits_are_exact_per_client_and_a_refusal_carries_its_window(redis_serv
     assert other_client.allowed
 
 
-def test_a_costly_request_takes_its_cost_from_every_window_but_never_more_than_a_window(redis_server):
-    # 10/minute;3/second with a cost of 5: an explanation takes 5 of the minute and the whole second.
-    spec = "10/minute;3/second"
-    first, second_at_once = admissions(redis_server, spec, [("198.51.100.5", 5), ("198.51.100.5", 1)])
+def windows_left(redis_server: RedisServer, spec: str, client: str) -> list[int]:
+    """What ``limits`` itself reads is left in each of the client's windows."""
+
+    async def read() -> list[int]:
+        theirs = MovingWindowRateLimiter(RedisStorage("async+" + redis_server.url, implementation="redispy"))
+        return [(await theirs.get_window_stats(item, client)).remaining for item in parse_many(spec)]
+
+    return asyncio.run(read())
+
+
+def test_a_costly_request_takes_its_whole_cost_from_every_window_or_from_none(redis_server):
+    spec = "10/minute;6/second"
+    first, second_at_once = admissions(redis_server, spec, [("198.51.100.5", 5), ("198.51.100.5", 5)])
     assert first.allowed
-    assert not second_at_once.allowed  # the second's window is spent
-    one, two, three = admissions(redis_server, "10/minute", [("198.51.100.6", 5)] * 3)
-    assert [one.allowed, two.allowed, three.allowed] == [True, True, False]
+    assert not second_at_once.allowed  # the second's window holds 1 more, not 5
+    assert windows_left(redis_server, spec, "198.51.100.5") == [5, 1]  # the refusal took nothing
+
+
+def test_a_request_refused_after_paying_ahead_gets_back_all_but_one_unit(redis_server):
+    spec = "6/minute;20/hour"
+    client = "198.51.100.6"
+
+    async def scenario() -> tuple[bool, bool]:
+        redis = Redis.from_url(redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        admission = Admission(redis, CircuitBreaker(3, 1), RateLimiter(spec, redis_server.url, 0.5))
+        paid = (await admission.admit(client, 4)).charge
+        other = await admission.admit(client, 1)  # another request of the client's, between the two steps
+        assert paid is not None
+        assert other.allowed
+        rest = await admission.admit(client, 3, refund=paid.less(1))  # 8 of 6: refused
+        await redis.aclose()
+        return rest.allowed, other.allowed
+
+    refused_allowed, _ = asyncio.run(scenario())
+    assert not refused_allowed
+    assert windows_left(redis_server, spec, client) == [4, 18]  # its one unit and the other's stay
 
 
 def test_limits_reads_the_windows_the_pipeline_writes_and_the_other_way_round(redis_server):

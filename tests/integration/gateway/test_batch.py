@@ -1,10 +1,9 @@
-"""Several screenshots in one request, and share links, through nginx, the gateway (two workers) and a
+"""Several screenshots in one request through nginx, the gateway (two workers) and a
 real TorchServe, with a real Redis."""
 
 from __future__ import annotations
 
 import io
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,8 +15,7 @@ from PIL import Image
 from benchmarks.common.images import distinct
 from launchers.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
 from launchers.procs import wait_until
-
-SHA256_OF_NOTHING_CLASSIFIED = "0" * 64
+from tests.support.handler_log import handler_lines
 
 
 def batch(base: str, images: list[bytes], top_k: int = 3, **params: object) -> httpx.Response:
@@ -33,13 +31,6 @@ def single(base: str, image: bytes, top_k: int = 3) -> dict:
     )
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def handler_lines(torchserve, request_id: str) -> list[dict]:
-    """The handler's log lines (TorchServe's model log) for one gateway request."""
-    lines = torchserve.model_log.read_text(errors="replace").splitlines()
-    found = [line[line.index("{") :] for line in lines if request_id in line and "{" in line]
-    return [json.loads(line) for line in found]
 
 
 def test_one_corrupt_file_among_good_ones_fails_alone_and_the_misses_pay_one_hop(edge, torchserve, frames):
@@ -131,38 +122,6 @@ def test_concurrent_batches_and_singles_each_get_their_own_answers(edge, frames)
         assert batch(edge.url, [image]).json()["results"][0]["top_k"] == answer["top_k"]
 
 
-def test_a_share_link_gives_the_answer_the_cache_holds_and_an_unknown_image_is_a_404(edge, frames):
-    image = distinct(frames[10], 5)
-    answer = single(edge.url, image, top_k=5)
-    time.sleep(WRITE_BEHIND_WAIT)
-    shared = httpx.get(f"{edge.url}/api/v1/results/{answer['sha256']}", params={"top_k": 3})
-    assert shared.status_code == 200, shared.text
-    body = shared.json()
-    assert body["cached"] is True
-    assert (body["label"], body["sha256"], body["model"]) == (
-        answer["label"],
-        answer["sha256"],
-        answer["model"],
-    )
-    assert body["top_k"] == answer["top_k"][:3]  # from the answer that listed five
-    more = httpx.get(f"{edge.url}/api/v1/results/{answer['sha256']}", params={"top_k": 7})
-    assert more.status_code == 404  # nobody asked for seven games of it
-    missing = httpx.get(f"{edge.url}/api/v1/results/{SHA256_OF_NOTHING_CLASSIFIED}")
-    assert missing.status_code == 404
-    assert missing.json()["error"]["code"] == "not_found"
-    for malformed in ("xyz", "A" * 64, "0" * 65):
-        response = httpx.get(f"{edge.url}/api/v1/results/{malformed}")
-        assert response.status_code == 422, malformed
-        assert response.json()["error"]["code"] == "invalid_request"
-
-
-def test_a_share_links_page_is_the_front_end_through_nginx(edge):
-    page = httpx.get(f"{edge.url}/r/{SHA256_OF_NOTHING_CLASSIFIED}")
-    assert page.status_code == 200
-    assert "FromSoft Lens" in page.text  # index.html: the page reads the answer itself
-    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
-
-
 def test_a_batch_over_the_remaining_budget_is_refused_before_its_body_with_what_is_left(
     torchserve, redis_server, frames, tmp_path
 ):
@@ -174,7 +133,7 @@ def test_a_batch_over_the_remaining_budget_is_refused_before_its_body_with_what_
         refused = batch(gateway.url, images[:3], count=3)
         assert refused.status_code == 429
         assert refused.json()["error"]["message"].startswith(
-            "this batch of 3 files costs 3 requests and only 1 are left in this window"
+            "this batch of 3 files costs 3 units and only 1 are left in this window"
         )
         assert int(refused.headers["Retry-After"]) >= 1
         assert batch(gateway.url, images[:1], count=1).status_code == 200  # the one left

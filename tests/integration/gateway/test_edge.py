@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import secrets
 
 import httpx
 import numpy as np
@@ -44,6 +45,39 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_bucket_and_others_cannot
             assert [status(direct, f"203.0.113.{i}") for i in (3, 4, 5)] == [200, 200, 429]
         logged = [json.loads(line) for line in edge.access_log.read_text().splitlines()]
         assert "203.0.113.1" in {line["remote_addr"] for line in logged}  # the real client, not the proxy
+    finally:
+        edge.stop()
+        gateway.stop()
+
+
+def test_with_the_edge_key_a_local_process_straight_to_the_gateway_chooses_no_bucket_and_nginx_still_does(
+    torchserve, redis_server, web_root, tmp_path
+):
+    """Natively nginx and every local process reach the gateway from loopback, which it trusts: the
+    edge's key (EDGE_KEY_FILE, read by both) tells nginx apart. A process that sends the gateway
+    X-Forwarded-For and X-Request-ID of its choosing, and a wrong key, is counted as itself and logged
+    under an ID of the gateway's; behind nginx each client keeps its own bucket."""
+    redis_server.client().flushall()
+    key_file = tmp_path / "edge-key"
+    key_file.write_text(secrets.token_urlsafe(24))
+    env = gateway_env(torchserve, redis_server.url, RATE_LIMIT="2/minute", EDGE_KEY_FILE=str(key_file))
+    gateway = start_gateway(tmp_path, env)
+    settings = EdgeSettings.from_env({"EDGE_TRUSTED_PROXIES": "127.0.0.1/32", "EDGE_KEY_FILE": str(key_file)})
+    edge = start_nginx(tmp_path, gateway.port, web_root, settings)
+
+    def models(url: str, client: str, key: str | None = None) -> httpx.Response:
+        forged = {"X-Forwarded-For": client, "X-Request-ID": f"chosen-by-{client}"}
+        return httpx.get(f"{url}/api/v1/models", headers=forged | ({"X-Edge-Key": key} if key else {}))
+
+    try:
+        behind_nginx = [models(edge.url, "203.0.113.1").status_code for _ in range(3)]
+        assert behind_nginx == [200, 200, 429]
+        assert models(edge.url, "203.0.113.2").status_code == 200  # another client behind the same proxy
+        straight = [models(gateway.url, f"198.51.100.{i}", key="not-the-key") for i in range(3)]
+        assert [answer.status_code for answer in straight] == [200, 200, 429]
+        assert not [a for a in straight if a.headers["X-Request-ID"].startswith("chosen-by-")]
+        unkeyed = models(gateway.url, "198.51.100.9")
+        assert unkeyed.status_code == 429  # still counted as loopback, as the three above
     finally:
         edge.stop()
         gateway.stop()

@@ -80,9 +80,11 @@ def exchange(
 
 
 def assert_error_answer(headers: dict[str, list[str]], body: bytes, code: str) -> None:
-    """The one error shape, with the request's ID, and every security header exactly once."""
+    """The one error shape, with the request's ID, every security header exactly once, and kept by no
+    cache."""
     for name in SECURITY_HEADERS:
         assert len(headers.get(name.lower(), [])) == 1, (name, headers)
+    assert headers["cache-control"] == ["no-store"]
     assert headers["content-type"] == ["application/json"]
     error = json.loads(body)["error"]
     assert error["code"] == code
@@ -234,6 +236,8 @@ def test_every_answer_nginx_makes_itself_has_the_security_headers_and_the_error_
     assert answered == status
     if code is None:
         assert all(len(headers.get(name.lower(), [])) == 1 for name in SECURITY_HEADERS), headers
+        assert "cache-control" not in headers  # the front end's files keep nginx's own caching (ETag)
+        assert headers["etag"]
     else:
         assert_error_answer(headers, body, code)
     if status == 503:

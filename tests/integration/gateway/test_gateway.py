@@ -7,11 +7,11 @@ import time
 import httpx
 import pytest
 
+from benchmarks.common.costly_images import uniform_png
 from launchers.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
 from launchers.nginx import start_nginx
 from launchers.procs import free_port, wait_until
 from launchers.redis import RedisServer
-from tests.support.images import uniform_png
 
 
 def classify(base: str, image: bytes, top_k: int = 3, **kwargs) -> httpx.Response:

@@ -18,7 +18,7 @@ from launchers import REPO
 from launchers.procs import ManagedProcess, free_port, wait_until
 from launchers.torchserve import TorchServe, declare, start_torchserve, unit_env
 from launchers.torchserve import models as run_models
-from ops import keys
+from ops import torchserve_keys
 from ops.declared import parse
 from ops.kserve_config import model_snapshot
 
@@ -154,7 +154,7 @@ def test_the_kserve_snapshot_starts_torchserve_at_the_declared_default(model_sto
     try:
 
         def described() -> list[dict]:
-            headers = {"Authorization": f"Bearer {keys.key(key_file, 'management')}"}
+            headers = {"Authorization": f"Bearer {torchserve_keys.key(key_file, 'management')}"}
             answer = httpx.get(f"http://127.0.0.1:{ports[1]}/models/fromsoft", headers=headers, timeout=5)
             answer.raise_for_status()
             return answer.json()

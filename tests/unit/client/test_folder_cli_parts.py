@@ -14,7 +14,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from client.api import BatchRefusedError, Lens
+from client.api import Lens, RefusedError
 from client.cli import main
 from client.files import PART_BYTES, Found, batches, inspect, walk
 from client.records import CsvRecords, row_of
@@ -140,6 +140,6 @@ def test_a_batch_refused_whole_says_why_in_the_apis_words(tmp_path):
         async with httpx.AsyncClient(transport=httpx.MockTransport(server)) as client:
             await Lens("http://lens", client).classify([(inspect(jpeg(tmp_path / "s.jpg"), 10**6), b"")], 3)
 
-    with pytest.raises(BatchRefusedError) as refused:
+    with pytest.raises(RefusedError) as refused:
         asyncio.run(run())
     assert (refused.value.code, refused.value.message) == ("too_many_files", "at most 16")

@@ -32,7 +32,8 @@ def test_compose_publishes_only_the_web_port_and_the_serving_unit_scales_without
     services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
     published = {name: s.get("ports", []) for name, s in services.items() if s.get("ports")}
     assert published.pop("web") == ["${WEB_PORT:-8000}:8080"]
-    assert published.pop("prometheus") == ["127.0.0.1:9090:9090"]  # the monitoring profile's, on loopback
+    # the monitoring profile's, on loopback
+    assert published.pop("prometheus") == ["127.0.0.1:${PROMETHEUS_PORT:-9090}:9090"]
     assert published == {}
     serving = services["serving"]
     assert serving["deploy"]["replicas"] == "${SERVING_REPLICAS:-1}"
@@ -76,7 +77,8 @@ def test_every_base_image_is_a_build_arg_defaulting_to_a_public_image(dockerfile
 
 def test_kubernetes_runs_the_images_the_build_script_makes():
     """Compose runs the TorchServe image as its whole serving unit; Kubernetes splits the unit into
-    containers, the gateway in its own image (all three built by scripts/container_images.sh)."""
+    containers, the gateway in its own image; both run the PostgreSQL image of the feedback store (all
+    four built by scripts/container_images.sh)."""
     services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
     built = {s["image"] for s in services.values() if "build" in s}
     ours = {
@@ -86,13 +88,20 @@ def test_kubernetes_runs_the_images_the_build_script_makes():
         if doc["kind"] == "Deployment"
         for container in doc["spec"]["template"]["spec"]["containers"]
     }
-    assert built == {f"ghcr.io/fromsoft-lens/{n}:0.1.0" for n in ("torchserve", "web")}
-    assert ours == {f"ghcr.io/fromsoft-lens/{n}:0.1.0" for n in ("torchserve", "gateway", "web")}
+    assert built == {f"ghcr.io/fromsoft-lens/{n}:0.1.0" for n in ("torchserve", "web", "postgres")}
+    ours |= {
+        c["image"]
+        for d in _documents("postgres.yaml")
+        if d["kind"] == "StatefulSet"
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
+    assert ours == {f"ghcr.io/fromsoft-lens/{n}:0.1.0" for n in ("torchserve", "gateway", "web", "postgres")}
     script = (REPO / "scripts" / "container_images.sh").read_text()
     assert {line.split()[1] for line in script.splitlines() if line.startswith("  build ")} == {
         "torchserve",
         "gateway",
         "web",
+        "postgres",
     }
 
 
@@ -104,6 +113,14 @@ def test_every_kustomization_resource_exists_and_validates_against_kubernetes_sc
     others = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"} - generated
     assert sorted(resources) == sorted(others)
     result = run(BIN / "kubernetes-validate", *(K8S / r for r in resources))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_operators_manifests_validate_against_kubernetes_schemas():
+    """deploy/k8s/ops: the review pod and the prune CronJob, applied by hand (outside the base)."""
+    manifests = sorted((K8S.parent / "ops").glob("*.yaml"))
+    assert [p.name for p in manifests] == ["feedback-prune.yaml", "feedback-review.yaml"]
+    result = run(BIN / "kubernetes-validate", *manifests)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -121,7 +138,8 @@ def test_torchserve_listens_on_the_pod_loopback_and_the_gateway_holds_the_infere
     env = {e["name"]: e.get("value") for e in containers["gateway"]["env"]}
     assert env["TORCHSERVE_KEY_FILE"] == "/unit/gateway-keys.json"  # the reconciler's copy
     mounts = {m["name"] for m in containers["gateway"]["volumeMounts"]}
-    assert mounts == {"unit", "redis-auth", "gateway-tmp"}  # not TorchServe's key file (management, API keys)
+    # not TorchServe's key file (management, API keys)
+    assert mounts == {"unit", "redis-auth", "edge-key", "gateway-tmp", "feedback-store"}
     reconciler = {e["name"]: e.get("value") for e in containers["reconciler"]["env"]}
     assert reconciler["MODELS_FILE"] == "/home/model-server/declared/models.yaml"
     declared = next(v for v in pod["volumes"] if v["name"] == "declared")

@@ -25,6 +25,7 @@ ISSUED_ALERTS = {
     "GatewayLatencyP99High",
     "RedisBreakerOpen",
     "TorchServeKeyNearExpiry",
+    "ReportedAccuracyLow",
 }
 
 
@@ -76,9 +77,15 @@ def test_the_dashboard_queries_the_prometheus_its_user_picks():
         assert all(t["expr"] for t in panel["targets"]), panel["title"]
         assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24, panel["title"]
     text = json.dumps(dashboard)
-    for signal in ("gateway_requests_total", "ts_queue_latency_microseconds", "gateway_redis_breaker_open"):
+    signals = ("gateway_requests_total", "ts_queue_latency_microseconds", "gateway_redis_breaker_open")
+    for signal in (*signals, "gateway_feedback_total", "fromsoft:reported_accuracy:6h"):
         assert signal in text
-    for alert in ("GatewayErrorRateHigh", "RedisBreakerOpen", "TorchServeKeyNearExpiry"):
+    for alert in (
+        "GatewayErrorRateHigh",
+        "RedisBreakerOpen",
+        "TorchServeKeyNearExpiry",
+        "ReportedAccuracyLow",
+    ):
         assert alert in text  # each panel names the alert on its signal
 
 
@@ -94,7 +101,7 @@ def test_torchserve_log_configuration_parses_and_keeps_the_handlers_request_line
     assert "MODEL_LOG_CONSOLE_LEVEL=info" in (REPO / "docker" / "torchserve.Dockerfile").read_text()
 
 
-def test_compose_runs_the_same_jobs_on_its_own_hosts():
+def test_compose_runs_the_same_jobs_on_its_own_hosts_each_on_the_network_it_listens_on():
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
     prometheus = compose["prometheus"]
     assert prometheus["profiles"] == ["monitoring"]
@@ -102,6 +109,7 @@ def test_compose_runs_the_same_jobs_on_its_own_hosts():
     assert mounts == {
         "/etc/prometheus/prometheus.yml": "./monitoring/prometheus.compose.yml",
         "/etc/prometheus/alerts.yml": "./monitoring/alerts.yml",
+        "/prometheus": "prometheus-data",
     }
     native = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
     config = yaml.safe_load((MONITORING / "prometheus.compose.yml").read_text())
@@ -109,10 +117,15 @@ def test_compose_runs_the_same_jobs_on_its_own_hosts():
     assert [job["job_name"] for job in config["scrape_configs"]] == [
         j["job_name"] for j in native["scrape_configs"]
     ]
-    ports = {"gateway": 8001, "torchserve": 8082}  # the gateway's port and TorchServe's metrics API
-    for job in config["scrape_configs"]:  # every replica of the serving unit, found by name
-        assert job["dns_sd_configs"] == [{"names": ["serving"], "type": "A", "port": ports[job["job_name"]]}]
-    assert set(compose["serving"]["networks"]) & set(prometheus["networks"])
+    # Every replica of the serving unit, by an alias it carries on one network alone: the gateway listens
+    # on the edge network, TorchServe's metrics API on the backend network (docker/serving-unit.sh).
+    listens = {"gateway": ("gateway", 8001, "edge"), "torchserve": ("torchserve-metrics", 8082, "backend")}
+    serving = compose["serving"]["networks"]
+    for job in config["scrape_configs"]:
+        name, port, network = listens[job["job_name"]]
+        assert job["dns_sd_configs"] == [{"names": [name], "type": "A", "port": port}]
+        assert serving[network]["aliases"] == [name]
+        assert network in prometheus["networks"]
 
 
 def test_kubernetes_monitoring_runs_the_same_jobs_and_rules():

@@ -12,16 +12,18 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from benchmarks.common.costly_images import uniform_png
 from gateway.batch import packed
 from gateway.batch_upload import parse_count
 from gateway.config import Settings
 from gateway.errors import ApiError
 from gateway.in_flight import InFlightLimit
 from gateway.main import create_app
+from gateway.services import Services
+from gateway.use_cases import batch_files_that_fit
 from gateway.validation import Upload
 from inference.formats import BATCH_UPLOADS
 from inference.multi_image import MAX_IMAGES
-from tests.support.images import uniform_png
 
 NOWHERE = "http://127.0.0.1:1"
 GOOD = uniform_png(640, 360, "RGB")
@@ -136,7 +138,7 @@ def test_a_declared_batch_over_the_remaining_budget_is_refused_before_its_body_a
         refused = send(client, [b"a", b"b"], count=2)
     assert refused.status_code == 429
     message = refused.json()["error"]["message"]
-    assert message.startswith("this batch of 2 files costs 2 requests and only 1 are left in this window")
+    assert message.startswith("this batch of 2 files costs 2 units and only 1 are left in this window")
     assert "send at most 1 files now" in message
     assert int(refused.headers["Retry-After"]) >= 1
 
@@ -150,14 +152,72 @@ def test_an_undeclared_batch_pays_for_its_files_once_counted():
     assert refused.json()["error"]["message"].startswith("too many requests")
 
 
-def test_a_batch_larger_than_a_window_takes_that_whole_window_and_no_more():
-    """Under 3 a second a batch of 5 could never pass at one unit a file: it takes the second's 3 and
-    5 of the minute's 10, declared or not."""
-    limits = "3/second;10/minute"
-    for params in ({"count": 5}, {}):
-        with TestClient(create_app(settings(rate_limit=limits)), raise_server_exceptions=False) as client:
-            assert send(client, [b"x"] * 5, **params).status_code == 200
-            assert send(client, [b"x"], **params | ({"count": 1} if params else {})).status_code == 429
+AT_THE_CAP = uniform_png(7680, 2160, "RGB")  # MAX_IMAGE_PIXELS exactly: two units
+
+
+def test_a_batch_costing_more_than_the_window_is_refused_with_a_429_that_says_so():
+    """3 a minute: a declared batch of 5 is refused before its body and takes nothing; an undeclared one
+    once its files are counted, keeping the one unit it paid ahead. Neither says to wait."""
+    app = create_app(settings(rate_limit="3/minute;10/hour"))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        declared = send(client, [b"x"] * 5, count=5)
+        counted = send(client, [b"x"] * 5)
+        assert send(client, [b"a", b"b"], count=2).status_code == 200  # 2 of 3 left: both refused alone
+        assert send(client, [b"a"], count=1).status_code == 429  # the third went to the undeclared one
+    for refused, advice in ((declared, "send fewer files"), (counted, "send fewer or smaller images")):
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "cost_exceeds_limit"
+        assert refused.json()["error"]["message"] == (
+            f"this batch of 5 files costs 5 units; the limit allows 3 per minute: {advice}"
+        )
+        assert "Retry-After" not in refused.headers
+
+
+def test_sixteen_images_at_the_pixel_cap_cost_32_units_and_are_refused_under_10_a_minute():
+    with TestClient(create_app(settings(rate_limit="10/minute")), raise_server_exceptions=False) as client:
+        refused = send(client, [AT_THE_CAP] * 16)
+        assert send(client, [b"a"] * 9, count=9).status_code == 200  # 9 of 10 left: one kept
+        assert send(client, [b"a"], count=1).status_code == 429
+    assert refused.status_code == 429
+    assert refused.json()["error"]["message"] == (
+        "this batch of 16 files costs 32 units; the limit allows 10 per minute: send fewer or smaller images"
+    )
+
+
+def test_a_batch_refused_for_its_pixels_gives_back_all_it_paid_ahead_but_one_unit():
+    """4 a minute: a declared batch of 3 pays 3 ahead; its images at the cap cost 6, over the window."""
+    with TestClient(create_app(settings(rate_limit="4/minute")), raise_server_exceptions=False) as client:
+        refused = send(client, [AT_THE_CAP] * 3, count=3)
+        assert send(client, [b"a"] * 3, count=3).status_code == 200  # 3 left: 2 came back
+        assert send(client, [b"a"], count=1).status_code == 429
+    assert refused.json()["error"]["code"] == "cost_exceeds_limit"
+
+
+@pytest.mark.parametrize(
+    ("limits", "image", "status", "code"),
+    [
+        ("10/minute;3/second", GOOD, 429, "cost_exceeds_limit"),  # 5 units: more than a second holds
+        (Settings().rate_limit, AT_THE_CAP, 503, "model_unavailable"),  # the default holds the costliest
+    ],
+    ids=["three-a-second", "default"],
+)
+def test_an_explanation_is_refused_at_once_only_where_no_window_holds_it(limits, image, status, code):
+    with TestClient(create_app(settings(rate_limit=limits)), raise_server_exceptions=False) as client:
+        response = client.post("/api/v1/explain", files={"file": ("a.png", image, "image/png")})
+    assert (response.status_code, response.json()["error"]["code"]) == (status, code)
+    if code == "cost_exceeds_limit":
+        assert response.json()["error"]["message"] == (
+            "this explanation costs 5 units; the limit allows 3 per second: "
+            "the limits of this service do not allow it"
+        )
+
+
+@pytest.mark.parametrize(
+    ("limits", "files"), [("10/minute;6/second", 3), ("10/minute", 5), ("1/minute", 1), ("1000/minute", 16)]
+)
+def test_the_models_view_offers_batches_that_fit_the_tightest_window_at_any_size(limits, files):
+    """What the page and the CLI pack by: files at the pixel cap, two units each, within the window."""
+    assert batch_files_that_fit(Services.build(settings(rate_limit=limits))) == files
 
 
 def upload(size: int) -> Upload:
@@ -210,3 +270,16 @@ def test_a_text_field_named_files_is_not_a_file_and_refuses_the_batch(client):
     )
     assert response.status_code == 422
     assert response.json()["error"]["message"] == "each part of the field 'files' must be a file"
+
+
+def test_one_image_costing_more_than_the_window_is_refused_and_keeps_the_unit_its_body_cost():
+    with TestClient(create_app(settings(rate_limit="1/minute")), raise_server_exceptions=False) as client:
+        refused = client.post("/api/v1/classify", files={"file": ("a.png", AT_THE_CAP, "image/png")})
+        after = client.post("/api/v1/classify", files={"file": ("b.png", GOOD, "image/png")})
+    assert refused.status_code == 429
+    assert refused.json()["error"] == {
+        "code": "cost_exceeds_limit",
+        "message": "this image costs 2 units; the limit allows 1 per minute: send a smaller image",
+        "request_id": refused.headers["X-Request-ID"],
+    }
+    assert after.json()["error"]["code"] == "rate_limited"  # its body was read: that unit stays spent

@@ -2,7 +2,8 @@ import ipaddress
 
 import pytest
 
-from gateway.client_ip import client_ip, limit_key
+from gateway.client_ip import Edge, client_ip, limit_key
+from gateway.config import Settings
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128")]
 BALANCER = [*LOOPBACK, ipaddress.ip_network("10.0.0.0/8")]
@@ -51,3 +52,30 @@ def test_ipv6_peers_and_clients():
 )
 def test_an_ipv6_client_is_limited_by_its_64_and_an_ipv4_one_by_its_address(address, bucket):
     assert limit_key(address) == bucket
+
+
+KEYED = Edge(tuple(LOOPBACK), key=b"the-edges-key-0123456789")
+
+
+def test_with_an_edge_key_a_trusted_address_alone_does_not_speak_for_the_client():
+    assert KEYED.sent("127.0.0.1", "the-edges-key-0123456789")
+    assert not KEYED.sent("127.0.0.1", None)  # another local process, on the same loopback as nginx
+    assert not KEYED.sent("127.0.0.1", "the-edges-key-01234567")
+    assert not KEYED.sent("203.0.113.7", "the-edges-key-0123456789")  # the key, from elsewhere
+    assert not KEYED.sent(None, "the-edges-key-0123456789")
+
+
+def test_without_an_edge_key_the_trusted_address_decides():
+    unkeyed = Edge(tuple(LOOPBACK))
+    assert unkeyed.sent("127.0.0.1", None)
+    assert not unkeyed.sent("203.0.113.7", None)
+
+
+def test_the_edge_key_comes_from_its_file_and_an_empty_one_is_refused(tmp_path, monkeypatch):
+    key_file = tmp_path / "edge-key"
+    key_file.write_text("the-edges-key-0123456789\n")
+    monkeypatch.setenv("EDGE_KEY_FILE", str(key_file))
+    assert Edge.of(Settings()).key == b"the-edges-key-0123456789"
+    key_file.write_text("\n")
+    with pytest.raises(ValueError, match="is empty"):
+        Edge.of(Settings())

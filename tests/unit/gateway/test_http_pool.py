@@ -5,7 +5,9 @@ covered by tests/integration/gateway)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -83,7 +85,9 @@ def test_requests_share_one_kept_alive_connection_and_carry_their_head_and_body(
         async with Upstream(always_ok) as upstream:
             pool = HttpPool(upstream.url, 1, 1)
             answers = [
-                await pool.request("POST", "/predictions/m", b"image-bytes", {"Content-Type": "image/png"}),
+                await pool.request(
+                    "POST", "/predictions/m", [b"image-", b"bytes"], {"Content-Type": "image/png"}
+                ),
                 await pool.request("GET", "/models/m?customized=true"),
             ]
             await pool.close()
@@ -270,3 +274,67 @@ def test_a_connection_idle_past_the_keepalive_is_not_reused(run):
         return upstream.connections
 
     assert run(scenario) == 2
+
+
+def test_a_body_in_parts_arrives_whole_and_is_never_copied_whole_on_the_way(run):
+    """16 MB in four parts (a batch's images) to an upstream that reads slowly: the pool writes slices as
+    the socket takes them, so the gateway holds the parts and at most a slice or two more, where joining
+    them (and asyncio copying what the socket had not taken) held two or three times the body."""
+    parts = [bytearray(hashlib.sha256(bytes([n])).digest() * (4 * 2**20 // 32)) for n in range(4)]
+    received = hashlib.sha256()
+
+    async def slow_reader(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        left = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        while left:
+            chunk = await reader.read(min(left, 65536))
+            received.update(chunk)
+            left -= len(chunk)
+            await asyncio.sleep(0)
+        writer.write(OK)
+        await writer.drain()
+        writer.close()
+
+    async def scenario() -> tuple[int, int]:
+        server = await asyncio.start_server(slow_reader, "127.0.0.1", 0)
+        pool = HttpPool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", 1, 30)
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            answer = await pool.request("POST", "/predictions/m", parts)
+            peak = tracemalloc.get_traced_memory()[1] - before
+        finally:
+            tracemalloc.stop()
+            await pool.close()
+            server.close()
+        return answer.status, peak
+
+    status, peak = run(scenario)
+    assert status == 200
+    assert received.digest() == hashlib.sha256(b"".join(parts)).digest()
+    assert peak < 2 * 2**20, f"{peak / 2**20:.1f} MB held beside a 16 MB body"
+
+
+def test_an_answer_before_the_whole_body_went_ends_the_request_and_its_connection(run):
+    """A server may refuse a request before reading it all (TorchServe's 413): the pool stops writing, hands
+    back the answer, and never reuses a connection whose stream is out of step."""
+
+    async def refuses_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(1)  # keeps the connection open, reading nothing more
+        writer.close()
+
+    async def scenario() -> tuple[int, int]:
+        server = await asyncio.start_server(refuses_at_once, "127.0.0.1", 0)
+        pool = HttpPool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", 1, 5)
+        try:
+            answer = await pool.request("POST", "/predictions/m", [bytearray(32 * 2**20)])
+            idle = len(pool.idle)
+        finally:
+            await pool.close()
+            server.close()
+        return answer.status, idle
+
+    assert run(scenario) == (413, 0)

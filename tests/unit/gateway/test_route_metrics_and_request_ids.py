@@ -62,7 +62,7 @@ def test_every_route_of_the_app_has_its_template(app):
     fixed = ("/api/v1/classify", "/api/v1/classify/batch", "/api/v1/explain", "/api/v1/models", "/metrics")
     for path in (*fixed, "/healthz", "/readyz"):
         assert templates.get(path) == path
-    assert templates.get("/api/v1/results/" + "a" * 64) == "/api/v1/results/{sha256}"
+    assert templates.get("/api/v1/shares/" + "a" * 22) == "/api/v1/shares/{share_id}"
 
 
 def test_a_path_with_parameters_is_counted_under_its_template_and_nothing_else_is():
@@ -79,7 +79,7 @@ def test_a_path_with_parameters_is_counted_under_its_template_and_nothing_else_i
         ("GET", "/api/v1/classify", "/api/v1/classify", 405),
         ("POST", "/api/v1/explain", "/api/v1/explain", 415),
         ("GET", "/healthz", "/healthz", 200),  # a FastAPI route
-        ("GET", "/api/v1/results/" + "0" * 63, "/api/v1/results/{sha256}", 422),  # a path parameter
+        ("GET", "/api/v1/shares/" + "0" * 21, "/api/v1/shares/{share_id}", 422),  # a path parameter
         ("GET", "/wp-login.php", "unmatched", 404),  # a scan mints no label values
     ],
 )
@@ -89,6 +89,35 @@ def test_requests_are_counted_by_route_template_and_status(local, method, path, 
     assert response.status_code == status
     assert requests_counted(route, status) == before + 1
     assert HEX_ID.fullmatch(response.headers["X-Request-ID"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/healthz", 200),
+        ("GET", "/openapi.json", 200),
+        ("POST", "/api/v1/classify", 415),
+        ("POST", "/api/v1/classify/batch", 415),
+        ("POST", "/api/v1/explain", 415),
+        ("POST", "/api/v1/shares", 415),
+        ("GET", "/api/v1/shares/" + "0" * 21, 422),
+        ("GET", "/api/v1/classify", 405),
+        ("GET", "/api/v1/results/" + "0" * 64, 404),  # the hash lookup is gone
+        ("GET", "/api/v1/models", 503),  # no model served: this app has no replica report
+    ],
+)
+def test_every_answer_of_the_gateway_says_no_store_once(local, method, path, status):
+    response = local.request(method, path, content=b"text", headers={"Content-Type": "text/plain"})
+    assert response.status_code == status
+    assert response.headers.get_list("Cache-Control") == ["no-store"]
+
+
+def test_a_rate_limited_answer_says_no_store_too(local):
+    """Redis is unreachable here: the limiter counts in process (10/minute;6/second by default)."""
+    answers = [local.get("/api/v1/shares/" + "0" * 22) for _ in range(12)]
+    refused = [answer for answer in answers if answer.status_code == 429]
+    assert refused
+    assert refused[0].headers.get_list("Cache-Control") == ["no-store"]
 
 
 def test_an_error_body_carries_the_request_id_of_its_header_and_the_access_line_its_code(local, caplog):
@@ -122,6 +151,7 @@ def test_an_unexpected_failure_still_answers_with_the_id_in_header_and_body(app)
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"
     assert response.json()["error"]["request_id"] == response.headers["X-Request-ID"]
+    assert response.headers.get_list("Cache-Control") == ["no-store"]
     assert requests_counted("unmatched", 500) == before + 1
 
 

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from benchmarks.common.costly_images import REFUSED, uniform_png
 from gateway.config import Settings
 from gateway.logs import JsonLines
 from gateway.main import create_app
-from tests.support.images import uniform_png
 
 NOWHERE = "http://127.0.0.1:1"
 SMALL = uniform_png(1920, 1080, "RGB")
@@ -63,6 +63,23 @@ def test_an_image_over_twice_4k_is_refused_from_its_header_at_once(client, image
     assert status == 413
     assert body["error"]["code"] == "image_too_large"
     assert body["error"]["request_id"]
+
+
+@pytest.mark.parametrize("shape", REFUSED)
+def test_an_image_costlier_to_decode_than_the_limits_is_refused_before_torchserve_is_asked(client, shape):
+    """The shared rule (inference.image_limits), as the handler applies it: an elongated image, a JPEG of
+    too many scans or segments, a PNG of too many chunks, a WebP or multi-scan JPEG over the decoder's
+    budget. TorchServe is unreachable here: an image it was asked about would get a 503."""
+    make, status, code = REFUSED[shape]
+    data = make()
+    response = client.post(
+        "/api/v1/classify", content=data, headers={"Content-Type": "application/octet-stream"}
+    )
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert error["message"]
+    assert error["request_id"]
 
 
 def test_an_image_over_a_4k_frame_costs_a_rate_limit_unit_per_4k_frame(client):

@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmarks.common.costly_images import uniform_png
+from handler import fromsoft_handler as handler_module
 from handler.fromsoft_handler import FromSoftHandler
 from inference.archive_digest import digest_of_folder
 from inference.formats import DEFAULT_MAX_UPLOAD_BYTES
 from inference.labels import LABELS, UNKNOWN_LABEL
 from inference.multi_image import COUNT_HEADER, MAX_IMAGES, field
 from inference.preprocessing import eval_transform
-from tests.support.images import uniform_png
 from tests.unit.handler.conftest import MockContext, make_model_dir, run
 from training.synthesize import render_clip
 
@@ -225,6 +226,45 @@ def test_one_bad_image_fails_alone_in_a_mixed_batch(handler):
     assert_answer(results[0])
     assert_answer(results[2])
     assert results[0]["probabilities"] == results[2]["probabilities"]
+
+
+POISON = b"\x89PNG\r\n\x1a\n a file that breaks the decoder in a way it did not foresee"
+
+
+def test_an_image_that_raises_anything_fails_alone_as_a_422_and_its_neighbours_are_answered(
+    handler, monkeypatch, caplog
+):
+    """A fault no real image raises on demand (the allowed fake): the decoder raising what it never
+    foresaw for one image. Its request, and its place in a multi-image request, get a 422 of their own;
+    the rest of the TorchServe batch is answered, and the traceback is logged under the request's ID."""
+    real = handler_module.decode_image
+
+    def decode(data, *args, **kwargs):
+        if bytes(data) == POISON:
+            raise OverflowError("Python int too large to convert to C int")
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(handler_module, "decode_image", decode)
+    good = encode(frame(), "JPEG")
+    entry, headers = many([good, POISON, good])
+    ids = [{"X-Request-ID": f"gateway-id-{i}"} for i in range(3)]
+    context = MockContext(handler.model_dir, "model.onnx", [ids[0], {**headers, **ids[1]}, ids[2], {}])
+    with caplog.at_level(logging.INFO, logger="handler.fromsoft_handler"):
+        out = handler.handle([{"body": good}, entry, {"body": POISON}, {"body": good}], context)
+    results = [json.loads(o) for o in out]
+    assert set(context.statuses) == {2}
+    assert_error(results, context, 2, 422, "undecodable_image")
+    assert results[2]["error"]["message"] == "the image could not be decoded"
+    for answered in (results[0], results[1][0], results[1][2], results[3]):
+        assert_answer(answered)
+    assert results[1][1]["error"]["code"] == "undecodable_image"
+    failures = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert sorted(r.getMessage() for r in failures) == [
+        f"request gateway-id-{i}: preparing an image failed unforeseen" for i in (1, 2)
+    ]
+    assert all(r.exc_info and r.exc_info[0] is OverflowError for r in failures)  # with its traceback
+    line = next(json.loads(r.getMessage()) for r in caplog.records if '"gateway-id-2"' in r.getMessage())
+    assert line["detail"] == "OverflowError: Python int too large to convert to C int"
 
 
 def many(images: list[bytes]) -> tuple[dict[str, bytes], dict[str, str]]:

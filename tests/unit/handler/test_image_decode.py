@@ -1,6 +1,7 @@
-"""What an image costs the worker to decode: a few kilobytes that would decode to hundreds of megabytes
-are refused from their header, the largest allowed are reduced before any mode conversion, and an
-ordinary 8-bit RGB upload decodes to exactly the pixels it always did."""
+"""What an image costs the worker to decode: a few kilobytes that would decode to hundreds of megabytes,
+or cost seconds of scans, segments or resizing, are refused from their header (inference.image_limits);
+the largest allowed are reduced band by band before any mode conversion or turn, within 100 MB; and every
+real screenshot decodes to exactly the pixels it always did."""
 
 from __future__ import annotations
 
@@ -9,14 +10,27 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
-from handler.image_decode import ImageRejectedError, decode_image
-from inference.formats import DEFAULT_MAX_PIXELS
-from tests.support.images import uniform_png
+from benchmarks.common.costly_images import (
+    HALF_TRANSPARENT,
+    exif_orientation,
+    jpeg,
+    palette_png,
+    png_chunk,
+    progressive_jpeg,
+    uniform_png,
+    webp,
+    with_segments,
+)
+from benchmarks.studies.decode_cost import cost_in_fresh_process
+from handler.image_decode import ImageRejectedError, _reducible_mode, _to_rgb, decode_image
+from inference.architectures import architecture
+from inference.formats import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES
+from inference.preprocessing import cover_size
 
 TARGET = (224, 398)  # (height, width) a model input is resized to cover
-HALF_TRANSPARENT = bytes([200, 30, 30, 128])
+PRE = architecture("efficientnet_lite0").preprocessing  # the demo model's
 SIXTEEN_BIT_GREY = (30000).to_bytes(2, "big")
 LARGEST = (7680, 2160)  # twice a 4K frame: the most pixels an upload may have
 
@@ -116,3 +130,116 @@ def test_a_refusal_tells_the_client_fixed_words_and_keeps_the_decoders_for_the_l
     assert refused.value.message == message
     assert refused.value.detail  # Pillow's own words, for the log line under the request's ID
     assert refused.value.detail not in str(refused.value.body())
+
+
+COSTLY = {  # what the issue's probes sent, and the other shapes the limits refuse: (data, status, code)
+    "16588800x1": (lambda: uniform_png(16588800, 1, "RGB"), 422, "unsupported_aspect_ratio"),
+    "259200x64": (lambda: uniform_png(259200, 64, "RGB"), 422, "unsupported_aspect_ratio"),
+    "4000-scans": (lambda: progressive_jpeg(7680, 2160, 4000), 422, "image_too_complex"),
+    "1.25M-segments": (
+        lambda: with_segments(jpeg(64, 64), b"\xff\xfe\x00\x02" * 1_250_000),
+        422,
+        "image_too_complex",
+    ),
+    "400k-chunks": (
+        lambda: uniform_png(64, 64, "RGB", extra_chunks=png_chunk(b"abCd", b"") * 400_000),
+        422,
+        "image_too_complex",
+    ),
+    "webp-at-the-cap": (lambda: webp(*LARGEST, lossless=True), 413, "image_too_large"),
+    "cmyk-progressive-at-the-cap": (lambda: progressive_jpeg(*LARGEST, 18, "CMYK"), 413, "image_too_large"),
+}
+
+
+@pytest.mark.parametrize("shape", COSTLY)
+def test_an_image_costlier_than_the_limits_is_refused_before_it_is_decoded(shape):
+    make, status, code = COSTLY[shape]
+    data = make()
+    assert len(data) < DEFAULT_MAX_UPLOAD_BYTES
+    outcome, _ = timed_decode(data)
+    assert isinstance(outcome, ImageRejectedError)
+    assert (outcome.status, outcome.code) == (status, code)
+    assert outcome.detail is None  # the shared rule's words are the client's; nothing else to log
+
+
+WORST_PNGS = {
+    "rgba": lambda size: uniform_png(*size, "RGBA", HALF_TRANSPARENT),
+    "rgba-16-bit": lambda size: uniform_png(*size, "RGBA;16", bytes([200, 0, 30, 0, 30, 0, 128, 0])),
+    "grey-alpha": lambda size: uniform_png(*size, "LA", bytes([100, 128])),
+    "palette-transparent": lambda size: palette_png(*size),
+    "16-bit-grey": lambda size: uniform_png(*size, "I;16", SIXTEEN_BIT_GREY),
+    "turned": lambda size: uniform_png(
+        *size, "RGBA", HALF_TRANSPARENT, png_chunk(b"eXIf", exif_orientation(6))
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "size"),
+    [(kind, LARGEST) for kind in WORST_PNGS] + [("rgba", (11520, 1440)), ("rgba", (1440, 11520))],
+    ids=[f"{kind}-dual-4k" for kind in WORST_PNGS] + ["rgba-8:1", "rgba-1:8"],
+)
+def test_the_costliest_accepted_pngs_hold_less_than_100_mb_to_decode_and_prepare(kind, size):
+    """At the pixel cap and at the aspect limit: the decoded frame (4 bytes a pixel, 66 MB) and bands of it,
+    measured in a fresh interpreter (this one keeps what earlier tests freed). Reduced whole, an alpha,
+    palette or turned one held 132 to 153 MB."""
+    cost = cost_in_fresh_process(WORST_PNGS[kind](size))
+    assert cost.outcome == str((3, *PRE.crop_size))
+    assert cost.held_bytes < 100_000_000
+
+
+@pytest.mark.parametrize(
+    ("mode", "size"),
+    [("RGBA", (3001, 1003)), ("LA", (3001, 1003)), ("P", (2999, 1001)), ("I;16", (3000, 1001))],
+)
+def test_a_frame_reduced_band_by_band_has_the_pixels_of_the_frame_reduced_whole(mode, size):
+    rng = np.random.default_rng(2)
+    if mode == "I;16":
+        image = Image.fromarray(rng.integers(0, 65536, size[::-1], dtype=np.uint16)).convert("I;16")
+    elif mode == "P":
+        image = Image.fromarray(rng.integers(0, 256, size[::-1], dtype=np.uint8), "L").convert("P")
+        image.info["transparency"] = 3
+    else:
+        image = Image.fromarray(rng.integers(0, 256, (*size[::-1], len(mode)), dtype=np.uint8), mode)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", compress_level=1)
+    decoded = decode_image(buffer.getvalue(), TARGET, max_bytes=10**8)
+    with Image.open(buffer) as whole:
+        assert np.array_equal(np.asarray(decoded), np.asarray(whole_frame_way(whole)))
+
+
+def whole_frame_way(img: Image.Image, target: tuple[int, int] = TARGET) -> Image.Image:
+    """How decode_image decoded before it reduced by bands and turned after reducing: the frame turned,
+    then converted and reduced whole."""
+    if img.format == "JPEG":
+        wanted_h, wanted_w = cover_size(img.size, target)
+        img.draft("RGB", (wanted_w, wanted_h))
+    img.load()
+    sixteen_bit = img.mode.startswith("I;16")
+    img = ImageOps.exif_transpose(img)
+    height, width = cover_size(img.size, target)
+    factor = min(img.width // width, img.height // height)
+    if factor >= 2:
+        img = img.convert(_reducible_mode(img)).reduce(factor)
+    return _to_rgb(img, sixteen_bit)
+
+
+def test_every_real_screenshot_decodes_to_exactly_the_pixels_it_did_before(screenshots):
+    """Bands and the turn after reducing change no real screenshot: the same pixels, bit for bit, so the
+    same tensors (preprocessing REVISION 4 is for turned PNGs and WebPs of odd sizes)."""
+    files = sorted(p for p in screenshots.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    assert len(files) == 118
+    for path in files:
+        data = path.read_bytes()
+        with Image.open(io.BytesIO(data)) as img:
+            expected = np.asarray(whole_frame_way(img, PRE.resize_size))
+        assert np.array_equal(np.asarray(decode_image(data, PRE.resize_size)), expected), path.name
+
+
+def test_a_turned_png_is_reduced_then_turned_upright():
+    size = (3840, 2160)
+    data = uniform_png(*size, "RGB", bytes([9, 99, 199]), png_chunk(b"eXIf", exif_orientation(6)))
+    decoded = decode_image(data, TARGET)
+    assert decoded.height > decoded.width  # turned a quarter: portrait
+    assert decoded.width >= TARGET[1]  # and still covering the model's input once turned
+    assert decoded.getextrema() == ((9, 9), (99, 99), (199, 199))

@@ -11,6 +11,7 @@ from PIL import Image
 
 from inference.architectures import architecture
 from inference.borders import border_box, trim_borders
+from inference.image_limits import ImageLimitError
 from inference.preprocessing import eval_transform
 from training.synthesize import render_clip
 
@@ -131,3 +132,16 @@ def test_real_screenshots_keep_their_edges_and_their_framed_copies_lose_the_bars
             found += near
     assert tried > 150
     assert found >= 0.95 * tried
+
+
+def test_an_image_with_a_side_more_than_eight_times_the_other_is_refused_before_its_lines_are_read():
+    """A 16588800x1 PNG held the worker 10.9 s here, a loop per 32 columns, before its resize failed."""
+    with pytest.raises(ImageLimitError) as refused:
+        border_box(np.zeros((1, 20_000, 3), np.uint8))
+    assert (refused.value.status, refused.value.code) == (422, "unsupported_aspect_ratio")
+
+
+def test_bars_are_left_when_cutting_them_would_leave_a_picture_over_eight_times_as_wide_as_high():
+    """A 6.4:1 image, accepted, must not become a 16:1 one that the resize after it would refuse."""
+    assert border_box(np.asarray(framed(noise((6400, 400)), (6400, 1000)))) is None
+    assert border_box(np.asarray(framed(noise((6400, 900)), (6400, 1000)))) == (0, 50, 6400, 950)

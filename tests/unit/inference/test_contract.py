@@ -48,9 +48,9 @@ def test_an_answer_names_a_game_exactly_when_known_says_so():
 def test_the_preprocessing_version_is_stable_and_moves_with_what_the_model_sees():
     # Pinned: a change means every cached answer is asked again. Make it knowingly (REVISION).
     assert {name: a.preprocessing.version for name, a in ARCHITECTURES.items()} == {
-        "resnet50": "59cfcb033109",
-        "efficientnet_lite0": "bd39fb501e95",
-        "tiny": "5b4ed2ff61a1",
+        "resnet50": "011fbfbe58d1",
+        "efficientnet_lite0": "6d76b403b046",
+        "tiny": "652747872b1b",
     }
     pre = architecture("tiny").preprocessing
     assert replace(pre, crop_size=(64, 128)).version != pre.version
@@ -78,6 +78,22 @@ def test_the_eager_form_loads_from_its_weights_file(tmp_path):
         assert torch.equal(loaded(x), original(x))
 
 
+# The project's own top-level packages.
+PACKAGES = (
+    "inference",
+    "training",
+    "handler",
+    "gateway",
+    "ops",
+    "client",
+    "commandline",
+    "launchers",
+    "nginx",
+    "tests",
+    "benchmarks",
+)
+
+
 def imported_modules(package: str) -> set[tuple[str, str]]:
     """(file, module) for every import in ``package``, those inside functions included."""
     found = set()
@@ -93,14 +109,17 @@ def imported_modules(package: str) -> set[tuple[str, str]]:
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [
-        ("inference", ("training", "handler", "gateway", "ops", "launchers", "tests", "benchmarks")),
-        ("handler", ("training", "gateway", "ops", "tests", "benchmarks")),
+        ("inference", ("training", "handler", "gateway", "ops", "store", "launchers", "tests", "benchmarks")),
+        ("handler", ("training", "gateway", "ops", "store", "tests", "benchmarks")),
         ("gateway", ("training", "handler", "tests", "benchmarks")),
         ("ops", ("training", "handler", "gateway", "launchers", "tests", "benchmarks")),
-        ("training", ("handler", "gateway", "tests", "benchmarks")),
+        ("training", ("handler", "gateway", "store", "tests", "benchmarks")),
+        # the system of record: the labels from inference/, nothing else of the project
+        ("store", ("training", "handler", "gateway", "ops", "client", "launchers", "tests", "benchmarks")),
         ("benchmarks", ("tests",)),
         ("launchers", ("tests", "benchmarks")),
         ("client", ("gateway", "handler", "training", "ops", "launchers", "nginx", "tests", "benchmarks")),
+        ("commandline", PACKAGES),
     ],
 )
 def test_imports_run_one_way(package, forbidden):
@@ -117,11 +136,13 @@ def test_the_gateway_takes_only_the_formats_it_shares_from_ops():
     assert used == {"ops.replica_status", "ops.canary"}
 
 
-def test_the_folder_cli_takes_only_the_format_rules_from_the_project():
-    """client/ talks to the stack over its public API; of the project it shares what files are sent."""
-    project = {"inference", "gateway", "handler", "training", "ops", "launchers", "nginx", "benchmarks"}
+def test_the_folder_cli_takes_only_the_format_rules_and_labels_from_the_project():
+    """client/ talks to the stack over its public API; of the project it shares what files are sent, the
+    labels it sorts copies by (a label outside them is refused as a folder name), and the parser every
+    typed command shares."""
+    project = set(PACKAGES) - {"client"}
     used = {module for _, module in imported_modules("client") if module.split(".")[0] in project}
-    assert used == {"inference.formats"}
+    assert used == {"inference.formats", "inference.labels", "commandline"}
 
 
 def test_the_operator_tools_do_not_load_torch():

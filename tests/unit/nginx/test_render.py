@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.client_ip import EDGE_KEY_HEADER
 from gateway.config import Settings
 from inference.formats import BATCH_UPLOADS, DEFAULT_MAX_UPLOAD_BYTES, MULTIPART_OVERHEAD
 from nginx import render as render_module
@@ -65,6 +66,7 @@ def test_each_of_nginxs_own_errors_answers_json_in_the_one_error_shape(error):
         "error": {"code": error.code, "message": answer["error"]["message"], "request_id": "0123456789abcdef"}
     }
     assert "internal;" in body  # never reachable by its URI from outside
+    assert 'add_header Cache-Control "no-store" always;' in body
     assert ("add_header Retry-After" in body) == (error.retry_after is not None)
 
 
@@ -107,3 +109,29 @@ def test_the_batch_is_proxied_as_every_other_api_request():
         assert proxy in blocks[name]
         assert "limit_req zone=api_rate" in blocks[name]
     assert "proxy_pass http://gateway;" in (SNIPPETS / "gateway_proxy.conf").read_text()
+
+
+def test_the_edge_key_goes_to_the_gateway_in_the_header_the_gateway_reads(tmp_path):
+    (tmp_path / "key").write_text("3q2+7w8mZ0/fA1xY4k9Lpw==\n")
+    keyed = rendered(EdgeSettings.from_env({"EDGE_KEY_FILE": str(tmp_path / "key")}))
+    assert 'map "" $fromsoft_edge_key {\n        default "3q2+7w8mZ0/fA1xY4k9Lpw==";' in keyed
+    assert 'default "";' in rendered()  # none set: an empty header, which nginx does not send
+    proxied = (SNIPPETS / "gateway_proxy.conf").read_text().lower()
+    assert f"proxy_set_header {EDGE_KEY_HEADER} $fromsoft_edge_key;" in proxied
+
+
+@pytest.mark.parametrize("key", ["short", 'quote"inside-the-key', "space inside the key", ""])
+def test_an_edge_key_that_could_break_the_configuration_is_refused_before_nginx_starts(key, tmp_path):
+    (tmp_path / "key").write_text(key)
+    with pytest.raises(ValueError, match="EDGE_KEY_FILE"):
+        EdgeSettings.from_env({"EDGE_KEY_FILE": str(tmp_path / "key")})
+
+
+def test_the_configuration_is_its_owners_alone_from_the_start_even_over_an_earlier_one(tmp_path):
+    """It may hold the edge's key; an earlier run's file, readable by all, is not left so."""
+    out = tmp_path / "nginx.conf"
+    out.write_text("earlier")
+    out.chmod(0o644)
+    render_module.write(out, tmp_path, listen="127.0.0.1:1", gateways=["127.0.0.1:2"], web_root=tmp_path)
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert "upstream gateway" in out.read_text()

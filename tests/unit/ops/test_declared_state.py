@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from inference.archive_digest import digest_of_archive
 from ops import declared
 from ops.archives import inspect
 from ops.declared import DeclaredState, InvalidDeclarationError, ModelSpec, VersionSpec, parse
@@ -86,7 +87,22 @@ def test_a_pinned_digest_must_match_the_archive(store, make_archive):
     state = DeclaredState(models={"fromsoft": ModelSpec(default="1.0", versions={"1.0": spec})})
     declared.check_archives(state, store)
     make_archive("fromsoft.mar", "fromsoft", "1.0", weights=b"retrained")
-    os.utime(store / "fromsoft.mar", ns=(1, 1))  # a new mtime: the cached digest is not reused
+    with pytest.raises(InvalidDeclarationError, match=r"versions\.1\.0\.digest: .* was replaced"):
+        declared.check_archives(state, store)
+
+
+def test_an_archive_swapped_for_one_of_the_same_size_and_modification_time_is_seen(store, make_archive):
+    """What was read of an archive is kept by the file's bytes: ``touch -r`` after a swap hides nothing."""
+    path = make_archive("fromsoft.mar", "fromsoft", "1.0", weights=b"weights-A")
+    digest = inspect(path).digest
+    spec = VersionSpec(archive="fromsoft.mar", digest=digest)
+    state = DeclaredState(models={"fromsoft": ModelSpec(default="1.0", versions={"1.0": spec})})
+    before = path.stat()
+    make_archive("fromsoft.mar", "fromsoft", "1.0", weights=b"weights-B")  # as long: the same size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert inspect(path).digest == digest_of_archive(path) != digest
     with pytest.raises(InvalidDeclarationError, match=r"versions\.1\.0\.digest: .* was replaced"):
         declared.check_archives(state, store)
 

@@ -186,14 +186,36 @@ def test_a_canary_is_a_declared_version_other_than_the_default(env, store, make_
     assert "canary" not in state(store)["fromsoft"]
 
 
-def test_promotion_is_judged_by_agreement_over_enough_comparisons():
-    from ops.canary import Figures
-    from ops.models import described, judged
+def test_promotion_is_judged_by_the_named_thresholds():
+    from ops.canary import PROMOTION, Figures
+    from ops.models import described, judged, parser
 
-    few = Figures(agree=20, disagree=0)
-    assert judged(few, 0.95, 30) == "20 comparisons, fewer than 30"
-    disagreeing = Figures(agree=40, disagree=10, default_unknown=5, candidate_unknown=25)
-    assert judged(disagreeing, 0.95, 30) == "agreement 80.0%, under 95%"
-    assert judged(Figures(agree=58, disagree=2), 0.95, 30) is None
+    few = Figures(agree=PROMOTION.min_comparisons - 1, disagree=0)
+    assert (
+        judged(few) == f"{PROMOTION.min_comparisons - 1} comparisons, fewer than {PROMOTION.min_comparisons}"
+    )
+    disagreeing = Figures(agree=80, disagree=20, default_unknown=10, candidate_unknown=50)
+    assert judged(disagreeing) == "agreement 80.0%, under 95%"
+    failing = Figures(agree=100, error=5)
+    assert judged(failing) == "4.8% of its calls failed, over 2%"
+    assert judged(Figures(agree=97, disagree=3, error=1)) is None
+    promote = parser().parse_args(["promote", "fromsoft"])  # the tool's defaults are the constants
+    assert (promote.min_comparisons, promote.min_agreement, promote.max_error_share) == (
+        PROMOTION.min_comparisons,
+        PROMOTION.min_agreement,
+        PROMOTION.max_error_share,
+    )
     text = described("1.0", "2.0", disagreeing)
     assert 'agreement 80.0%; "Not recognised" 10.0% (1.0) and 50.0% (2.0)' in text
+
+
+def test_the_operations_guide_states_the_promotion_thresholds_the_tool_applies():
+    from ops.canary import PROMOTION
+
+    guide = (Path(__file__).resolve().parents[3] / "docs" / "operations.md").read_text()
+    stated = (
+        f"at least {PROMOTION.min_comparisons} comparisons, "
+        f"agreement at least {PROMOTION.min_agreement:.0%}, "
+        f"and at most {PROMOTION.max_error_share:.0%} of the canary's calls failed"
+    )
+    assert stated in " ".join(guide.split())

@@ -126,3 +126,59 @@ def test_a_model_no_longer_declared_is_unregistered_default_last():
 
 def test_an_empty_declaration_unregisters_everything():
     assert plan(parse(""), {}, served()).steps == [Unregister("fromsoft", "1.0")]
+
+
+PINNED = {**V2, "digest": "bbbbbbbbbbbb"}
+SWAPPED = {**DIGESTS, ("fromsoft", "2.0"): "eeeeeeeeeeee"}  # 2.0's archive, replaced since it was pinned
+REFUSED = (
+    "fromsoft 2.0: fromsoft-2.0.mar now has digest eeeeeeeeeeee, not the pinned bbbbbbbbbbbb: it is not "
+    "registered (declare it again with `ops.models add --force` if it was replaced on purpose)"
+)
+
+
+def test_an_archive_that_is_no_longer_its_pinned_digest_is_never_registered_and_the_plan_says_why():
+    """The reconciler plans from its last valid state while the file is invalid: the swapped archive it
+    finds in the store is not the one that state pinned."""
+    state = declared("1.0", **{"1.0": V1, "2.0": PINNED})
+    result = plan(state, SWAPPED, served())
+    assert result.steps == []
+    assert result.waiting == [REFUSED]
+    fresh = plan(state, SWAPPED, {})  # a replica that starts, or whose TorchServe restarted
+    assert fresh.steps == [Register("fromsoft", "1.0", "fromsoft.mar", 1, None, None)]
+    assert REFUSED in fresh.waiting
+    assert plan(state, DIGESTS, served()).steps == [
+        Register("fromsoft", "2.0", "fromsoft-2.0.mar", 1, None, None)
+    ]  # the pinned content is registered as ever
+
+
+def test_a_version_serving_its_pinned_content_is_not_registered_again_from_a_swapped_archive():
+    state = declared("1.0", **{"1.0": V1, "2.0": PINNED})
+    authentic = served(**{"1.0": version(), "2.0": version("fromsoft-2.0.mar", digest="bbbbbbbbbbbb")})
+    result = plan(state, SWAPPED, authentic)
+    assert result.steps == []  # it keeps serving what was pinned
+    assert result.waiting == [REFUSED]
+
+
+def test_a_version_serving_other_content_than_its_pin_is_unregistered_and_not_made_the_default():
+    """Swapped between the reconciler's look and TorchServe's read: what the handler says it serves
+    decides, and nothing takes its place until the store holds the pinned archive again."""
+    state = declared("2.0", **{"1.0": V1, "2.0": PINNED})
+    swapped = served(**{"1.0": version(), "2.0": version("fromsoft-2.0.mar", digest="eeeeeeeeeeee")})
+    result = plan(state, SWAPPED, swapped)
+    assert result.steps == [Unregister("fromsoft", "2.0")]
+    assert REFUSED in result.waiting
+    assert "fromsoft: 2.0 becomes the default once its workers are up" in result.waiting
+    restored = plan(state, DIGESTS, swapped)  # the pinned archive is back: registered again, from it
+    assert restored.steps == [
+        Unregister("fromsoft", "2.0"),
+        Register("fromsoft", "2.0", "fromsoft-2.0.mar", 1, None, None),
+    ]
+
+
+def test_a_swapped_default_is_not_registered_and_no_other_version_takes_its_place():
+    """A fresh replica's first registration becomes TorchServe's default: with the declared default
+    refused, registering the others would serve one that is not declared as the default."""
+    state = declared("2.0", **{"1.0": V1, "2.0": PINNED})
+    result = plan(state, SWAPPED, {})
+    assert result.steps == []
+    assert result.waiting == [REFUSED, "fromsoft: not registered yet"]

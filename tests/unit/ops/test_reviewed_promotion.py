@@ -4,7 +4,6 @@ default; an ordinary canary still by agreement."""
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,12 +11,13 @@ import pytest
 
 from inference.reviewed import Answers, DefaultModel, ReviewedFigures
 from ops import models, replica_status, reviewed
-from ops.canary import Figures
+from ops.canary import Figures, Promotion
 from ops.replica_status import ModelView, ReplicaStatus, VersionView
 from ops.settings import OpsSettings
 
 SERVED_DIGEST = "e1192af13e3b"
 DISAGREEING = Figures(agree=5, disagree=45)  # 10% agreement: a model trained to disagree where 1.0 was wrong
+ASKED = Promotion(min_comparisons=30, min_agreement=0.95, max_error_share=0.02)
 
 
 def figures(**changes) -> ReviewedFigures:
@@ -35,15 +35,16 @@ def figures(**changes) -> ReviewedFigures:
 
 
 def test_a_reviewed_version_is_promoted_on_its_figures_whatever_its_agreement():
-    assert reviewed.judged(figures(), {SERVED_DIGEST}, DISAGREEING, min_comparisons=30) is None
+    assert reviewed.judged(figures(), {SERVED_DIGEST}, DISAGREEING, ASKED) is None
     level = figures(candidate=replace(figures().candidate, named_right=1))  # "at least as often"
-    assert reviewed.judged(level, {SERVED_DIGEST}, DISAGREEING, 30) is None
+    assert reviewed.judged(level, {SERVED_DIGEST}, DISAGREEING, ASKED) is None
 
 
 @pytest.mark.parametrize(
     ("changed", "served", "comparisons", "why"),
     [
         ({}, {SERVED_DIGEST}, Figures(agree=1, disagree=9), "10 comparisons, fewer than 30: let it shadow"),
+        ({}, {SERVED_DIGEST}, Figures(agree=5, disagree=45, error=5), "9.1% of its calls failed, over 2%"),
         (
             {"default_model": DefaultModel(None, None, None)},
             {SERVED_DIGEST},
@@ -77,7 +78,7 @@ def test_a_reviewed_version_is_promoted_on_its_figures_whatever_its_agreement():
     ],
 )
 def test_a_reviewed_version_is_refused_saying_why(changed, served, comparisons, why):
-    assert why in reviewed.judged(figures(**changed), served, comparisons, min_comparisons=30)
+    assert why in reviewed.judged(figures(**changed), served, comparisons, ASKED)
 
 
 def _report(folder: Path, replica: str, card: dict | None, default_digest: str = SERVED_DIGEST) -> None:
@@ -97,8 +98,7 @@ def _report(folder: Path, replica: str, card: dict | None, default_digest: str =
 
 def _refusal(folder: Path, comparisons: Figures) -> str | None:
     settings = OpsSettings(replica_status_dir=folder)
-    args = argparse.Namespace(model="fromsoft", min_agreement=0.95, min_comparisons=30)
-    return models.promotion_refusal(settings, args, "1.0", "2.0", comparisons)
+    return models.promotion_refusal(settings, "fromsoft", ("1.0", "2.0"), comparisons, ASKED)
 
 
 def test_promote_reads_the_candidates_figures_from_the_replicas_reports(tmp_path: Path, capsys):

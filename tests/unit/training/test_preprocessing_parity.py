@@ -3,6 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
+from inference.image_limits import ImageLimitError
 from inference.preprocessing import Preprocessing, cover_size, eval_transform
 from training.backbones import available, get_spec
 from training.data import ManifestDataset, Row
@@ -51,3 +52,19 @@ def test_preprocessing_round_trips_through_plain_dicts():
 )
 def test_cover_size_keeps_aspect_and_covers_the_target(size, target, expected):
     assert cover_size(size, target) == expected
+
+
+@pytest.mark.parametrize("size", [(16588800, 1), (259200, 64), (64, 600)])
+def test_cover_size_refuses_a_side_more_than_eight_times_the_other(size):
+    """Else the resize after it has no bound: 16588800x1 asked for 3.2 billion pixels a row."""
+    with pytest.raises(ImageLimitError) as refused:
+        cover_size(size, (192, 336))
+    assert refused.value.code == "unsupported_aspect_ratio"
+
+
+def test_the_eval_transform_refuses_an_elongated_image_before_any_resize():
+    """Even for a caller that skipped the header check (the handler checks it first)."""
+    pre = get_spec("tiny").preprocessing
+    with pytest.raises(ImageLimitError):
+        eval_transform(Image.new("RGB", (20_000, 1)), pre)
+    assert cover_size((8000, 1000), (192, 336)) == (192, 1536)  # 8:1 at most: 8 times the target's height
