@@ -134,8 +134,8 @@ def test_the_other_methods_end_in_a_run_calibrated_on_reviewed_images(
     method, trained_run, reviewed, tmp_path
 ):
     out = tmp_path / method
-    # Fine-tuning calibrates on a quarter of the training part, 7 images here: too few to bound the share
-    # named wrong at 0.10 (test_refresh_refuses_what_it_cannot_do_well), enough at 0.2.
+    # Fine-tuning calibrates on a quarter of the training part, about 9 images here: few to bound the share
+    # named wrong at 0.10 (at least 9 needed), enough at 0.2.
     extra = ("--finetune-steps", "4", "--max-wrong", "0.2") if method == "finetune" else ()
     run_cli("refresh", trained_run, "--reviewed", reviewed, "--out", out, "--method", method, *SMALL, *extra)
     calibration = json.loads((out / "calibration.json").read_text())
@@ -163,9 +163,21 @@ def test_refresh_refuses_what_it_cannot_do_well(trained_run, reviewed, tmp_path,
     assert "already in the parent run's data" in refused(
         trained_run, "--reviewed", again, "--out", tmp_path / "n"
     )
-    assert "7 reviewed images to calibrate on (finetune)" in refused(
-        trained_run, "--reviewed", reviewed, "--out", tmp_path / "n", "--method", "finetune"
+    # Fine-tuning calibrates on a quarter of its training part (about 9 images here): too few to bound the
+    # share named wrong at 0.05, which needs 19.
+    too_few = refused(
+        trained_run,
+        "--reviewed",
+        reviewed,
+        "--out",
+        tmp_path / "n",
+        "--method",
+        "finetune",
+        "--max-wrong",
+        "0.05",
     )
+    assert "reviewed images to calibrate on (finetune)" in too_few
+    assert "at most 0.05 of new screenshots named wrong needs 19; review more" in too_few
     unevaluated = shutil.copytree(trained_run, tmp_path / "unevaluated")
     (unevaluated / "calibration.json").unlink()
     assert "refresh an evaluated run" in refused(unevaluated, "--reviewed", reviewed, "--out", tmp_path / "n")
