@@ -8,7 +8,7 @@ ARCH ?= efficientnet_lite0
 export PYTHONUNBUFFERED := 1
 
 .PHONY: setup demo test lint unit integration e2e frontend-test test-containers images train-demo archive \
-	demo-model api-types bench soak up down clean
+	demo-model api-types retrain bench soak up down clean
 
 setup:
 	@bash scripts/setup.sh
@@ -66,6 +66,11 @@ demo-model: setup
 ## The page's API types from the gateway's OpenAPI document (frontend/src/api/schema.ts; a unit test checks it).
 api-types: setup
 	@bash scripts/api_types.sh
+
+## From the corrections moderators accepted to a canary running: export them, retrain $(RUN_DIR) on them,
+## export a new version, declare it and make it the canary (docs/training.md, Retraining on reviewed screenshots).
+retrain: setup
+	@RUN="$(RUN_DIR)" bash scripts/retrain.sh
 
 ## The whole-stack benchmark (BENCHMARKS.md).
 bench: demo-model

@@ -45,9 +45,9 @@ from inference.architectures import architecture
 from inference.archive_digest import digest_of_folder
 from inference.image_limits import ImageLimitError
 from inference.multi_image import COUNT_HEADER, MAX_IMAGES
-from inference.onnx_runner import OnnxRunner, Runner
+from inference.onnx_runner import Runner
 from inference.preprocessing import Preprocessing, eval_transform
-from inference.runtime import TorchRunner, load_eager, load_torchscript
+from inference.runtime import load_eager, load_runner
 from inference.scoring import answer, calibrated
 
 logger = logging.getLogger(__name__)
@@ -94,11 +94,9 @@ class FromSoftHandler(BaseHandler):
 
     def _load_runner(self, model_dir: Path, form: str, threads: int) -> Runner:
         serialized = model_dir / self.manifest["model"]["serializedFile"]
-        if form in ("onnx", "onnx-int8"):
-            return OnnxRunner(serialized, threads, self.settings.spin_wait)
-        if form == "torchscript":
-            return load_torchscript(serialized)
-        return TorchRunner(self._eager_model(model_dir))
+        return load_runner(
+            serialized, form, self.meta["arch"], len(self.labels), threads, self.settings.spin_wait
+        )
 
     def _eager_model(self, model_dir: Path) -> torch.nn.Module:
         return load_eager(model_dir / "weights.pt", self.meta["arch"], len(self.labels))

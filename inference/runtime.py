@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from inference.architectures import architecture
+from inference.onnx_runner import OnnxRunner, Runner
 
 FORMS = ("onnx-int8", "onnx", "torchscript", "eager")
 
@@ -25,6 +26,18 @@ class TorchRunner:
 
 def load_torchscript(path: Path) -> TorchRunner:
     return TorchRunner(torch.jit.load(str(path), map_location="cpu"))
+
+
+def load_runner(
+    serialized: Path, form: str, arch: str, num_classes: int, threads: int, spin_wait: bool
+) -> Runner:
+    """An archive's serving form (``model_meta.json``'s ``form``) from its serialized file, as the handler
+    answers with it; ``training refresh`` measures the served default the same way."""
+    if form in ("onnx", "onnx-int8"):
+        return OnnxRunner(serialized, threads, spin_wait)
+    if form == "torchscript":
+        return load_torchscript(serialized)
+    return TorchRunner(load_eager(serialized, arch, num_classes))
 
 
 def load_eager(path: Path, arch: str, num_classes: int) -> nn.Module:

@@ -44,6 +44,12 @@ class Promotion:
 # feeds at most CANARY_CLIENT_LIMIT comparisons (10 an hour by default), so 100 need ten client-hours.
 PROMOTION = Promotion(min_comparisons=100, min_agreement=0.95, max_error_share=0.02)
 
+# A canary retrained on reviewed screenshots (ops.reviewed) is judged on its card's figures instead of its
+# agreement: its base test split macro-F1 may be at most this far under the default's. The base split is
+# the frames the default learned (synthetic for the demo), where a head weighted towards real screenshots
+# loses a little; more says it forgot games it knew.
+REVIEWED_MAX_TEST_DROP = 0.02
+
 
 def shadowed(secret: bytes, sha256: str, share: float) -> bool:
     """Whether the image with this hash is compared under a canary of ``share``, with the sample's

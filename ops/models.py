@@ -9,6 +9,7 @@ models).
     python -m ops.models remove fromsoft 1.0
     python -m ops.models canary fromsoft 2.0 --share 0.1    # or: canary fromsoft --off
     python -m ops.models promote fromsoft                   # the canary becomes the default, if it agrees
+                                                            # (one retrained on reviewed images: if better)
     python -m ops.models apply [FILE]
 
 Archives are file names in the model store (MODEL_STORE); the file is MODELS_FILE (default
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from commandline import CommandParser
-from ops import declared, replica_status, stack_redis
+from ops import declared, replica_status, reviewed, stack_redis
 from ops.archives import ArchiveError, inspect
 from ops.canary import PROMOTION, Figures, Promotion, counters_key
 from ops.declared import CanarySpec, DeclaredState, InvalidDeclarationError, ModelSpec, VersionSpec
@@ -188,6 +189,25 @@ def judged(figures: Figures, promotion: Promotion = PROMOTION) -> str | None:
     if (figures.error_share or 0.0) > promotion.max_error_share:
         return f"{figures.error_share:.1%} of its calls failed, over {promotion.max_error_share:.0%}"
     return None
+
+
+def promotion_refusal(
+    settings: OpsSettings,
+    model: str,
+    versions: tuple[str, str],
+    figures: Figures,
+    promotion: Promotion = PROMOTION,
+) -> str | None:
+    """Why the canary (``versions``: the default's, the canary's) is not promoted: by agreement, unless its
+    card says it was retrained on reviewed screenshots, which is judged on them instead (ops.reviewed)."""
+    default, candidate = versions
+    replicas = running(settings)
+    found = reviewed.reviewed_figures(replicas, model, candidate)
+    if found is None:
+        return judged(figures, promotion)
+    print(f"models: {model} {candidate} {reviewed.described(found)}")
+    served = reviewed.served_digests(replicas, model, default)
+    return reviewed.judged(found, served, figures, promotion)
 
 
 def described(default: str, candidate: str, figures: Figures) -> str:
@@ -446,7 +466,7 @@ def change_for(args: argparse.Namespace, settings: OpsSettings) -> Change | None
         default, candidate, figures = canary_figures(settings, checked_name(args.model))
         print(f"models: {args.model} {described(default, candidate, figures)}")
         promotion = Promotion(args.min_comparisons, args.min_agreement, args.max_error_share)
-        why = judged(figures, promotion)
+        why = promotion_refusal(settings, args.model, (default, candidate), figures, promotion)
         if why is not None and not args.force:
             raise RefusedError(f"not promoted: {why} (--force promotes anyway)")
         return promoted(args.model)

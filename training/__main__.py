@@ -36,6 +36,12 @@ COMMANDS = {
         "write photos that are no game's screenshots, for evaluate --ood-dir",
         "python -m training photos runs/demo/photos",
     ),
+    "refresh": (
+        "training.refresh",
+        "retrain a run on a reviewed export (ops.feedback export), held-out part kept",
+        "python -m training refresh runs/demo --reviewed var/reviewed --out runs/demo-r1 "
+        "--default-archive model_store/fromsoft.mar",
+    ),
     "export": (
         "training.export",
         "package the best checkpoint as a TorchServe archive",

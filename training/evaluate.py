@@ -39,6 +39,7 @@ from training.external import (
     external_metrics,
     external_rows,
     framings,
+    listed_files,
 )
 from training.external import markdown as external_markdown
 from training.metrics import macro_f1
@@ -59,6 +60,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "section (default: none)",
     )
     parser.add_argument(
+        "--external-list",
+        type=Path,
+        help="a TSV with `file` (relative to --external) and `use` columns, such as the screenshots' "
+        "feedback_split.tsv: only its files whose use is --external-use are judged (default: every file)",
+    )
+    parser.add_argument(
+        "--external-use", default="holdout", help="the `use` --external-list keeps (default holdout)"
+    )
+    parser.add_argument(
         "--keep",
         type=float,
         default=0.95,
@@ -72,6 +82,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
     parser.add_argument("--workers", type=int, default=1, help="data-loading processes (default 1)")
+
+
+def reviewed_calibration(run_dir: Path) -> dict[str, Any] | None:
+    """The calibration ``training refresh`` fitted on real reviewed images, which evaluating the run on its
+    (synthetic) validation split must not replace; None for a run calibrated here."""
+    path = run_dir / "calibration.json"
+    found = json.loads(path.read_text()) if path.is_file() else {}
+    return dict(found) if found.get("source") == "reviewed" else None
 
 
 def _probs(logits: torch.Tensor, temperature: float = 1.0) -> np.ndarray:
@@ -155,11 +173,15 @@ def evaluate(
     def logits_for(split_rows: list[Row]) -> tuple[torch.Tensor, torch.Tensor]:
         return _logits(model, checkpoint, split_rows, args)
 
-    val_logits, val_labels = logits_for([r for r in rows if r.split == "val"])
     test_logits, test_labels = logits_for([r for r in rows if r.split == "test"])
-    temperature = fit_temperature(val_logits, val_labels)
-    val_probs = _probs(val_logits, temperature)
-    threshold = unknown_threshold(val_probs, val_labels.numpy(), args.keep, args.target_accuracy)
+    fixed = reviewed_calibration(run_dir)
+    if fixed is not None:
+        temperature, threshold = fixed["temperature"], fixed["unknown_threshold"]
+    else:
+        val_logits, val_labels = logits_for([r for r in rows if r.split == "val"])
+        temperature = fit_temperature(val_logits, val_labels)
+        val_probs = _probs(val_logits, temperature)
+        threshold = unknown_threshold(val_probs, val_labels.numpy(), args.keep, args.target_accuracy)
 
     y_true = test_labels.numpy()
     raw, after = _probs(test_logits), _probs(test_logits, temperature)
@@ -187,6 +209,7 @@ def evaluate(
             zero_division=0,
         ),
         "temperature": temperature,
+        "calibrated_on": "validation" if fixed is None else f"{fixed['images']} reviewed real images",
         "ece_before": expected_calibration_error(raw, y_true),
         "ece_after": expected_calibration_error(after, y_true),
         "unknown_threshold": threshold,
@@ -222,7 +245,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"| macro F1 | {report['macro_f1']:.4f} |",
         f"| weighted F1 | {report['weighted_f1']:.4f} |",
         f"| top-2 accuracy | {report['top2_accuracy']:.4f} |",
-        f"| temperature (fitted on val) | {report['temperature']:.3f} |",
+        f"| temperature (fitted on {report.get('calibrated_on', 'validation')}) "
+        f"| {report['temperature']:.3f} |",
         f"| ECE before / after | {report['ece_before']:.4f} / {report['ece_after']:.4f} |",
         f"| unknown threshold | {report['unknown_threshold']:.3f} |",
         f"| coverage / accuracy above it | {report['unknown_coverage']:.3f} "
@@ -253,7 +277,7 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -297,12 +321,15 @@ def _framed_logits(
 def external_section(
     args: argparse.Namespace, model: torch.nn.Module, checkpoint: dict[str, Any], report: dict[str, Any]
 ) -> dict[str, Any]:
-    rows, left_out = external_rows(args.external, args.run_dir, max(1, args.workers))
+    only = listed_files(args.external_list, args.external_use) if args.external_list else None
+    rows, left_out = external_rows(args.external, args.run_dir, max(1, args.workers), only)
     if not rows:
         raise PrepareError(f"no images under {args.external} that the run has not already seen")
     logits, labels = _logits(model, checkpoint, rows, args)
     probs = _probs(logits, report["temperature"])
     section = {"root": str(args.external.resolve()), **left_out}
+    if only is not None:
+        section["only"] = {"list": args.external_list.name, "use": args.external_use}
     section.update(external_metrics(probs, labels.numpy(), report["unknown_threshold"]))
     framed, cut = _framed_logits(model, checkpoint, rows)
     figures = {f"{AS_SENT}, cut": {k: section[k] for k in EFFECT_FIGURES}}
@@ -327,12 +354,16 @@ def main(args: argparse.Namespace) -> int:
         return 2
     checkpoint_path = run_dir / "checkpoints" / f"{args.checkpoint}.pt"
     model, checkpoint = load_for_inference(checkpoint_path)
-    digest = _sha256(checkpoint_path)
+    digest = file_sha256(checkpoint_path)
     kept = _kept_report(args, digest) if args.external else None
     if kept is None:
         report = evaluate(args, model, checkpoint, digest)
-        calibration = {"temperature": report["temperature"], "unknown_threshold": report["unknown_threshold"]}
-        (run_dir / "calibration.json").write_text(json.dumps(calibration, indent=2))
+        if reviewed_calibration(run_dir) is None:
+            calibration = {
+                "temperature": report["temperature"],
+                "unknown_threshold": report["unknown_threshold"],
+            }
+            (run_dir / "calibration.json").write_text(json.dumps(calibration, indent=2))
         print(
             f"evaluate: test accuracy {report['accuracy']:.4f}, macro-F1 {report['macro_f1']:.4f}, "
             f"ECE {report['ece_before']:.4f} -> {report['ece_after']:.4f} (T={report['temperature']:.3f}), "

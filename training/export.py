@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from inference.answer_mix import answer_mix
 from inference.labels import DISPLAY_NAMES, LABELS, UNKNOWN_LABEL, index_to_name
 from inference.onnx_runner import OnnxRunner, Runner
 from inference.preprocessing import eval_transform
+from inference.reviewed import Answers
 from inference.runtime import FORMS, TorchRunner, load_torchscript
 from inference.scoring import calibrated, known
 from ops import declared
@@ -39,6 +41,7 @@ from training.checkpoint import checkpoint_preprocessing, load_for_inference
 from training.data import Row, open_rgb, read_manifest
 from training.metrics import macro_f1
 from training.quantize import quantize_int8
+from training.reviewed_set import HOLDOUT_SPLIT
 
 REPO = Path(__file__).resolve().parents[1]
 SERIALIZED_FILES = {
@@ -287,6 +290,19 @@ def answers_on(runner: Runner, images: np.ndarray, calibration: dict[str, float]
     return answer_mix(labels, probs.max(1).tolist(), LABELS)
 
 
+def held_out_answers(runner: Runner, run_dir: Path, checkpoint: dict[str, Any]) -> dict[str, Any] | None:
+    """How the shipped form answers the reviewed images a refreshed run held out (training.refresh), with
+    the run's calibration: the figures its card and ``ops.models promote`` compare with the default's."""
+    rows = [r for r in read_manifest(run_dir) if r.split == HOLDOUT_SPLIT]
+    if not rows:
+        return None
+    images, calibration = preprocess(rows, checkpoint), calibration_of(run_dir)
+    logits = np.concatenate([runner(images[i : i + 16]) for i in range(0, len(images), 16)])
+    labels = np.array([LABELS.index(r.label) for r in rows])
+    probs = calibrated(logits, calibration["temperature"])
+    return asdict(Answers.of(probs, labels, calibration["unknown_threshold"]))
+
+
 def model_meta(
     run_dir: Path,
     checkpoint: dict[str, Any],
@@ -429,6 +445,9 @@ def main(args: argparse.Namespace) -> int:
     else:
         form, why = args.form, "asked for with --form"
     shipped = {"forms": comparison, "shipped": form, "why": why}
+    if (held_out := held_out_answers(forms[form][1], args.run_dir, checkpoint)) is not None:
+        shipped["reviewed_held_out"] = held_out
+        print(f"export: reviewed held-out images, as {form} answers them: {Answers(**held_out)}")
     (args.run_dir / "serving_forms.json").write_text(json.dumps(shipped, indent=2))
     reference = answers_on(forms[form][1], test[0], calibration_of(args.run_dir))
     path = archive(args, checkpoint, form, forms_dir, shipped, reference)

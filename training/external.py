@@ -22,7 +22,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 from inference.labels import DISPLAY_NAMES, LABELS, UNKNOWN_NAME
 from inference.scoring import calibrated, known
 from training.data import Row
-from training.prepare import index_root
+from training.prepare import PrepareError, index_root
 
 # What cutting uniform borders (inference.borders) does to the set: as its images are, and each image
 # centred on a wider screen, as a 16:9 game is shown on a 16:10 monitor or a 21:9 ultrawide.
@@ -37,9 +37,24 @@ def run_hashes(run_dir: Path) -> set[str]:
         return {row["sha256"] for row in csv.DictReader(f)}
 
 
-def external_rows(root: Path, run_dir: Path, workers: int) -> tuple[list[Row], dict[str, Any]]:
-    """The set's usable images as rows, and what was left out (skipped files, copies of run images)."""
+def listed_files(path: Path, use: str) -> set[str]:
+    """The files (relative paths) a TSV with ``file`` and ``use`` columns marks ``use``: the screenshots'
+    ``feedback_split.tsv`` keeps its ``holdout`` files apart from the ``feedback`` ones a retrain learns."""
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t")
+        if not {"file", "use"} <= set(reader.fieldnames or []):
+            raise PrepareError(f"{path} lacks a `file` or a `use` column")
+        return {row["file"] for row in reader if row["use"] == use}
+
+
+def external_rows(
+    root: Path, run_dir: Path, workers: int, only: set[str] | None = None
+) -> tuple[list[Row], dict[str, Any]]:
+    """The set's usable images as rows (those ``only`` lists, relative to ``root``, when given), and what
+    was left out (skipped files, copies of run images)."""
     indexed = index_root(root, workers)  # raises PrepareError for an unknown class folder
+    if only is not None:
+        indexed = [item for item in indexed if item.path.relative_to(root).as_posix() in only]
     seen = run_hashes(run_dir)
     skipped = Counter(item.skipped for item in indexed if item.skipped)
     usable = [item for item in indexed if not item.skipped]
@@ -142,7 +157,8 @@ def markdown(section: dict[str, Any]) -> list[str]:
         "",
         f"Folder `{section['root']}`, labelled by its folder names (the alias table of `prepare`); judged "
         f"with the temperature and threshold fitted on validation, as the served model answers. Left out: "
-        f"{left_out} exact copies of the run's own images; skipped files: {skipped}.",
+        f"{left_out} exact copies of the run's own images; skipped files: {skipped}."
+        + (f" Only the files {only['list']} marks `{only['use']}`." if (only := section.get("only")) else ""),
         "",
         "| metric | value |",
         "| --- | --- |",

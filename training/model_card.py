@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.labels import DISPLAY_NAMES, LABELS, UNKNOWN_NAME
+from inference.reviewed import STRICT_CONFIDENCE, Answers, DefaultModel, ReviewedFigures
 from training.external import EFFECT_FIGURES, border_table
 
 INTENDED_USE = (
@@ -41,6 +42,7 @@ def _data(prepare: dict[str, Any]) -> dict[str, Any]:
         "source": Path(prepare["data_root"]).name if prepare.get("data_root") else None,
         "images": prepare.get("images"),
         "synthetic_images": prepare.get("synthetic_images"),
+        "reviewed_images": prepare.get("reviewed_images"),
         "split": {split: sum(per_class.values()) for split, per_class in counts.items()},
     }
 
@@ -65,12 +67,69 @@ def _external(report: dict[str, Any]) -> dict[str, Any] | None:
     if section is None:
         return None
     return {
-        "set": Path(section["root"]).name,  # never a server's path
+        "set": Path(section["root"]).name  # never a server's path
+        + (f" ({only['use']} files of {only['list']})" if (only := section.get("only")) else ""),
         "images": section["images"],
         "classes": section["classes"],
         **{k: section[k] for k in EFFECT_FIGURES},
         "borders": section.get("borders"),
     }
+
+
+def _reviewed(run_dir: Path, served: dict[str, Any]) -> dict[str, Any] | None:
+    """A refreshed run's figures on the reviewed images it held out, beside the default's
+    (inference.reviewed): as its shipped form answers them once exported, else as refresh measured its
+    checkpoint."""
+    record = _json(run_dir / "refresh.json")
+    if not record:
+        return None
+    shipped = served.get("shipped")
+    test_f1 = served["forms"][shipped]["test_macro_f1"] if shipped else record["candidate"]["test_macro_f1"]
+    figures = ReviewedFigures(
+        held_out=len(record["reviewed"]["held_out"]),
+        trained_on=len(record["reviewed"]["trained_on"]),
+        method=record["method"],
+        candidate=Answers(**(served.get("reviewed_held_out") or record["candidate"]["answers"])),
+        default=Answers(**record["default"]["answers"]),
+        default_model=DefaultModel(**record["default_model"]),
+        candidate_test_macro_f1=float(test_f1),
+        default_test_macro_f1=float(record["default"]["test_macro_f1"]),
+    )
+    return figures.to_dict()
+
+
+def reviewed_lines(card: dict[str, Any]) -> list[str]:
+    """The card's section on the reviewed held-out screenshots, this version beside the default."""
+    reviewed = card.get("reviewed")
+    if reviewed is None:
+        return []
+    figures = ReviewedFigures.from_dict(reviewed)
+    default = figures.default_model
+    default_name = f"default {default.version} ({default.digest})" if default.version else "its parent run"
+
+    def row(name: str, answers: Answers) -> str:
+        return (
+            f"| {name} | {answers.named_right} | {answers.not_recognised} | {answers.named_wrong} "
+            f"| {answers.named_wrong_strict} |"
+        )
+
+    return [
+        "## Reviewed screenshots held out",
+        "",
+        f"Retrained ({figures.method}) on {figures.trained_on} real screenshots that moderators reviewed; "
+        f"{figures.held_out} more were held out of its training and calibration, and answered by it and "
+        f"by the {default_name}:",
+        "",
+        f'| model | named right | "{UNKNOWN_NAME}" | named a wrong game '
+        f"| of those, at {STRICT_CONFIDENCE:g}+ |",
+        "| --- | --- | --- | --- | --- |",
+        row(f"{card['name']} {card['version']}", figures.candidate),
+        row(default_name, figures.default),
+        "",
+        f"Base test split macro F1: {figures.candidate_test_macro_f1:.4f} (the default: "
+        f"{figures.default_test_macro_f1:.4f}).",
+        "",
+    ]
 
 
 def limitations(card: dict[str, Any]) -> list[str]:
@@ -101,10 +160,16 @@ def limitations(card: dict[str, Any]) -> list[str]:
         "Its test split comes from the same source as its training data (near-duplicate frames kept in one "
         "split): it says how well the model learned that data, not how it does on other screenshots."
     )
+    where = card["calibration"].get("calibrated_on", "validation")
     said.append(
-        f"Its confidence is calibrated on the validation split (temperature "
-        f"{card['calibration']['temperature']:.2f}); on images unlike its data it can be too sure."
+        f"Its confidence is calibrated on {'the validation split' if where == 'validation' else where} "
+        f"(temperature {card['calibration']['temperature']:.2f}); on images unlike those it can be too sure."
     )
+    if card.get("reviewed"):
+        said.append(
+            f"Its reviewed held-out figures rest on {card['reviewed']['held_out']} screenshots: one more or "
+            "one fewer named right moves them by several points."
+        )
     few = [c["name"] for c in card["test"]["per_class"].values() if c["support"] < FEW_TEST_IMAGES]
     if few:
         said.append(
@@ -134,7 +199,10 @@ def build(run_dir: Path, name: str, version: str) -> dict[str, Any]:
         "intended_use": INTENDED_USE,
         "data": _data(_json(run_dir / "prepare_report.json")),
         "test": _test(report),
-        "calibration": {k: report[k] for k in ("temperature", "ece_before", "ece_after")},
+        "calibration": {
+            **{k: report[k] for k in ("temperature", "ece_before", "ece_after")},
+            "calibrated_on": report.get("calibrated_on", "validation"),
+        },
         "unknown": {
             "threshold": report["unknown_threshold"],
             "coverage": report["unknown_coverage"],
@@ -143,6 +211,7 @@ def build(run_dir: Path, name: str, version: str) -> dict[str, Any]:
             "ood_flagged": report.get("ood_flagged"),
         },
         "external": _external(report),
+        "reviewed": _reviewed(run_dir, served),
     }
     card["limitations"] = limitations(card)
     return card
@@ -160,7 +229,15 @@ def markdown(card: dict[str, Any]) -> str:
         "## Data",
         "",
         f"{data['images']} images ({data['kind']} data: {data['synthetic_images']} synthetic) from "
-        f"{data['source']}; split " + ", ".join(f"{split} {n}" for split, n in data["split"].items()) + ".",
+        f"{data['source']}"
+        + (
+            f", {data['reviewed_images']} real screenshots moderators reviewed"
+            if data.get("reviewed_images")
+            else ""
+        )
+        + "; split "
+        + ", ".join(f"{split} {n}" for split, n in data["split"].items())
+        + ".",
         "",
         f"## Test split ({test['images']} images)",
         "",
@@ -176,7 +253,8 @@ def markdown(card: dict[str, Any]) -> str:
         "",
         '## Calibration and "Not recognised"',
         "",
-        f"Temperature {calibration['temperature']:.3f} (fitted on validation): expected calibration "
+        f"Temperature {calibration['temperature']:.3f} (fitted on "
+        f"{calibration.get('calibrated_on', 'validation')}): expected calibration "
         f"error {calibration['ece_before']:.4f} before, {calibration['ece_after']:.4f} after. "
         f'Under a calibrated confidence of {unknown["threshold"]:.3f} the answer is "{UNKNOWN_NAME}": '
         f"{unknown['coverage']:.1%} of test images are answered above it, {unknown['accuracy_above']:.1%} "
@@ -198,6 +276,7 @@ def markdown(card: dict[str, Any]) -> str:
         ]
         if external["borders"]:
             lines += ["", *border_table(external["borders"], external["images"])]
+    lines += ["", *reviewed_lines(card)] if card.get("reviewed") else []
     lines += ["", "## Limitations", "", *(f"- {item}" for item in card["limitations"]), ""]
     return "\n".join(lines)
 

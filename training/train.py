@@ -87,7 +87,7 @@ def _distributed() -> tuple[int, int, int]:
     return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
 
 
-def _set_stage(model: nn.Module, prefixes: tuple[str, ...]) -> None:
+def set_stage(model: nn.Module, prefixes: tuple[str, ...]) -> None:
     """Train only parameters under ``prefixes``; frozen BatchNorm layers keep their running statistics."""
     for name, param in model.named_parameters():
         param.requires_grad = name.startswith(prefixes)
@@ -99,6 +99,8 @@ def _set_stage(model: nn.Module, prefixes: tuple[str, ...]) -> None:
 
 
 def _schedule(warmup: int, total: int) -> Any:
+    """The learning rate's factor at each step: linear warm-up over ``warmup`` steps, then cosine decay."""
+
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
@@ -185,21 +187,40 @@ def load_data(args: argparse.Namespace, spec: ModelSpec, session: Session) -> tu
     return train_loader, val_loader, steps
 
 
-def create_trainer(
-    args: argparse.Namespace, spec: ModelSpec, model: nn.Module, session: Session, steps_per_epoch: int
-) -> Trainer:
-    """AdamW with the head at ``--lr`` and the upper stages at a fraction of it, warm-up then cosine, and
-    cross-entropy weighted against the class imbalance ``prepare`` measured."""
+def staged_optimizer(
+    spec: ModelSpec,
+    model: nn.Module,
+    lr: float,
+    upper_lr_factor: float,
+    weight_decay: float,
+    warmup: int,
+    total: int,
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW with the head at ``lr`` and the upper stages at ``upper_lr_factor`` of it, warm-up then
+    cosine over ``total`` steps (also training.refresh_fit's fine-tuning)."""
     head = [p for n, p in model.named_parameters() if n.startswith(spec.head)]
     upper = [
         p for n, p in model.named_parameters() if n.startswith(spec.upper) and not n.startswith(spec.head)
     ]
     optimizer = torch.optim.AdamW(
-        [{"params": head, "lr": args.lr}, {"params": upper, "lr": args.lr * args.upper_lr_factor}],
-        weight_decay=args.weight_decay,
+        [{"params": head, "lr": lr}, {"params": upper, "lr": lr * upper_lr_factor}], weight_decay=weight_decay
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _schedule(args.warmup_steps, args.epochs * steps_per_epoch)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(warmup, total))
+
+
+def create_trainer(
+    args: argparse.Namespace, spec: ModelSpec, model: nn.Module, session: Session, steps_per_epoch: int
+) -> Trainer:
+    """``staged_optimizer`` with train's flags, and cross-entropy weighted against the class imbalance
+    ``prepare`` measured."""
+    optimizer, scheduler = staged_optimizer(
+        spec,
+        model,
+        args.lr,
+        args.upper_lr_factor,
+        args.weight_decay,
+        args.warmup_steps,
+        args.epochs * steps_per_epoch,
     )
     weights = json.loads((args.run_dir / "class_weights.json").read_text())["weights"]
     criterion = nn.CrossEntropyLoss(
@@ -296,7 +317,7 @@ def main(args: argparse.Namespace) -> int:
 
     for epoch in range(start_epoch, args.epochs):
         head_only = epoch < args.head_epochs
-        _set_stage(model, spec.head if head_only else spec.head + spec.upper)
+        set_stage(model, spec.head if head_only else spec.head + spec.upper)
         net: nn.Module = model
         if session.world > 1:
             on_gpu = session.device.type == "cuda"

@@ -3,7 +3,13 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from training.calibration import expected_calibration_error, fit_temperature, unknown_threshold
+from training.calibration import (
+    expected_calibration_error,
+    fewest_images_to_name,
+    fit_temperature,
+    risk_controlled_threshold,
+    unknown_threshold,
+)
 
 
 def test_temperature_undoes_overconfidence_and_lowers_nll():
@@ -52,3 +58,27 @@ def test_unknown_threshold_has_a_ceiling_when_every_answer_is_certain():
     probs = np.tile([0.9999, 0.0001], (100, 1))
     labels = np.zeros(100, dtype=int)
     assert unknown_threshold(probs, labels) <= 0.9
+
+
+def test_the_real_image_threshold_names_all_it_can_with_the_expected_wrong_share_bounded():
+    # Ten real screenshots: confidences and whether the model's top answer is right.
+    confidence = np.array([0.95, 0.9, 0.85, 0.8, 0.7, 0.65, 0.6, 0.5, 0.45, 0.4])
+    right = np.array([1, 1, 0, 1, 1, 0, 1, 0, 1, 0], bool)
+    probs = np.stack([confidence, (1 - confidence) / 2, (1 - confidence) / 2], 1)  # class 0 on top
+    labels = np.where(right, 0, 1)
+    # (named wrong + 1) / 11 <= bound: at 0.2 one wrong answer may be named (0.85), from 0.7 up.
+    assert risk_controlled_threshold(probs, labels, max_wrong=0.2) == pytest.approx(0.7)
+    assert risk_controlled_threshold(probs, labels, max_wrong=0.3) == pytest.approx(0.6)
+    assert risk_controlled_threshold(probs, labels, max_wrong=0.4) == pytest.approx(0.45)
+    # At 0.1 none may be: only the two above the first wrong answer are named.
+    assert risk_controlled_threshold(probs, labels, max_wrong=0.1) == pytest.approx(0.9)
+    # The plain share of these ten would allow one wrong answer at 0.1; the bound on new images does not.
+    assert ((confidence >= 0.7) & ~right).mean() <= 0.1
+
+
+def test_too_few_calibration_images_name_nothing_however_right_they_are():
+    probs = np.tile([0.9, 0.1], (fewest_images_to_name(0.1), 1))
+    labels = np.zeros(len(probs), dtype=int)
+    assert fewest_images_to_name(0.1) == 9
+    assert risk_controlled_threshold(probs, labels, 0.1) == pytest.approx(0.9)  # all nine named
+    assert risk_controlled_threshold(probs[1:], labels[1:], 0.1) > 0.9  # eight: none

@@ -77,15 +77,22 @@ def test_the_card_carries_the_reports_figures_class_by_class(tmp_path):
         "f1": 0.85,
         "support": 40,
     }
-    assert card["calibration"] == {"temperature": 1.7, "ece_before": 0.078, "ece_after": 0.013}
+    assert card["calibration"] == {
+        "temperature": 1.7,
+        "ece_before": 0.078,
+        "ece_after": 0.013,
+        "calibrated_on": "validation",
+    }
     assert card["unknown"]["threshold"] == 0.62
     assert card["data"] == {
         "kind": "synthetic",
         "source": "synthetic",  # the folder's name, never a server's path
         "images": 2800,
         "synthetic_images": 2800,
+        "reviewed_images": None,
         "split": {"train": 70, "val": 70, "test": 70},
     }
+    assert card["reviewed"] is None  # not retrained on reviewed screenshots
 
 
 def test_a_synthetic_model_not_measured_outside_its_data_says_both(tmp_path):
@@ -115,3 +122,38 @@ def test_classes_with_few_test_images_are_named_as_uncertain(tmp_path):
 def test_an_unevaluated_run_has_no_card(tmp_path):
     with pytest.raises(FileNotFoundError, match="training evaluate"):
         build(tmp_path, "fromsoft", "1.0")
+
+
+def test_a_refreshed_run_shows_its_reviewed_held_out_figures_beside_the_defaults(tmp_path):
+    run = write_run(tmp_path / "run", kind="mixed")
+    answers = {"images": 12, "named_right": 4, "not_recognised": 7, "named_wrong": 1, "named_wrong_strict": 1}
+    default = {
+        "images": 12,
+        "named_right": 0,
+        "not_recognised": 11,
+        "named_wrong": 1,
+        "named_wrong_strict": 1,
+    }
+    refresh = {
+        "reviewed": {"held_out": ["a"] * 12, "trained_on": ["b"] * 33},
+        "method": "logreg",
+        "default_model": {"name": "fromsoft", "version": "1.0", "digest": "e1192af13e3b"},
+        "candidate": {"answers": {**answers, "named_right": 3}, "test_macro_f1": 0.99},
+        "default": {"answers": default, "test_macro_f1": 1.0},
+    }
+    (run / "refresh.json").write_text(json.dumps(refresh))
+    shipped = {
+        "shipped": "onnx-int8",
+        "forms": {"onnx-int8": {"test_macro_f1": 0.995}},
+        "reviewed_held_out": answers,
+    }
+    (run / "serving_forms.json").write_text(json.dumps(shipped))
+    card = build(run, "fromsoft", "r1")
+    # The candidate as its shipped form answered (export's measure), not refresh's checkpoint measure.
+    assert card["reviewed"]["candidate"] == answers
+    assert card["reviewed"]["candidate_test_macro_f1"] == 0.995
+    assert card["reviewed"]["default_model"]["digest"] == "e1192af13e3b"
+    text = markdown(card)
+    assert "| fromsoft r1 | 4 | 7 | 1 | 1 |" in text
+    assert "| default 1.0 (e1192af13e3b) | 0 | 11 | 1 | 1 |" in text
+    assert "rest on 12 screenshots" in " ".join(card["limitations"])
