@@ -24,202 +24,28 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from commandline import CommandParser
-from ops import declared, replica_status, reviewed, stack_redis
-from ops.archives import ArchiveError, inspect
-from ops.canary import PROMOTION, Figures, Promotion, counters_key
-from ops.declared import CanarySpec, DeclaredState, InvalidDeclarationError, ModelSpec, VersionSpec
-from ops.names import checked_archive, checked_name
+from ops import declared, replica_status, stack_redis
+from ops.archives import ArchiveError
+from ops.canary import PROMOTION, Promotion
+from ops.declared import DeclaredState, InvalidDeclarationError
+from ops.declared_changes import (
+    Change,
+    RefusedError,
+    added,
+    canary_set,
+    default_set,
+    promoted,
+    removed,
+    scaled,
+)
+from ops.names import checked_name
+from ops.promotion import canary_figures, described, promotion_refusal
 from ops.replica_status import ReplicaStatus
 from ops.settings import OpsSettings
-
-Change = Callable[[DeclaredState], DeclaredState]
-
-
-class RefusedError(ValueError):
-    """The change asked for is not made; the message says why."""
-
-
-# -- changes: each a pure function of the declared state ---------------------------------------------
-def _model(state: DeclaredState, name: str) -> ModelSpec:
-    if name not in state.models:
-        raise RefusedError(
-            f"no model {name!r} is declared (declared: {', '.join(sorted(state.models)) or 'none'})"
-        )
-    return state.models[name]
-
-
-def _with_model(state: DeclaredState, name: str, model: ModelSpec) -> DeclaredState:
-    return state.model_copy(update={"models": {**state.models, name: model}})
-
-
-def added(
-    store: Path,
-    archive: str,
-    workers: int,
-    batch_size: int | None,
-    max_batch_delay: int | None,
-    make_default: bool,
-    force: bool,
-) -> Change:
-    info = inspect(store / checked_archive(archive))
-    spec = VersionSpec(
-        archive=archive,
-        workers=workers,
-        digest=info.digest,
-        batch_size=batch_size,
-        max_batch_delay=max_batch_delay,
-    )
-
-    def change(state: DeclaredState) -> DeclaredState:
-        model = state.models.get(info.name)
-        if model is None:
-            return _with_model(
-                state, info.name, ModelSpec(default=info.version, versions={info.version: spec})
-            )
-        if info.version in model.versions and not force:
-            raise RefusedError(
-                f"{info.name} {info.version} is already declared "
-                f"({model.versions[info.version].archive}); --force replaces it"
-            )
-        if info.version == model.default and model.versions[info.version] != spec:
-            raise RefusedError(
-                f"{info.name} {info.version} is the default version: it is not replaced in place; "
-                "make another version the default first"
-            )
-        versions = {**model.versions, info.version: spec}
-        default = info.version if make_default else model.default
-        return _with_model(state, info.name, ModelSpec(default=default, versions=versions))
-
-    return change
-
-
-def default_set(name: str, version: str) -> Change:
-    def change(state: DeclaredState) -> DeclaredState:
-        model = _model(state, name)
-        if version not in model.versions:
-            raise RefusedError(
-                f"{name} {version} is not declared (versions: {', '.join(sorted(model.versions))})"
-            )
-        if model.canary is not None and version == model.canary.version:
-            raise RefusedError(f"{name} {version} is the canary: `promote {name}` makes it the default")
-        return _with_model(state, name, model.model_copy(update={"default": version}))
-
-    return change
-
-
-def scaled(name: str, version: str | None, workers: int) -> Change:
-    def change(state: DeclaredState) -> DeclaredState:
-        model = _model(state, name)
-        which = version or model.default
-        if which not in model.versions:
-            raise RefusedError(f"{name} {which} is not declared")
-        spec = model.versions[which].model_copy(update={"workers": workers})
-        return _with_model(
-            state, name, model.model_copy(update={"versions": {**model.versions, which: spec}})
-        )
-
-    return change
-
-
-def removed(name: str, version: str) -> Change:
-    def change(state: DeclaredState) -> DeclaredState:
-        model = _model(state, name)
-        if version not in model.versions:
-            raise RefusedError(f"{name} {version} is not declared")
-        if version == model.default:
-            raise RefusedError(f"{name} {version} is the default version: make another the default first")
-        if model.canary is not None and version == model.canary.version:
-            raise RefusedError(f"{name} {version} is the canary: `canary {name} --off` first")
-        versions = {v: spec for v, spec in model.versions.items() if v != version}
-        return _with_model(state, name, model.model_copy(update={"versions": versions}))
-
-    return change
-
-
-def canary_set(name: str, version: str | None, share: float) -> Change:
-    """``version`` None: no canary."""
-
-    def change(state: DeclaredState) -> DeclaredState:
-        model = _model(state, name)
-        if version is None:
-            return _with_model(state, name, model.model_copy(update={"canary": None}))
-        if version not in model.versions:
-            raise RefusedError(f"{name} {version} is not declared: `add` its archive first")
-        canary = CanarySpec.model_construct(version=version, share=share)  # checked with the whole file
-        return _with_model(state, name, model.model_copy(update={"canary": canary}))
-
-    return change
-
-
-def promoted(name: str) -> Change:
-    """The canary becomes the default; the old default stays declared until removed."""
-
-    def change(state: DeclaredState) -> DeclaredState:
-        model = _model(state, name)
-        if model.canary is None:
-            raise RefusedError(f"{name} has no canary to promote")
-        update = {"default": model.canary.version, "canary": None}
-        return _with_model(state, name, model.model_copy(update=update))
-
-    return change
-
-
-def canary_figures(settings: OpsSettings, name: str) -> tuple[str, str, Figures]:
-    """The declared canary of ``name``, its default, and the comparisons every gateway counted in Redis."""
-    state, _ = declared.load(settings.declared_file, settings.model_store)
-    model = _model(state, name)
-    if model.canary is None:
-        raise RefusedError(f"{name} has no canary to promote")
-    with stack_redis.connected(settings) as client:
-        raw = client.hgetall(counters_key(name, model.default, model.canary.version))
-    return model.default, model.canary.version, Figures.from_hash(raw)
-
-
-def judged(figures: Figures, promotion: Promotion = PROMOTION) -> str | None:
-    """Why a canary with these figures is not promoted (None: it may be)."""
-    if figures.comparisons < promotion.min_comparisons:
-        return f"{figures.comparisons} comparisons, fewer than {promotion.min_comparisons}"
-    if (figures.agreement or 0.0) < promotion.min_agreement:
-        return f"agreement {figures.agreement:.1%}, under {promotion.min_agreement:.0%}"
-    if (figures.error_share or 0.0) > promotion.max_error_share:
-        return f"{figures.error_share:.1%} of its calls failed, over {promotion.max_error_share:.0%}"
-    return None
-
-
-def promotion_refusal(
-    settings: OpsSettings,
-    model: str,
-    versions: tuple[str, str],
-    figures: Figures,
-    promotion: Promotion = PROMOTION,
-) -> str | None:
-    """Why the canary (``versions``: the default's, the canary's) is not promoted: by agreement, unless its
-    card says it was retrained on reviewed screenshots, which is judged on them instead (ops.reviewed)."""
-    default, candidate = versions
-    replicas = running(settings)
-    found = reviewed.reviewed_figures(replicas, model, candidate)
-    if found is None:
-        return judged(figures, promotion)
-    print(f"models: {model} {candidate} {reviewed.described(found)}")
-    served = reviewed.served_digests(replicas, model, default)
-    return reviewed.judged(found, served, figures, promotion)
-
-
-def described(default: str, candidate: str, figures: Figures) -> str:
-    def share(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.1%}"
-
-    return (
-        f"{candidate} against {default}: {figures.comparisons} comparisons, agreement "
-        f'{share(figures.agreement)}; "Not recognised" {share(figures.unknown_share("default"))} ({default}) '
-        f"and {share(figures.unknown_share('candidate'))} ({candidate}); {figures.error} error(s), "
-        f"{figures.skipped} skipped (under load, or over a client's budget)"
-    )
 
 
 def edit(settings: OpsSettings, change: Change) -> str:
@@ -365,6 +191,28 @@ REPLICA_STATUS_DIR, REDIS_URL and REDIS_PASSWORD_FILE; `make up` writes the nati
 var/stack.env (VAR_DIR/stack.env), read for those the environment does not set (docs/configuration.md)."""
 
 
+def thresholds(promote: argparse.ArgumentParser) -> None:
+    """promote's thresholds, each defaulting to ops.canary.PROMOTION's."""
+    promote.add_argument(
+        "--min-agreement",
+        type=float,
+        default=PROMOTION.min_agreement,
+        help=f"top-1 agreement at least (default {PROMOTION.min_agreement})",
+    )
+    promote.add_argument(
+        "--min-comparisons",
+        type=int,
+        default=PROMOTION.min_comparisons,
+        help=f"comparisons at least (default {PROMOTION.min_comparisons})",
+    )
+    promote.add_argument(
+        "--max-error-share",
+        type=float,
+        default=PROMOTION.max_error_share,
+        help=f"share of the canary's calls failed at most (default {PROMOTION.max_error_share})",
+    )
+
+
 def parser() -> CommandParser:
     top = CommandParser(
         prog="python -m ops.models",
@@ -410,24 +258,7 @@ def parser() -> CommandParser:
     p.add_argument("--off", action="store_true", help="no canary")
     p = sub.add_parser("promote", parents=[waits], help="make the canary the default, if it agreed enough")
     p.add_argument("model")
-    p.add_argument(
-        "--min-agreement",
-        type=float,
-        default=PROMOTION.min_agreement,
-        help=f"top-1 agreement at least (default {PROMOTION.min_agreement})",
-    )
-    p.add_argument(
-        "--min-comparisons",
-        type=int,
-        default=PROMOTION.min_comparisons,
-        help=f"comparisons at least (default {PROMOTION.min_comparisons})",
-    )
-    p.add_argument(
-        "--max-error-share",
-        type=float,
-        default=PROMOTION.max_error_share,
-        help=f"share of the canary's calls failed at most (default {PROMOTION.max_error_share})",
-    )
+    thresholds(p)
     p.add_argument("--force", action="store_true", help="promote whatever the figures")
     p = sub.add_parser(
         "apply", parents=[waits], help="check FILE and make it the declared state (or check the current one)"
@@ -466,7 +297,7 @@ def change_for(args: argparse.Namespace, settings: OpsSettings) -> Change | None
         default, candidate, figures = canary_figures(settings, checked_name(args.model))
         print(f"models: {args.model} {described(default, candidate, figures)}")
         promotion = Promotion(args.min_comparisons, args.min_agreement, args.max_error_share)
-        why = promotion_refusal(settings, args.model, (default, candidate), figures, promotion)
+        why = promotion_refusal(running(settings), args.model, (default, candidate), figures, promotion)
         if why is not None and not args.force:
             raise RefusedError(f"not promoted: {why} (--force promotes anyway)")
         return promoted(args.model)

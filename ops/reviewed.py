@@ -12,7 +12,7 @@ failed calls (ops.canary.PROMOTION, as any canary):
 - it names the right game for at least as many of the reviewed held-out screenshots as that default;
 - its base test split macro-F1 is at most ``REVIEWED_MAX_TEST_DROP`` below the default's.
 
-An ordinary version (no reviewed figures in its card) is judged by agreement as before (ops.models.judged).
+An ordinary version (no reviewed figures in its card) is judged by agreement as before (ops.promotion.judged).
 """
 
 from __future__ import annotations

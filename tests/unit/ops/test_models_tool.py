@@ -188,7 +188,8 @@ def test_a_canary_is_a_declared_version_other_than_the_default(env, store, make_
 
 def test_promotion_is_judged_by_the_named_thresholds():
     from ops.canary import PROMOTION, Figures
-    from ops.models import described, judged, parser
+    from ops.models import parser
+    from ops.promotion import described, judged
 
     few = Figures(agree=PROMOTION.min_comparisons - 1, disagree=0)
     assert (

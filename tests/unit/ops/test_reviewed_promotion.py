@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from inference.reviewed import Answers, DefaultModel, ReviewedFigures
-from ops import models, replica_status, reviewed
+from ops import models, promotion, replica_status, reviewed
 from ops.canary import Figures, Promotion
 from ops.replica_status import ModelView, ReplicaStatus, VersionView
 from ops.settings import OpsSettings
@@ -98,7 +98,9 @@ def _report(folder: Path, replica: str, card: dict | None, default_digest: str =
 
 def _refusal(folder: Path, comparisons: Figures) -> str | None:
     settings = OpsSettings(replica_status_dir=folder)
-    return models.promotion_refusal(settings, "fromsoft", ("1.0", "2.0"), comparisons, ASKED)
+    return promotion.promotion_refusal(
+        models.running(settings), "fromsoft", ("1.0", "2.0"), comparisons, ASKED
+    )
 
 
 def test_promote_reads_the_candidates_figures_from_the_replicas_reports(tmp_path: Path, capsys):
