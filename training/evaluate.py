@@ -14,23 +14,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import itertools
-
-import matplotlib.pyplot as plt
 import numpy as np
-import seaborn as sns
 import torch
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
 from inference.borders import trim_borders
-from inference.labels import DISPLAY_NAMES, LABELS
+from inference.labels import LABELS
 from inference.preprocessing import eval_transform
 from inference.scoring import calibrated, known
 from training.calibration import expected_calibration_error, fit_temperature, unknown_threshold
 from training.checkpoint import checkpoint_preprocessing, load_for_inference
+from training.class_table import class_table
 from training.data import IMAGE_FORMATS, Row, make_loader, open_rgb, read_manifest
 from training.external import (
     AS_SENT,
@@ -43,6 +37,7 @@ from training.external import (
 )
 from training.external import markdown as external_markdown
 from training.metrics import macro_f1
+from training.plots import plot_confusion, plot_reliability
 from training.prepare import PrepareError, class_folders
 from training.presets import eval_preset
 from training.train import predict
@@ -94,53 +89,6 @@ def reviewed_calibration(run_dir: Path) -> dict[str, Any] | None:
 
 def _probs(logits: torch.Tensor, temperature: float = 1.0) -> np.ndarray:
     return calibrated(logits.numpy(), temperature)  # the handler's own function (inference.scoring)
-
-
-def _plot_confusion(matrix: np.ndarray, path: Path, normalised: bool, title: str | None = None) -> None:
-    names = [DISPLAY_NAMES[label] for label in LABELS]
-    fig, ax = plt.subplots(figsize=(8, 6.5))
-    sns.heatmap(
-        matrix,
-        annot=True,
-        fmt=".2f" if normalised else "d",
-        cmap="rocket_r",
-        xticklabels=names,
-        yticklabels=names,
-        ax=ax,
-        vmin=0,
-        vmax=1 if normalised else None,
-        cbar=True,
-    )
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(
-        title or ("Confusion matrix (row-normalised)" if normalised else "Confusion matrix (counts)")
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def _plot_reliability(before: np.ndarray, after: np.ndarray, labels: np.ndarray, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(5, 5))
-    edges = np.linspace(0, 1, 11)
-    for probs, name in ((before, "before"), (after, "after temperature")):
-        conf, correct = probs.max(1), probs.argmax(1) == labels
-        xs, ys = [], []
-        for lo, hi in itertools.pairwise(edges):
-            mask = (conf > lo) & (conf <= hi)
-            if mask.any():
-                xs.append(conf[mask].mean())
-                ys.append(correct[mask].mean())
-        ax.plot(xs, ys, marker="o", label=name)
-    ax.plot([0, 1], [0, 1], "k--", lw=1)
-    ax.set_xlabel("confidence")
-    ax.set_ylabel("accuracy")
-    ax.set_title("Reliability (test split)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def _ood_rows(ood_dir: Path) -> list[Row]:
@@ -224,14 +172,14 @@ def evaluate(
             report["ood_flagged"] = float((~known(ood_probs, threshold)).mean())
 
     matrix = confusion_matrix(y_true, y_pred, labels=range(len(LABELS)))
-    _plot_confusion(matrix, run_dir / "confusion_matrix.png", normalised=False)
+    plot_confusion(matrix, run_dir / "confusion_matrix.png", normalised=False)
     row_sums = matrix.sum(1, keepdims=True)
-    _plot_confusion(
+    plot_confusion(
         np.divide(matrix, row_sums, out=np.zeros(matrix.shape), where=row_sums > 0),
         run_dir / "confusion_matrix_normalized.png",
         normalised=True,
     )
-    _plot_reliability(raw, after, y_true, run_dir / "reliability.png")
+    plot_reliability(raw, after, y_true, run_dir / "reliability.png")
     return report
 
 
@@ -258,13 +206,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"| out-of-distribution images called unknown | {flagged} "
             f"of {report['ood_images']} ({report['ood_flagged']:.3f}) |"
         )
-    lines += ["", "| class | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
-    for label in LABELS:
-        c = report["per_class"][label]
-        lines.append(
-            f"| {DISPLAY_NAMES[label]} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1-score']:.3f} "
-            f"| {int(c['support'])} |"
-        )
+    per_class = {label: {**c, "f1": c["f1-score"]} for label, c in report["per_class"].items()}
+    lines += ["", *class_table(per_class)]
     lines += [
         "",
         "![confusion matrix](confusion_matrix.png)",
@@ -335,7 +278,7 @@ def external_section(
     figures = {f"{AS_SENT}, cut": {k: section[k] for k in EFFECT_FIGURES}}
     figures.update(border_effect(framed, labels.numpy(), report["temperature"], report["unknown_threshold"]))
     section["borders"] = {"cut": cut, "figures": figures}
-    _plot_confusion(
+    plot_confusion(
         np.array(section["confusion_matrix"]),
         args.run_dir / "external_confusion_matrix.png",
         normalised=False,

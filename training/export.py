@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -27,7 +25,7 @@ import torch
 import yaml
 
 from inference.answer_mix import answer_mix
-from inference.labels import DISPLAY_NAMES, LABELS, UNKNOWN_LABEL, index_to_name
+from inference.labels import LABELS, UNKNOWN_LABEL, index_to_name
 from inference.onnx_runner import OnnxRunner, Runner
 from inference.preprocessing import eval_transform
 from inference.reviewed import Answers
@@ -39,7 +37,8 @@ from ops.settings import DECLARED_FILE_NAME
 from training import model_card
 from training.checkpoint import checkpoint_preprocessing, load_for_inference
 from training.data import Row, open_rgb, read_manifest
-from training.metrics import macro_f1
+from training.form_choice import choose_form, compare_forms
+from training.model_meta import calibration_of, model_meta
 from training.quantize import quantize_int8
 from training.reviewed_set import HOLDOUT_SPLIT
 
@@ -195,91 +194,6 @@ def build_forms(
     return forms
 
 
-def _images_per_second(runner: Runner, batch: np.ndarray, runs: int) -> float:
-    runner(batch)  # warm-up
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        runner(batch)
-        times.append(time.perf_counter() - started)
-    return len(batch) / statistics.median(times)
-
-
-def compare_forms(
-    forms: dict[str, tuple[Path, Runner]], batch: torch.Tensor, runs: int, test: tuple[np.ndarray, np.ndarray]
-) -> dict[str, dict[str, float]]:
-    """Per form: max |logit difference| against eager, median latency at batch 1, images per second at
-    batch 1 and 4, and macro-F1 on ``test`` (images, labels)."""
-    reference = forms["eager"][1](batch.numpy())
-    images, labels = test
-    results = {}
-    for name, (_, runner) in forms.items():
-        logits = np.concatenate([runner(images[i : i + 16]) for i in range(0, len(images), 16)])
-        per_second = {size: _images_per_second(runner, batch[:size].numpy(), runs) for size in (1, 4)}
-        results[name] = {
-            "max_abs_diff": float(np.abs(runner(batch.numpy()) - reference).max()),
-            "median_ms": 1000 / per_second[1],
-            "images_per_second_batch_1": per_second[1],
-            "images_per_second_batch_4": per_second[4],
-            "test_macro_f1": macro_f1(labels, logits.argmax(1)),
-        }
-    return results
-
-
-def choose_form(
-    comparison: dict[str, dict[str, float]], tolerance: float, max_f1_drop: float
-) -> tuple[str, str]:
-    """The form to ship and why: the fastest exact one, or int8 when faster and accurate enough."""
-    exact = [n for n in FORMS if n in comparison and comparison[n]["max_abs_diff"] <= tolerance]
-    if not exact:
-        raise ValueError(f"no serving form matches the trained model within {tolerance}")
-    fastest = min(exact, key=lambda n: comparison[n]["median_ms"])
-    if "onnx-int8" not in comparison:
-        return fastest, f"the fastest form within {tolerance:g} of the trained model's logits"
-    base, int8 = comparison[fastest], comparison["onnx-int8"]
-    speed = {
-        size: int8[f"images_per_second_batch_{size}"] / base[f"images_per_second_batch_{size}"]
-        for size in (1, 4)
-    }
-    drop = 100 * (base["test_macro_f1"] - int8["test_macro_f1"])
-    figures = (
-        f"int8 {speed[1]:.2f}x / {speed[4]:.2f}x the images/s of {fastest} at batch 1 / 4, test macro-F1 "
-        f"{int8['test_macro_f1']:.4f} against {base['test_macro_f1']:.4f}"
-    )
-    if min(speed.values()) > 1.0 and drop <= max_f1_drop:
-        accuracy = (
-            f"{-drop:.2f} points higher" if drop <= 0 else f"{drop:.2f} points lower (at most {max_f1_drop})"
-        )
-        return "onnx-int8", f"{figures}: faster, and its macro-F1 is {accuracy}"
-    return fastest, f"{figures}: {'not faster' if min(speed.values()) <= 1.0 else 'too inaccurate'} here"
-
-
-def describe_data(prepare_report: dict[str, Any]) -> str | None:
-    """Where the training data came from, in words, without publishing a server path."""
-    root, kind = prepare_report.get("data_root"), prepare_report.get("data_kind")
-    if kind == "synthetic":
-        return "synthetic frames (the embedded default)"
-    if root is None:
-        return None
-    name = Path(root).name
-    return (
-        f"{name}, {prepare_report['synthetic_images']} of them synthetic frames" if kind == "mixed" else name
-    )
-
-
-def calibration_of(run_dir: Path) -> dict[str, float]:
-    """The temperature and unknown threshold `evaluate` fitted on validation."""
-    path = run_dir / "calibration.json"
-    if path.is_file():
-        return dict(json.loads(path.read_text()))
-    print("export: warning: no calibration.json (run `evaluate` first): temperature 1, no unknown threshold")
-    return {"temperature": 1.0, "unknown_threshold": 0.0}
-
-
-def _json_or_empty(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def answers_on(runner: Runner, images: np.ndarray, calibration: dict[str, float]) -> dict[str, Any]:
     """What the shipped form answers on ``images`` (the test split), as drift is measured in service
     (inference.answer_mix): the reference the gateway exports beside its own counts."""
@@ -301,44 +215,6 @@ def held_out_answers(runner: Runner, run_dir: Path, checkpoint: dict[str, Any]) 
     labels = np.array([LABELS.index(r.label) for r in rows])
     probs = calibrated(logits, calibration["temperature"])
     return asdict(Answers.of(probs, labels, calibration["unknown_threshold"]))
-
-
-def model_meta(
-    run_dir: Path,
-    checkpoint: dict[str, Any],
-    form: str,
-    comparison: dict[str, Any],
-    reference: dict[str, Any],
-) -> dict[str, Any]:
-    """What the handler needs to answer (labels, preprocessing, calibration), what the page shows about
-    the model (its provenance), and what its answers on the test split looked like (``reference``)."""
-    calibration = calibration_of(run_dir)
-    report = _json_or_empty(run_dir / "report.json")
-    prepare_report = _json_or_empty(run_dir / "prepare_report.json")
-    return {
-        "arch": checkpoint["arch"],
-        "form": form,
-        "labels": list(LABELS),
-        "display_names": DISPLAY_NAMES,
-        "preprocessing": checkpoint["preprocessing"],
-        "temperature": calibration["temperature"],
-        "unknown_threshold": calibration["unknown_threshold"],
-        "provenance": {
-            "run": run_dir.name,
-            "data_root": describe_data(prepare_report),
-            # synthetic / mixed / real, counted from the generator's mark on each image by `prepare`:
-            # the page warns first-time visitors when a model has never seen a real screenshot.
-            "data_kind": prepare_report.get("data_kind"),
-            "images": prepare_report.get("images"),
-            "synthetic_images": prepare_report.get("synthetic_images"),
-            "epochs": int(checkpoint["epoch"]) + 1,
-            "test_accuracy": report.get("accuracy"),
-            "test_macro_f1": report.get("macro_f1"),
-            "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        },
-        "serving_forms": comparison,
-        "reference": reference,
-    }
 
 
 def model_config(args: argparse.Namespace) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 
 from inference.labels import DISPLAY_NAMES, LABELS, UNKNOWN_NAME
 from inference.scoring import calibrated, known
+from training.class_table import class_table
 from training.data import Row
 from training.prepare import PrepareError, index_root
 
@@ -169,15 +170,8 @@ def markdown(section: dict[str, Any]) -> list[str]:
         f"| named correctly (right game, above the threshold) | {section['named_correctly']:.4f} |",
         f"| accuracy of the answers above the threshold | {accepted} |",
         "",
-        f'| class | precision | recall | F1 | support | "{UNKNOWN_NAME}" |',
-        "| --- | --- | --- | --- | --- | --- |",
+        *class_table(section["per_class"], extra=[(f'"{UNKNOWN_NAME}"', "not_recognised")]),
     ]
-    for label in LABELS:
-        c = section["per_class"][label]
-        lines.append(
-            f"| {DISPLAY_NAMES[label]} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} "
-            f"| {c['support']} | {c['not_recognised']} |"
-        )
     lines += [
         "",
         "Confusion matrix (top-1 counts; rows true, columns predicted):",

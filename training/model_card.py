@@ -21,6 +21,7 @@ from typing import Any
 
 from inference.labels import DISPLAY_NAMES, LABELS, UNKNOWN_NAME
 from inference.reviewed import STRICT_CONFIDENCE, Answers, DefaultModel, ReviewedFigures
+from training.class_table import class_table
 from training.external import EFFECT_FIGURES, border_table
 
 INTENDED_USE = (
@@ -244,12 +245,7 @@ def markdown(card: dict[str, Any]) -> str:
         f"Accuracy {test['accuracy']:.4f}, macro F1 {test['macro_f1']:.4f}, weighted F1 "
         f"{test['weighted_f1']:.4f}, top-2 accuracy {test['top2_accuracy']:.4f}.",
         "",
-        "| game | precision | recall | F1 | test images |",
-        "| --- | --- | --- | --- | --- |",
-        *(
-            f"| {c['name']} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
-            for c in test["per_class"].values()
-        ),
+        *class_table(test["per_class"], heading="game", support="test images"),
         "",
         '## Calibration and "Not recognised"',
         "",

@@ -1,7 +1,7 @@
 """The serving forms side by side in this process (make bench): float32 ONNX Runtime and int8 beside
 eager PyTorch and TorchScript, each on the same test split: images per second at batch 1 and 4, test
 macro-F1, and the largest logit difference from the eager model. The forms are the files `training
-export` wrote to RUN/serving; the measuring is export's own (training.export.compare_forms)."""
+export` wrote to RUN/serving; the measuring is export's own (training.form_choice.compare_forms)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from inference.labels import LABELS
 from inference.onnx_runner import OnnxRunner, Runner
 from inference.runtime import TorchRunner, load_eager, load_torchscript
 from training.checkpoint import load_checkpoint
-from training.export import SERIALIZED_FILES, compare_forms, test_set
+from training.export import SERIALIZED_FILES, test_set
+from training.form_choice import compare_forms
 
 
 def measure_forms(run: Path, threads: int = 2, runs: int = 20) -> dict[str, dict[str, float]]:
