@@ -253,3 +253,22 @@ def test_with_redis_away_repeats_in_flight_are_still_served_once(
     finally:
         edge.stop()
         gateway.stop()
+
+
+def test_concurrent_explanations_of_one_image_make_one_call_and_share_its_answer(held_stack, held, frames):
+    image = new_image(frames)
+
+    async def explain_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=held_stack.url, timeout=60) as client:
+            sends = (
+                client.post("/api/v1/explain", files={"file": ("s.jpg", image, "image/jpeg")})
+                for _ in range(3)
+            )
+            return list(await asyncio.gather(*sends))
+
+    answers = asyncio.run(explain_all())
+    assert [response.status_code for response in answers] == [200] * 3, [r.text for r in answers]
+    bodies = [response.json() for response in answers]
+    assert all(body["heatmap"] == bodies[0]["heatmap"] for body in bodies)
+    assert sorted(body["cached"] for body in bodies) == [False, True, True]
+    assert held.calls == 1
