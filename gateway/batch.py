@@ -4,8 +4,10 @@ classification uses), and the misses sent to TorchServe together, as multi-image
 
 TorchServe takes a request as large as a batch's body (inference.formats.batch_body_bytes, rendered by
 ops.torchserve_config): the misses go in one request, cut only at the handler's MAX_IMAGES. A copy of a
-file in the same batch is asked once. A handler of an archive exported before multi-image requests
-existed says nothing of them in its description: its misses go one request each, still at once.
+file in the same batch is asked once, and a file whose answer another request of this worker is asking
+the model for already waits for that call (gateway.coalesce). A handler of an archive exported before
+multi-image requests existed says nothing of them in its description: its misses go one request each,
+still at once.
 
 One file's refusal, the gateway's or the handler's, takes that file's place in the answer; a failure of
 the model server itself (down, busy, too slow, an answer of the wrong shape) fails the batch, as it fails
@@ -22,9 +24,10 @@ from typing import Any
 from gateway import use_cases
 from gateway.batch_upload import Item
 from gateway.cache import image_digest
+from gateway.coalesce import Outcome, Shared
 from gateway.errors import ApiError
 from gateway.request_context import current
-from gateway.schemas import HandlerClassification, HandlerRefusal, checked, wrong_shape
+from gateway.schemas import HandlerClassification, HandlerRefusal, Refusal, checked, wrong_shape
 from gateway.services import Services
 from gateway.validation import Upload
 from inference.formats import BATCH_UPLOADS
@@ -32,7 +35,7 @@ from inference.multi_image import MAX_IMAGES
 
 logger = logging.getLogger(__name__)
 Miss = tuple[str, Upload]  # an image's digest and the image
-Answered = dict[str, dict[str, Any]]  # image digest -> its answer, or its refusal
+Answered = dict[str, Outcome]  # image digest -> its answer, or its refusal
 
 
 def refusal(code: str, message: str) -> dict[str, Any]:
@@ -69,8 +72,7 @@ async def _ask_together(services: Services, misses: list[Miss], top_k: int) -> A
     answered: Answered = {}
     for (digest, upload), answer in zip(misses, raw, strict=True):
         if isinstance(answer, dict) and "error" in answer:
-            error = checked(HandlerRefusal, answer).error
-            answered[digest] = refusal(error.code, error.message)
+            answered[digest] = checked(HandlerRefusal, answer).error
         else:
             classification = checked(HandlerClassification, answer)
             answered[digest] = use_cases.classified(services, digest, classification, top_k, upstream_ms)
@@ -81,12 +83,7 @@ async def _ask_together(services: Services, misses: list[Miss], top_k: int) -> A
 async def _ask_alone(services: Services, miss: Miss, top_k: int) -> Answered:
     """A miss in a request of its own (a handler that takes no multi-image requests)."""
     digest, upload = miss
-    try:
-        return {digest: await use_cases.classify(services, upload, top_k)}
-    except ApiError as error:
-        if error.status >= 500:  # the model server's failure, not this image's
-            raise
-        return {digest: refusal(error.code, error.message)}
+    return {digest: await use_cases.ask_classification(services, digest, upload, top_k)}
 
 
 async def _ask_model(services: Services, misses: list[Miss], top_k: int) -> Answered:
@@ -101,10 +98,36 @@ async def _ask_model(services: Services, misses: list[Miss], top_k: int) -> Answ
     return answered
 
 
-async def _hits(services: Services, digests: list[str], top_k: int) -> dict[str, dict[str, Any] | None]:
-    """Each image's cached answer, or None: the lookups at once."""
-    found = await asyncio.gather(*(use_cases.cached(services, digest, top_k) for digest in digests))
-    return dict(zip(digests, found, strict=True))
+async def _shared(
+    services: Services, misses: list[Miss], keys: dict[str, str], top_k: int
+) -> dict[str, Shared]:
+    """Each miss's outcome by its digest: from this worker's call in flight for the same answer (a single
+    classification's, another batch's), or from this batch's own (gateway.coalesce)."""
+    by_key = {keys[digest]: (digest, upload) for digest, upload in misses}
+
+    async def ask(asked: list[str]) -> dict[str, Outcome]:
+        answered = await _ask_model(services, [by_key[key] for key in asked], top_k)
+        return {keys[digest]: outcome for digest, outcome in answered.items()}
+
+    shared = await services.coalescer.ask(list(by_key), ask)
+    return {digest: shared[keys[digest]] for digest, _ in misses}
+
+
+async def _hits(services: Services, keys: dict[str, str]) -> dict[str, dict[str, Any] | None]:
+    """Each image's cached answer by its digest, or None: the lookups at once, but for answers a call in
+    flight will give (none is cached yet)."""
+    looked_up = [digest for digest, key in keys.items() if not services.coalescer.in_flight(key)]
+    found = await asyncio.gather(*(services.cache.get(keys[digest]) for digest in looked_up))
+    return {digest: None for digest in keys} | dict(zip(looked_up, found, strict=True))
+
+
+def _result(shared: Shared, total: float) -> dict[str, Any]:
+    outcome, joined = shared
+    if isinstance(outcome, ApiError | Refusal):
+        return refusal(outcome.code, outcome.message)
+    if joined:
+        return {**use_cases.served_again(outcome), "timings_ms": {"total": total}}
+    return {**outcome, "timings_ms": {**outcome["timings_ms"], "total": total}}
 
 
 async def classify_batch(services: Services, items: list[Item], top_k: int) -> dict[str, Any]:
@@ -112,9 +135,10 @@ async def classify_batch(services: Services, items: list[Item], top_k: int) -> d
     started = time.perf_counter()
     uploads = {index: item for index, item in enumerate(items) if isinstance(item, Upload)}
     digests = {index: image_digest(upload.data) for index, upload in uploads.items()}
-    hits = await _hits(services, list(dict.fromkeys(digests.values())), top_k)
+    keys = {digest: use_cases.answer_key(services, digest, top_k) for digest in digests.values()}
+    hits = await _hits(services, keys)
     misses = {digests[index]: upload for index, upload in uploads.items() if hits[digests[index]] is None}
-    answered = await _ask_model(services, list(misses.items()), top_k) if misses else {}
+    shared = await _shared(services, list(misses.items()), keys, top_k) if misses else {}
     total = use_cases.ms_since(started)
     results: list[dict[str, Any]] = []
     for index, item in enumerate(items):
@@ -122,8 +146,6 @@ async def classify_batch(services: Services, items: list[Item], top_k: int) -> d
             results.append(refusal(item.code, item.message))
         elif (hit := hits[digests[index]]) is not None:
             results.append({**hit, "cached": True, "timings_ms": {"total": total}})
-        elif "error" in (answer := answered[digests[index]]):
-            results.append(answer)
         else:
-            results.append({**answer, "timings_ms": {**answer["timings_ms"], "total": total}})
+            results.append(_result(shared[digests[index]], total))
     return {"results": results}

@@ -46,6 +46,11 @@ CACHE = Counter(
     "(Redis failed), skipped (breaker open)",
     ["result"],
 )
+COALESCED = Counter(
+    "gateway_coalesced_requests_total",
+    "Images (a classification, an explanation, a batch's file) answered by a model call another request "
+    "of the same worker had in flight for them, instead of a call of their own",
+)
 RATE_LIMITED = Counter("gateway_rate_limited_total", "Requests refused by the rate limiter (429)")
 IN_FLIGHT = Gauge(
     "gateway_requests_in_flight", "Requests under /api/ being served now", multiprocess_mode="livesum"

@@ -100,8 +100,14 @@ class ClassificationBody(BaseModel):
     sha256: str = Field(description="the image's SHA-256, hex")
 
 
+CACHED = (
+    "true: this request made no model call of its own. The answer was cached, or another request for the "
+    "same image was at the model when this one came, and this one waited for its answer"
+)
+
+
 class Classification(ClassificationBody):
-    cached: bool
+    cached: bool = Field(description=CACHED)
     timings_ms: dict[str, float]
 
 
@@ -118,7 +124,7 @@ class ExplanationBody(BaseModel):
 
 
 class Explanation(ExplanationBody):
-    cached: bool
+    cached: bool = Field(description=CACHED)
 
 
 class SharedAnswer(BaseModel):

@@ -14,6 +14,7 @@ from gateway.breaker import CircuitBreaker
 from gateway.cache import AnswerCache
 from gateway.canary import Shadow
 from gateway.client_ip import Edge
+from gateway.coalesce import Coalescer
 from gateway.config import Settings
 from gateway.feedback_store import FeedbackStore
 from gateway.key_limits import KeyLimits
@@ -42,6 +43,7 @@ class Services:
     fetcher: UrlFetcher  # images by URL
     keys: KeyBook  # clients' API keys, from the store through a short cache
     key_limits: KeyLimits  # each key's budget, in Redis
+    coalescer: Coalescer  # model calls in flight, which repeats wait for
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -94,6 +96,7 @@ class Services:
             fetcher=UrlFetcher(settings),
             keys=keys,
             key_limits=KeyLimits(redis, breaker, settings.api_key_lease_seconds),
+            coalescer=Coalescer(),
         )
 
     async def close(self) -> None:

@@ -5,15 +5,20 @@ them without HTTP: classify, explain, share links, the models view. A batch
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from gateway.cache import EXPLANATION, cache_key, image_digest
+from gateway.coalesce import Outcome, Shared
 from gateway.drift import count_answer
+from gateway.errors import ApiError
 from gateway.schemas import (
     ClassificationBody,
     ExplanationBody,
     HandlerClassification,
     HandlerExplanation,
+    Refusal,
     checked,
 )
 from gateway.services import Services
@@ -49,19 +54,70 @@ def _cache_behind(
     services.cache.put_behind(key, body)
 
 
+async def _hit_or_shared(
+    services: Services, key: str, ask: Callable[[], Awaitable[Outcome]]
+) -> dict[str, Any] | Shared:
+    """The cached answer under ``key``, or the outcome of this worker's call in flight for it, or of a
+    new call ``ask`` (gateway.coalesce). A call in flight means no answer is cached yet: no lookup."""
+    if not services.coalescer.in_flight(key) and (hit := await services.cache.get(key)) is not None:
+        return hit
+
+    async def alone(keys: list[str]) -> dict[str, Outcome]:
+        return {key: await ask()}
+
+    return (await services.coalescer.ask([key], alone))[key]
+
+
+def served_again(body: dict[str, Any], started: float | None = None) -> dict[str, Any]:
+    """An answer this request did not ask the model for (cached, or another request's call in flight):
+    it says ``cached``, and its timings are its own total alone."""
+    again = {key: value for key, value in body.items() if key != "timings_ms"}
+    if started is not None:
+        again["timings_ms"] = {"total": ms_since(started)}
+    return {**again, "cached": True}
+
+
+def answered(shared: dict[str, Any] | Shared, started: float | None = None) -> dict[str, Any]:
+    """A single request's answer, or the refusal it raises; ``started``: its timings' total is due."""
+    if isinstance(shared, dict):
+        return served_again(shared, started)
+    outcome, joined = shared
+    if isinstance(outcome, ApiError):  # each waiter raises its own copy: tracebacks are not shared
+        raise ApiError(outcome.status, outcome.code, outcome.message, outcome.headers)
+    assert isinstance(outcome, dict), outcome  # a refusal without a status is the caller's to handle
+    if joined:
+        return served_again(outcome, started)
+    if started is None:
+        return outcome
+    return {**outcome, "timings_ms": {**outcome["timings_ms"], "total": ms_since(started)}}
+
+
 async def classify(services: Services, upload: Upload, top_k: int) -> dict[str, Any]:
-    """The cached answer, or the model's (checked, then cached)."""
+    """The cached answer, or the model's (checked, then cached): the call in flight for the same image
+    in this worker if there is one, else its own."""
     started = time.perf_counter()
     digest = image_digest(upload.data)
-    if (hit := await cached(services, digest, top_k)) is not None:
-        return {**hit, "cached": True, "timings_ms": {"total": ms_since(started)}}
+    ask = partial(ask_classification, services, digest, upload, top_k)
+    shared = await _hit_or_shared(services, answer_key(services, digest, top_k), ask)
+    if isinstance(shared, Shared) and isinstance(shared.outcome, Refusal):
+        # Refused inside a batch, which says no status: ask alone to hear the image's own.
+        shared = Shared(await ask(), joined=False)
+    return answered(shared, started)
 
-    upstream_started = time.perf_counter()
-    raw = await services.client.predict(services.settings.model_name, upload.data, upload.content_type)
+
+async def ask_classification(services: Services, digest: str, upload: Upload, top_k: int) -> Outcome:
+    """The model's answer to ``upload`` alone, checked and cached behind; its refusal of the image as an
+    outcome (raised in each request that waits for it); the model server's own failure raised."""
+    started = time.perf_counter()
+    try:
+        raw = await services.client.predict(services.settings.model_name, upload.data, upload.content_type)
+    except ApiError as refused:
+        if refused.status >= 500:
+            raise
+        return refused
     answer = checked(HandlerClassification, raw)
-    body = classified(services, digest, answer, top_k, ms_since(upstream_started))
+    body = classified(services, digest, answer, top_k, ms_since(started))
     observed(services, digest, upload, answer)
-    body["timings_ms"]["total"] = ms_since(started)
     return body
 
 
@@ -107,13 +163,22 @@ async def shared(services: Services, share_id: str) -> dict[str, Any]:
 
 
 async def explain(services: Services, upload: Upload) -> dict[str, Any]:
-    """Grad-CAM of the top class: the cached explanation, or the model's (checked, then cached)."""
+    """Grad-CAM of the top class: the cached explanation, or the model's (checked, then cached), shared
+    with the same image's explanation in flight in this worker."""
     digest = image_digest(upload.data)
-    if (hit := await cached(services, digest, EXPLANATION)) is not None:
-        return {**hit, "cached": True}
-    raw = await services.client.predict(
-        services.settings.model_name, upload.data, upload.content_type, explain=True
-    )
+    key = answer_key(services, digest, EXPLANATION)
+    return answered(await _hit_or_shared(services, key, partial(_ask_explanation, services, digest, upload)))
+
+
+async def _ask_explanation(services: Services, digest: str, upload: Upload) -> Outcome:
+    try:
+        raw = await services.client.predict(
+            services.settings.model_name, upload.data, upload.content_type, explain=True
+        )
+    except ApiError as refused:
+        if refused.status >= 500:
+            raise
+        return refused
     answer = checked(HandlerExplanation, raw)
     body = ExplanationBody(**answer.model_dump(exclude={"preprocessing_version"}), sha256=digest).model_dump()
     _cache_behind(services, digest, answer, EXPLANATION, body)
