@@ -1400,7 +1400,10 @@ export interface components {
         };
         /** Classification */
         Classification: {
-            /** Cached */
+            /**
+             * Cached
+             * @description true: this request made no model call of its own. The answer was cached, or another request for the same image was at the model when this one came, and this one waited for its answer
+             */
             cached: boolean;
             /** Confidence */
             confidence: number;
@@ -1448,7 +1451,10 @@ export interface components {
         };
         /** Explanation */
         Explanation: {
-            /** Cached */
+            /**
+             * Cached
+             * @description true: this request made no model call of its own. The answer was cached, or another request for the same image was at the model when this one came, and this one waited for its answer
+             */
             cached: boolean;
             /** Cols */
             cols: number;
