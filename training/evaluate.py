@@ -206,7 +206,11 @@ def markdown(report: dict[str, Any]) -> str:
             f"| out-of-distribution images called unknown | {flagged} "
             f"of {report['ood_images']} ({report['ood_flagged']:.3f}) |"
         )
-    per_class = {label: {**c, "f1": c["f1-score"]} for label, c in report["per_class"].items()}
+    # sklearn's report holds its averages beside the classes: only the games go in the table.
+    per_class = {
+        label: {**report["per_class"][label], "f1": report["per_class"][label]["f1-score"]}
+        for label in LABELS
+    }
     lines += ["", *class_table(per_class)]
     lines += [
         "",
