@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,3 +67,13 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 def replace_section(text: str, begin: str, end: str, section: str) -> str:
     """``text`` with everything from ``begin`` to ``end``, both markers included, replaced by ``section``."""
     return text[: text.index(begin)] + section + text[text.index(end) + len(end) :]
+
+
+def command_line(module: str) -> str:
+    """How this run was typed, for the section it writes: ``python -m MODULE ARGS...``."""
+    return " ".join(["python -m", module, *sys.argv[1:]])
+
+
+def write_section(path: Path, begin: str, end: str, body: str) -> None:
+    """``body`` between the markers ``begin`` and ``end`` of ``path`` (BENCHMARKS.md), markers kept."""
+    path.write_text(replace_section(path.read_text(), begin, end, f"{begin}\n{body}\n{end}"))

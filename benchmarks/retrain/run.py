@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common.report import machine, replace_section, write_json
+from benchmarks.common.report import command_line, machine, write_json, write_section
 from benchmarks.common.reviewed_export import feedback_files
 from benchmarks.retrain.loop import canary_and_promote, retrain, review, tally, tool, vote
 from benchmarks.studies.retrain_offline import SCREENSHOTS
@@ -149,10 +149,9 @@ def main() -> int:
         result = {**measure(args, Path(tmp)), "machine": machine()}
     result["total_s"] = time.perf_counter() - started
     write_json(args.out, result)
-    text = markdown(result, ("python -m benchmarks.retrain.run " + " ".join(sys.argv[1:])).strip())
+    text = markdown(result, command_line("benchmarks.retrain.run"))
     if not args.no_markdown:
-        bench = REPO / "BENCHMARKS.md"
-        bench.write_text(replace_section(bench.read_text(), BEGIN, END, f"{BEGIN}\n{text}\n{END}"))
+        write_section(REPO / "BENCHMARKS.md", BEGIN, END, text)
     print(text)
     return 0
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.common.report import machine, replace_section, write_json
+from benchmarks.common.report import command_line, machine, write_json, write_section
 from benchmarks.common.reviewed_export import feedback_files, write_export
 from benchmarks.studies.retrain_offline import SCREENSHOTS
 from inference.reviewed import Answers
@@ -176,11 +176,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         result = {**measure(args.run, args.screenshots, Path(tmp)), "machine": machine()}
     write_json(args.out, result)
-    text = markdown(
-        result, ("python -m benchmarks.studies.refresh_choices " + " ".join(sys.argv[1:])).strip()
-    )
-    bench = REPO / "BENCHMARKS.md"
-    bench.write_text(replace_section(bench.read_text(), BEGIN, END, f"{BEGIN}\n{text}\n{END}"))
+    text = markdown(result, command_line("benchmarks.studies.refresh_choices"))
+    write_section(REPO / "BENCHMARKS.md", BEGIN, END, text)
     print(text)
     return 0
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common.report import machine, replace_section, write_json
+from benchmarks.common.report import command_line, machine, write_json, write_section
 from benchmarks.common.reviewed_export import feedback_files, write_export
 from inference.labels import LABELS
 from inference.reviewed import STRICT_CONFIDENCE, Answers
@@ -113,10 +113,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         result = {**measure(args, Path(tmp)), "machine": machine()}
     write_json(args.out, result)
-    command = "python -m benchmarks.studies.retrain_offline " + " ".join(sys.argv[1:])
-    text = markdown(result, command.strip())
-    bench = REPO / "BENCHMARKS.md"
-    bench.write_text(replace_section(bench.read_text(), BEGIN, END, f"{BEGIN}\n{text}\n{END}"))
+    text = markdown(result, command_line("benchmarks.studies.retrain_offline"))
+    write_section(REPO / "BENCHMARKS.md", BEGIN, END, text)
     print(text)
     return 0
 
