@@ -85,7 +85,11 @@ def pod_yaml(default: str) -> str:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "feedback-store"},
-        "data": {"database-password": "kube-play-test", "feedback-key": "kube-play-key"},
+        "data": {
+            "database-password": "kube-play-test",
+            "feedback-key": "kube-play-key",
+            "api-key-pepper": "kube-play-pepper",  # serving.yaml mounts it for the gateways' API keys
+        },
     }
     assert deployment["spec"]["replicas"] == 2
     return yaml.safe_dump_all([config_map, password, edge_key, store, deployment])
