@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.prometheus_multiproc_dir is not None:
             forget_dead_workers(settings.prometheus_multiproc_dir)
         app.state.services = services = Services.build(settings)
+        await services.connect_redis()
         background = [
             asyncio.create_task(services.state.run()),
             asyncio.create_task(services.key_limits.renew_forever()),

@@ -3,10 +3,13 @@ the one object routes are handed (gateway.api.deps) and the use cases take (gate
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from gateway.admission import Admission
 from gateway.api_keys import KeyBook
@@ -98,6 +101,25 @@ class Services:
             key_limits=KeyLimits(redis, breaker, settings.api_key_lease_seconds),
             coalescer=Coalescer(),
         )
+
+    async def connect_redis(self, within: float = 2.0) -> bool:
+        """Open the first connection to Redis before the first request, trying again for ``within``
+        seconds. Each request gives Redis REDIS_TIMEOUT (50 ms) to connect and answer; on a network
+        that has just come up (compose's), the first lookup of Redis's name can take longer, and three
+        such timeouts open the breaker: the first answers would go uncached. Outside the breaker, and
+        never fatal: the gateway serves without Redis."""
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                await self.redis.ping()
+                return True
+            except (RedisError, OSError) as exc:
+                if time.monotonic() >= deadline:
+                    logger.warning(
+                        "Redis did not answer at start (%s): serving without it until it does", exc
+                    )
+                    return False
+            await asyncio.sleep(0.05)
 
     async def close(self) -> None:
         await self.shadow.drain()
