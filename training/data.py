@@ -57,7 +57,9 @@ def make_loader(
     seed: int = 0,
 ) -> DataLoader[tuple[torch.Tensor, int]]:
     dataset = ManifestDataset(rows, transform)
-    sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed) if distributed else None
+    sampler: DistributedSampler[tuple[torch.Tensor, int]] | None = (
+        DistributedSampler(dataset, shuffle=shuffle, seed=seed) if distributed else None
+    )
     return DataLoader(
         dataset,
         batch_size=batch_size,

@@ -15,7 +15,7 @@ from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantTy
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 
-class _Batches(CalibrationDataReader):  # type: ignore[misc]
+class _Batches(CalibrationDataReader):
     def __init__(self, images: Iterator[np.ndarray], input_name: str) -> None:
         self.images = images
         self.input_name = input_name

@@ -214,7 +214,7 @@ def fit_finetune(
     trained, calibration = parts(args.method, real, args.seed)
     base_labels = np.array([LABELS.index(r.label) for r in base])
     base_w, real_w = training_weights(base_labels, class_weights, len(trained), args.real_share)
-    weights = torch.from_numpy(np.concatenate([base_w, np.full(len(trained), real_w)]))
+    weights = np.concatenate([base_w, np.full(len(trained), real_w)]).tolist()
     steps = args.finetune_steps
     generator = torch.Generator().manual_seed(args.seed)
     sampler = WeightedRandomSampler(weights, steps * args.batch_size, replacement=True, generator=generator)

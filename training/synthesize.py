@@ -129,20 +129,20 @@ def _scene(rng: np.random.Generator, style: GameStyle) -> tuple[np.ndarray, int]
     if style.structures == "erdtree":  # the golden tree on the horizon
         cx = int(rng.integers(width // 5, 4 * width // 5))
         gold = tuple(int(v) for v in _jitter(rng, style.accent, 10))
-        draw.rectangle([cx - 5, horizon - 150, cx + 5, horizon], fill=gold)  # type: ignore[arg-type]
-        draw.ellipse([cx - 110, horizon - 260, cx + 110, horizon - 110], fill=gold)  # type: ignore[arg-type]
+        draw.rectangle([cx - 5, horizon - 150, cx + 5, horizon], fill=gold)
+        draw.ellipse([cx - 110, horizon - 260, cx + 110, horizon - 110], fill=gold)
     near = tuple(int(v) for v in _jitter(rng, style.ground_near, 8) * 0.4)
     for _ in range(int(rng.integers(0, 3))):
         x0 = int(rng.integers(0, width))
         draw.rectangle(
             [x0, int(height * rng.uniform(0.2, 0.5)), x0 + int(rng.integers(20, 70)), height], fill=near
-        )  # type: ignore[arg-type]
+        )
     # Accent details: blood splatter, embers, leaves, gold motes.
     accent = tuple(int(v) for v in _jitter(rng, style.accent, 20))
     for _ in range(int(rng.integers(5, 40))):
         x0, y0 = int(rng.integers(0, width)), int(rng.integers(horizon // 2, height))
         r = int(rng.integers(1, 6))
-        draw.ellipse([x0 - r, y0 - r, x0 + r, y0 + r], fill=accent)  # type: ignore[arg-type]
+        draw.ellipse([x0 - r, y0 - r, x0 + r, y0 + r], fill=accent)
     img = np.asarray(canvas, np.float32)
 
     # Light source: a radial glow (moon, sun, Erdtree light, embers).

@@ -322,7 +322,7 @@ def main(args: argparse.Namespace) -> int:
         if session.world > 1:
             on_gpu = session.device.type == "cuda"
             net = DistributedDataParallel(model, device_ids=[session.local_rank] if on_gpu else None)
-            train_loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
+            train_loader.sampler.set_epoch(epoch)
         stats = train_one_epoch(
             trainer, net, train_loader, steps, session, f"epoch {epoch + 1}/{args.epochs}"
         )

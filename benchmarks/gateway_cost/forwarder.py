@@ -38,7 +38,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not message.get("more_body"):
             break
     headers = {"Content-Type": "image/jpeg", "Authorization": f"Bearer {os.environ['FORWARD_TOKEN']}"}
-    answer = await _pool["upstream"].request("POST", target.path, bytes(body), headers)
+    answer = await _pool["upstream"].request("POST", target.path, (bytes(body),), headers)
     length = b"%d" % len(answer.body)
     await send(
         {

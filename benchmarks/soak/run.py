@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,7 @@ def prepare_store(source: Path, work: Path, canary_share: float) -> Path:
 
 def canary_outcomes(native: NativeStack, replicas: int) -> dict[str, float]:
     """Every replica's canary comparisons by outcome, from its gateway's metrics."""
-    outcomes: Counter[str] = Counter()
+    outcomes: dict[str, float] = defaultdict(float)
     for replica in range(1, replicas + 1):
         metrics = httpx.get(
             f"http://127.0.0.1:{native.port(replica, 'GATEWAY_PORT')}/metrics", timeout=10

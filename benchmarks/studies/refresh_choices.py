@@ -46,7 +46,7 @@ from training.reviewed_set import ReviewedImage, read_export
 BEGIN, END = "<!-- refresh-choices:begin -->", "<!-- refresh-choices:end -->"
 FIELDS = ("method", "c", "real_share", "views", "base_per_class", "rule", "max_wrong")
 DEFAULT = ("logreg", 10.0, 0.5, 8, 100, "risk", 0.10)  # refresh's defaults
-CHANGES = [  # one thing changed at a time
+CHANGES: list[dict[str, Any]] = [  # one thing changed at a time
     {"rule": "share", "max_wrong": 0.10},  # the plain share of the calibration images, not the risk bound
     {"rule": "share", "max_wrong": 0.05},  # refresh's first default
     *({"c": c} for c in (1.0, 100.0)),
@@ -56,7 +56,10 @@ CHANGES = [  # one thing changed at a time
     {"method": "cosine"},
     {"method": "cosine", "views": 1},
 ]
-SETTINGS = [DEFAULT] + [tuple({**dict(zip(FIELDS, DEFAULT, strict=True)), **c}.values()) for c in CHANGES]
+SETTINGS: list[tuple[Any, ...]] = [
+    DEFAULT,
+    *(tuple({**dict(zip(FIELDS, DEFAULT, strict=True)), **c}.values()) for c in CHANGES),
+]
 OUTER, INNER, DEALS = 5, 5, (0, 1, 2)
 
 

@@ -79,7 +79,7 @@ def served_macro_f1(run_dir: Path, classify: Callable[[bytes], list[float]]) -> 
 
 
 def measure(
-    call: Callable[[bytes], None], images: list[bytes], concurrency: int
+    call: Callable[[bytes], object], images: list[bytes], concurrency: int
 ) -> tuple[list[float], float]:
     def one(image: bytes) -> float:
         started = time.perf_counter()
@@ -166,7 +166,7 @@ def measure_modes(
             "miss": poster(public, f"{edge.url}/api/v1/classify", multipart=True),
             "hit": poster(public, f"{edge.url}/api/v1/classify", multipart=True),
         }
-        whole = [ts.proc.pid, stack.gateway.proc.pid, edge.proc.pid, stack.redis.proc.pid]  # type: ignore[union-attr]
+        whole = [ts.proc.pid, stack.gateway.proc.pid, edge.proc.pid, stack.redis.proc.pid]
         groups = {"limit": [], "stock": [ts.proc.pid], "ours": [ts.proc.pid], "miss": whole, "hit": whole}
         progress.next("modes")
         for mode in MODES:  # warm every path up
