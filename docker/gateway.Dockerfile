@@ -15,9 +15,6 @@ COPY inference/ inference/
 # The system of record: feedback's tables, their migrations and the engine (python -m store upgrade runs
 # from this image too, as compose's migrate service and the serving pod's init container).
 COPY store/ store/
-# The formats it shares with the operator's tools, the replica's report and the canary's counters (the
-# rest of ops/ is the operator's, not the gateway's).
-COPY ops/__init__.py ops/replica_status.py ops/canary.py ops/
 
 ENV PATH=/opt/venv/bin:$PATH PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
 USER 1000

@@ -1,5 +1,5 @@
 """A canary answered in the shadow of the default: for a cache miss whose image falls inside the canary's
-share (ops.canary.shadowed, by a keyed hash of its SHA-256 under a secret every replica reads from
+share (inference.canary.shadowed, by a keyed hash of its SHA-256 under a secret every replica reads from
 Redis), the visitor gets the default's answer as always, and the canary's answer to the same image is
 asked in the background and compared by its top-1 label ("Not recognised" counts as a label).
 
@@ -9,7 +9,7 @@ does it let one client weigh on it: each client's images feed at most CANARY_CLI
 (a budget of their own, on the limiter's windows), which bounds the model calls a client's traffic adds
 and its say in `promote`'s verdict. The visitor is never charged for a shadow call: its cost would show
 in the client's own limits and tell it which of its images are compared. Outcomes are counted in this
-worker's metrics and, for every replica together, in Redis (ops.canary), which `python -m ops.models
+worker's metrics and, for every replica together, in Redis (inference.canary), which `python -m ops.models
 promote` and the models view read."""
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from gateway.request_context import current
 from gateway.schemas import HandlerClassification, checked
 from gateway.upstream import TorchServeClient
 from gateway.validation import Upload
+from inference.canary import SECRET_BYTES, SECRET_KEY, UNKNOWN_OF, Figures, counters_key, shadowed
 from inference.labels import UNKNOWN_LABEL
-from ops.canary import SECRET_BYTES, SECRET_KEY, UNKNOWN_OF, Figures, counters_key, shadowed
-from ops.replica_status import Canary
+from inference.replica_status import Canary
 
 logger = logging.getLogger(__name__)
 BUSY_SHARE = 0.75  # of MAX_IN_FLIGHT in use: no shadow call then
@@ -61,7 +61,7 @@ CANDIDATE_CONFIDENCE = Histogram(
 
 @dataclass
 class SampleSecret:
-    """The key of the sample (ops.canary.SECRET_KEY), as this worker last read it from Redis: made there
+    """The key of the sample (inference.canary.SECRET_KEY), as this worker last read it from Redis: made there
     by the first gateway that needs it, so that every replica shares one without an operator's setting."""
 
     redis: Redis

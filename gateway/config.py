@@ -12,6 +12,7 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL
 
+from inference.canary import redis_address
 from inference.formats import (
     DEFAULT_BATCH_MAX_FILES,
     DEFAULT_MAX_PIXELS,
@@ -20,7 +21,6 @@ from inference.formats import (
     MULTIPART_OVERHEAD,
     batch_body_bytes,
 )
-from ops.canary import redis_address
 from store.api_keys import read_pepper
 from store.engine import database_url
 from store.settings import DEFAULT_DATABASE_URL
@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     # never holds the management key.
     torchserve_key_file: Path | None = None
     torchserve_inference_token: str | None = None
-    # This replica's report (ops.replica_status): what TorchServe serves, read instead of the management
+    # This replica's report (inference.replica_status): what TorchServe serves, read instead of the management
     # API; without it the gateway knows of no model and answers 503.
     replica_status_file: Path | None = None
     model_name: str = "fromsoft"
@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     # Shadow calls to a canary (gateway.canary) running at once per worker; beyond, a comparison is skipped.
     canary_concurrency: int = 2
     # The comparisons one client's images may feed (limits notation, per client like RATE_LIMIT): the model
-    # calls its traffic adds, and its weight in `promote`'s verdict (ops.canary.PROMOTION), stay bounded.
+    # calls its traffic adds, and its weight in `promote`'s verdict (inference.canary.PROMOTION), stay
+    # bounded.
     canary_client_limit: str = "10/hour"
     model_refresh_seconds: float = 3.0  # how often the metrics of the report are refreshed without traffic
 

@@ -140,7 +140,7 @@ class ModelGauges:
         READY_WORKERS.labels(model).set(0)
 
     def show(self, default_version: str | None, versions: list[dict[str, Any]], report: Any) -> None:
-        """``report``: the replica's (ops.replica_status.ReplicaStatus)."""
+        """``report``: the replica's (inference.replica_status.ReplicaStatus)."""
         served = {(self.model, default_version): 1} if default_version else {}
         self.versions = _replace(SERVED_MODEL, self.versions, served)
         declared = report.models.get(self.model)

@@ -1,6 +1,6 @@
 """What this replica's TorchServe serves, as every gateway worker sees it: the default version, every
 version's workers, and the handler's own description of the default (labels, preprocessing version,
-digest, provenance). It comes from the report the replica's reconciler writes (ops.replica_status), not
+digest, provenance). It comes from the report the replica's reconciler writes (inference.replica_status), not
 from TorchServe's management API, whose key the gateway does not hold.
 
 The report is looked at on every request (one ``stat``; read again only when it changed), so a new
@@ -20,7 +20,7 @@ from gateway.drift import show_reference
 from gateway.errors import ApiError
 from gateway.metrics import ModelGauges
 from gateway.upstream import RETRY_AFTER
-from ops.replica_status import Canary, ModelView, ReplicaStatus, Worker, read
+from inference.replica_status import Canary, ModelView, ReplicaStatus, Worker, read
 
 logger = logging.getLogger(__name__)
 

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import httpx
 
+from inference import replica_status
 from inference.formats import DEFAULT_MAX_UPLOAD_BYTES
+from inference.replica_status import ReplicaStatus
 from launchers import REPO
 from launchers.procs import ManagedProcess, free_port, require_binary, wait_until
-from ops import replica_status, torchserve_keys
+from ops import torchserve_keys
 from ops.archives import inspect
 from ops.declared import DeclaredState, ModelSpec, VersionSpec, write
-from ops.replica_status import ReplicaStatus
 
 
 @dataclass

@@ -28,9 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from commandline import CommandParser
-from ops import declared, replica_status, stack_redis
+from inference import replica_status
+from inference.canary import PROMOTION, Promotion
+from inference.replica_status import ReplicaStatus
+from ops import declared, stack_redis
 from ops.archives import ArchiveError
-from ops.canary import PROMOTION, Promotion
 from ops.declared import DeclaredState, InvalidDeclarationError
 from ops.declared_changes import (
     Change,
@@ -44,7 +46,6 @@ from ops.declared_changes import (
 )
 from ops.names import checked_name
 from ops.promotion import canary_figures, described, promotion_refusal
-from ops.replica_status import ReplicaStatus
 from ops.settings import OpsSettings
 
 
@@ -192,7 +193,7 @@ var/stack.env (VAR_DIR/stack.env), read for those the environment does not set (
 
 
 def thresholds(promote: argparse.ArgumentParser) -> None:
-    """promote's thresholds, each defaulting to ops.canary.PROMOTION's."""
+    """promote's thresholds, each defaulting to inference.canary.PROMOTION's."""
     promote.add_argument(
         "--min-agreement",
         type=float,

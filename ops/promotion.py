@@ -1,13 +1,13 @@
 """Whether a canary becomes the default (`python -m ops.models promote`): its figures as every gateway
-counted them in Redis, judged by agreement with the default (ops.canary.PROMOTION), or, for a version
+counted them in Redis, judged by agreement with the default (inference.canary.PROMOTION), or, for a version
 retrained on reviewed screenshots, by its figures on them (ops.reviewed)."""
 
 from __future__ import annotations
 
+from inference.canary import PROMOTION, Figures, Promotion, counters_key
+from inference.replica_status import ReplicaStatus
 from ops import declared, reviewed, stack_redis
-from ops.canary import PROMOTION, Figures, Promotion, counters_key
 from ops.declared_changes import RefusedError, declared_model
-from ops.replica_status import ReplicaStatus
 from ops.settings import OpsSettings
 
 

@@ -2,7 +2,7 @@
 
 Every RECONCILE_SECONDS it reads the declared file and what TorchServe serves, applies the plan
 (ops.plan) through the management API on loopback, renews TorchServe's keys at half their lifetime, hands
-the gateway its inference key, and reports (ops.replica_status). At start TorchServe serves nothing: the
+the gateway its inference key, and reports (inference.replica_status). At start TorchServe serves nothing: the
 replica is ready once it has converged, so a new or restarted replica needs no history. An invalid
 declared file changes nothing: the last valid state stays applied and the report says why; its archives
 are looked at again each cycle, and one no longer of its pinned digest is not registered (ops.plan).
@@ -24,11 +24,12 @@ from typing import Any
 import httpx
 
 from commandline import CommandParser
-from ops import replica_status, torchserve_keys
+from inference import replica_status
+from inference.replica_status import Canary, ModelView, ReplicaStatus, VersionView, Worker
+from ops import torchserve_keys
 from ops.archives import ArchiveInfo, inspect
 from ops.declared import DeclaredState, InvalidDeclarationError, load_inspected
 from ops.plan import Plan, Register, Scale, ServedModel, ServedVersion, SetDefault, Step, Unregister, plan
-from ops.replica_status import Canary, ModelView, ReplicaStatus, VersionView, Worker
 from ops.settings import OpsSettings
 from ops.torchserve_api import ManagementClient, ManagementError
 

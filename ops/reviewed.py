@@ -5,7 +5,7 @@ Agreement is the wrong test for a version trained to disagree where the default 
 answers "Not recognised" to almost every real screenshot; a retrained one that names them disagrees on
 nearly all). Such a version carries its figures in its model card (inference.reviewed), which the handler
 describes and every replica reports. It is promoted when, besides enough shadowed comparisons and few
-failed calls (ops.canary.PROMOTION, as any canary):
+failed calls (inference.canary.PROMOTION, as any canary):
 
 - its figures were measured against the default served now (the archive digest recorded at refresh time
   is the one the replicas report for the default), else the comparison is with a model no longer served;
@@ -17,9 +17,9 @@ An ordinary version (no reviewed figures in its card) is judged by agreement as 
 
 from __future__ import annotations
 
+from inference.canary import PROMOTION, REVIEWED_MAX_TEST_DROP, Figures, Promotion
+from inference.replica_status import ReplicaStatus
 from inference.reviewed import ReviewedFigures
-from ops.canary import PROMOTION, REVIEWED_MAX_TEST_DROP, Figures, Promotion
-from ops.replica_status import ReplicaStatus
 
 
 def reviewed_figures(replicas: list[ReplicaStatus], model: str, version: str) -> ReviewedFigures | None:

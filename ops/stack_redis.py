@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from ops.canary import redis_address
+from inference.canary import redis_address
 from ops.settings import OpsSettings
 
 TIMEOUT_SECONDS = 5.0

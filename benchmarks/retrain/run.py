@@ -31,9 +31,9 @@ from benchmarks.common.report import command_line, machine, write_json, write_se
 from benchmarks.common.reviewed_export import feedback_files
 from benchmarks.retrain.loop import canary_and_promote, retrain, review, tally, tool, vote
 from benchmarks.studies.retrain_offline import SCREENSHOTS
+from inference.canary import PROMOTION
 from launchers import REPO
 from launchers.stack import UNLIMITED, NativeStack
-from ops.canary import PROMOTION
 
 BEGIN, END = "<!-- retrain-loop:begin -->", "<!-- retrain-loop:end -->"
 VERSION = "r1"

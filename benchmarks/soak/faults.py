@@ -16,9 +16,9 @@ import httpx
 
 from benchmarks.common.archives import MODEL
 from benchmarks.common.images import distinct
+from inference import replica_status
+from inference.replica_status import ReplicaStatus
 from launchers.stack import NativeStack
-from ops import replica_status
-from ops.replica_status import ReplicaStatus
 
 
 class Probe:

@@ -3,7 +3,7 @@ every comparison, a different model (the tiny architecture trained again, for on
 each disagreement is counted, and the visitor's answer always comes from the default. The images
 compared are the ones the sample's secret in Redis picks, the same at every gateway; each client's
 images feed at most its budget of comparisons. `ops.models promote` refuses with fewer comparisons than
-ops.canary.PROMOTION asks and promotes after enough."""
+inference.canary.PROMOTION asks and promotes after enough."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ from benchmarks.common.images import distinct
 from gateway.breaker import CircuitBreaker
 from gateway.cache import image_digest
 from gateway.canary import SampleSecret
+from inference.canary import PROMOTION, SECRET_KEY, shadowed
 from launchers.gateway import gateway_env, start_gateway
 from launchers.procs import LoopbackServer, wait_until
 from launchers.redis import RedisServer
 from launchers.torchserve import TorchServe, start_torchserve
-from ops.canary import PROMOTION, SECRET_KEY, shadowed
 from ops.declared import DeclaredState, ModelSpec, VersionSpec, write
 from tests.conftest import run_cli, tiny_run
 from tests.support.handler_log import handler_lines
@@ -185,8 +185,8 @@ def test_two_gateways_compare_the_same_images_the_ones_the_secret_picks(
     serving, frames, redis_server, tmp_path
 ):
     """Half the images, by the secret: each image sent to both gateways (as a miss at each) is compared by
-    both or by neither, and exactly when ops.canary.shadowed says so under the secret in Redis. A compared
-    request reaches the model twice under its ID: the default, then the canary."""
+    both or by neither, and exactly when inference.canary.shadowed says so under the secret in Redis. A
+    compared request reaches the model twice under its ID: the default, then the canary."""
     torchserve, first_gateway = serving
     env = gateway_env(torchserve, redis_server.url, **UNBOUNDED)
     gateways = [

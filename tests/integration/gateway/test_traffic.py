@@ -21,12 +21,12 @@ import pytest
 from PIL import Image
 
 from gateway.config import Settings
+from inference import replica_status
+from inference.replica_status import ModelView, ReplicaStatus, VersionView, Worker
 from launchers.gateway import WRITE_BEHIND_WAIT, gateway_env, start_gateway
 from launchers.procs import LoopbackServer
 from launchers.redis import RedisServer
 from launchers.torchserve import TorchServe
-from ops import replica_status
-from ops.replica_status import ModelView, ReplicaStatus, VersionView, Worker
 
 
 def upload(image: bytes) -> dict[str, tuple[str, bytes, str]]:

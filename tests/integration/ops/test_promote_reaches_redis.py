@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from inference.canary import PROMOTION
 from launchers.redis import RedisServer
 from ops import models
-from ops.canary import PROMOTION
 from tests.unit.ops.conftest import write_archive
 
 PASSWORD = "q8Zf+Yb/r2Lx=="  # base64, as the native stack makes it: + / = quoted in the URL

@@ -17,7 +17,7 @@ from gateway.breaker import CircuitBreaker
 from gateway.config import Settings
 from gateway.metrics import ModelGauges, forget_dead_workers, render
 from gateway.upstream import Tokens
-from ops.replica_status import ModelView, ReplicaStatus
+from inference.replica_status import ModelView, ReplicaStatus
 
 
 def workers(version: str, status: str, model: str = "fromsoft") -> float | None:

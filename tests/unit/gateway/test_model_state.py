@@ -1,4 +1,4 @@
-"""The gateway's view of the model comes from its replica's report (ops.replica_status): a new default
+"""The gateway's view of the model comes from its replica's report (inference.replica_status): a new default
 is seen on the next request, a missing or unreadable report keeps the last view, and the replica is
 ready only once its reconciler converged and the default has a READY worker."""
 
@@ -11,8 +11,8 @@ import pytest
 
 from gateway.errors import ApiError
 from gateway.model_state import ModelState
-from ops import replica_status
-from ops.replica_status import ModelView, ReplicaStatus, VersionView, Worker
+from inference import replica_status
+from inference.replica_status import ModelView, ReplicaStatus, VersionView, Worker
 
 
 def report(default: str, ready: bool = True, status: str = "READY") -> ReplicaStatus:

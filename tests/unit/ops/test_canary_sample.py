@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from ops.canary import shadowed
+from inference.canary import shadowed
 
 HASHES = [hashlib.sha256(n.to_bytes(4, "big")).hexdigest() for n in range(4000)]
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ops import declared, models, replica_status
-from ops.replica_status import ReplicaStatus
+from inference import replica_status
+from inference.replica_status import ReplicaStatus
+from ops import declared, models
 from tests.unit.ops.conftest import MakeArchive
 
 
@@ -187,7 +188,7 @@ def test_a_canary_is_a_declared_version_other_than_the_default(env, store, make_
 
 
 def test_promotion_is_judged_by_the_named_thresholds():
-    from ops.canary import PROMOTION, Figures
+    from inference.canary import PROMOTION, Figures
     from ops.models import parser
     from ops.promotion import described, judged
 
@@ -211,7 +212,7 @@ def test_promotion_is_judged_by_the_named_thresholds():
 
 
 def test_the_operations_guide_states_the_promotion_thresholds_the_tool_applies():
-    from ops.canary import PROMOTION
+    from inference.canary import PROMOTION
 
     guide = (Path(__file__).resolve().parents[3] / "docs" / "operations.md").read_text()
     stated = (

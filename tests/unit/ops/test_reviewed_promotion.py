@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from inference import replica_status
+from inference.canary import Figures, Promotion
+from inference.replica_status import ModelView, ReplicaStatus, VersionView
 from inference.reviewed import Answers, DefaultModel, ReviewedFigures
-from ops import models, promotion, replica_status, reviewed
-from ops.canary import Figures, Promotion
-from ops.replica_status import ModelView, ReplicaStatus, VersionView
+from ops import models, promotion, reviewed
 from ops.settings import OpsSettings
 
 SERVED_DIGEST = "e1192af13e3b"

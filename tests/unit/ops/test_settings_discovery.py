@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ops import reconciler, replica_status
-from ops.replica_status import ReplicaStatus
+from inference import replica_status
+from inference.replica_status import ReplicaStatus
+from ops import reconciler
 from ops.settings import OpsSettings
 from ops.stack_database import StoreToolSettings
 from tests.conftest import REPO

@@ -3,7 +3,8 @@ declared revision it applies, whether it has converged, and what its TorchServe 
 version's workers and the handler's description. Its gateway reads the file for its view of the model
 (it never calls the management API), and ``python -m ops.models show`` reads every replica's.
 
-Standard library and pydantic only: the gateway imports this module and nothing else of ``ops``.
+A wire contract between the operator's reconciler (ops/) and the gateway, so it lives in inference/;
+standard library and pydantic only.
 """
 
 from __future__ import annotations

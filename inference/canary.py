@@ -10,7 +10,8 @@ so none can steer the sample by changing a byte (the bare SHA-256 decided it bef
 under a key of the model, the default and the candidate: a new canary, or a new default, starts from
 zero.
 
-Standard library and redis-py only: the gateway imports this module beside ops.replica_status.
+A wire contract (the gateway writes the counters, ``ops.models`` reads them), so it lives in inference/
+beside the replica's report: standard library only.
 """
 
 from __future__ import annotations
