@@ -21,7 +21,10 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import ValidationError
 from tqdm import tqdm
+
+from inference.answers import ClassificationBody
 
 # ``label`` is the server's answer, for a person to correct (client.corrections); ``answered_label``
 # keeps what the server said beside it. Last, so that the older columns keep their places.
@@ -47,17 +50,18 @@ def row_of(path: Path, answer: dict[str, Any]) -> dict[str, str]:
             return {"path": str(path), "error": f"{error.get('code')}: {error.get('message')}"}
         return {"path": str(path), "error": f"error: {error}"}
     try:
-        return {
-            "path": str(path),
-            "sha256": str(answer["sha256"]),
-            "label": str(answer["label"]),
-            "name": str(answer["name"]),
-            "confidence": f"{float(answer['confidence']):.4f}",
-            "model_version": str(answer["model"]["version"]),
-            "answered_label": str(answer["label"]),
-        }
-    except (KeyError, TypeError, ValueError) as exc:
-        return {"path": str(path), "error": f"bad_answer: not the API's answer shape ({exc!r})"}
+        classified = ClassificationBody.model_validate(answer)
+    except ValidationError as exc:
+        return {"path": str(path), "error": f"bad_answer: not the API's answer shape ({exc.errors()[:1]})"}
+    return {
+        "path": str(path),
+        "sha256": classified.sha256,
+        "label": classified.label,
+        "name": classified.name,
+        "confidence": f"{classified.confidence:.4f}",
+        "model_version": classified.model.version,
+        "answered_label": classified.label,
+    }
 
 
 class CsvRecords:

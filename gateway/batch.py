@@ -27,9 +27,10 @@ from gateway.cache import image_digest
 from gateway.coalesce import Outcome, Shared
 from gateway.errors import ApiError
 from gateway.request_context import current
-from gateway.schemas import HandlerClassification, HandlerRefusal, Refusal, checked, wrong_shape
+from gateway.schemas import checked, wrong_shape
 from gateway.services import Services
 from gateway.validation import Upload
+from inference.answers import HandlerClassification, HandlerRefusal, Refusal
 from inference.formats import BATCH_UPLOADS
 from inference.multi_image import MAX_IMAGES
 

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from gateway.breaker import CircuitBreaker
 from gateway.metrics import CACHE
-from gateway.schemas import ClassificationBody, ExplanationBody
+from inference.answers import ClassificationBody, ExplanationBody
 
 logger = logging.getLogger(__name__)
 

@@ -33,9 +33,10 @@ from gateway.errors import ApiError
 from gateway.in_flight import LOAD
 from gateway.model_state import ModelState
 from gateway.request_context import current
-from gateway.schemas import HandlerClassification, checked
+from gateway.schemas import checked
 from gateway.upstream import TorchServeClient
 from gateway.validation import Upload
+from inference.answers import HandlerClassification
 from inference.canary import SECRET_BYTES, SECRET_KEY, UNKNOWN_OF, Figures, counters_key, shadowed
 from inference.labels import UNKNOWN_LABEL
 from inference.replica_status import Canary

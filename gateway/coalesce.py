@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from gateway.errors import ApiError
 from gateway.metrics import COALESCED
-from gateway.schemas import Refusal
+from inference.answers import Refusal
 
 # What a call gives each of its keys: the answer (as gateway.use_cases.classified makes it), the
 # refusal of that image by a single request (with its status), or by a multi-image request (without).

@@ -37,17 +37,10 @@ from gateway.openapi_errors import (
     URL_SCHEMA,
     WWW_AUTHENTICATE,
 )
-from gateway.schemas import (
-    BatchAnswer,
-    Classification,
-    ErrorBody,
-    Explanation,
-    FeedbackAnswer,
-    ShareCreated,
-    SharedAnswer,
-)
+from gateway.schemas import BatchAnswer, ErrorBody, FeedbackAnswer, ShareCreated, SharedAnswer
 from gateway.shares import SHARE_ID
 from gateway.url_input import URL_FIELD
+from inference.answers import Classification, Explanation
 from inference.formats import CONTENT_TYPES
 from inference.labels import LABELS
 from store.models import VERDICTS

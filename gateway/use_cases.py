@@ -13,16 +13,16 @@ from gateway.cache import EXPLANATION, cache_key, image_digest
 from gateway.coalesce import Outcome, Shared
 from gateway.drift import count_answer
 from gateway.errors import ApiError
-from gateway.schemas import (
+from gateway.schemas import checked
+from gateway.services import Services
+from gateway.validation import TOP_K_MAX, Upload
+from inference.answers import (
     ClassificationBody,
     ExplanationBody,
     HandlerClassification,
     HandlerExplanation,
     Refusal,
-    checked,
 )
-from gateway.services import Services
-from gateway.validation import TOP_K_MAX, Upload
 
 
 def ms_since(started: float) -> float:

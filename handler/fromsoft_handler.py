@@ -41,6 +41,7 @@ from ts.torch_handler.base_handler import BaseHandler
 from handler.gradcam import grad_cam
 from handler.image_decode import ImageRejectedError, decode_image, payload_bytes, request_images
 from handler.settings import ServingSettings
+from inference.answers import HandlerClassification, HandlerExplanation, ModelRef
 from inference.architectures import architecture
 from inference.archive_digest import digest_of_folder
 from inference.image_limits import ImageLimitError
@@ -75,22 +76,19 @@ class FromSoftHandler(BaseHandler):
         self.names: dict[str, str] = self.meta["display_names"]
         self.temperature = float(self.meta["temperature"])
         self.threshold = float(self.meta["unknown_threshold"])
-        self.model_info = {
-            "name": self.manifest["model"]["modelName"],
-            "version": self.manifest["model"]["modelVersion"],
-            "arch": self.meta["arch"],
+        self.model_ref = ModelRef(
+            name=self.manifest["model"]["modelName"],
+            version=self.manifest["model"]["modelVersion"],
             # what answered, beside its name and version: a re-exported archive keys the cache anew
-            "digest": digest_of_folder(model_dir),
-        }
+            digest=digest_of_folder(model_dir),
+        )
         self.preprocessing_version = self.pre.version
         self.runner: Runner = self._load_runner(model_dir, self.meta["form"], threads)
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="decode")
         self._explainer: torch.nn.Module | None = None
         self.model_dir = model_dir
         self.initialized = True
-        logger.info(
-            "fromsoft handler ready: %s form=%s %s", self.model_info, self.meta["form"], self.settings
-        )
+        logger.info("fromsoft handler ready: %s form=%s %s", self.model_ref, self.meta["form"], self.settings)
 
     def _load_runner(self, model_dir: Path, form: str, threads: int) -> Runner:
         serialized = model_dir / self.manifest["model"]["serializedFile"]
@@ -254,7 +252,7 @@ class FromSoftHandler(BaseHandler):
     def describe(self) -> dict[str, Any]:
         """What the model is and what it learned from: the gateway's models view and the about panel."""
         return {
-            "model": self.model_info,
+            "model": {**self.model_ref.model_dump(), "arch": self.meta["arch"]},
             "labels": [{"label": label, "name": self.names[label]} for label in self.labels],
             "preprocessing_version": self.preprocessing_version,
             "temperature": self.temperature,
@@ -275,13 +273,13 @@ class FromSoftHandler(BaseHandler):
         for (place, _, timings), result in zip(inputs, answers, strict=True):
             timings["inference"] = (t1 - t0) * 1000
             timings["postprocess"] = postprocess
-            answered = {
+            answered = HandlerClassification(
                 **result,
-                "model": self.model_info,
-                "preprocessing_version": self.preprocessing_version,
-                "timings_ms": {k: round(v, 3) for k, v in timings.items()},
-            }
-            self._place(results, place, answered)
+                model=self.model_ref,
+                preprocessing_version=self.preprocessing_version,
+                timings_ms={k: round(v, 3) for k, v in timings.items()},
+            )
+            self._place(results, place, answered.model_dump())
 
     def _explain(self, inputs: list[Prepared], results: list[Any]) -> None:
         if self._explainer is None:  # loaded on the first explanation: most workers never need it
@@ -290,15 +288,15 @@ class FromSoftHandler(BaseHandler):
         for (index, _), array, _ in inputs:  # explanations are single-image requests
             heatmap, top = grad_cam(self._explainer, layer, torch.from_numpy(array), HEATMAP_GRID)
             label = self.labels[top]
-            results[index] = {
-                "label": label,
-                "name": self.names[label],
-                "rows": HEATMAP_GRID[0],
-                "cols": HEATMAP_GRID[1],
-                "heatmap": [[round(float(v), 4) for v in row] for row in heatmap],
-                "model": self.model_info,
-                "preprocessing_version": self.preprocessing_version,
-            }
+            results[index] = HandlerExplanation(
+                label=label,
+                name=self.names[label],
+                rows=HEATMAP_GRID[0],
+                cols=HEATMAP_GRID[1],
+                heatmap=[[round(float(v), 4) for v in row] for row in heatmap],
+                model=self.model_ref,
+                preprocessing_version=self.preprocessing_version,
+            ).model_dump()
 
     def _reject(self, index: int, rejected: ImageRejectedError, slot: int | None = None) -> dict[str, Any]:
         """The refusal's body; request ``index`` gets its status unless the image is one ``slot`` of a

@@ -9,10 +9,12 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
+from inference.answers import HandlerRefusal, Refusal
 from inference.formats import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES, sniff_format
 from inference.image_limits import ImageLimitError, check_dimensions, check_structure
 from inference.multi_image import MAX_IMAGES, field
@@ -33,8 +35,8 @@ class ImageRejectedError(Exception):
     message: str
     detail: str | None = None
 
-    def body(self) -> dict[str, dict[str, str]]:
-        return {"error": {"code": self.code, "message": self.message}}
+    def body(self) -> dict[str, Any]:
+        return HandlerRefusal(error=Refusal(code=self.code, message=self.message)).model_dump()
 
     @classmethod
     def of(cls, refused: ImageLimitError) -> ImageRejectedError:

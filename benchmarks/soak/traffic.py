@@ -22,7 +22,8 @@ from locust import HttpUser, between, task
 from pydantic import BaseModel, ValidationError
 
 from benchmarks.common.images import distinct
-from gateway.schemas import Classification, ErrorBody, Explanation
+from gateway.schemas import ErrorBody
+from inference.answers import Classification, Explanation
 
 FRAMES = [p.read_bytes() for p in sorted(Path(os.environ["SOAK_FRAMES"]).rglob("*.jpg"))]
 # One line per answer, flushed at once; open for the whole run (Locust has no teardown hook we need).

@@ -19,6 +19,7 @@ from client.api import Lens
 from client.corrections import Correction, read_corrections
 from client.feedback import send
 from client.records import COLUMNS, CsvRecords, row_of
+from tests.support.answers import classification
 
 OLD_COLUMNS = ("path", "sha256", "label", "name", "confidence", "model_version", "error")
 
@@ -103,14 +104,7 @@ def test_a_csv_written_before_answered_label_reads_the_answer_from_its_name_colu
 def test_classify_writes_what_it_answered_beside_the_label_and_resuming_an_old_csv_keeps_it_readable(
     tmp_path,
 ):
-    answer = {
-        "label": "sekiro",
-        "name": "Sekiro",
-        "confidence": 0.9,
-        "model": {"version": "1.0"},
-        "sha256": sha(1),
-    }
-    assert row_of(Path("/a.jpg"), answer)["answered_label"] == "sekiro"
+    assert row_of(Path("/a.jpg"), classification(sha(1)))["answered_label"] == "sekiro"
     old = write(tmp_path / "old.csv", [row(1, "elden_ring")], OLD_COLUMNS)
     assert set(CsvRecords(old).answered()) == {"/shots/1.jpg"}  # a resumed classify rewrites it
     with old.open(newline="") as f:

@@ -19,6 +19,7 @@ from client.cli import main
 from client.files import PART_BYTES, Found, batches, inspect, walk
 from client.records import CsvRecords, row_of
 from client.sorting import inside_any, sort_into
+from tests.support.answers import classification
 
 
 def jpeg(path: Path, shade: int = 90) -> Path:
@@ -30,14 +31,7 @@ def jpeg(path: Path, shade: int = 90) -> Path:
 
 
 def answer(sha: str = "ab" * 32, label: str = "sekiro") -> dict:
-    return {
-        "label": label,
-        "name": "Sekiro" if label != "unknown" else "Not recognised",
-        "confidence": 0.91,
-        "top_k": [],
-        "model": {"name": "fromsoft", "version": "1.0"},
-        "sha256": sha,
-    }
+    return classification(sha, label, "Sekiro" if label != "unknown" else "Not recognised", 0.91)
 
 
 def test_files_are_judged_by_their_bytes_and_size_not_their_names(tmp_path):

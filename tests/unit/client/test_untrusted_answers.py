@@ -23,6 +23,7 @@ from client.cli import Run, send_all
 from client.files import inspect
 from client.records import CsvRecords, row_of
 from client.sorting import SortRefusedError, sort_into
+from tests.support.answers import classification
 
 SHA = "ab" * 32
 
@@ -36,14 +37,7 @@ def jpeg(path: Path, shade: int = 90) -> Path:
 
 
 def answer(label: str = "sekiro", sha: str = SHA, name: str = "Sekiro") -> dict:
-    return {
-        "label": label,
-        "name": name,
-        "confidence": 0.91,
-        "top_k": [],
-        "model": {"name": "fromsoft", "version": "1.0"},
-        "sha256": sha,
-    }
+    return classification(sha, label, name, 0.91)
 
 
 def files_under(folder: Path) -> set[Path]:

@@ -131,13 +131,14 @@ def test_imports_run_one_way(package, forbidden):
     assert wrong == [], f"{package} must not import {', '.join(forbidden)}"
 
 
-def test_the_folder_cli_takes_only_the_format_rules_and_labels_from_the_project():
+def test_the_folder_cli_takes_only_the_format_rules_labels_and_answer_shape_from_the_project():
     """client/ talks to the stack over its public API; of the project it shares what files are sent, the
-    labels it sorts copies by (a label outside them is refused as a folder name), and the parser every
-    typed command shares."""
+    labels it sorts copies by (a label outside them is refused as a folder name), the answer's shape it
+    reads (inference.answers, the one the gateway answers with), and the parser every typed command
+    shares."""
     project = set(PACKAGES) - {"client"}
     used = {module for _, module in imported_modules("client") if module.split(".")[0] in project}
-    assert used == {"inference.formats", "inference.labels", "commandline"}
+    assert used == {"inference.formats", "inference.labels", "inference.answers", "commandline"}
 
 
 def test_the_operator_tools_do_not_load_torch():
