@@ -4,7 +4,7 @@ passed on.
 
 An upstream answer of the wrong shape (a handler of another version, a worker that answered with the
 wrong kind of result) is a 502 in the one error shape, logged, and never cached: a bad answer cached
-would be served for a day.
+would be served for the cache's whole lifetime (CACHE_TTL_SECONDS).
 """
 
 from __future__ import annotations
