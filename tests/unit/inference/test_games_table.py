@@ -15,6 +15,7 @@ import pytest
 from inference import labels
 from inference.games_table import DEFAULT_FILE, ENV_VAR, GamesTableError, load_games, table_path
 from tests.conftest import REPO
+from tests.support.games import ARMORED_CORE
 
 # The seven games exactly as inference/labels.py held them in code before the table existed.
 BEFORE_LABELS = (
@@ -51,15 +52,6 @@ BEFORE_ALIASES = {
     "sekiroshadowsdietwice": "sekiro",
 }
 
-ARMORED_CORE = """
-[[game]]
-label = "armored_core"
-name = "Armored Core VI"
-folder = "armored core 6"
-real_count = 12000
-aliases = ["armored core vi", "ac6"]
-"""
-
 
 def default_text() -> str:
     return DEFAULT_FILE.read_text()
@@ -91,7 +83,7 @@ def test_an_operators_table_adds_a_game_after_the_seven_with_its_folder_names(tm
     assert (added.name, added.folder, added.real_count, added.look) == (
         "Armored Core VI",
         "armored core 6",
-        12000,
+        16000,
         None,
     )
     assert set(added.spellings()) == {"armoredcore", "armoredcorevi", "armoredcore6", "ac6"}
