@@ -5,12 +5,13 @@ band; the served version's reference, from its archive, is exported as gauges to
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from inference.answer_mix import CONFIDENCE_BANDS, confidence_band
-from inference.labels import LABELS, UNKNOWN_LABEL
+from inference.labels import UNKNOWN_LABEL
 
 # Where calibrated confidences fall: dense near the unknown threshold (0.9 for the demo model).
 CONFIDENCE_BUCKETS = (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99)
@@ -57,11 +58,13 @@ def count_answer(model: str, version: str, label: str, confidence: float) -> Non
     CONFIDENCE_BAND.labels(model, version, confidence_band(confidence)).inc()
 
 
-def show_reference(model: str, version: str, reference: dict[str, Any]) -> None:
+def show_reference(model: str, version: str, reference: dict[str, Any], labels: Iterable[str]) -> None:
     """``reference``: the handler's description's ``reference`` (inference.answer_mix.answer_mix of its test
-    split). Every label's and band's series exists from then on, at 0 until counted: a label the model
-    stops answering still weighs in the comparison."""
-    for label in (*LABELS, UNKNOWN_LABEL):
+    split); ``labels``: the games that version answers with, from the same description (its archive's,
+    not the gateway's table: a model trained on a table with another game has a series for it). Every
+    label's and band's series exists from then on, at 0 until counted: a label the model stops answering
+    still weighs in the comparison."""
+    for label in (*labels, UNKNOWN_LABEL):
         ANSWERS.labels(model, version, label)
     for band in CONFIDENCE_BANDS:
         CONFIDENCE_BAND.labels(model, version, band)

@@ -17,7 +17,6 @@ from gateway.metrics import FEEDBACK
 from gateway.services import Services
 from gateway.use_cases import cached
 from gateway.validation import TOP_K_MAX, Upload
-from inference.labels import LABELS
 from store.feedback import Ballot, Judged, Shared
 from store.perceptual import image_facts
 
@@ -29,14 +28,15 @@ async def judged_answer(services: Services, digest: str) -> dict[str, Any] | Non
     return next((hit for hit in hits if hit is not None), None)
 
 
-def ballot_label(form: FeedbackForm, answer: dict[str, Any]) -> str | None:
+def ballot_label(form: FeedbackForm, answer: dict[str, Any], games: tuple[str, ...]) -> str | None:
     """The game the vote names: the visitor's for "wrong", the model's for "right" (a 422 when the
-    visitor names another), none for "not a game"."""
+    visitor names another; none when it answered "unknown"), none for "not a game". ``games``: the served
+    model's labels."""
     answered = answer["label"]
     if form.verdict == "right":
         if form.label is not None and form.label != answered:
             raise invalid(f"label: the model answered {answered}; a 'right' verdict cannot name {form.label}")
-        return answered if answered in LABELS else None
+        return answered if answered in games else None
     if form.verdict == "wrong" and form.label == answered:
         raise invalid(f"label: the model answered {answered} itself; send the verdict 'right'")
     return form.label
@@ -54,7 +54,7 @@ async def record(
     services: Services, form: FeedbackForm, answer: dict[str, Any], client: str
 ) -> dict[str, Any]:
     """The vote recorded; the answer's body (``feedback``), ``updated`` when the client had voted before."""
-    label = ballot_label(form, answer)
+    label = ballot_label(form, answer, services.state.labels)
     shared = await run_in_threadpool(_shared, form.upload) if form.share else None
     model = answer["model"]
     judged = Judged(

@@ -1,7 +1,8 @@
 """Reading a feedback form (POST /api/v1/feedback), once it is admitted: multipart fields ``sha256``,
 ``verdict``, ``label``, ``share`` and ``file``, the body within the upload limit (a 413 as it streams
 in), each field checked before anything is looked up or stored. Whether ``label`` fits the model's
-answer is the use case's to say (gateway.feedback), which knows the answer.
+answer is the use case's to say (gateway.feedback), which knows the answer; whether it is a game at all
+is the served model's to say (its labels, gateway.model_state), not the gateway's own table.
 
 The file is required, checked as any upload is (gateway.validation), and must be the image ``sha256``
 names. A hash alone used to be enough when its answer was cached (201, else 404), which told anyone
@@ -21,7 +22,6 @@ from gateway.config import Settings
 from gateway.errors import ApiError
 from gateway.multipart import Part, form_parts
 from gateway.validation import Upload, checked_image, counted, too_large
-from inference.labels import LABELS
 from store.models import VERDICTS
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -42,7 +42,8 @@ def invalid(message: str) -> ApiError:
     return ApiError(422, "invalid_request", message)
 
 
-async def read_feedback_form(request: Request, settings: Settings) -> FeedbackForm:
+async def read_feedback_form(request: Request, settings: Settings, games: tuple[str, ...]) -> FeedbackForm:
+    """``games``: the labels a vote may name, the served model's."""
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise ApiError(415, "unsupported_media_type", "send the feedback as multipart/form-data")
@@ -51,7 +52,7 @@ async def read_feedback_form(request: Request, settings: Settings) -> FeedbackFo
     parts = await form_parts(body, content_type, {**limits, "file": settings.max_upload_bytes})
     sha256, verdict = _text(parts, "sha256") or "", _text(parts, "verdict") or ""
     label = _text(parts, "label") or None
-    check_fields(sha256, verdict, label)
+    check_fields(sha256, verdict, label, games)
     share = SHARE.get(_text(parts, "share") or "false")
     if share is None:
         raise invalid("share: must be true or false")
@@ -82,14 +83,14 @@ def _text(parts: dict[str, Part], name: str) -> str | None:
         raise invalid(f"{name}: must be ASCII") from None
 
 
-def check_fields(sha256: str, verdict: str, label: str | None) -> None:
+def check_fields(sha256: str, verdict: str, label: str | None, games: tuple[str, ...]) -> None:
     """The text fields, each on its own: a 422 that names the first one wrong."""
     if not SHA256.fullmatch(sha256):
         raise invalid("sha256: must be 64 lowercase hexadecimal digits")
     if verdict not in VERDICTS:
         raise invalid(f"verdict: must be one of {', '.join(VERDICTS)}")
-    if label is not None and label not in LABELS:
-        raise invalid(f"label: must be one of {', '.join(LABELS)}")
+    if label is not None and label not in games:
+        raise invalid(f"label: must be one of {', '.join(games)}")
     if verdict == "wrong" and label is None:
         raise invalid("label: say which game it is when the answer was wrong")
     if verdict == "not_a_game" and label is not None:

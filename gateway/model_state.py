@@ -20,6 +20,7 @@ from gateway.drift import show_reference
 from gateway.errors import ApiError
 from gateway.metrics import ModelGauges
 from gateway.upstream import RETRY_AFTER
+from inference.labels import LABELS
 from inference.replica_status import Canary, ModelView, ReplicaStatus, Worker, read
 
 logger = logging.getLogger(__name__)
@@ -94,7 +95,8 @@ class ModelState:
         self.canary = served.canary if candidate is not None and candidate.ready else None
         self.gauges.show(self.default_version, self.versions, report)
         if self.default_version is not None:
-            show_reference(self.model, self.default_version, self.description.get("reference", {}))
+            reference = self.description.get("reference", {})
+            show_reference(self.model, self.default_version, reference, self.labels)
 
     def current_version(self) -> str:
         """The default version as the replica last reported it."""
@@ -102,6 +104,21 @@ class ModelState:
         if self.default_version is None:
             raise ApiError(503, "model_unavailable", "no model is being served yet", RETRY_AFTER)
         return self.default_version
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The games the default version answers with, as its handler describes them (its archive's own
+        labels, which a model trained on another games table differs in); the gateway's table
+        (inference.labels) while no description names any."""
+        served = tuple(
+            str(entry["label"]) for entry in self.description.get("labels", []) if "label" in entry
+        )
+        return served or LABELS
+
+    def served_labels(self) -> tuple[str, ...]:
+        """``labels`` as the replica last reported them (the report read again if it changed)."""
+        self.refresh()
+        return self.labels
 
     @property
     def preprocessing_version(self) -> str:

@@ -180,6 +180,8 @@ def _feedback_form(verdict: str, label: str) -> dict[str, Any]:
         },
     }
     if label != "absent":
+        # The gateway's games table (inference.labels): the document is static, so a table with another
+        # game changes it (make api-types); the route itself checks the served model's labels.
         properties["label"] = {"type": "string", "enum": list(LABELS), "description": "the game it is"}
     required = ["sha256", "verdict", "file", *(["label"] if label == "required" else [])]
     return {"type": "object", "required": required, "properties": properties}

@@ -1,61 +1,36 @@
-"""The seven games: canonical labels, display names and the folder-name aliases that map to them.
+"""The games: canonical labels, display names and the folder-name aliases that map to them, from the
+games table (inference/games.toml, or the operator's own that FSL_GAMES_FILE names: inference.games_table),
+read once as this module is first imported.
 
 Every part of the stack (training, the handler, the gateway, the front end) uses these labels; the
-order of ``LABELS`` is the order of the model's outputs.
+order of ``LABELS`` is the order of the outputs of a model trained on this table. A served model carries
+its own labels in its archive (training.model_meta), and the gateway and the page follow those.
 """
 
 from __future__ import annotations
 
-import re
+import os
 
-LABELS: tuple[str, ...] = (
-    "bloodborne",
-    "dark_souls",
-    "dark_souls_2",
-    "dark_souls_3",
-    "demons_souls",
-    "elden_ring",
-    "sekiro",
-)
+from inference.games_table import Game, load_games, squash, table_path
 
-DISPLAY_NAMES: dict[str, str] = {
-    "bloodborne": "Bloodborne",
-    "dark_souls": "Dark Souls",
-    "dark_souls_2": "Dark Souls II",
-    "dark_souls_3": "Dark Souls III",
-    "demons_souls": "Demon's Souls",
-    "elden_ring": "Elden Ring",
-    "sekiro": "Sekiro: Shadows Die Twice",
-}
+GAMES_FILE = table_path(os.environ)
+GAMES: tuple[Game, ...] = load_games(GAMES_FILE)
+
+LABELS: tuple[str, ...] = tuple(game.label for game in GAMES)
+
+DISPLAY_NAMES: dict[str, str] = {game.label: game.name for game in GAMES}
 
 UNKNOWN_LABEL = "unknown"
 UNKNOWN_NAME = "Not recognised"
 
-# Kaggle folder names (``FromSoftwareImages/<name>``) and common spellings users give their folders.
-_ALIASES: dict[str, str] = {
-    "bloodborne": "bloodborne",
-    "darksouls": "dark_souls",
-    "darksouls1": "dark_souls",
-    "darksoulsremastered": "dark_souls",
-    "darksouls2": "dark_souls_2",
-    "darksoulsii": "dark_souls_2",
-    "darksouls3": "dark_souls_3",
-    "darksoulsiii": "dark_souls_3",
-    "demonssouls": "demons_souls",
-    "demonsouls": "demons_souls",
-    "eldenring": "elden_ring",
-    "sekiro": "sekiro",
-    "sekiroshadowsdietwice": "sekiro",
-}
-
-
-def _squash(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
+# Every folder name a game is known by, squashed: its label, display name, real data set folder and the
+# table's further aliases ("dark souls 2", "Demon's Souls", "ELDEN-RING").
+_ALIASES: dict[str, str] = {spelling: game.label for game in GAMES for spelling in game.spellings()}
 
 
 def canonical_label(folder_name: str) -> str | None:
     """Map a folder name such as ``"dark souls 2"`` or ``"Demon's Souls"`` to its label, or None."""
-    return _ALIASES.get(_squash(folder_name))
+    return _ALIASES.get(squash(folder_name))
 
 
 def index_to_name() -> dict[str, list[str]]:

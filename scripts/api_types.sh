@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 out=${1:-frontend/src/api/schema.ts}
 doc=$(mktemp --suffix=.json)
 trap 'rm -f "$doc"' EXIT
-# The default settings' document: an empty environment, so nothing local (a limit, a key) leaks in.
-env -i PATH="$PATH" HOME="${HOME:-/tmp}" .venv/bin/python -c '
+# The default settings' document: an empty environment, so nothing local (a limit, a key) leaks in, but
+# for an operator's games table (FSL_GAMES_FILE), whose labels are the feedback form's label enum.
+env -i PATH="$PATH" HOME="${HOME:-/tmp}" ${FSL_GAMES_FILE:+FSL_GAMES_FILE="$FSL_GAMES_FILE"} .venv/bin/python -c '
 import json, sys
 from gateway.main import create_app
 json.dump(create_app().openapi(), sys.stdout, indent=1, sort_keys=True)' >"$doc"

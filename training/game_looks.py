@@ -1,34 +1,34 @@
 """How each game looks, as the synthetic frames draw it (training.synthesize renders them): its palette
 and light, the silhouettes on its horizon and its HUD, plus the real data set's folder names and class
-sizes that the synthetic set copies. Tuning a game's look is an edit here alone."""
+sizes that the synthetic set copies. All of it comes from the games table (inference/games.toml, or
+FSL_GAMES_FILE's): tuning a game's look is an edit of its ``[game.look]`` there alone.
+
+A game whose row has no look (one an operator adds) gets one derived from its label: the same colours,
+silhouettes and HUD on every machine and in every run, so that synthesize can draw it with no hand-tuned
+palette, and a model can learn it apart from the others."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, fields
+from typing import Any
 
-# Kaggle folder names, in LABELS order.
-KAGGLE_FOLDERS: dict[str, str] = {
-    "bloodborne": "bloodborne",
-    "dark_souls": "dark souls",
-    "dark_souls_2": "dark souls 2",
-    "dark_souls_3": "dark souls 3",
-    "demons_souls": "demons souls",
-    "elden_ring": "elden ring",
-    "sekiro": "sekiro",
-}
+import numpy as np
+
+from inference.games_table import GamesTableError
+from inference.labels import GAMES, GAMES_FILE
+
+# Kaggle folder names (FromSoftwareImages/<folder>), in LABELS order.
+KAGGLE_FOLDERS: dict[str, str] = {game.label: game.folder for game in GAMES}
 
 # Training-split image counts of the real data set: the synthetic classes keep these proportions.
-REAL_COUNTS: dict[str, int] = {
-    "bloodborne": 14673,
-    "dark_souls": 19374,
-    "dark_souls_2": 22851,
-    "dark_souls_3": 8809,
-    "demons_souls": 9783,
-    "elden_ring": 16147,
-    "sekiro": 21111,
-}
+REAL_COUNTS: dict[str, int] = {game.label: game.real_count for game in GAMES}
 
 RGB = tuple[int, int, int]
+
+# The silhouette and HUD families training.synthesize knows how to draw.
+STRUCTURES = ("spires", "castle", "towers", "ruins", "erdtree", "pagoda")
+HUDS = ("souls_bars_short", "souls_bars_long", "ds2_bars", "souls_bars_ds3", "des_bars", "er_bars", "sekiro")
 
 
 @dataclass(frozen=True)
@@ -40,109 +40,76 @@ class GameStyle:
     fog: RGB
     light: RGB  # colour of the sun, moon or glow
     accent: RGB  # blood, embers, gold, leaves...
-    structures: str  # silhouette family drawn on the horizon
-    hud: str  # HUD layout family
+    structures: str  # silhouette family drawn on the horizon (STRUCTURES)
+    hud: str  # HUD layout family (HUDS)
     fog_density: float
     light_height: float  # 0 = top of the frame, 1 = horizon
 
 
+COLOURS = tuple(
+    f.name for f in fields(GameStyle) if f.name not in ("structures", "hud", "fog_density", "light_height")
+)
+
+
+def _colour(value: Any, key: str, where: str) -> RGB:
+    if not (
+        isinstance(value, list) and len(value) == 3 and all(type(v) is int and 0 <= v <= 255 for v in value)
+    ):
+        raise GamesTableError(f"{where}: look.{key} must be [red, green, blue], each 0-255 (got {value!r})")
+    return (value[0], value[1], value[2])
+
+
+def _share(value: Any, key: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise GamesTableError(f"{where}: look.{key} must be a number from 0 to 1 (got {value!r})")
+    return float(value)
+
+
+def _family(value: Any, key: str, families: tuple[str, ...], where: str) -> str:
+    if value not in families:
+        raise GamesTableError(f"{where}: look.{key} must be one of {', '.join(families)} (got {value!r})")
+    return str(value)
+
+
+def style_of(look: dict[str, Any], where: str) -> GameStyle:
+    """A table row's ``[game.look]`` as a GameStyle; every key required, none unknown."""
+    expected = {f.name for f in fields(GameStyle)}
+    if missing := sorted(expected - set(look)):
+        raise GamesTableError(f"{where}: look lacks {', '.join(missing)}")
+    if unknown := sorted(set(look) - expected):
+        raise GamesTableError(f"{where}: look has unknown key {', '.join(unknown)}")
+    colours: dict[str, Any] = {key: _colour(look[key], key, where) for key in COLOURS}
+    return GameStyle(
+        **colours,
+        structures=_family(look["structures"], "structures", STRUCTURES, where),
+        hud=_family(look["hud"], "hud", HUDS, where),
+        fog_density=_share(look["fog_density"], "fog_density", where),
+        light_height=_share(look["light_height"], "light_height", where),
+    )
+
+
+def _random_colour(rng: np.random.Generator) -> RGB:
+    red, green, blue = (int(v) for v in rng.integers(0, 256, 3))
+    return (red, green, blue)
+
+
+def derived_style(label: str) -> GameStyle:
+    """A look for a game the table gives none: drawn from a generator seeded by the label's SHA-256 (not
+    Python's hash(), which changes between processes), so every worker and every run draws the same."""
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(label.encode()).digest()[:8], "big"))
+    colours: dict[str, Any] = {key: _random_colour(rng) for key in COLOURS}
+    return GameStyle(
+        **colours,
+        structures=str(rng.choice(STRUCTURES)),
+        hud=str(rng.choice(HUDS)),
+        fog_density=round(float(rng.uniform(0.15, 0.6)), 2),
+        light_height=round(float(rng.uniform(0.2, 0.8)), 2),
+    )
+
+
 STYLES: dict[str, GameStyle] = {
-    # Victorian gothic at night: blue-black sky, pale moon, spires, blood.
-    "bloodborne": GameStyle(
-        (12, 16, 34),
-        (58, 66, 96),
-        (34, 30, 34),
-        (70, 72, 92),
-        (88, 96, 122),
-        (226, 230, 240),
-        (140, 12, 18),
-        "spires",
-        "souls_bars_short",
-        0.35,
-        0.25,
-    ),
-    # Muted browns and greens, castle walls, a dull overcast sky.
-    "dark_souls": GameStyle(
-        (96, 104, 98),
-        (150, 146, 120),
-        (62, 56, 40),
-        (110, 108, 84),
-        (140, 136, 112),
-        (220, 210, 170),
-        (170, 120, 60),
-        "castle",
-        "souls_bars_long",
-        0.30,
-        0.45,
-    ),
-    # Saturated sunlight and teal sea, bright stone.
-    "dark_souls_2": GameStyle(
-        (60, 130, 170),
-        (190, 210, 200),
-        (104, 96, 70),
-        (90, 150, 150),
-        (170, 200, 200),
-        (255, 240, 190),
-        (230, 190, 90),
-        "towers",
-        "ds2_bars",
-        0.20,
-        0.20,
-    ),
-    # Ashen grey world with ember orange light.
-    "dark_souls_3": GameStyle(
-        (78, 76, 74),
-        (170, 150, 120),
-        (50, 46, 44),
-        (100, 94, 90),
-        (150, 140, 128),
-        (255, 170, 80),
-        (230, 110, 30),
-        "ruins",
-        "souls_bars_ds3",
-        0.45,
-        0.75,
-    ),
-    # Desaturated fog, grey-green, heavy atmosphere.
-    "demons_souls": GameStyle(
-        (70, 78, 74),
-        (120, 130, 122),
-        (44, 50, 46),
-        (90, 98, 92),
-        (130, 140, 132),
-        (190, 200, 190),
-        (120, 150, 110),
-        "castle",
-        "des_bars",
-        0.60,
-        0.35,
-    ),
-    # Golden Erdtree light and a wide sky.
-    "elden_ring": GameStyle(
-        (70, 110, 160),
-        (220, 200, 150),
-        (70, 80, 50),
-        (140, 140, 100),
-        (210, 196, 150),
-        (255, 214, 110),
-        (240, 190, 60),
-        "erdtree",
-        "er_bars",
-        0.25,
-        0.55,
-    ),
-    # Autumn reds and greens, Japanese roofs.
-    "sekiro": GameStyle(
-        (120, 140, 150),
-        (210, 190, 160),
-        (60, 64, 40),
-        (120, 100, 70),
-        (190, 176, 150),
-        (250, 230, 200),
-        (190, 50, 30),
-        "pagoda",
-        "sekiro",
-        0.30,
-        0.40,
-    ),
+    game.label: style_of(game.look, f"{GAMES_FILE}: game {game.label}")
+    if game.look
+    else derived_style(game.label)
+    for game in GAMES
 }

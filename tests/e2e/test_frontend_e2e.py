@@ -10,8 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,20 +63,6 @@ def assert_votes_in_the_store(database_url: str, voted: Path, batch: list[Path])
     assert votes[wrong] == ("wrong", "elden_ring")
     assert store.images[wrong] == by_name[files["wrong"]]
     assert right not in store.images
-
-
-@pytest.fixture
-def built_frontend() -> Iterator[Path]:
-    dist = REPO / "frontend" / "dist"
-    if not (dist / "index.html").is_file():
-        pytest.fail("frontend/dist is missing: run `make setup` (it builds the front end)", pytrace=False)
-    # A world-readable copy: nginx's unprivileged worker may not read a checkout in a private home.
-    root = Path(tempfile.mkdtemp(prefix="fromsoft-web-"))
-    shutil.copytree(dist, root, dirs_exist_ok=True)
-    for path in [root, *root.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    yield root
-    shutil.rmtree(root)
 
 
 def test_browser_scenarios_against_the_real_stack(torchserve, built_frontend, screenshots, tmp_path):

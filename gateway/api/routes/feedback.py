@@ -24,7 +24,7 @@ async def send_feedback(request: Request) -> JsonResponse:
     settings = services.settings
     decision = await admit(request, services, scope=SCOPE_FEEDBACK)
     client = voter(request, services)
-    form = await read_feedback_form(request, settings)
+    form = await read_feedback_form(request, settings, services.state.served_labels())
     answer = await feedback.judged_answer(services, form.sha256)
     if answer is None:
         cost = 1 + form.upload.units(settings.pixels_per_unit)
