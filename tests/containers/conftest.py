@@ -1,5 +1,6 @@
-"""What every container test needs: podman and podman-compose, and the three images built once
-(scripts/container_images.sh; podman's layer cache makes a rebuild quick when nothing changed)."""
+"""What every container test needs: podman and podman-compose, podman's locks free, and the images
+built once (scripts/container_images.sh; podman's layer cache makes a rebuild quick when nothing
+changed)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import subprocess
 import pytest
 
 from tests.conftest import REPO
-from tests.support.compose import ARTIFACTS, podman_env, require_container_tools
+from tests.support.compose import ARTIFACTS, podman_env, release_stale_locks, require_container_tools
 
 
 @pytest.fixture(scope="session")
 def images() -> None:
     require_container_tools()
+    release_stale_locks()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     report = ARTIFACTS / "build.jsonl"
     report.unlink(missing_ok=True)

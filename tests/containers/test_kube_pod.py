@@ -135,9 +135,9 @@ def ready_versions() -> list[str | None]:
 
 
 def test_both_pods_come_up_at_the_declared_default_and_follow_a_new_declaration(kube: Path):
-    podman("kube", "play", "--replace", str(kube), timeout=600)
+    podman("kube", "play", "--replace", str(kube), timeout=300)
     wait_until(lambda: ready_versions() == ["1.0", "1.0"], 300, "both pods ready at 1.0")
 
     kube.write_text(pod_yaml("2.0"))  # the ConfigMap edited: the pods are replaced, as a rollout does
-    podman("kube", "play", "--replace", str(kube), timeout=600)
+    podman("kube", "play", "--replace", str(kube), timeout=300)
     wait_until(lambda: ready_versions() == ["2.0", "2.0"], 300, "both pods ready at 2.0")

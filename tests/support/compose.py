@@ -34,9 +34,20 @@ def podman_env() -> dict[str, str]:
 
 
 def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        ["podman", *args], env=podman_env(), capture_output=True, text=True, timeout=timeout
-    )
+    """Run podman; past ``timeout`` it is stopped with SIGTERM, not subprocess.run's SIGKILL: podman 4.3
+    keeps its locks in shared memory, and one killed while holding a lock leaves it held for good (every
+    later container given that lock hangs its command), where SIGTERM lets it release them."""
+    with subprocess.Popen(
+        ["podman", *args], env=podman_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as running:
+        try:
+            stdout, stderr = running.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            running.terminate()
+            stdout, stderr = running.communicate(timeout=60)
+            what = f"podman {' '.join(args)} did not finish in {timeout:.0f} s"
+            pytest.fail(f"{what}:\n{stdout[-3000:]}\n{stderr[-3000:]}", pytrace=False)
+    proc = subprocess.CompletedProcess(running.args, running.returncode, stdout, stderr)
     if check and proc.returncode != 0:
         pytest.fail(f"podman {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -128,6 +139,15 @@ class ComposeStack:
         self.compose(*profiles, "down", "-v", "--remove-orphans", check=False, timeout=300)
         for kind, names in self.leftovers().items():  # a run that died half-way: clear by name
             podman(*REMOVE[kind], *names, check=False)
+
+
+def release_stale_locks() -> None:
+    """Hand podman's locks out anew (``podman system renumber``) when no container is running, so a lock
+    left held by a podman killed earlier (a run cut short, a machine's session ended mid-test) cannot hang
+    this run's ``kube play`` or ``compose up``; renumbering beside running containers is unsafe, so then
+    it is left alone."""
+    if not podman("ps", "--quiet").stdout.split():
+        podman("system", "renumber", timeout=300)
 
 
 def require_container_tools() -> None:
