@@ -22,10 +22,21 @@ from pathlib import Path
 import httpx
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports. Every socket stays bound until all are chosen: a port
+    released at once can be handed out again by the next pick (a stack once got one port for TorchServe's
+    management API and for nginx, and TorchServe could not start)."""
+    with contextlib.ExitStack() as held:
+        sockets = [
+            held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)
+        ]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
 
 
 class MissingServerError(RuntimeError):

@@ -49,10 +49,10 @@ class NativeStack:
     """``env``: the stack's settings (ports are chosen free unless given)."""
 
     def __init__(self, var_dir: Path, model_store: Path, **env: str) -> None:
-        from launchers.procs import free_port
+        from launchers.procs import free_ports
 
         self.var_dir = var_dir
-        self.env = {name: str(free_port()) for name in PORTS}
+        self.env = {name: str(port) for name, port in zip(PORTS, free_ports(len(PORTS)), strict=True)}
         self.env.update(VAR_DIR=str(var_dir), MODEL_STORE=str(model_store), **env)
 
     def url(self, port: str) -> str:

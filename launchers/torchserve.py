@@ -16,7 +16,7 @@ from inference import replica_status
 from inference.formats import DEFAULT_MAX_UPLOAD_BYTES
 from inference.replica_status import ReplicaStatus
 from launchers import REPO
-from launchers.procs import ManagedProcess, free_port, require_binary, wait_until
+from launchers.procs import ManagedProcess, free_ports, require_binary, wait_until
 from ops import torchserve_keys
 from ops.archives import inspect
 from ops.declared import DeclaredState, ModelSpec, VersionSpec, write
@@ -194,7 +194,7 @@ def start_torchserve(
     require_binary("java", "openjdk-17-jre-headless")
     workdir.mkdir(parents=True, exist_ok=True)
     declared_file = declared_file or declare(model_store, models.split(","), workdir / "models.yaml")
-    ports = [free_port() for _ in range(6)]
+    ports = free_ports(6)
     status_dir = status_dir or workdir / "status"
     env = unit_env(model_store, workdir, declared_file, ports, max_upload_bytes, status_dir, replica)
     python = sys.executable

@@ -26,7 +26,7 @@ from PIL import Image
 from benchmarks.common.archives import new_archive
 from inference.labels import LABELS
 from launchers.gateway import WRITE_BEHIND_WAIT
-from launchers.procs import free_port, wait_until
+from launchers.procs import free_ports, wait_until
 from store import revision
 from tests.support.compose import (
     ARTIFACTS,
@@ -46,12 +46,13 @@ WEB_EDGE_ADDRESS = "192.168.214.2"  # docker-compose.yml's default (EDGE_NET)
 
 @pytest.fixture(scope="module")
 def stack(images: None) -> Iterator[ComposeStack]:
+    web_port, prometheus_port = free_ports(2)
     env = {
-        "WEB_PORT": str(free_port()),
+        "WEB_PORT": str(web_port),
         "SERVING_REPLICAS": "2",
         "REDIS_IMAGE": LOCAL_REDIS_IMAGE,
         "PROMETHEUS_IMAGE": LOCAL_PROMETHEUS_IMAGE,  # the monitoring profile's, started by its own test
-        "PROMETHEUS_PORT": str(free_port()),
+        "PROMETHEUS_PORT": str(prometheus_port),
         "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
         "TRAIN_ARCH": "tiny",
         "TRAIN_IMAGES": "280",

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from launchers import REPO
-from launchers.procs import ManagedProcess, free_port, wait_until
+from launchers.procs import ManagedProcess, free_ports, wait_until
 from launchers.torchserve import TorchServe, declare, start_torchserve, unit_env
 from launchers.torchserve import models as run_models
 from ops import torchserve_keys
@@ -142,7 +142,7 @@ def test_the_kserve_snapshot_starts_torchserve_at_the_declared_default(model_sto
         ' "2.0": {archive: fromsoft-2.0.mar}}}}'
     )
     snapshot = json.dumps(model_snapshot(state, model_store))
-    ports = [free_port() for _ in range(6)]
+    ports = free_ports(6)
     env = unit_env(model_store, tmp_path, tmp_path / "unused.yaml", ports, 5 << 20, tmp_path, "kserve")
     server = ManagedProcess(
         [sys.executable, "-m", "ops.torchserve", "--set", f"model_snapshot={snapshot}"],
