@@ -44,7 +44,11 @@ def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
             stdout, stderr = running.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             running.terminate()
-            stdout, stderr = running.communicate(timeout=60)
+            try:
+                stdout, stderr = running.communicate(timeout=60)
+            except subprocess.TimeoutExpired:  # deaf to SIGTERM for a minute: killing it is the lesser harm
+                running.kill()
+                stdout, stderr = running.communicate()
             what = f"podman {' '.join(args)} did not finish in {timeout:.0f} s"
             pytest.fail(f"{what}:\n{stdout[-3000:]}\n{stderr[-3000:]}", pytrace=False)
     proc = subprocess.CompletedProcess(running.args, running.returncode, stdout, stderr)
