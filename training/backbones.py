@@ -66,8 +66,16 @@ _SPECS: dict[str, ModelSpec] = {
         ("classifier.",),
         ("blocks.5.", "blocks.6.", "conv_head.", "bn2."),
     ),
+    "efficientnet_lite0_stages": ModelSpec(
+        ARCHITECTURES["efficientnet_lite0_stages"],
+        _lite0_imagenet,
+        ("classifier.",),
+        ("blocks.5.", "blocks.6.", "conv_head.", "bn2."),
+    ),
     "tiny": ModelSpec(ARCHITECTURES["tiny"], None, ("fc.",), ("features.",)),
 }
+# Each backbone's variant whose classifier also reads every stage's mean and spread (the same weights).
+STAGE_STATISTICS = {"efficientnet_lite0": "efficientnet_lite0_stages"}
 
 
 def available() -> list[str]:
@@ -87,6 +95,17 @@ def _load_backbone(model: nn.Module, state: State, classifier: str, source: str)
         raise ValueError(
             f"{source}: does not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
+
+
+def with_stage_statistics(model: nn.Module, arch: str) -> tuple[nn.Module, str]:
+    """``model`` rebuilt as its STAGE_STATISTICS variant with the same backbone weights and a fresh
+    classifier, and that variant's name; ``model`` itself where there is none (or it is one already)."""
+    wider = STAGE_STATISTICS.get(arch)
+    if wider is None:
+        return model, arch
+    rebuilt = build_model(wider, len(LABELS), weights="none")
+    _load_backbone(rebuilt, model.state_dict(), get_spec(wider).architecture.classifier, f"{arch}'s weights")
+    return rebuilt.eval(), wider
 
 
 def build_model(arch: str, num_classes: int = len(LABELS), weights: str = "default") -> nn.Module:

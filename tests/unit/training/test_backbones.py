@@ -1,14 +1,23 @@
+import numpy as np
 import pytest
 import torch
 
-from training.backbones import WeightsUnavailableError, available, build_model, get_spec
+from training.backbones import (
+    WeightsUnavailableError,
+    available,
+    build_model,
+    get_spec,
+    with_stage_statistics,
+)
+from training.export import build_forms
+from training.heads import classifier
 
 
 def test_the_reference_backbones_are_available():
     assert {"resnet50", "efficientnet_lite0", "tiny"} <= set(available())
 
 
-@pytest.mark.parametrize("arch", ["tiny", "efficientnet_lite0"])
+@pytest.mark.parametrize("arch", ["tiny", "efficientnet_lite0", "efficientnet_lite0_stages"])
 def test_models_output_seven_logits_on_16_9_input(arch):
     pre = get_spec(arch).preprocessing
     model = build_model(arch, weights="none").eval()
@@ -42,3 +51,46 @@ def test_the_new_head_starts_with_pytorchs_linear_init(arch):
     bound = 1 / head.in_features**0.5  # nn.Linear's default: uniform within 1/sqrt(fan_in)
     assert head.weight.abs().max() <= bound
     assert head.bias.abs().max() <= bound
+
+
+def test_the_stage_statistics_variant_keeps_the_backbone_and_reads_its_pooled_embedding_first():
+    """refresh's default embedding: the parent's weights unchanged, the classifier's input the parent's
+    pooled embedding followed by each stage's mean and spread."""
+    torch.manual_seed(0)
+    parent = build_model("efficientnet_lite0", weights="none").eval()
+    wider, arch = with_stage_statistics(parent, "efficientnet_lite0")
+    assert arch == "efficientnet_lite0_stages"
+    shared = {k: v for k, v in parent.state_dict().items() if not k.startswith("classifier.")}
+    assert all(torch.equal(v, wider.state_dict()[k]) for k, v in shared.items())
+    images = torch.randn(2, 3, *get_spec(arch).preprocessing.crop_size)
+    seen: dict[str, torch.Tensor] = {}
+    for name, model, model_arch in (("parent", parent, "efficientnet_lite0"), ("wider", wider, arch)):
+        classifier(model, model_arch).register_forward_hook(
+            lambda _m, args, _out, name=name: seen.__setitem__(name, args[0])
+        )
+        with torch.inference_mode():
+            model(images)
+    assert seen["wider"].shape == (2, 1280 + 2 * (16 + 24 + 40 + 80 + 112 + 192 + 320))
+    assert torch.allclose(seen["wider"][:, :1280], seen["parent"], atol=1e-5)
+    assert (seen["wider"][:, 1280:] > 0).any()
+
+
+def test_a_backbone_without_a_stage_statistics_variant_is_left_as_it_is():
+    model = build_model("tiny", weights="none")
+    assert with_stage_statistics(model, "tiny") == (model, "tiny")
+
+
+def test_the_stage_statistics_variant_exports_to_every_serving_form(tmp_path):
+    """The spread is written out (no torch.std) so the ONNX exporter and int8 quantization take it."""
+    torch.manual_seed(0)
+    model = build_model("efficientnet_lite0_stages", weights="none").eval()
+    pre = get_spec("efficientnet_lite0_stages").preprocessing
+    images = torch.randn(2, 3, *pre.crop_size)
+    calibration = np.random.default_rng(0).normal(0, 1, (2, 3, *pre.crop_size)).astype(np.float32)
+    forms = build_forms(model, images, tmp_path, threads=1, calibration=calibration)
+    with torch.inference_mode():
+        expected = model(images).numpy()
+    assert set(forms) == {"eager", "torchscript", "onnx", "onnx-int8"}
+    for name in ("torchscript", "onnx"):
+        assert np.abs(forms[name][1](images.numpy()) - expected).max() < 1e-4, name
+    assert forms["onnx-int8"][1](images.numpy()).shape == (2, 7)
