@@ -32,7 +32,7 @@ from inference.labels import LABELS
 from inference.reviewed import Answers
 from inference.scoring import calibrated
 from training import evaluate, served_archive
-from training.backbones import get_spec
+from training.backbones import get_spec, with_stage_statistics
 from training.calibration import fewest_images_to_name, fit_temperature, risk_controlled_threshold
 from training.checkpoint import checkpoint_preprocessing, load_for_inference, save_checkpoint
 from training.cli import args_dict, save_args
@@ -93,6 +93,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--views", type=int, default=8, help="heads: views of each reviewed image, 1 = as is (default 8)"
+    )
+    parser.add_argument(
+        "--embedding",
+        default="stages",
+        choices=("stages", "pooled"),
+        help="heads: what the head reads: the pooled embedding and every stage's mean and spread, where "
+        "the backbone has such a variant (stages), or the pooled embedding alone (default stages)",
     )
     parser.add_argument("--folds", type=int, default=5, help="heads: cross-fitting folds (default 5)")
     parser.add_argument(
@@ -207,13 +214,13 @@ def calibrate(fitted: Fitted, max_wrong: float) -> dict[str, Any]:
 
 
 def save_model(
-    out: Path, fitted: Fitted, parent_checkpoint: dict[str, Any], args: argparse.Namespace
+    out: Path, fitted: Fitted, parent_checkpoint: dict[str, Any], arch: str, args: argparse.Namespace
 ) -> None:
     state = {
         "model": fitted.model.state_dict(),
         "epoch": int(parent_checkpoint["epoch"]),
         "args": args_dict(args),
-        "arch": parent_checkpoint["arch"],
+        "arch": arch,
         "class_names": list(LABELS),
         "preprocessing": parent_checkpoint["preprocessing"],
         "best_macro_f1": float(parent_checkpoint.get("best_macro_f1", -1.0)),
@@ -262,7 +269,10 @@ def refresh(args: argparse.Namespace) -> dict[str, Any]:
             f"{args.max_wrong:g} of new screenshots named wrong needs {fewest}; review more, or --max-wrong"
         )
     model, checkpoint = load_for_inference(args.run_dir / "checkpoints" / "best.pt")
-    spec = get_spec(checkpoint["arch"])
+    arch = checkpoint["arch"]
+    if args.method != "finetune" and args.embedding == "stages":
+        model, arch = with_stage_statistics(model, arch)
+    spec = get_spec(arch)
     if checkpoint_preprocessing(checkpoint) != spec.preprocessing:
         raise RefreshError(f"{args.run_dir}'s preprocessing differs from its backbone's: retrain it")
     parent_rows = read_manifest(args.run_dir)
@@ -272,7 +282,7 @@ def refresh(args: argparse.Namespace) -> dict[str, Any]:
     calibration = calibrate(fitted, args.max_wrong)
     fitted_seconds = time.perf_counter() - started
     write_data(args.run_dir, args.out, fitted, held)
-    save_model(args.out, fitted, checkpoint, args)
+    save_model(args.out, fitted, checkpoint, arch, args)
     (args.out / "calibration.json").write_text(json.dumps(calibration, indent=2))
     save_args(args, args.out / "refresh_args.yaml")
     report = _evaluate(args.out, args.run_dir, args)
@@ -297,6 +307,7 @@ def refresh(args: argparse.Namespace) -> dict[str, Any]:
             "seed": args.seed,
         },
         "method": args.method,
+        "arch": arch,
         "base_frames": len(base),
         "real_share": args.real_share,
         "calibration": calibration,
@@ -319,7 +330,8 @@ def summary(record: dict[str, Any]) -> str:
     calibration = record["calibration"]
     return "\n".join(
         [
-            f"refresh: {record['method']} on {len(record['reviewed']['trained_on'])} reviewed images "
+            f"refresh: {record['method']} ({record['arch']}) on "
+            f"{len(record['reviewed']['trained_on'])} reviewed images "
             f"and {record['base_frames']} base frames, {held} held out; {record['seconds']['total']:.0f} s",
             f"refresh: calibrated on {calibration['images']} real images: "
             f"temperature {calibration['temperature']:.3f}, "

@@ -1,9 +1,12 @@
 """How ``training refresh``'s defaults were chosen, on the ``feedback`` screenshots alone (the ``holdout``
 ones are never looked at here): the demo run's backbone embeds its base frames and the 45 feedback
 screenshots once; each setting is then judged by nested cross-validation that repeats what refresh does.
-The screenshots are dealt into 5 outer folds (near-duplicates together, three seeded deals); for each, a
-head learns the base frames and the other folds, its temperature and "Not recognised" threshold come from
-refresh's own cross-fitting over those (5 inner folds), and it answers the outer fold as a replica would.
+The backbone runs once, as refresh's default embedding reads it (the pooled embedding, then every
+stage's mean and spread: training.backbones.with_stage_statistics); the pooled embedding alone is its
+first columns. The screenshots are dealt into 5 outer folds (near-duplicates together, three seeded
+deals); for each, a head learns the base frames and the other folds, its temperature and "Not
+recognised" threshold come from refresh's own cross-fitting over those (5 inner folds), and it answers
+the outer fold as a replica would.
 So every screenshot is answered once per deal by a model that neither learned nor calibrated on it: the
 figures estimate what a refreshed model does on new screenshots, which the holdout then measures once.
 
@@ -34,19 +37,21 @@ from benchmarks.studies.retrain_offline import SCREENSHOTS
 from inference.reviewed import Answers
 from inference.scoring import calibrated
 from launchers import REPO
+from training.backbones import with_stage_statistics
 from training.calibration import fit_temperature, risk_controlled_threshold
 from training.checkpoint import checkpoint_preprocessing, load_for_inference
 from training.data import Row, make_loader, read_manifest
-from training.heads import embed, one_thread
+from training.heads import classifier, embed, one_thread
 from training.metrics import macro_f1
 from training.presets import eval_preset
 from training.refresh_fit import Embeddings, base_rows, cross_fitted, embedded, folds_of, head_fitter
 from training.reviewed_set import ReviewedImage, read_export
 
 BEGIN, END = "<!-- refresh-choices:begin -->", "<!-- refresh-choices:end -->"
-FIELDS = ("method", "c", "real_share", "views", "base_per_class", "rule", "max_wrong")
-DEFAULT = ("logreg", 10.0, 0.5, 8, 100, "risk", 0.10)  # refresh's defaults
+FIELDS = ("embedding", "method", "c", "real_share", "views", "base_per_class", "rule", "max_wrong")
+DEFAULT = ("stages", "logreg", 10.0, 0.5, 8, 100, "risk", 0.10)  # refresh's defaults
 CHANGES: list[dict[str, Any]] = [  # one thing changed at a time
+    {"embedding": "pooled"},  # refresh's default before the stages' statistics
     {"rule": "share", "max_wrong": 0.10},  # the plain share of the calibration images, not the risk bound
     {"rule": "share", "max_wrong": 0.05},  # refresh's first default
     *({"c": c} for c in (1.0, 100.0)),
@@ -87,7 +92,7 @@ def nested(
     found: Embeddings, base: list[Row], real: list[ReviewedImage], setting: tuple, weights: list[float]
 ) -> dict[str, int]:
     """The setting's answers summed over every deal's outer folds, and how many were top-1 right."""
-    method, c, share, views, per_class, rule, max_wrong = setting
+    method, c, share, views, per_class, rule, max_wrong = setting[1:]
     totals = dict.fromkeys(("images", "named_right", "not_recognised", "named_wrong", "top1"), 0)
     for deal in DEALS:
         assignment = folds_of(real, OUTER, seed=100 + deal)
@@ -107,6 +112,14 @@ def nested(
     return totals
 
 
+def reading(found: Embeddings, embedding: str, pooled: int) -> Embeddings:
+    """``found`` as a head on ``embedding`` reads it: every column (``stages``), or the first ``pooled``
+    (the pooled embedding alone)."""
+    if embedding == "stages":
+        return found
+    return Embeddings(found.base_x[:, :pooled], found.base_y, found.view_x[:, :pooled], found.real_y)
+
+
 def judged(
     found: Embeddings,
     base: list[Row],
@@ -114,8 +127,11 @@ def judged(
     test: tuple[np.ndarray, np.ndarray],
     setting: tuple,
     weights: list[float],
+    pooled: int,
 ) -> dict[str, Any]:
-    method, c, share, views, per_class = setting[:5]
+    method, c, share, views, per_class = setting[1:6]
+    found = reading(found, setting[0], pooled)
+    test_x = test[0] if setting[0] == "stages" else test[0][:, :pooled]
     with one_thread():
         answers = nested(found, base, real, setting, weights)
         everything = chosen(found, base, per_class, views, np.arange(len(real)))
@@ -124,22 +140,24 @@ def judged(
         "setting": dict(zip(FIELDS, setting, strict=True)),
         "answers": answers,
         "accuracy": answers["top1"] / answers["images"],
-        "base_test_macro_f1": macro_f1(test[1], head.logits(test[0]).argmax(1)),
+        "base_test_macro_f1": macro_f1(test[1], head.logits(test_x).argmax(1)),
     }
 
 
 def measure(run: Path, screenshots: Path, work: Path) -> dict[str, Any]:
     real = read_export(write_export(work / "reviewed", feedback_files(screenshots)))
-    model, checkpoint = load_for_inference(run / "checkpoints" / "best.pt")
-    arch, pre = checkpoint["arch"], checkpoint_preprocessing(checkpoint)
+    parent, checkpoint = load_for_inference(run / "checkpoints" / "best.pt")
+    pooled = classifier(parent, checkpoint["arch"]).in_features
+    model, arch = with_stage_statistics(parent, checkpoint["arch"])
+    pre = checkpoint_preprocessing(checkpoint)
     rows = read_manifest(run)
     base = [row for row in rows if row.split == "train"]
-    args = SimpleNamespace(batch_size=32, workers=1, seed=0, views=max(s[3] for s in SETTINGS))
+    args = SimpleNamespace(batch_size=32, workers=1, seed=0, views=max(s[4] for s in SETTINGS))
     found = embedded(args, model, arch, pre, base, real)
     loader = make_loader([r for r in rows if r.split == "test"], eval_preset(pre), 32, 1, shuffle=False)
     test = embed(model, arch, loader, "embed base test split")
     weights = json.loads((run / "class_weights.json").read_text())["weights"]
-    settings = [judged(found, base, real, test, s, weights) for s in SETTINGS]
+    settings = [judged(found, base, real, test, s, weights, pooled) for s in SETTINGS]
     return {"images": len(real), "deals": len(DEALS), "settings": settings}
 
 
@@ -149,18 +167,20 @@ def markdown(result: dict[str, Any], command: str) -> str:
         f"over the {result['images']} `feedback` screenshots (the `holdout` ones untouched), {OUTER} outer "
         f"folds dealt {result['deals']} times, each answered by a head that neither learned nor "
         f"calibrated on it ({INNER} inner folds); the first row is refresh's default, each other row "
-        "changes one thing. Threshold rule `risk`: conformal risk control of the expected share named "
-        "wrong; `share`: the plain share of the calibration images named wrong.",
+        "changes one thing. Embedding `stages`: the pooled embedding and every stage's mean and spread; "
+        "`pooled`: the pooled embedding alone. Threshold rule `risk`: conformal risk control of the "
+        "expected share named wrong; `share`: the plain share of the calibration images named wrong.",
         "",
-        "| method | C | real share | views | base frames per game | threshold rule | accuracy "
+        "| embedding | method | C | real share | views | base frames per game | threshold rule | accuracy "
         "| named right | named wrong | base test macro-F1 |",
-        "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     for r in result["settings"]:
         s, a = r["setting"], r["answers"]
         c = f"{s['c']:g}" if s["method"] == "logreg" else "-"
         lines.append(
-            f"| {s['method']} | {c} | {s['real_share']:g} | {s['views']} | {s['base_per_class'] or 'all'} "
+            f"| {s['embedding']} | {s['method']} | {c} | {s['real_share']:g} | {s['views']} "
+            f"| {s['base_per_class'] or 'all'} "
             f"| {s['rule']} {s['max_wrong']:g} | {r['accuracy']:.3f} "
             f"| {a['named_right'] / a['images']:.1%} | {a['named_wrong'] / a['images']:.1%} "
             f"| {r['base_test_macro_f1']:.4f} |"
