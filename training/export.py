@@ -204,17 +204,23 @@ def answers_on(runner: Runner, images: np.ndarray, calibration: dict[str, float]
     return answer_mix(labels, probs.max(1).tolist(), LABELS)
 
 
-def held_out_answers(runner: Runner, run_dir: Path, checkpoint: dict[str, Any]) -> dict[str, Any] | None:
-    """How the shipped form answers the reviewed images a refreshed run held out (training.refresh), with
-    the run's calibration: the figures its card and ``ops.models promote`` compare with the default's."""
+def held_out_answers(
+    forms: dict[str, tuple[Path, Runner]], run_dir: Path, checkpoint: dict[str, Any]
+) -> dict[str, Answers] | None:
+    """How each form answers the reviewed images a refreshed run held out (training.refresh), with the
+    run's calibration: the figures its card and ``ops.models promote`` compare with the default's, and
+    which choose_form weighs int8 by. None for a run that holds none out."""
     rows = [r for r in read_manifest(run_dir) if r.split == HOLDOUT_SPLIT]
     if not rows:
         return None
     images, calibration = preprocess(rows, checkpoint), calibration_of(run_dir)
-    logits = np.concatenate([runner(images[i : i + 16]) for i in range(0, len(images), 16)])
     labels = np.array([LABELS.index(r.label) for r in rows])
-    probs = calibrated(logits, calibration["temperature"])
-    return asdict(Answers.of(probs, labels, calibration["unknown_threshold"]))
+    answers = {}
+    for name, (_, runner) in forms.items():
+        logits = np.concatenate([runner(images[i : i + 16]) for i in range(0, len(images), 16)])
+        probs = calibrated(logits, calibration["temperature"])
+        answers[name] = Answers.of(probs, labels, calibration["unknown_threshold"])
+    return answers
 
 
 def model_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -312,18 +318,19 @@ def main(args: argparse.Namespace) -> int:
             f"{f['images_per_second_batch_4']:.1f} images/s at batch 1 / 4, "
             f"test macro-F1 {f['test_macro_f1']:.4f}"
         )
+    held_out = held_out_answers(forms, args.run_dir, checkpoint)
     if args.form == "auto":
         try:
-            form, why = choose_form(comparison, args.tolerance, args.int8_max_f1_drop)
+            form, why = choose_form(comparison, args.tolerance, args.int8_max_f1_drop, held_out)
         except ValueError as exc:
             print(f"export: error: {exc}")
             return 2
     else:
         form, why = args.form, "asked for with --form"
     shipped = {"forms": comparison, "shipped": form, "why": why}
-    if (held_out := held_out_answers(forms[form][1], args.run_dir, checkpoint)) is not None:
-        shipped["reviewed_held_out"] = held_out
-        print(f"export: reviewed held-out images, as {form} answers them: {Answers(**held_out)}")
+    if held_out is not None:
+        shipped["reviewed_held_out"] = asdict(held_out[form])
+        print(f"export: reviewed held-out images, as {form} answers them: {held_out[form]}")
     (args.run_dir / "serving_forms.json").write_text(json.dumps(shipped, indent=2))
     reference = answers_on(forms[form][1], test[0], calibration_of(args.run_dir))
     path = archive(args, checkpoint, form, forms_dir, shipped, reference)
