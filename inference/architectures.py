@@ -42,8 +42,8 @@ class StagePooledLite0(nn.Module):
     a game's look (colour grading, texture, the HUD's strokes) that the final embedding, trained on
     synthetic frames, discards: with a head refitted on 45 real screenshots, nested cross-validation named
     44% right with the final embedding alone and 51% with the stages' statistics too (BENCHMARKS.md,
-    Refresh choices). Parameter names are efficientnet_lite0's, so its weights load unchanged but for the
-    wider classifier."""
+    Retraining on reviewed screenshots). Parameter names are efficientnet_lite0's, so its weights load
+    unchanged but for the wider classifier."""
 
     def __init__(self, num_classes: int = len(LABELS)) -> None:
         super().__init__()
@@ -63,7 +63,7 @@ class StagePooledLite0(nn.Module):
         for stage in self.blocks:
             x = stage(x)
             mean = x.mean((2, 3), keepdim=True)
-            spread = (x - mean).square().mean((2, 3)).add(1e-6).sqrt()  # ONNX-exportable, unlike std's kwargs
+            spread = (x - mean).square().mean((2, 3)).add(1e-6).sqrt()  # elementwise ops and means only
             features += [mean.flatten(1), spread]
         x = self.bn2(self.conv_head(x))
         return self.classifier(torch.cat([x.mean((2, 3)), *features], 1))

@@ -81,7 +81,7 @@ def test_a_backbone_without_a_stage_statistics_variant_is_left_as_it_is():
 
 
 def test_the_stage_statistics_variant_exports_to_every_serving_form(tmp_path):
-    """The spread is written out (no torch.std) so the ONNX exporter and int8 quantization take it."""
+    """A refreshed run's archive ships one of these forms: each must take the stages' statistics."""
     torch.manual_seed(0)
     model = build_model("efficientnet_lite0_stages", weights="none").eval()
     pre = get_spec("efficientnet_lite0_stages").preprocessing
