@@ -40,7 +40,8 @@ from training.data import Row, read_manifest
 from training.external import run_hashes
 from training.metrics import macro_f1
 from training.prepare import data_kind
-from training.refresh_fit import METHODS, Fitted, base_rows, calibration_labels, fit, parts
+from training.refresh_args import add_arguments as add_arguments  # python -m training reads it here
+from training.refresh_fit import Fitted, base_rows, calibration_labels, fit, parts
 from training.reviewed_set import (
     HOLDOUT_SPLIT,
     ReviewedExportError,
@@ -55,79 +56,6 @@ CALIBRATION_SPLIT = "reviewed_calibration"
 
 class RefreshError(ValueError):
     """The refresh cannot run as asked; the message says why."""
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "run_dir", type=Path, help="the evaluated run to retrain (its split, backbone, preprocessing)"
-    )
-    parser.add_argument(
-        "--reviewed", type=Path, required=True, help="folder written by `python -m ops.feedback export`"
-    )
-    parser.add_argument("--out", type=Path, required=True, help="the new run directory")
-    parser.add_argument(
-        "--method", default="logreg", choices=METHODS, help="how it learns them (default logreg)"
-    )
-    parser.add_argument(
-        "--default-archive",
-        type=Path,
-        help="the archive served by default now, measured as it answers (default: the parent run)",
-    )
-    parser.add_argument(
-        "--holdout-share",
-        type=float,
-        default=0.25,
-        help="of each game's reviewed images, held out (default 0.25)",
-    )
-    parser.add_argument(
-        "--real-share",
-        type=float,
-        default=0.5,
-        help="of the training weight, the reviewed images' together (default 0.5)",
-    )
-    parser.add_argument(
-        "--max-wrong",
-        type=float,
-        default=0.10,
-        help="calibration: the expected share of new screenshots named a wrong game (default 0.10)",
-    )
-    parser.add_argument(
-        "--views", type=int, default=8, help="heads: views of each reviewed image, 1 = as is (default 8)"
-    )
-    parser.add_argument(
-        "--embedding",
-        default="stages",
-        choices=("stages", "pooled"),
-        help="heads: what the head reads: the pooled embedding and every stage's mean and spread, where "
-        "the backbone has such a variant (stages), or the pooled embedding alone (default stages)",
-    )
-    parser.add_argument("--folds", type=int, default=5, help="heads: cross-fitting folds (default 5)")
-    parser.add_argument(
-        "--c", type=float, default=10.0, help="logreg: inverse regularisation strength (default 10)"
-    )
-    parser.add_argument(
-        "--base-per-class",
-        type=int,
-        default=100,
-        help="heads: base frames per game, 0 = the whole train split (default 100)",
-    )
-    parser.add_argument("--finetune-epochs", type=int, default=2, help="finetune: epochs (default 2)")
-    parser.add_argument(
-        "--finetune-head-epochs", type=int, default=1, help="finetune: head-only epochs (default 1)"
-    )
-    parser.add_argument(
-        "--finetune-steps", type=int, default=60, help="finetune: steps per epoch (default 60)"
-    )
-    parser.add_argument("--lr", type=float, default=1e-3, help="finetune: head learning rate (default 1e-3)")
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
-    parser.add_argument("--workers", type=int, default=1, help="data-loading processes (default 1)")
-    parser.add_argument(
-        "--threads", type=int, default=0, help="torch CPU threads, 0 = torch's default (default 0)"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="hold-out, folds, views and sampling seed (default 0)"
-    )
-    parser.add_argument("--force", action="store_true", help="replace NEW_RUN's model if it has one")
 
 
 def _json(path: Path) -> dict[str, Any]:

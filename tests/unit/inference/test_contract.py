@@ -50,6 +50,7 @@ def test_the_preprocessing_version_is_stable_and_moves_with_what_the_model_sees(
     assert {name: a.preprocessing.version for name, a in ARCHITECTURES.items()} == {
         "resnet50": "011fbfbe58d1",
         "efficientnet_lite0": "6d76b403b046",
+        "efficientnet_lite0_stages": "6d76b403b046",  # the same input as efficientnet_lite0
         "tiny": "652747872b1b",
     }
     pre = architecture("tiny").preprocessing
@@ -57,7 +58,7 @@ def test_the_preprocessing_version_is_stable_and_moves_with_what_the_model_sees(
     assert Preprocessing.from_dict(pre.to_dict()).version == pre.version
 
 
-@pytest.mark.parametrize("name", ["tiny", "efficientnet_lite0", "resnet50"])
+@pytest.mark.parametrize("name", ["tiny", "efficientnet_lite0", "efficientnet_lite0_stages", "resnet50"])
 def test_every_architecture_builds_seven_outputs_and_names_its_gradcam_layer(name):
     arch = architecture(name)
     model = arch.create(len(LABELS)).eval()
