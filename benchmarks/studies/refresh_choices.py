@@ -112,12 +112,10 @@ def nested(
     return totals
 
 
-def reading(found: Embeddings, embedding: str, pooled: int) -> Embeddings:
-    """``found`` as a head on ``embedding`` reads it: every column (``stages``), or the first ``pooled``
-    (the pooled embedding alone)."""
-    if embedding == "stages":
-        return found
-    return Embeddings(found.base_x[:, :pooled], found.base_y, found.view_x[:, :pooled], found.real_y)
+def reading(x: np.ndarray, embedding: str, pooled: int) -> np.ndarray:
+    """Embeddings ``x`` as a head on ``embedding`` reads them: every column (``stages``), or the first
+    ``pooled`` (the pooled embedding alone)."""
+    return x if embedding == "stages" else x[:, :pooled]
 
 
 def judged(
@@ -130,8 +128,14 @@ def judged(
     pooled: int,
 ) -> dict[str, Any]:
     method, c, share, views, per_class = setting[1:6]
-    found = reading(found, setting[0], pooled)
-    test_x = test[0] if setting[0] == "stages" else test[0][:, :pooled]
+    embedding = setting[0]
+    found = Embeddings(
+        reading(found.base_x, embedding, pooled),
+        found.base_y,
+        reading(found.view_x, embedding, pooled),
+        found.real_y,
+    )
+    test_x = reading(test[0], embedding, pooled)
     with one_thread():
         answers = nested(found, base, real, setting, weights)
         everything = chosen(found, base, per_class, views, np.arange(len(real)))
