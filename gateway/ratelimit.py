@@ -29,6 +29,7 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from gateway.ratelimit_fields import limit_field, policy_field, window_policy
+from gateway.redis_connection import connection_options
 
 # KEYS: one window per limit. ARGV: now, units, the entries to give back on a refusal and their stamp,
 # then each limit's size and seconds. Every window must hold ``units`` more, else none takes anything.
@@ -118,12 +119,7 @@ class RateLimiter:
         self.policy_field = policy_field(
             [window_policy(period(item), item.amount, item.get_expiry()) for item in self.items]
         )
-        shared = RedisStorage(
-            "async+" + redis_url,
-            implementation="redispy",
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-        )
+        shared = RedisStorage("async+" + redis_url, implementation="redispy", **connection_options(timeout))
         self.shared = MovingWindowRateLimiter(shared)
         self.memory = MemoryStorage()
         self.local = MovingWindowRateLimiter(self.memory)

@@ -24,6 +24,7 @@ from gateway.key_limits import KeyLimits
 from gateway.metrics import redis_breaker_changed
 from gateway.model_state import ModelState
 from gateway.ratelimit import RateLimiter
+from gateway.redis_connection import redis_client
 from gateway.shares import Shares
 from gateway.upstream import TorchServeClient
 from gateway.url_fetch import UrlFetcher
@@ -51,12 +52,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings) -> Services:
         redis_address = settings.redis_address()
-        redis = Redis.from_url(
-            redis_address,
-            socket_timeout=settings.redis_timeout,
-            socket_connect_timeout=settings.redis_timeout,
-            retry_on_timeout=False,
-        )
+        redis = redis_client(redis_address, settings.redis_timeout)
         client = TorchServeClient(settings)
         breaker = CircuitBreaker(  # one Redis, so one breaker for the cache, the limiter and shares
             settings.redis_breaker_failures, settings.redis_breaker_seconds, redis_breaker_changed
