@@ -36,6 +36,14 @@ def _efficientnet_lite0(num_classes: int) -> nn.Module:
     return timm.create_model("efficientnet_lite0", pretrained=False, num_classes=num_classes)
 
 
+def stage_statistics(x: torch.Tensor) -> list[torch.Tensor]:
+    """A stage's output summarised per channel: its mean and standard deviation over space. Elementwise
+    ops and means only, so that every serving form (TorchScript, ONNX, int8) exports it."""
+    mean = x.mean((2, 3), keepdim=True)
+    spread = (x - mean).square().mean((2, 3)).add(1e-6).sqrt()
+    return [mean.flatten(1), spread]
+
+
 class StagePooledLite0(nn.Module):
     """efficientnet_lite0 whose classifier reads, beside the pooled final features, the mean and standard
     deviation over space of every block stage's output (1280 + 2 x 784 features). The early stages carry
@@ -62,11 +70,12 @@ class StagePooledLite0(nn.Module):
         x = self.bn1(self.conv_stem(x))
         for stage in self.blocks:
             x = stage(x)
-            mean = x.mean((2, 3), keepdim=True)
-            spread = (x - mean).square().mean((2, 3)).add(1e-6).sqrt()  # elementwise ops and means only
-            features += [mean.flatten(1), spread]
+            features += stage_statistics(x)
         x = self.bn2(self.conv_head(x))
         return self.classifier(torch.cat([x.mean((2, 3)), *features], 1))
+
+
+TINY_WIDTHS = (16, 32, 64, 96)  # TinyNet's stages, each a convolution, a batch norm and a ReLU
 
 
 class TinyNet(nn.Module):
@@ -76,7 +85,7 @@ class TinyNet(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         channels = 3
-        for width in (16, 32, 64, 96):
+        for width in TINY_WIDTHS:
             layers += [
                 nn.Conv2d(channels, width, 3, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(width),
@@ -89,6 +98,24 @@ class TinyNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+class TinyStagesNet(TinyNet):
+    """TinyNet whose classifier also reads each stage's statistics after the pooled features, as
+    StagePooledLite0 does for efficientnet_lite0: the tests' tiny runs take refresh's default path (its
+    ``--embedding stages``) end to end. TinyNet's parameter names, but for the wider ``fc``."""
+
+    def __init__(self, num_classes: int = len(LABELS)) -> None:
+        super().__init__(num_classes)
+        self.fc = nn.Linear(TINY_WIDTHS[-1] + 2 * sum(TINY_WIDTHS), num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = []
+        for index, layer in enumerate(self.features):
+            x = layer(x)
+            if index % 3 == 2:  # a stage's ReLU: its end
+                features += stage_statistics(x)
+        return self.fc(torch.cat([torch.flatten(self.pool(x), 1), *features], 1))
 
 
 # Frames are 16:9, so inputs are too: a square crop would cut the HUD off both sides.
@@ -105,6 +132,11 @@ ARCHITECTURES: dict[str, Architecture] = {
         "bn2",
     ),
     "tiny": Architecture("tiny", TinyNet, Preprocessing((72, 128), (72, 128)), "fc.", "features"),
+    # Grad-CAM reads the last stage's ReLU: the same tensor as TinyNet's "features", which this
+    # forward runs layer by layer and so never calls as a whole.
+    "tiny_stages": Architecture(
+        "tiny_stages", TinyStagesNet, Preprocessing((72, 128), (72, 128)), "fc.", "features.11"
+    ),
 }
 
 

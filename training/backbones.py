@@ -73,9 +73,10 @@ _SPECS: dict[str, ModelSpec] = {
         ("blocks.5.", "blocks.6.", "conv_head.", "bn2."),
     ),
     "tiny": ModelSpec(ARCHITECTURES["tiny"], None, ("fc.",), ("features.",)),
+    "tiny_stages": ModelSpec(ARCHITECTURES["tiny_stages"], None, ("fc.",), ("features.",)),
 }
 # Each backbone's variant whose classifier also reads every stage's mean and spread (the same weights).
-STAGE_STATISTICS = {"efficientnet_lite0": "efficientnet_lite0_stages"}
+STAGE_STATISTICS = {"efficientnet_lite0": "efficientnet_lite0_stages", "tiny": "tiny_stages"}
 
 
 def available() -> list[str]:

@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchmarks.common.reviewed_export import feedback_files, write_export
 from inference.archive_digest import digest_of_archive
@@ -67,6 +68,12 @@ def test_a_stratified_seeded_part_of_the_reviewed_set_is_held_out_and_never_trai
     assert {row["split"] for row in _manifest(refreshed)} == {"train", "val", "test", HOLDOUT_SPLIT}
 
 
+def test_the_heads_read_the_stage_statistics_by_default(refreshed):
+    """refresh's default embedding: the parent's stage-statistics variant (its archive: the card's test)."""
+    checkpoint = torch.load(refreshed / "checkpoints" / "best.pt", map_location="cpu", weights_only=True)
+    assert checkpoint["arch"] == "tiny_stages"
+
+
 def test_the_threshold_is_fitted_on_reviewed_images_and_evaluate_keeps_it(refreshed, trained_run):
     calibration = json.loads((refreshed / "calibration.json").read_text())
     record = json.loads((refreshed / "refresh.json").read_text())
@@ -113,6 +120,7 @@ def test_the_archive_card_carries_the_held_out_figures_beside_the_defaults(refre
     with zipfile.ZipFile(store / "fromsoft.mar") as opened:
         card = json.loads(opened.read("model_card.json"))
         text = opened.read("MODEL_CARD.md").decode()
+        assert json.loads(opened.read("model_meta.json"))["arch"] == "tiny_stages"  # served as refreshed
     figures = ReviewedFigures.from_dict(card["reviewed"])
     record = json.loads((refreshed / "refresh.json").read_text())
     assert (

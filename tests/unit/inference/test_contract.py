@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from handler.gradcam import grad_cam
 from inference.architectures import ARCHITECTURES, architecture
 from inference.labels import DISPLAY_NAMES, LABELS, UNKNOWN_LABEL
 from inference.preprocessing import Preprocessing
@@ -52,21 +53,29 @@ def test_the_preprocessing_version_is_stable_and_moves_with_what_the_model_sees(
         "efficientnet_lite0": "6d76b403b046",
         "efficientnet_lite0_stages": "6d76b403b046",  # the same input as efficientnet_lite0
         "tiny": "652747872b1b",
+        "tiny_stages": "652747872b1b",  # the same input as tiny
     }
     pre = architecture("tiny").preprocessing
     assert replace(pre, crop_size=(64, 128)).version != pre.version
     assert Preprocessing.from_dict(pre.to_dict()).version == pre.version
 
 
-@pytest.mark.parametrize("name", ["tiny", "efficientnet_lite0", "efficientnet_lite0_stages", "resnet50"])
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
 def test_every_architecture_builds_seven_outputs_and_names_its_gradcam_layer(name):
     arch = architecture(name)
     model = arch.create(len(LABELS)).eval()
-    model.get_submodule(arch.gradcam_layer)
+    layer = model.get_submodule(arch.gradcam_layer)
     assert any(n.startswith(arch.classifier) for n, _ in model.named_parameters())
-    if name == "tiny":  # the large ones are checked the same way by the handler tests' exported model
+    if name.startswith(
+        "tiny"
+    ):  # the large ones are checked the same way by the handler tests' exported model
+        torch.manual_seed(0)
+        image = torch.randn(3, *arch.preprocessing.crop_size)
         with torch.inference_mode():
-            assert model(torch.zeros(1, 3, *arch.preprocessing.crop_size)).shape == (1, len(LABELS))
+            assert model(image.unsqueeze(0)).shape == (1, len(LABELS))
+        heatmap, _ = grad_cam(model, layer, image, (9, 16))  # the named layer runs in the forward
+        assert heatmap.shape == (9, 16)
+        assert heatmap.max() == 1
 
 
 def test_the_eager_form_loads_from_its_weights_file(tmp_path):

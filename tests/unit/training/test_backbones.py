@@ -17,7 +17,7 @@ def test_the_reference_backbones_are_available():
     assert {"resnet50", "efficientnet_lite0", "tiny"} <= set(available())
 
 
-@pytest.mark.parametrize("arch", ["tiny", "efficientnet_lite0", "efficientnet_lite0_stages"])
+@pytest.mark.parametrize("arch", ["tiny", "tiny_stages", "efficientnet_lite0", "efficientnet_lite0_stages"])
 def test_models_output_seven_logits_on_16_9_input(arch):
     pre = get_spec(arch).preprocessing
     model = build_model(arch, weights="none").eval()
@@ -53,31 +53,41 @@ def test_the_new_head_starts_with_pytorchs_linear_init(arch):
     assert head.bias.abs().max() <= bound
 
 
-def test_the_stage_statistics_variant_keeps_the_backbone_and_reads_its_pooled_embedding_first():
+@pytest.mark.parametrize(
+    ("parent_arch", "pooled", "stages"),
+    [
+        ("efficientnet_lite0", 1280, (16, 24, 40, 80, 112, 192, 320)),
+        ("tiny", 96, (16, 32, 64, 96)),  # what make test's refreshes take
+    ],
+)
+def test_the_stage_statistics_variant_keeps_the_backbone_and_reads_its_pooled_embedding_first(
+    parent_arch, pooled, stages
+):
     """refresh's default embedding: the parent's weights unchanged, the classifier's input the parent's
     pooled embedding followed by each stage's mean and spread."""
     torch.manual_seed(0)
-    parent = build_model("efficientnet_lite0", weights="none").eval()
-    wider, arch = with_stage_statistics(parent, "efficientnet_lite0")
-    assert arch == "efficientnet_lite0_stages"
-    shared = {k: v for k, v in parent.state_dict().items() if not k.startswith("classifier.")}
+    parent = build_model(parent_arch, weights="none").eval()
+    wider, arch = with_stage_statistics(parent, parent_arch)
+    assert arch == f"{parent_arch}_stages"
+    head = get_spec(arch).architecture.classifier
+    shared = {k: v for k, v in parent.state_dict().items() if not k.startswith(head)}
     assert all(torch.equal(v, wider.state_dict()[k]) for k, v in shared.items())
     images = torch.randn(2, 3, *get_spec(arch).preprocessing.crop_size)
     seen: dict[str, torch.Tensor] = {}
-    for name, model, model_arch in (("parent", parent, "efficientnet_lite0"), ("wider", wider, arch)):
+    for name, model, model_arch in (("parent", parent, parent_arch), ("wider", wider, arch)):
         classifier(model, model_arch).register_forward_hook(
             lambda _m, args, _out, name=name: seen.__setitem__(name, args[0])
         )
         with torch.inference_mode():
             model(images)
-    assert seen["wider"].shape == (2, 1280 + 2 * (16 + 24 + 40 + 80 + 112 + 192 + 320))
-    assert torch.allclose(seen["wider"][:, :1280], seen["parent"], atol=1e-5)
-    assert (seen["wider"][:, 1280:] > 0).any()
+    assert seen["wider"].shape == (2, pooled + 2 * sum(stages))
+    assert torch.allclose(seen["wider"][:, :pooled], seen["parent"], atol=1e-5)
+    assert (seen["wider"][:, pooled:] > 0).any()
 
 
 def test_a_backbone_without_a_stage_statistics_variant_is_left_as_it_is():
-    model = build_model("tiny", weights="none")
-    assert with_stage_statistics(model, "tiny") == (model, "tiny")
+    model = build_model("resnet50", weights="none")
+    assert with_stage_statistics(model, "resnet50") == (model, "resnet50")
 
 
 def test_the_stage_statistics_variant_exports_to_every_serving_form(tmp_path):
