@@ -20,7 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 class UvloopSafeConnection(Connection):
     """A TCP connection whose writes and reads on a transport uvloop has closed raise a
     ``redis.exceptions.ConnectionError``. redis-py has already dropped the connection by then (it
-    disconnects on any exception while writing), so the pool opens a new one next time."""
+    disconnects on any exception while writing or reading), so the pool opens a new one next time."""
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         try:
@@ -32,7 +32,6 @@ class UvloopSafeConnection(Connection):
         try:
             return await super().read_response(*args, **kwargs)
         except RuntimeError as exc:
-            await self.disconnect(nowait=True)
             raise RedisConnectionError(f"Redis connection lost while reading: {exc}") from exc
 
 
