@@ -1,9 +1,12 @@
 """TorchServe handler: which FromSoftware game is this screenshot from?
 
-TorchServe calls ``initialize`` once and ``handle`` per batch. ``handle`` is our own, so BaseHandler's
-``preprocess``, ``inference`` and ``postprocess`` are never called; their work is done by four stages,
-each a method over a plain function of this package or of inference/, which tests call without the
-Java server. The answer's ``timings_ms`` name them decode, preprocess, inference and postprocess.
+TorchServe calls ``initialize`` once and ``handle`` per batch. The class is its own, not a subclass of
+TorchServe's BaseHandler (whose module uses torch as it is imported): a worker serving an ONNX form never
+imports torch (ops/worker_site/sitecustomize.py), and only the TorchScript and eager forms and the first
+explanation load it, each where it needs it. TorchServe's preprocess, inference and postprocess are four
+stages here, each a method over a plain function of this package or of inference/, which tests call
+without the Java server. The answer's ``timings_ms`` name them decode, preprocess, inference and
+postprocess.
 
     TorchServe's name   here         what it does
     preprocess          decode       validate the upload and decode it (handler.image_decode)
@@ -31,18 +34,14 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image
-from ts.torch_handler.base_handler import BaseHandler
 
-from handler.gradcam import grad_cam
 from handler.image_decode import ImageRejectedError, decode_image, payload_bytes, request_images
 from handler.settings import ServingSettings
 from inference.answers import HandlerClassification, HandlerExplanation, ModelRef
-from inference.architectures import architecture
 from inference.archive_digest import digest_of_folder
 from inference.image_limits import ImageLimitError
 from inference.multi_image import COUNT_HEADER, MAX_IMAGES
@@ -51,13 +50,16 @@ from inference.preprocessing import Preprocessing, eval_transform
 from inference.runtime import load_eager, load_runner
 from inference.scoring import answer, calibrated
 
+if TYPE_CHECKING:
+    from torch import nn
+
 logger = logging.getLogger(__name__)
 HEATMAP_GRID = (9, 16)  # rows, cols: 16:9 like the frames
 Place = tuple[int, int | None]  # the request in the batch, and the image's place in a multi-image one
 Prepared = tuple[Place, np.ndarray, dict[str, float]]  # where its answer goes, input (3, H, W), timings
 
 
-class FromSoftHandler(BaseHandler):
+class FromSoftHandler:
     def initialize(self, context: Any) -> None:
         self.context = context
         self.manifest = context.manifest
@@ -68,8 +70,7 @@ class FromSoftHandler(BaseHandler):
         self.card = json.loads(card.read_text()) if card.is_file() else None
         config = getattr(context, "model_yaml_config", None) or {}
         self.settings = ServingSettings.load(config.get("handler", {}) if isinstance(config, dict) else {})
-        threads = self.settings.threads
-        torch.set_num_threads(threads)  # workers x threads should match the cores (config.properties)
+        threads = self.settings.threads  # workers x threads should match the cores (config.properties)
         Image.MAX_IMAGE_PIXELS = self.settings.max_pixels
         self.pre = Preprocessing.from_dict(self.meta["preprocessing"])
         self.labels: list[str] = self.meta["labels"]
@@ -85,7 +86,7 @@ class FromSoftHandler(BaseHandler):
         self.preprocessing_version = self.pre.version
         self.runner: Runner = self._load_runner(model_dir, self.meta["form"], threads)
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="decode")
-        self._explainer: torch.nn.Module | None = None
+        self._explainer: nn.Module | None = None
         self.model_dir = model_dir
         self.initialized = True
         logger.info("fromsoft handler ready: %s form=%s %s", self.model_ref, self.meta["form"], self.settings)
@@ -96,8 +97,10 @@ class FromSoftHandler(BaseHandler):
             serialized, form, self.meta["arch"], len(self.labels), threads, self.settings.spin_wait
         )
 
-    def _eager_model(self, model_dir: Path) -> torch.nn.Module:
-        return load_eager(model_dir / "weights.pt", self.meta["arch"], len(self.labels))
+    def _eager_model(self, model_dir: Path) -> nn.Module:
+        return load_eager(
+            model_dir / "weights.pt", self.meta["arch"], len(self.labels), self.settings.threads
+        )
 
     # -- the four stages ------------------------------------------------------------------------------
     def decode(self, entry: Any) -> Image.Image:
@@ -282,7 +285,12 @@ class FromSoftHandler(BaseHandler):
             self._place(results, place, answered.model_dump())
 
     def _explain(self, inputs: list[Prepared], results: list[Any]) -> None:
-        if self._explainer is None:  # loaded on the first explanation: most workers never need it
+        import torch  # imported by the first explanation, as is the model: most workers never need either
+
+        from handler.gradcam import grad_cam
+        from inference.architectures import architecture
+
+        if self._explainer is None:
             self._explainer = self._eager_model(self.model_dir)
         layer = self._explainer.get_submodule(architecture(self.meta["arch"]).gradcam_layer)
         for (index, _), array, _ in inputs:  # explanations are single-image requests

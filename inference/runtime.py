@@ -1,16 +1,20 @@
 """The serving forms of a model behind one call: float32 batch (N, 3, H, W) -> logits (N, classes). The
-ONNX form lives in inference.onnx_runner, without torch."""
+ONNX form lives in inference.onnx_runner, without torch. Importing this module reads nothing of torch:
+in a TorchServe worker, where torch is a stand-in until it is used (ops/worker_site/sitecustomize.py),
+an ONNX form never loads it."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch import nn
 
-from inference.architectures import architecture
 from inference.onnx_runner import OnnxRunner, Runner
+
+if TYPE_CHECKING:
+    from torch import nn
 
 FORMS = ("onnx-int8", "onnx", "torchscript", "eager")
 
@@ -36,13 +40,19 @@ def load_runner(
     if form in ("onnx", "onnx-int8"):
         return OnnxRunner(serialized, threads, spin_wait)
     if form == "torchscript":
+        torch.set_num_threads(threads)
         return load_torchscript(serialized)
-    return TorchRunner(load_eager(serialized, arch, num_classes))
+    return TorchRunner(load_eager(serialized, arch, num_classes, threads))
 
 
-def load_eager(path: Path, arch: str, num_classes: int) -> nn.Module:
+def load_eager(path: Path, arch: str, num_classes: int, threads: int | None = None) -> nn.Module:
     """The eager model from its weights (a state dict, loaded with ``weights_only``), in eval mode: the
-    form Grad-CAM needs, whatever form answers classifications."""
+    form Grad-CAM needs, whatever form answers classifications. ``threads``: torch's intra-op threads
+    from now on (a serving worker's; workers x threads should match the cores)."""
+    from inference.architectures import architecture  # its models are torch's: imported with them
+
+    if threads is not None:
+        torch.set_num_threads(threads)
     model = architecture(arch).create(num_classes)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()

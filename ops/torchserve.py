@@ -23,6 +23,7 @@ from ops.settings import OpsSettings
 from ops.torchserve_config import overrides, render
 
 REPO = Path(__file__).resolve().parents[1]
+WORKER_SITE = REPO / "ops" / "worker_site"  # ops/worker_site/sitecustomize.py says why
 
 
 def prepare(settings: OpsSettings, extra: dict[str, str]) -> tuple[list[str], dict[str, str]]:
@@ -41,6 +42,8 @@ def prepare(settings: OpsSettings, extra: dict[str, str]) -> tuple[list[str], di
         "LOG_LOCATION": str(workdir / "logs"),
         "METRICS_LOCATION": str(workdir / "logs"),
         "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        # first, so that its sitecustomize runs in every model worker: torch imported only when used
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(WORKER_SITE), os.environ.get("PYTHONPATH")))),
         "MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),  # the handler's own limit (handler.settings)
     }
     command = [
