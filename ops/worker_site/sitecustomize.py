@@ -2,7 +2,7 @@
 on their PYTHONPATH). In a model worker, and only there, ``import torch`` is deferred until torch is used.
 
 TorchServe 0.12's worker protocol (ts.protocol.otf_message_handler) imports torch at the top for one
-``isinstance`` check on answers that are tensors, and that import alone holds about 450 MB of a 570 MB
+``isinstance`` check on answers that are tensors, and that import alone holds about 470 MB of a 570 MB
 worker: the CUDA build's libraries and what they allocate at start-up (BENCHMARKS.md, What one more
 replica costs). The handler answers in JSON text and runs the ONNX forms without torch, so a worker
 serving one never loads it; one serving a TorchScript or eager form loads it with its model, and any
@@ -12,6 +12,8 @@ rather than there.
 The stand-in is a module whose every missing attribute imports the real torch, puts it in
 ``sys.modules`` in the stand-in's place and answers from it: ``import torch`` and ``torch.x``,
 ``from torch import nn`` and ``import torch.nn`` all work as before, the first use paying the import.
+Being first on the path, this module shadows any other ``sitecustomize`` in those processes (Ubuntu's
+system Python has one, which installs apport's crash hook).
 """
 
 from __future__ import annotations

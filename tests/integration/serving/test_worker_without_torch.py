@@ -1,5 +1,5 @@
 """A TorchServe worker serving an ONNX form never imports torch (ops/worker_site/sitecustomize.py): it
-classifies in about 100 MB where importing torch alone took 450; its first explanation (Grad-CAM, eager
+classifies in about 100 MB where it held 570 with torch imported; its first explanation (Grad-CAM, eager
 torch) imports it and still answers."""
 
 from __future__ import annotations
