@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -57,10 +58,15 @@ def test_classifications_leave_the_worker_without_torch(unit, frame):
     assert resident_mb(pid) < 250
 
 
-def test_the_first_explanation_imports_torch_and_answers(unit, frame):
-    explained = unit.predict(frame, endpoint="explanations")
-    assert explained.status_code == 200, explained.text
-    body = explained.json()
-    assert (body["rows"], body["cols"]) == (9, 16)
+def test_the_first_explanation_imports_torch_amid_concurrent_classifications(unit, frame):
+    """Sent at once, so that TorchServe batches the explanation with classifications: the batch that
+    imports torch answers every request of it."""
+    endpoints = ["predictions"] * 3 + ["explanations"] + ["predictions"] * 4
+    with ThreadPoolExecutor(len(endpoints)) as pool:
+        answers = list(pool.map(lambda endpoint: unit.predict(frame, endpoint=endpoint), endpoints))
+    assert [a.status_code for a in answers] == [200] * len(endpoints), [a.text for a in answers]
+    explained = answers[endpoints.index("explanations")].json()
+    assert (explained["rows"], explained["cols"]) == (9, 16)
+    classified = [a.json()["label"] for a, e in zip(answers, endpoints, strict=True) if e == "predictions"]
+    assert classified == ["sekiro"] * 7
     assert torch_loaded(worker(unit))
-    assert unit.predict(frame).status_code == 200  # classifications go on beside the loaded torch
