@@ -88,7 +88,6 @@ class FromSoftHandler:
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="decode")
         self._explainer: nn.Module | None = None
         self.model_dir = model_dir
-        self.initialized = True
         logger.info("fromsoft handler ready: %s form=%s %s", self.model_ref, self.meta["form"], self.settings)
 
     def _load_runner(self, model_dir: Path, form: str, threads: int) -> Runner:
