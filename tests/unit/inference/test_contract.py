@@ -66,9 +66,8 @@ def test_every_architecture_builds_seven_outputs_and_names_its_gradcam_layer(nam
     model = arch.create(len(LABELS)).eval()
     layer = model.get_submodule(arch.gradcam_layer)
     assert any(n.startswith(arch.classifier) for n, _ in model.named_parameters())
-    if name.startswith(
-        "tiny"
-    ):  # the large ones are checked the same way by the handler tests' exported model
+    # the large ones are checked the same way by the handler tests' exported model
+    if name.startswith("tiny"):
         torch.manual_seed(0)
         image = torch.randn(3, *arch.preprocessing.crop_size)
         with torch.inference_mode():
