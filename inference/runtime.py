@@ -28,7 +28,9 @@ class TorchRunner:
             return self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).float().numpy()
 
 
-def load_torchscript(path: Path) -> TorchRunner:
+def load_torchscript(path: Path, threads: int | None = None) -> TorchRunner:
+    """``threads``: as ``load_eager``'s."""
+    use_threads(threads)
     return TorchRunner(torch.jit.load(str(path), map_location="cpu"))
 
 
@@ -40,8 +42,7 @@ def load_runner(
     if form in ("onnx", "onnx-int8"):
         return OnnxRunner(serialized, threads, spin_wait)
     if form == "torchscript":
-        torch.set_num_threads(threads)
-        return load_torchscript(serialized)
+        return load_torchscript(serialized, threads)
     return TorchRunner(load_eager(serialized, arch, num_classes, threads))
 
 
@@ -51,8 +52,14 @@ def load_eager(path: Path, arch: str, num_classes: int, threads: int | None = No
     from now on (a serving worker's; workers x threads should match the cores)."""
     from inference.architectures import architecture  # its models are torch's: imported with them
 
-    if threads is not None:
-        torch.set_num_threads(threads)
+    use_threads(threads)
     model = architecture(arch).create(num_classes)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()
+
+
+def use_threads(threads: int | None) -> None:
+    """torch's intra-op threads from now on, when given: set as a torch form loads, so that a worker
+    serving an ONNX form never touches torch."""
+    if threads is not None:
+        torch.set_num_threads(threads)
